@@ -1,0 +1,20 @@
+"""python -m training {download,train,evaluate} ..."""
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    from training import download, evaluate, train
+
+    for module in (download, train, evaluate):
+        p = sub.add_parser(module.__name__.rsplit(".", 1)[-1], help=module.__doc__.splitlines()[0])
+        module.add_arguments(p)
+        p.set_defaults(run=module.cli)
+    args = parser.parse_args(argv)
+    return args.run(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
