@@ -108,22 +108,24 @@ def _resample(points: np.ndarray, spacing: float = 1.0) -> np.ndarray:
     return np.stack([np.interp(at, cum, points[:, 0]), np.interp(at, cum, points[:, 1])], axis=1)
 
 
+def normalize(strokes: list[np.ndarray]) -> list[np.ndarray]:
+    """Align (n, 2) point arrays to the top-left and scale the longer side to 0-255."""
+    allpts = np.concatenate(strokes)
+    lo = allpts.min(axis=0)
+    span = float((allpts.max(axis=0) - lo).max())
+    scale = 255.0 / span if span > 0 else 1.0
+    return [(pts - lo) * scale for pts in strokes]
+
+
 def simplify(drawing, epsilon: float = 2.0) -> list[list[list[int]]]:
     """Google's simplification: align top-left, scale the longer side to 0-255,
     resample at 1-unit spacing, Ramer-Douglas-Peucker with `epsilon`, round to ints.
 
     Returns Google's simplified format: a list of ``[xs, ys]`` integer strokes.
     """
-    strokes = [s[:2].T for s in validate(drawing)]
-    allpts = np.concatenate(strokes)
-    lo = allpts.min(axis=0)
-    span = float((allpts.max(axis=0) - lo).max())
-    scale = 255.0 / span if span > 0 else 1.0
     out = []
-    for pts in strokes:
-        pts = (pts - lo) * scale
-        pts = _rdp(_resample(pts), epsilon)
-        pts = np.rint(pts).astype(np.int64)
+    for pts in normalize([s[:2].T for s in validate(drawing)]):
+        pts = np.rint(_rdp(_resample(pts), epsilon)).astype(np.int64)
         out.append([pts[:, 0].tolist(), pts[:, 1].tolist()])
     return out
 

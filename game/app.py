@@ -1,0 +1,42 @@
+"""The application factory: ``create_app()`` builds a configured Flask app."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from game.extensions import socketio
+
+# templates/, static/ and data/ sit at the repository root, next to game/.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Create the Flask app; ``config`` overrides the defaults (tests pass one)."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_mapping(
+        SECRET_KEY=os.environ.get("DOODLE_SECRET_KEY") or secrets.token_hex(32),
+        MAX_CONTENT_LENGTH=1024 * 1024,  # 1 MB: a doodle is a few KB
+        CATEGORIES_PATH=str(ROOT / "data" / "categories.txt"),
+    )
+    if config:
+        app.config.update(config)
+
+    from game.routes import bp
+
+    app.register_blueprint(bp)
+
+    # Import the socket handlers *before* init_app: Flask-SocketIO queues handlers
+    # registered while it has no server and hands them to each new one in init_app.
+    from game import events  # noqa: F401
+
+    # threading mode: simple-websocket gives real WebSockets on Werkzeug's server.
+    socketio.init_app(app, async_mode="threading")
+    return app

@@ -1,0 +1,101 @@
+"""The doodle classifier at inference: a drawing in, calibrated guesses out.
+
+    clf = DoodleClassifier.load()          # the shipped model; .load(path) for another
+    clf.classify(drawing, k=5)             # -> [(word, probability), ...] best first
+    clf.classify_batch(drawings, k=5)      # -> one such list per drawing
+    clf.classify_bitmaps(bitmaps, k=5)     # Google numpy_bitmap rows, uint8 (N, 784)
+    clf.categories                         # the 345 words, model order
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+
+from game import ink
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+DEFAULT_MODEL = DATA / "models" / "doodle-resnet18s.safetensors"
+# timm's ResNet-18 with narrow stages; 28x28 input, so the stem's max-pool is
+# dropped to keep a 14x14 map in the first stage.
+ARCH = {"name": "resnet18", "channels": [32, 64, 128, 256], "stem_maxpool": False}
+
+
+def build_model(num_classes: int, arch: dict = ARCH) -> torch.nn.Module:
+    model = timm.create_model(arch["name"], pretrained=False, in_chans=1, num_classes=num_classes,
+                              channels=tuple(arch["channels"]))
+    if not arch["stem_maxpool"]:
+        model.maxpool = torch.nn.Identity()
+    return model
+
+
+def bitmaps_to_tensor(bitmaps) -> torch.Tensor:
+    """uint8 (N, 784) or (N, 28, 28) Google-style bitmaps -> float (N, 1, 28, 28) in [0, 1]."""
+    x = torch.as_tensor(np.ascontiguousarray(bitmaps, dtype=np.uint8))
+    return x.reshape(-1, 1, ink.SIDE, ink.SIDE).float().div_(255.0)
+
+
+def save(model: torch.nn.Module, path: Path, categories: list[str], temperature: float,
+         extra: dict | None = None) -> None:
+    meta = {"categories": json.dumps(categories), "temperature": repr(float(temperature)),
+            "arch": json.dumps(ARCH), "input": "28x28 Google numpy_bitmap style, white ink on black, /255"}
+    meta.update({k: json.dumps(v) for k, v in (extra or {}).items()})
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata=meta)
+
+
+class DoodleClassifier:
+    def __init__(self, model: torch.nn.Module, categories: list[str], temperature: float = 1.0):
+        self.model = model.eval()
+        self.categories = list(categories)
+        self.temperature = float(temperature)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "DoodleClassifier":
+        path = Path(path) if path else DEFAULT_MODEL
+        if not path.exists():
+            raise FileNotFoundError(f"model file not found: {path} (train one with `python -m training train`)")
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        if "categories" not in meta:
+            raise ValueError(f"{path} is not a Doodle Lab model (no categories in its metadata)")
+        categories = json.loads(meta["categories"])
+        model = build_model(len(categories), json.loads(meta.get("arch", json.dumps(ARCH))))
+        model.load_state_dict(load_file(str(path)))
+        return cls(model, categories, float(meta.get("temperature", 1.0)))
+
+    @torch.inference_mode()
+    def probabilities(self, bitmaps) -> np.ndarray:
+        """Calibrated probabilities, (N, categories), for Google-style bitmaps."""
+        x = bitmaps_to_tensor(bitmaps)
+        if len(x) == 0:
+            return np.zeros((0, len(self.categories)), dtype=np.float32)
+        return torch.softmax(self.model(x) / self.temperature, dim=1).numpy()
+
+    def _top(self, probs: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        k = min(k, probs.shape[1])
+        idx = np.argsort(-probs, axis=1)[:, :k]
+        return [[(self.categories[j], float(p[j])) for j in row] for p, row in zip(probs, idx)]
+
+    def classify(self, drawing, k: int = 5) -> list[tuple[str, float]]:
+        return self.classify_batch([drawing], k)[0]
+
+    def classify_batch(self, drawings, k: int = 5) -> list[list[tuple[str, float]]]:
+        if not isinstance(drawings, (list, tuple)):
+            raise ValueError(f"drawings must be a list of drawings, got {type(drawings).__name__}")
+        bitmaps = np.stack([ink.to_bitmap(d) for d in drawings]) if drawings else np.zeros((0, 784), np.uint8)
+        return self._top(self.probabilities(bitmaps), k)
+
+    def classify_bitmaps(self, bitmaps, k: int = 5) -> list[list[tuple[str, float]]]:
+        arr = np.asarray(bitmaps)
+        if arr.dtype != np.uint8 or arr.ndim != 2 or arr.shape[1] != ink.SIDE * ink.SIDE:
+            raise ValueError(f"bitmaps must be uint8 of shape (N, 784) like Google's numpy_bitmap, "
+                             f"got {arr.dtype} {arr.shape}")
+        return self._top(self.probabilities(arr), k)

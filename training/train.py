@@ -1,0 +1,208 @@
+"""Train the doodle classifier on Quick, Draw! data (CPU is enough; seeded).
+
+One readable loop in the manner of nanoGPT: the config below, a `get_batch`
+that renders augmented drawings through the game's own ink pipeline, AdamW
+with a cosine schedule, a validation pass per epoch, temperature calibration
+on the validation split, and a safetensors file the game loads.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from game import ink
+from game.classifier import bitmaps_to_tensor, build_model, save
+from training import data
+
+# ---- config (each is a --flag; the shipped model's command is in its model card) ----
+CONFIG = dict(
+    data=str(data.DEFAULT_DATA),
+    out="data/models/doodle-resnet18s.safetensors",
+    words="",               # comma-separated subset for quick runs; empty = all 345
+    extra=[],               # folders of exported contributions (Google's ndjson)
+    epochs=24,
+    steps_per_epoch=500,
+    batch_size=128,
+    lr=3e-3,
+    weight_decay=0.05,
+    label_smoothing=0.1,
+    stroke_share=0.6,       # within a class, how often a stroke drawing (vs a bitmap) is drawn
+    prefix_prob=0.3,        # train on the first strokes only, so the model guesses early
+    seed=1337,
+    threads=2,
+)
+
+
+def augment(drawing, rng: np.random.Generator, prefix_prob: float) -> list[np.ndarray]:
+    """Doodle-shaped augmentation on a 0-255 drawing: stroke prefixes, stroke dropout,
+    per-stroke jitter, and a global affine; returns (2, n) arrays ready to render."""
+    strokes = [np.asarray(s[:2], dtype=np.float64).T for s in drawing]
+    if len(strokes) > 1 and rng.random() < prefix_prob:
+        strokes = strokes[:rng.integers(1, len(strokes))]
+    if len(strokes) > 2 and rng.random() < 0.3:
+        keep = rng.random(len(strokes)) > 0.15
+        keep[rng.integers(len(strokes))] = True
+        strokes = [s for s, k in zip(strokes, keep) if k]
+    strokes = [s + rng.normal(0, 4, 2) + rng.normal(0, 1.0, s.shape) for s in strokes]
+    angle = rng.normal(0, 0.2)
+    c, s_ = math.cos(angle), math.sin(angle)
+    shear = rng.normal(0, 0.15)
+    sx, sy = np.exp(rng.normal(0, 0.15, 2))
+    m = np.array([[c, -s_], [s_, c]]) @ np.array([[sx, shear], [0, sy]])
+    return [p.T for p in ink.normalize([p @ m.T for p in strokes])]
+
+
+def augment_bitmaps(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A small random affine per bitmap (rotation, scale, shear, shift)."""
+    n = len(x)
+    if n == 0:
+        return x
+    r = lambda scale: torch.randn(n, generator=gen) * scale  # noqa: E731
+    angle, scale, shear = r(0.15), torch.exp(r(0.1)), r(0.1)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = torch.cos(angle) / scale
+    theta[:, 0, 1] = -torch.sin(angle) / scale + shear
+    theta[:, 1, 0] = torch.sin(angle) / scale
+    theta[:, 1, 1] = torch.cos(angle) / scale
+    theta[:, :, 2] = torch.randn(n, 2, generator=gen) * 0.06
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False)
+
+
+class Sampler:
+    """Class-balanced batches: a class uniformly, then a stroke drawing (augmented
+    and rendered) or a bitmap of that class."""
+
+    def __init__(self, split: data.Split, num_classes: int, cfg: dict, seed: int):
+        self.split, self.cfg = split, cfg
+        self.rng = np.random.default_rng(seed)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.strokes_of = [[] for _ in range(num_classes)]
+        self.bitmaps_of = [[] for _ in range(num_classes)]
+        for i, y in enumerate(split.drawing_labels):
+            self.strokes_of[y].append(i)
+        for i, y in enumerate(split.bitmap_labels):
+            self.bitmaps_of[y].append(i)
+        self.classes = [c for c in range(num_classes) if self.strokes_of[c] or self.bitmaps_of[c]]
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ys = self.rng.choice(self.classes, n)
+        strokes, bitmaps, ys_s, ys_b = [], [], [], []
+        for y in ys:
+            use_strokes = self.strokes_of[y] and (not self.bitmaps_of[y] or self.rng.random() < self.cfg["stroke_share"])
+            if use_strokes:
+                d = self.split.drawings[self.rng.choice(self.strokes_of[y])]
+                strokes.append(ink.render(augment(d, self.rng, self.cfg["prefix_prob"])))
+                ys_s.append(y)
+            else:
+                bitmaps.append(self.split.bitmaps[self.rng.choice(self.bitmaps_of[y])])
+                ys_b.append(y)
+        xs = bitmaps_to_tensor(np.stack(strokes)) if strokes else torch.zeros(0, 1, 28, 28)
+        xb = bitmaps_to_tensor(np.stack(bitmaps)) if bitmaps else torch.zeros(0, 1, 28, 28)
+        x = torch.cat([xs, augment_bitmaps(xb, self.gen)])
+        return x, torch.tensor(ys_s + ys_b)
+
+
+def eval_inputs(split: data.Split, fractions=(1.0,)) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split's stroke drawings, rendered un-augmented and cut to each of `fractions` of their strokes."""
+    rows = [ink.render(ink.raw_prefix(d, f)) for f in fractions for d in split.drawings]
+    x = bitmaps_to_tensor(np.stack(rows)) if rows else torch.zeros(0, 1, 28, 28)
+    return x, torch.tensor(split.drawing_labels * len(fractions))
+
+
+@torch.no_grad()
+def logits_of(model, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)]) if len(x) else torch.zeros(0)
+
+
+def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Temperature scaling (Guo et al. 2017): the T minimising held-out NLL."""
+    log_t = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(logits / log_t.exp(), y)
+        loss.backward()
+        return loss
+    opt.step(closure)
+    return float(log_t.detach().exp())
+
+
+def train(cfg: dict, log=print) -> dict:
+    torch.manual_seed(cfg["seed"])
+    torch.set_num_threads(cfg["threads"])
+    words = [w for w in cfg["words"].split(",") if w] or None
+    categories, splits = data.load(Path(cfg["data"]), words, tuple(Path(p) for p in cfg["extra"]), log=log)
+    model = build_model(len(categories))
+    sampler = Sampler(splits["train"], len(categories), cfg, cfg["seed"])
+    # Validation on stroke drawings, the game's input; calibration also on their
+    # halves, since the game judges drawings in progress.
+    xv, yv = eval_inputs(splits["val"])
+    xc, yc = eval_inputs(splits["val"], fractions=(0.5, 1.0))
+    xvb = bitmaps_to_tensor(np.stack(splits["val"].bitmaps)) if splits["val"].bitmaps else torch.zeros(0, 1, 28, 28)
+    yvb = torch.tensor(splits["val"].bitmap_labels)
+    steps = cfg["epochs"] * cfg["steps_per_epoch"]
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    warmup = max(1, steps // 50)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
+    history = []
+    t0 = time.time()
+    bar = tqdm(total=steps, desc="train", unit="step", dynamic_ncols=True)
+    for epoch in range(cfg["epochs"]):
+        model.train()
+        losses = []
+        for _ in range(cfg["steps_per_epoch"]):
+            x, y = sampler.batch(cfg["batch_size"])
+            loss = F.cross_entropy(model(x), y, label_smoothing=cfg["label_smoothing"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses[-50:]):.3f}")
+        lv = logits_of(model, xv)
+        val_loss = float(F.cross_entropy(lv, yv)) if len(yv) else float("nan")
+        val_acc = float((lv.argmax(1) == yv).float().mean()) if len(yv) else float("nan")
+        bitmap_acc = float((logits_of(model, xvb).argmax(1) == yvb).float().mean()) if len(yvb) else float("nan")
+        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
+                        "val_top1": val_acc, "val_bitmaps_top1": bitmap_acc, "minutes": (time.time() - t0) / 60})
+        bar.write(json.dumps(history[-1]))
+    bar.close()
+    temperature = fit_temperature(logits_of(model, xc), yc) if len(yc) else 1.0
+    out = Path(cfg["out"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    counts = {name: s.counts() for name, s in splits.items()}
+    save(model, out, categories, temperature, extra={"history": history, "config": cfg, "data_counts": counts})
+    log(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB), temperature {temperature:.3f}, "
+        f"{(time.time() - t0) / 60:.1f} min")
+    return {"history": history, "temperature": temperature, "data_counts": counts, "path": str(out)}
+
+
+def add_arguments(parser) -> None:
+    for key, default in CONFIG.items():
+        if isinstance(default, list):
+            parser.add_argument(f"--{key}", action="append", default=[], metavar="DIR",
+                                help="folder of exported contributions in Google's ndjson (repeatable)")
+        else:
+            parser.add_argument(f"--{key.replace('_', '-')}", type=type(default), default=default)
+
+
+def cli(args) -> int:
+    cfg = {k: getattr(args, k) for k in CONFIG}
+    try:
+        train(cfg)
+    except FileNotFoundError as e:
+        print(f"error: {e}")
+        return 1
+    return 0
