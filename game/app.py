@@ -35,8 +35,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     # Import the socket handlers *before* init_app: Flask-SocketIO queues handlers
     # registered while it has no server and hands them to each new one in init_app.
-    from game import events  # noqa: F401
+    from game import events
 
     # threading mode: simple-websocket gives real WebSockets on Werkzeug's server.
-    socketio.init_app(app, async_mode="threading")
+    # async_handlers=False: a connection's events run in order, on its own thread (ink
+    # must arrive in order); handlers never wait for the model, so nothing queues.
+    socketio.init_app(app, async_mode="threading", async_handlers=False)
+    # The game service: loads the classifier (config MODEL_PATH or CLASSIFIER) and the deck.
+    events.init_app(app)
     return app

@@ -36,7 +36,7 @@ def build_model(num_classes: int, arch: dict = ARCH) -> torch.nn.Module:
 
 def bitmaps_to_tensor(bitmaps) -> torch.Tensor:
     """uint8 (N, 784) or (N, 28, 28) Google-style bitmaps -> float (N, 1, 28, 28) in [0, 1]."""
-    x = torch.as_tensor(np.ascontiguousarray(bitmaps, dtype=np.uint8))
+    x = torch.from_numpy(np.array(bitmaps, dtype=np.uint8))  # a copy: inputs may be read-only memory maps
     return x.reshape(-1, 1, ink.SIDE, ink.SIDE).float().div_(255.0)
 
 

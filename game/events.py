@@ -1,11 +1,298 @@
-"""Socket.IO event handlers. Only the plumbing for now; the game's events come later."""
+"""Socket.IO events: the solo game's transport (docs/protocol.md is the contract).
+
+Handlers are thin: check the payload's shape, rate-limit the connection, call the
+engine (`game.engine`), send what the game has to say. Every refusal reaches the client
+as an `error` event (or a `{"ok": false}` acknowledgement); no exception escapes.
+Classification goes through the micro-batcher (`game.inference`), whose worker thread
+sends the `guess` events; a background ticker ends rounds on time.
+"""
 from __future__ import annotations
 
+import functools
+import os
+import threading
 import time
+from pathlib import Path
+from typing import Any, Callable
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 
+from game.deck import load_deck, metrics_path
+from game.engine import (BAD_PAYLOAD, RATE_LIMITED, SERVER_ERROR, Game, GameError, GameRegistry,
+                         InferenceRequest, Settings)
 from game.extensions import socketio
+from game.inference import Batcher
+
+ROOT = Path(__file__).resolve().parent.parent
+GUESSES = 5  # top guesses a `guess` event shows
+MAX_ID = 64  # characters in a game id or token
+
+CONFIG_DEFAULTS = {
+    "MODEL_PATH": None,  # None: $DOODLE_MODEL, else the shipped model
+    "CLASSIFIER": None,  # an object with classify_batch(drawings, k) and categories
+    "DECK": None,  # explicit default words; None: the words the model recognises well
+    "DECK_MIN_RECALL": 0.75,
+    "RECOGNITION_THRESHOLD": 0.5,
+    "ROUND_STARTS_IN": 2.0,
+    "GAME_CLOCK": time.monotonic,
+    "TICK_INTERVAL": 0.05,
+    "RATE_LIMIT": 30.0,  # messages a second a connection...
+    "RATE_BURST": 60,  # ...with bursts up to this many
+    "BATCH_MAX": 64,
+    "BATCH_WAIT": 0.005,
+}
+
+
+def init_app(app: Flask) -> None:
+    """Load the classifier and the deck and start the game service on `app`
+    (`app.extensions["doodle"]`); `create_app` calls this after `socketio.init_app`."""
+    for key, value in CONFIG_DEFAULTS.items():
+        app.config.setdefault(key, value)
+    cfg = app.config
+    model_path = cfg["MODEL_PATH"] = (cfg["MODEL_PATH"] or os.environ.get("DOODLE_MODEL")
+                                      or str(ROOT / "data" / "models" / "doodle-resnet18s.safetensors"))
+    classifier = cfg["CLASSIFIER"] if cfg["CLASSIFIER"] is not None else _load_classifier(model_path)
+    categories = list(classifier.categories)
+    if cfg["DECK"] is not None:
+        deck = list(dict.fromkeys(cfg["DECK"]))
+        unknown = sorted(set(deck) - set(categories))
+        if not deck or unknown:
+            raise ValueError(f"DECK must be a non-empty list of the model's categories; unknown: {unknown[:5]}")
+    else:
+        deck = load_deck(categories, metrics_path(model_path), cfg["DECK_MIN_RECALL"])
+    app.extensions["doodle"] = Doodle(app, classifier, deck)
+
+
+def _load_classifier(path: str):
+    p = Path(path)
+    # Keyed by modification time too, so a retrained model file is picked up.
+    return _load_classifier_cached(str(p.resolve()), p.stat().st_mtime_ns if p.exists() else 0)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_classifier_cached(path: str, mtime_ns: int):
+    # Imported here: torch loads only when a real model does (tests may inject one).
+    from game.classifier import DoodleClassifier
+    return DoodleClassifier.load(path)
+
+
+class TokenBucket:
+    """`rate` tokens a second, up to `burst`; a message takes one."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic):
+        self.rate, self.burst, self._clock = rate, burst, clock
+        self._tokens, self._stamp = float(burst), clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+class Doodle:
+    """One app's game service: the games, the batcher, the ticker and the rate limits."""
+
+    def __init__(self, app: Flask, classifier, deck: list[str]):
+        cfg = app.config
+        self.logger = app.logger
+        self.classifier = classifier
+        self.categories = list(classifier.categories)
+        self.deck = deck
+        self.clock = cfg["GAME_CLOCK"]
+        self.threshold = float(cfg["RECOGNITION_THRESHOLD"])
+        self.starts_in = float(cfg["ROUND_STARTS_IN"])
+        self.tick_interval = float(cfg["TICK_INTERVAL"])
+        self.rate, self.burst = float(cfg["RATE_LIMIT"]), float(cfg["RATE_BURST"])
+        self.registry = GameRegistry(self.clock)
+        self.batcher = Batcher(lambda drawings: classifier.classify_batch(list(drawings), GUESSES),
+                               max_batch=int(cfg["BATCH_MAX"]), max_wait=float(cfg["BATCH_WAIT"]))
+        # Each create_app builds a new Socket.IO server; this app's games talk through its own.
+        self._server = socketio.server
+        self._buckets: dict[str, TokenBucket] = {}  # by sid; only that connection's thread touches one
+        self._born: dict[str, float] = {}  # game id -> when new_game created it (real time)
+        self._lock = threading.Lock()
+        self._ticker = None
+        self._stop = threading.Event()
+        self._actions: dict[str, Callable[[str, dict], Any]] = {
+            "new_game": self._new_game, "ink": self._ink, "undo": self._undo, "clear": self._clear,
+            "skip": self._skip, "resume": self._resume}
+
+    # --- the handlers' entry point -------------------------------------------
+
+    def handle(self, event: str, sid: str, args: tuple, ack: bool = False):
+        """Run `event`'s action for connection `sid`. With `ack`, return the
+        acknowledgement; otherwise refusals go out as `error` events."""
+        try:
+            bucket = self._buckets.get(sid) or self._buckets.setdefault(sid, TokenBucket(self.rate, self.burst))
+            if not bucket.take():
+                raise GameError(RATE_LIMITED, f"more than {self.rate:g} messages a second")
+            if event == "new_game" and (not args or args == (None,)):
+                args = ({},)
+            if len(args) != 1 or not isinstance(args[0], dict):
+                raise GameError(BAD_PAYLOAD, "the payload must be one JSON object")
+            result = self._actions[event](sid, args[0])
+            return {"ok": True, **result} if ack else None
+        except Exception as e:
+            if not isinstance(e, GameError):
+                self.logger.exception("%s from %s failed", event, sid)
+                e = GameError(SERVER_ERROR, "internal error")
+            if ack:
+                return {"ok": False, "code": e.code, "error": e.message}
+            self._emit("error", {"event": event, "code": e.code, "message": e.message}, sid)
+            return None
+
+    def disconnect(self, sid: str) -> None:
+        self._buckets.pop(sid, None)
+        self.registry.disconnect(sid)
+
+    # --- actions ------------------------------------------------------------
+
+    def _new_game(self, sid: str, data: dict) -> dict:
+        given = {k: data[k] for k in ("rounds", "seconds", "words") if data.get(k) is not None}
+        settings = Settings(**given, starts_in=self.starts_in, threshold=self.threshold)
+        game = Game(settings, self.deck, self.clock, categories=self.categories)
+        with self._lock:
+            self._born[game.id] = time.monotonic()
+        token = self.registry.add(game, sid)
+        self._start_ticker()
+        return {"game_id": game.id, "token": token, "settings": settings.public()}
+
+    def _ink(self, sid: str, data: dict) -> None:
+        game = self.registry.owned(_string(data, "game_id"), sid)
+        args = _integer(data, "round"), _integer(data, "stroke"), data.get("points"), _integer(data, "seq")
+        with game.lock:
+            try:
+                game.add_ink(*args)
+                self._classify(game)
+            finally:
+                self._flush(game)
+
+    def _undo(self, sid: str, data: dict) -> None:
+        self._command(sid, data, Game.undo)
+
+    def _clear(self, sid: str, data: dict) -> None:
+        self._command(sid, data, Game.clear)
+
+    def _skip(self, sid: str, data: dict) -> None:
+        self._command(sid, data, Game.skip)
+
+    def _command(self, sid: str, data: dict, command: Callable[[Game, int], None]) -> None:
+        game = self.registry.owned(_string(data, "game_id"), sid)
+        index = _integer(data, "round")
+        with game.lock:
+            try:
+                command(game, index)
+                self._classify(game)  # after undo the guesses should show what is left
+            finally:
+                self._flush(game)
+
+    def _resume(self, sid: str, data: dict) -> dict:
+        game_id, token = _string(data, "game_id"), _string(data, "token")
+        game = self.registry.get(game_id)
+        with game.lock:
+            self.registry.resume(game_id, token, sid)
+            game.drain()  # what happened while away is in the snapshot
+            snapshot = game.snapshot()
+        self._start_ticker()
+        return snapshot
+
+    # --- classification -----------------------------------------------------
+
+    def _classify(self, game: Game) -> None:
+        request_ = game.inference_request()
+        if request_ is not None:
+            self.batcher.submit(game.id, request_.drawing,
+                                functools.partial(self._on_guesses, game.id, request_))
+
+    def _on_guesses(self, game_id: str, request_: InferenceRequest, guesses) -> None:
+        """The batcher's callback, on its worker thread."""
+        try:
+            game = self.registry.get(game_id)
+        except GameError:
+            return  # the game ended or expired meanwhile
+        with game.lock:
+            game.record_guesses(guesses, request_)
+            self._flush(game)
+
+    # --- time ---------------------------------------------------------------
+
+    def tick(self) -> None:
+        """One step of the ticker: drop abandoned games, run every game's clock and
+        send what it has to say."""
+        for game_id in self.registry.expire():
+            self.logger.debug("game %s expired", game_id)
+        now = time.monotonic()
+        with self._lock:
+            # The first `round` follows new_game's acknowledgement, which Socket.IO sends
+            # only once the handler has returned: give the acknowledgement a tick's start.
+            self._born = {g: t for g, t in self._born.items() if now - t < self.tick_interval}
+            fresh = set(self._born)
+        for game in self.registry.games():
+            if game.id in fresh:
+                continue
+            with game.lock:
+                game.tick()
+                self._flush(game)
+
+    def _start_ticker(self) -> None:
+        with self._lock:
+            if self._ticker is None and not self._stop.is_set():
+                self._ticker = self._server.start_background_task(self._run_ticker)
+
+    def _run_ticker(self) -> None:
+        while not self._stop.wait(self.tick_interval):
+            try:
+                self.tick()
+            except Exception:
+                self.logger.exception("the game ticker failed a tick")
+
+    def close(self) -> None:
+        """Stop the ticker and the batcher (tests create many apps)."""
+        self._stop.set()
+        self.batcher.close()
+        if self._ticker is not None and self._ticker is not threading.current_thread():
+            self._ticker.join(5)
+
+    # --- output -------------------------------------------------------------
+
+    def _flush(self, game: Game) -> None:
+        """Send the game's new events to its player; the caller holds game.lock."""
+        events = game.drain()
+        sid = self.registry.sid_of(game.id)
+        if sid is None:
+            return  # the player is away: resume's acknowledgement carries the state
+        for name, payload in events:
+            self._emit(name, payload, sid)
+
+    def _emit(self, event: str, payload: dict, sid: str) -> None:
+        self._server.emit(event, payload, to=sid, namespace="/")
+
+
+def _string(data: dict, key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID:
+        raise GameError(BAD_PAYLOAD, f"{key} must be a string of 1 to {MAX_ID} characters")
+    return value
+
+
+def _integer(data: dict, key: str) -> int:
+    value = data.get(key)
+    if type(value) is not int or not 0 <= value < 2**53:
+        raise GameError(BAD_PAYLOAD, f"{key} must be a non-negative integer")
+    return value
+
+
+# --- Socket.IO handlers -------------------------------------------------------
+# `*args`: a client may send any number of arguments; a signature mismatch would
+# otherwise raise inside Flask-SocketIO instead of answering `bad_payload`.
+
+
+def _doodle() -> Doodle:
+    return current_app.extensions["doodle"]
 
 
 @socketio.on("connect")
@@ -13,7 +300,42 @@ def on_connect(auth=None):
     current_app.logger.debug("socket connected: %s", request.sid)
 
 
+@socketio.on("disconnect")
+def on_disconnect(*args):
+    _doodle().disconnect(request.sid)
+
+
 @socketio.on("ping_server")
-def on_ping_server(data=None):
+def on_ping_server(*args):
     """Acknowledge a ping; the client can time the round trip."""
     return {"pong": True, "server_time": time.time()}
+
+
+@socketio.on("new_game")
+def on_new_game(*args):
+    return _doodle().handle("new_game", request.sid, args, ack=True)
+
+
+@socketio.on("resume")
+def on_resume(*args):
+    return _doodle().handle("resume", request.sid, args, ack=True)
+
+
+@socketio.on("ink")
+def on_ink(*args):
+    _doodle().handle("ink", request.sid, args)
+
+
+@socketio.on("undo")
+def on_undo(*args):
+    _doodle().handle("undo", request.sid, args)
+
+
+@socketio.on("clear")
+def on_clear(*args):
+    _doodle().handle("clear", request.sid, args)
+
+
+@socketio.on("skip")
+def on_skip(*args):
+    _doodle().handle("skip", request.sid, args)

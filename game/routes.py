@@ -1,4 +1,4 @@
-"""HTTP routes: the home page, a health check and the word list."""
+"""HTTP routes: the home page, the play page, a health check and the word list."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -19,6 +19,12 @@ def load_categories(path: str) -> tuple[str, ...]:
 @bp.get("/")
 def index():
     return render_template("index.html")
+
+
+@bp.get("/play")
+def play():
+    """The solo game; the page speaks docs/protocol.md over Socket.IO (static/play.js)."""
+    return render_template("play.html")
 
 
 @bp.get("/healthz")

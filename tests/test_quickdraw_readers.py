@@ -9,7 +9,7 @@ import pytest
 
 from training.quickdraw import iter_binary, iter_ndjson, read_numpy_bitmap, write_binary
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "quickdraw"
+from conftest import SHARED
 
 SIMPLIFIED = [
     {"word": "cat", "countrycode": "US", "timestamp": "2017-03-21 13:02:16.24617 UTC", "recognized": True,

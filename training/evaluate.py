@@ -111,6 +111,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--compare", default=None, help="a second model to evaluate on the same split")
     parser.add_argument("--words", default="", help="comma-separated subset (default: every category)")
     parser.add_argument("--out", default="runs/eval", help="folder for the PNGs")
+    parser.add_argument("--card", action="store_true",
+                        help="also write MODEL_CARD.md and <model>.metrics.json beside the model")
 
 
 def run(model_path, data_dir, words, out_dir) -> dict:
@@ -142,5 +144,8 @@ def cli(args) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    if args.card and not args.compare:
+        from training import card
+        print(f"wrote {card.write(Path(args.model or DEFAULT_MODEL), report)}", file=sys.stderr)
     print(json.dumps(report, indent=2))
     return 0

@@ -1,6 +1,6 @@
 """Train the doodle classifier on Quick, Draw! data (CPU is enough; seeded).
 
-One readable loop in the manner of nanoGPT: the config below, a `get_batch`
+One readable loop in the manner of nanoGPT: the config below, a `Sampler`
 that renders augmented drawings through the game's own ink pipeline, AdamW
 with a cosine schedule, a validation pass per epoch, temperature calibration
 on the validation split, and a safetensors file the game loads.
@@ -18,13 +18,13 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from game import ink
-from game.classifier import bitmaps_to_tensor, build_model, save
+from game.classifier import DEFAULT_MODEL, bitmaps_to_tensor, build_model, save
 from training import data
 
 # ---- config (each is a --flag; the shipped model's command is in its model card) ----
 CONFIG = dict(
     data=str(data.DEFAULT_DATA),
-    out="data/models/doodle-resnet18s.safetensors",
+    out=str(DEFAULT_MODEL),
     words="",               # comma-separated subset for quick runs; empty = all 345
     extra=[],               # folders of exported contributions (Google's ndjson)
     epochs=24,
@@ -34,6 +34,7 @@ CONFIG = dict(
     weight_decay=0.05,
     label_smoothing=0.1,
     stroke_share=0.6,       # within a class, how often a stroke drawing (vs a bitmap) is drawn
+    balance=0.0,            # a class is drawn with weight (its drawings)**balance: 0 = class-balanced
     prefix_prob=0.3,        # train on the first strokes only, so the model guesses early
     seed=1337,
     threads=2,
@@ -77,8 +78,8 @@ def augment_bitmaps(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 class Sampler:
-    """Class-balanced batches: a class uniformly, then a stroke drawing (augmented
-    and rendered) or a bitmap of that class."""
+    """Class-balanced batches: a class (uniformly, or leaning to the big ones with
+    `balance` > 0), then a stroke drawing (augmented and rendered) or a bitmap of it."""
 
     def __init__(self, split: data.Split, num_classes: int, cfg: dict, seed: int):
         self.split, self.cfg = split, cfg
@@ -91,9 +92,11 @@ class Sampler:
         for i, y in enumerate(split.bitmap_labels):
             self.bitmaps_of[y].append(i)
         self.classes = [c for c in range(num_classes) if self.strokes_of[c] or self.bitmaps_of[c]]
+        sizes = np.array([len(self.strokes_of[c]) + len(self.bitmaps_of[c]) for c in self.classes], float)
+        self.weights = sizes ** cfg["balance"] / (sizes ** cfg["balance"]).sum() if cfg["balance"] else None
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        ys = self.rng.choice(self.classes, n)
+        ys = self.rng.choice(self.classes, n, p=self.weights)
         strokes, bitmaps, ys_s, ys_b = [], [], [], []
         for y in ys:
             use_strokes = self.strokes_of[y] and (not self.bitmaps_of[y] or self.rng.random() < self.cfg["stroke_share"])

@@ -1,0 +1,457 @@
+"""The solo game's rules, as plain Python: no Flask, no Socket.IO, no model.
+
+The transport (`game.events`) feeds a `Game` commands and classifier guesses and sends
+out whatever the game put in its outbox (`drain()`); the clock is injected, so the
+rules run the same under a test's fake clock as under `time.monotonic`
+(boardgame.io's split of game logic and transport). docs/protocol.md is the contract.
+
+    game = Game(Settings(rounds=6), deck, clock=time.monotonic)
+    game.drain()                          # [("round", {...})]
+    game.add_ink(0, stroke=0, points=[[x, y, t], ...], seq=1)
+    game.record_guesses([("cat", 0.8), ...], game.inference_request())
+    game.tick()                           # timeouts, next rounds
+"""
+from __future__ import annotations
+
+import hmac
+import random
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, NamedTuple, Sequence
+
+Clock = Callable[[], float]
+
+# Error codes, exactly as docs/protocol.md lists them.
+BAD_PAYLOAD = "bad_payload"
+TOO_MANY_POINTS = "too_many_points"
+RATE_LIMITED = "rate_limited"
+NOT_YOUR_GAME = "not_your_game"
+NOT_STARTED = "not_started"
+ROUND_OVER = "round_over"
+NO_GAME = "no_game"
+SERVER_ERROR = "server_error"
+
+MAX_ROUNDS = 12
+MIN_SECONDS, MAX_SECONDS = 5, 60
+MAX_POINTS_PER_MESSAGE = 500
+MAX_POINTS_PER_DRAWING = 5_000
+MAX_STROKES = 1_000  # game.ink refuses drawings with more
+MAX_COORDINATE = 1e6  # screen pixels and milliseconds; game.ink refuses beyond 1e7
+MAX_WORDS = 1_000
+RESUME_SECONDS = 30.0
+
+
+class GameError(Exception):
+    """A refused command; `code` is one of the protocol's error codes."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _is_number(v) -> bool:
+    return type(v) in (int, float)  # bool is an int subclass; JSON true is not a number
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A game's settings: `rounds`, `seconds` and `words` are the player's (new_game),
+    `starts_in` and `threshold` the server's."""
+
+    rounds: int = 6
+    seconds: float = 20
+    words: tuple[str, ...] | None = None
+    starts_in: float = 2.0
+    threshold: float = 0.5
+
+    def __post_init__(self):
+        if type(self.rounds) is not int or not 1 <= self.rounds <= MAX_ROUNDS:
+            raise GameError(BAD_PAYLOAD, f"rounds must be an integer from 1 to {MAX_ROUNDS}")
+        if not _is_number(self.seconds) or not MIN_SECONDS <= self.seconds <= MAX_SECONDS:
+            raise GameError(BAD_PAYLOAD, f"seconds must be a number from {MIN_SECONDS} to {MAX_SECONDS}")
+        if self.words is not None:
+            if not isinstance(self.words, (list, tuple)) or len(self.words) > MAX_WORDS:
+                raise GameError(BAD_PAYLOAD, f"words must be a list of at most {MAX_WORDS} words")
+            if not all(isinstance(w, str) for w in self.words):
+                raise GameError(BAD_PAYLOAD, "words must be strings")
+            # Distinct, in the order given: the player's list is dealt in order.
+            object.__setattr__(self, "words", tuple(dict.fromkeys(self.words)))
+            if len(self.words) < self.rounds:
+                raise GameError(BAD_PAYLOAD, f"words must hold at least {self.rounds} distinct words "
+                                             f"(one a round), got {len(self.words)}")
+
+    def public(self) -> dict:
+        return {"rounds": self.rounds, "seconds": self.seconds,
+                "words": list(self.words) if self.words is not None else None}
+
+
+class InferenceRequest(NamedTuple):
+    """What the classifier should look at, and which drawing its answer belongs to."""
+
+    round: int
+    epoch: int  # bumped by undo and clear: guesses for an older drawing are stale
+    seq: int | None
+    drawing: list
+
+
+PROMPT, DRAWING, OVER = "prompt", "drawing", "over"
+
+
+@dataclass
+class Round:
+    index: int
+    word: str
+    starts_at: float  # game time the round's clock starts (after the prompt)
+    deadline: float
+    state: str = PROMPT
+    strokes: list = field(default_factory=list)  # Google's raw format: [[xs], [ys], [ts]]
+    points: int = 0
+    epoch: int = 0
+    seq: int | None = None  # the last ink message's seq
+    guesses: list = field(default_factory=list)  # the last guesses, [{"word", "p"}]
+    recognized: bool = False
+    seconds: float | None = None
+    skipped: bool = False
+
+
+class Game:
+    """One player's game. Not thread-safe by itself: threads that share a game hold
+    `game.lock` around each call and the `drain()` that follows it."""
+
+    def __init__(self, settings: Settings, deck: Sequence[str], clock: Clock,
+                 categories: Iterable[str] | None = None, rng: random.Random | None = None):
+        self.id = secrets.token_urlsafe(9)
+        self.settings = settings
+        self.lock = threading.RLock()
+        self._clock = clock
+        self._paused_at: float | None = None
+        self._paused_for = 0.0
+        self._outbox: list[tuple[str, dict]] = []
+        self.rounds: list[Round] = []
+        if settings.words is not None:
+            known = set(categories if categories is not None else deck)
+            unknown = [w for w in settings.words if w not in known]
+            if unknown:
+                raise GameError(BAD_PAYLOAD, f"unknown words: {', '.join(map(repr, unknown[:5]))}")
+            self.words = list(settings.words[:settings.rounds])
+        else:
+            if len(set(deck)) < settings.rounds:
+                raise GameError(BAD_PAYLOAD, f"the deck has only {len(set(deck))} words")
+            self.words = (rng or random.Random()).sample(sorted(set(deck)), settings.rounds)
+        self._start_round(0)
+
+    # --- time ----------------------------------------------------------------
+
+    def _now(self) -> float:
+        """Game time: the injected clock, stopped while the game is paused."""
+        now = self._paused_at if self._paused_at is not None else self._clock()
+        return now - self._paused_for
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_at is not None
+
+    def pause(self) -> None:
+        if self._paused_at is None:
+            self._paused_at = self._clock()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            self._paused_for += self._clock() - self._paused_at
+            self._paused_at = None
+
+    # --- state ---------------------------------------------------------------
+
+    @property
+    def over(self) -> bool:
+        return self.round.state == OVER  # a new round starts as soon as one ends, but the last
+
+    @property
+    def round(self) -> Round:
+        """The current round (the last one once the game is over)."""
+        return self.rounds[-1]
+
+    @property
+    def results(self) -> list[dict]:
+        return [self._result(r) for r in self.rounds if r.state == OVER]
+
+    def drain(self) -> list[tuple[str, dict]]:
+        """The events produced since the last drain, oldest first: (name, payload)."""
+        out, self._outbox = self._outbox, []
+        return out
+
+    def round_info(self) -> dict:
+        """The current round as the `round` event shows it, with the time left now:
+        `starts_in` (prompt) and `remaining` (the round's clock)."""
+        self._advance()
+        r, now = self.round, self._now()
+        return {**self._round_event(r), "starts_in": round(max(0.0, r.starts_at - now), 3),
+                "remaining": round(max(0.0, r.deadline - max(now, r.starts_at)), 3)}
+
+    def snapshot(self) -> dict:
+        """What `resume` acknowledges: the round (None once the game is over), the
+        drawing so far and the rounds already over."""
+        self._advance()
+        return {"round": None if self.over else self.round_info(),
+                "drawing": [] if self.over else self._copy(self.round.strokes),
+                "results": self.results}
+
+    # --- commands ------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Start round clocks and end rounds whose time is up."""
+        self._advance()
+
+    def add_ink(self, round: int, stroke: int, points, seq: int | None = None) -> None:
+        """Append points ([x, y, t] each) to stroke `stroke`: the last stroke, or a new
+        one with the next index. Nothing is kept when anything is refused."""
+        self._check_points(points)
+        r = self._drawing_round(round)
+        n = len(r.strokes)
+        if type(stroke) is not int or stroke not in (n - 1, n):
+            raise GameError(BAD_PAYLOAD, f"stroke must be {n} (a new stroke)"
+                                         + (f" or {n - 1} (the last one)" if n else ""))
+        if r.points + len(points) > MAX_POINTS_PER_DRAWING:
+            raise GameError(TOO_MANY_POINTS, f"a drawing holds at most {MAX_POINTS_PER_DRAWING} points")
+        if stroke == n:
+            if n >= MAX_STROKES:
+                raise GameError(TOO_MANY_POINTS, f"a drawing holds at most {MAX_STROKES} strokes")
+            r.strokes.append([[], [], []])
+        xs, ys, ts = r.strokes[stroke]
+        for x, y, t in points:
+            xs.append(x)
+            ys.append(y)
+            ts.append(t)
+        r.points += len(points)
+        r.seq = seq
+
+    def undo(self, round: int) -> None:
+        """Remove the last stroke (nothing happens when there is none)."""
+        r = self._drawing_round(round)
+        if r.strokes:
+            r.points -= len(r.strokes.pop()[0])
+        r.epoch += 1
+
+    def clear(self, round: int) -> None:
+        r = self._drawing_round(round)
+        r.strokes, r.points = [], 0
+        r.epoch += 1
+
+    def skip(self, round: int) -> None:
+        """Give up the round, during its prompt or its clock."""
+        r = self._current_round(round)
+        r.skipped = True
+        self._end_round(r)
+
+    def inference_request(self) -> InferenceRequest | None:
+        """The current drawing for the classifier; None when there is nothing to look at."""
+        r = self.round
+        if r.state != DRAWING or not r.strokes:
+            return None
+        return InferenceRequest(r.index, r.epoch, r.seq, self._copy(r.strokes))
+
+    def record_guesses(self, guesses: Sequence[tuple[str, float]],
+                       request: InferenceRequest | None = None) -> bool | None:
+        """Judge the classifier's guesses (best first) for `request`'s drawing (default:
+        the drawing as it is now). Emits `guess`, and ends the round when the prompted word
+        is the top guess with p >= threshold. Returns whether it was recognised, or None
+        when the guesses came too late (round over, or the drawing was undone/cleared)."""
+        self._advance()
+        r = self.round
+        if r.state != DRAWING or (request is not None and (request.round, request.epoch) != (r.index, r.epoch)):
+            return None
+        r.guesses = [{"word": w, "p": round(float(p), 4)} for w, p in guesses]
+        top = guesses[0] if guesses else None
+        recognized = top is not None and top[0] == r.word and top[1] >= self.settings.threshold
+        elapsed = round(self._now() - r.starts_at, 3)
+        self._outbox.append(("guess", {
+            "game_id": self.id, "round": r.index,
+            "seq": request.seq if request is not None else r.seq,
+            "guesses": r.guesses, "recognized": recognized, "elapsed": elapsed}))
+        if recognized:
+            r.recognized, r.seconds = True, elapsed
+            self._end_round(r)
+        return recognized
+
+    # --- internals -----------------------------------------------------------
+
+    @staticmethod
+    def _copy(strokes: list) -> list:
+        return [[list(axis) for axis in s] for s in strokes]
+
+    @staticmethod
+    def _check_points(points) -> None:
+        if not isinstance(points, list) or not points:
+            raise GameError(BAD_PAYLOAD, "points must be a non-empty list of [x, y, t]")
+        if len(points) > MAX_POINTS_PER_MESSAGE:
+            raise GameError(TOO_MANY_POINTS, f"at most {MAX_POINTS_PER_MESSAGE} points a message")
+        for p in points:
+            # `not abs(v) <= limit` is also true for NaN.
+            if (not isinstance(p, list) or len(p) != 3
+                    or not all(_is_number(v) and abs(v) <= MAX_COORDINATE for v in p)):
+                raise GameError(BAD_PAYLOAD, "each point must be [x, y, t], finite numbers "
+                                             f"of at most {MAX_COORDINATE:g} in size")
+
+    def _current_round(self, index) -> Round:
+        self._advance()
+        if type(index) is not int:
+            raise GameError(BAD_PAYLOAD, "round must be an integer")
+        r = self.round
+        if self.over:
+            raise GameError(ROUND_OVER, "the game is over")
+        if index < r.index:
+            raise GameError(ROUND_OVER, f"round {index} is over")
+        if index > r.index:
+            raise GameError(NOT_STARTED, f"round {index} has not started")
+        return r
+
+    def _drawing_round(self, index) -> Round:
+        r = self._current_round(index)
+        if r.state == PROMPT:
+            raise GameError(NOT_STARTED, f"round {index}'s clock has not started")
+        return r
+
+    def _round_event(self, r: Round) -> dict:
+        return {"game_id": self.id, "index": r.index, "total": self.settings.rounds, "word": r.word,
+                "seconds": self.settings.seconds, "starts_in": self.settings.starts_in}
+
+    def _result(self, r: Round) -> dict:
+        return {"game_id": self.id, "index": r.index, "word": r.word, "recognized": r.recognized,
+                "seconds": r.seconds, "drawing": self._copy(r.strokes), "guesses": r.guesses,
+                "skipped": r.skipped}
+
+    def _start_round(self, index: int) -> None:
+        starts_at = self._now() + self.settings.starts_in
+        r = Round(index, self.words[index], starts_at, starts_at + self.settings.seconds)
+        self.rounds.append(r)
+        self._outbox.append(("round", self._round_event(r)))
+
+    def _end_round(self, r: Round) -> None:
+        r.state = OVER
+        self._outbox.append(("round_over", self._result(r)))
+        if r.index + 1 < self.settings.rounds:
+            self._start_round(r.index + 1)
+        else:
+            self._outbox.append(("game_over", {"game_id": self.id, "results": self.results}))
+
+    def _advance(self) -> None:
+        """Catch the current round up with the clock; every command calls this first, so
+        nothing is accepted after the deadline even between two ticks."""
+        r, now = self.round, self._now()
+        if r.state == PROMPT and now >= r.starts_at:
+            r.state = DRAWING
+        if r.state == DRAWING and now >= r.deadline:
+            self._end_round(r)  # the next round's prompt starts now, however late the tick
+
+
+class GameRegistry:
+    """The games being played, by id, with their secret token and their player's
+    connection (`sid`, any string). Thread-safe. A game whose player has been gone more
+    than `grace` seconds is dropped by `expire()`.
+
+    Lock order: a game's lock, then the registry's."""
+
+    def __init__(self, clock: Clock, grace: float = RESUME_SECONDS):
+        self._clock = clock
+        self.grace = grace
+        self._lock = threading.Lock()
+        self._games: dict[str, Game] = {}
+        self._tokens: dict[str, str] = {}
+        self._sid_of: dict[str, str] = {}  # game id -> sid
+        self._game_of: dict[str, str] = {}  # sid -> game id
+        self._gone_since: dict[str, float] = {}  # game id -> when its player left
+
+    def __len__(self) -> int:
+        return len(self._games)
+
+    def add(self, game: Game, sid: str) -> str:
+        """Register `game` as `sid`'s game and return its token. One game a connection:
+        the connection's previous game, if any, is dropped."""
+        token = secrets.token_urlsafe(16)
+        with self._lock:
+            old = self._game_of.get(sid)
+            if old is not None:
+                self._drop(old)
+            self._games[game.id] = game
+            self._tokens[game.id] = token
+            self._bind(game.id, sid)
+        return token
+
+    def get(self, game_id: str) -> Game:
+        with self._lock:
+            game = self._games.get(game_id)
+        if game is None:
+            raise GameError(NO_GAME, "no such game (it ended or expired)")
+        return game
+
+    def owned(self, game_id: str, sid: str) -> Game:
+        """`game_id`'s game if `sid` is its player."""
+        game = self.get(game_id)
+        if self.sid_of(game_id) != sid:
+            raise GameError(NOT_YOUR_GAME, "this game belongs to another connection")
+        return game
+
+    def sid_of(self, game_id: str) -> str | None:
+        with self._lock:
+            return self._sid_of.get(game_id)
+
+    def games(self) -> list[Game]:
+        with self._lock:
+            return list(self._games.values())
+
+    def disconnect(self, sid: str) -> Game | None:
+        """The player left: pause their game and start its grace period."""
+        with self._lock:
+            game = self._games.get(self._game_of.get(sid, ""))
+        if game is None:
+            return None
+        with game.lock, self._lock:
+            if self._sid_of.get(game.id) != sid:
+                return None  # resumed elsewhere in the meantime
+            del self._sid_of[game.id], self._game_of[sid]
+            self._gone_since[game.id] = self._clock()
+            game.pause()
+        return game
+
+    def resume(self, game_id: str, token: str, sid: str) -> Game:
+        """Hand the game to connection `sid` (the token proves it is the player's) and
+        let its clock run again."""
+        game = self.get(game_id)
+        with game.lock, self._lock:
+            if game_id not in self._games:
+                raise GameError(NO_GAME, "no such game (it ended or expired)")
+            if not isinstance(token, str) or not hmac.compare_digest(token.encode(), self._tokens[game_id].encode()):
+                raise GameError(NOT_YOUR_GAME, "wrong token for this game")
+            old_game = self._game_of.get(sid)
+            if old_game is not None and old_game != game_id:
+                self._drop(old_game)
+            old_sid = self._sid_of.get(game_id)
+            if old_sid is not None:
+                del self._game_of[old_sid]
+            self._bind(game_id, sid)
+            game.resume()
+        return game
+
+    def expire(self) -> list[str]:
+        """Drop the games whose player has been gone longer than the grace period."""
+        now = self._clock()
+        with self._lock:
+            gone = [g for g, t in self._gone_since.items() if now - t > self.grace]
+            for game_id in gone:
+                self._drop(game_id)
+        return gone
+
+    def _bind(self, game_id: str, sid: str) -> None:
+        self._sid_of[game_id] = sid
+        self._game_of[sid] = game_id
+        self._gone_since.pop(game_id, None)
+
+    def _drop(self, game_id: str) -> None:
+        self._games.pop(game_id, None)
+        self._tokens.pop(game_id, None)
+        self._gone_since.pop(game_id, None)
+        sid = self._sid_of.pop(game_id, None)
+        if sid is not None:
+            self._game_of.pop(sid, None)

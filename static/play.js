@@ -1,0 +1,892 @@
+/* Doodle Lab: the play page. Speaks docs/protocol.md over Socket.IO (static/vendor/socket.io.min.js).
+ *
+ * The server owns the clock, the words and the verdict; this page draws, streams ink, shows
+ * the countdown it is told, reads the guesses out and replays the doodles at the end.
+ * Plain modern JS, no build step.
+ */
+(() => {
+  "use strict";
+
+  // --- constants -------------------------------------------------------------------------
+  const FLUSH_MS = 75;                 // ink batching: one message per ~75 ms while drawing
+  const MAX_POINTS_MESSAGE = 500;      // protocol limits
+  const MAX_POINTS_DRAWING = 5000;
+  const MIN_STEP = 1;                  // CSS px: closer points add nothing but bytes
+  const WARN_SECONDS = 5;              // the countdown warns in the last 5 seconds
+  const MIN_RESULT_MS = 1200;          // a round's result stays up this long before the next prompt...
+  const MIN_PROMPT_MS = 1200;          // ...unless the prompt would get less than this
+  const FINAL_RESULT_MS = 2000;        // the last round's result, before the summary
+  const MAX_FRAGMENTS = 3;             // "I see a … or a … or a …"
+  const GUESS_FLOOR = 0.05;            // a guess below this is not worth saying
+  const LINE_WIDTH = 5;                // CSS px at 1:1
+  const INK = "#1d1d1f";
+  const STORE_GAME = "doodle-lab:game";    // sessionStorage: {game_id, token}
+  const STORE_MUTED = "doodle-lab:muted";  // localStorage: "1" when muted
+
+  // Words said without "a"/"an": names, plurals and mass nouns among the 345.
+  const NO_ARTICLE = new Set([
+    "animal migration", "asparagus", "binoculars", "bread", "broccoli", "camouflage", "drums",
+    "eyeglasses", "flip flops", "grapes", "grass", "headphones", "ice cream", "lightning",
+    "matches", "pants", "peas", "rain", "rollerskates", "scissors", "shorts", "stairs",
+    "stitches", "toothpaste", "underwear", "yoga",
+  ]);
+
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    game: $("game"), board: $("board"), canvas: $("canvas"),
+    hudRound: $("hud-round"), hudWord: $("hud-word"), timer: $("timer"), timerValue: $("timer-value"),
+    guess: $("guess"),
+    undo: $("btn-undo"), clear: $("btn-clear"), skip: $("btn-skip"), mute: $("btn-mute"),
+    connectCard: $("connect-card"), connectTitle: $("connect-title"), connectMessage: $("connect-message"),
+    connectActions: $("connect-actions"), newGame: $("btn-new-game"),
+    promptCard: $("prompt-card"), promptRound: $("prompt-round"), promptWord: $("prompt-word"),
+    promptSeconds: $("prompt-seconds"), promptBar: $("prompt-bar"), promptLast: $("prompt-last"),
+    resultCard: $("result-card"), resultKicker: $("result-kicker"), resultTitle: $("result-title"),
+    resultCanvas: $("result-canvas"), resultDetail: $("result-detail"),
+    summary: $("summary"), summaryScore: $("summary-score"), summaryList: $("summary-list"),
+    again: $("btn-again"), toast: $("toast"), announce: $("announce"),
+  };
+  const ctx = el.canvas.getContext("2d");
+
+  // --- state -----------------------------------------------------------------------------
+  const state = {
+    requested: settingsFromQuery(),  // forwarded to new_game
+    gameId: null,
+    token: null,
+    round: null,          // the current `round` event
+    over: new Set(),      // indexes of rounds that are over
+    results: [],          // round_over payloads
+    phase: "connecting",  // connecting | prompt | drawing | result | over | lost
+    inkStart: 0,          // performance.now() when the round's clock started (ink's t = 0)
+    timerStart: 0,        // the same for the countdown, nudged by the server's `elapsed`
+    strokes: [],          // the drawing so far: [{x: [], y: [], t: []}], in drawing space
+    points: 0,            // points in `strokes`
+    active: null,         // {pointerId, stroke} while a stroke is being drawn
+    pending: [],          // [x, y, t] not yet sent
+    pendingStroke: 0,     // the stroke `pending` belongs to
+    flushTimer: 0,
+    seq: 0,
+    skipping: false,
+    saidWords: [],        // this round's guesses so far, in the order they were said
+    recognizedSaid: false,
+    roundOverAt: 0,
+    timers: [],           // timeouts to drop when the round changes
+    warnedInk: false,
+  };
+
+  // Drawing space: CSS px of the canvas as it was when the round started. After a resize
+  // (a phone turned) the drawing is fitted, centred, into the new canvas and new points
+  // are mapped back, so the server always gets one consistent coordinate space.
+  const view = { w: 0, h: 0, dpr: 1, baseW: 0, baseH: 0, scale: 1, ox: 0, oy: 0 };
+
+  function settingsFromQuery() {
+    const q = new URLSearchParams(location.search);
+    const s = {};
+    for (const key of ["rounds", "seconds"]) {
+      const n = Number.parseInt(q.get(key) || "", 10);
+      if (Number.isFinite(n)) s[key] = n;
+    }
+    const words = (q.get("words") || "").split(",").map((w) => w.trim()).filter(Boolean);
+    if (words.length) s.words = words;
+    return s;
+  }
+
+  // --- small helpers ---------------------------------------------------------------------
+  function withArticle(word) {
+    if (NO_ARTICLE.has(word) || /^the /i.test(word)) return word;
+    return (/^[aeiou]/i.test(word) ? "an " : "a ") + word;
+  }
+
+  function later(fn, ms) {
+    const id = setTimeout(fn, Math.max(0, ms));
+    state.timers.push(id);
+    return id;
+  }
+
+  function dropTimers() {
+    state.timers.forEach(clearTimeout);
+    state.timers = [];
+  }
+
+  function setPhase(phase) {
+    state.phase = phase;
+    el.game.dataset.phase = phase;
+    const drawing = phase === "drawing";
+    el.undo.disabled = !drawing || state.strokes.length === 0;
+    el.clear.disabled = !drawing || state.strokes.length === 0;
+    el.skip.disabled = !(drawing || phase === "prompt") || state.skipping;
+  }
+
+  function refreshButtons() { setPhase(state.phase); }
+
+  function show(section, visible) { section.hidden = !visible; }
+
+  let toastTimer = 0;
+  function toast(message, ms = 4000) {
+    el.toast.textContent = message;
+    el.toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { el.toast.hidden = true; }, ms);
+  }
+
+  // For screen readers: the prompt, the last seconds and each result, said once.
+  function announce(text) {
+    el.announce.textContent = "";
+    setTimeout(() => { el.announce.textContent = text; }, 50);
+  }
+
+  function fmtClock(s) {
+    s = Math.max(0, Math.ceil(s));
+    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  }
+
+  function fmtSeconds(s) { return `${Number(s).toFixed(1)} s`; }
+
+  // --- speech ----------------------------------------------------------------------------
+  const synth = "speechSynthesis" in window ? window.speechSynthesis : null;
+  const speech = { muted: false, busy: false, next: null, unlocked: false };
+  try { speech.muted = localStorage.getItem(STORE_MUTED) === "1"; } catch (_) { /* private mode */ }
+
+  function renderMute() {
+    el.mute.setAttribute("aria-pressed", String(speech.muted));
+    el.mute.classList.toggle("is-muted", speech.muted);
+    el.mute.title = speech.muted ? "The AI's voice is off" : "The AI's voice is on";
+    if (!synth) { el.mute.disabled = true; el.mute.title = "This browser cannot speak"; }
+  }
+
+  function unlockSpeech() {
+    // iOS speaks only after a first utterance started from a user gesture.
+    if (!synth || speech.unlocked) return;
+    speech.unlocked = true;
+    try { synth.speak(new SpeechSynthesisUtterance("")); } catch (_) { /* ignore */ }
+  }
+
+  // One utterance at a time, and at most one waiting (the newest): the voice stays close
+  // to the drawing instead of reading out a backlog. `urgent` interrupts ("Oh, I know…").
+  function say(text, urgent = false) {
+    if (!synth || speech.muted) return;
+    if (urgent) hush();
+    if (speech.busy) { speech.next = text; return; }
+    const u = new SpeechSynthesisUtterance(text.replace(/…/g, ","));
+    u.lang = "en-US";
+    u.rate = 1.1;
+    const done = () => {
+      if (u !== speech.current) return;
+      speech.busy = false;
+      speech.current = null;
+      const next = speech.next;
+      speech.next = null;
+      if (next) say(next);
+    };
+    u.onend = done;
+    u.onerror = done;
+    speech.current = u;
+    speech.busy = true;
+    try { synth.speak(u); } catch (_) { speech.busy = false; speech.current = null; }
+  }
+
+  function hush() {
+    if (!synth) return;
+    speech.next = null;
+    speech.busy = false;
+    speech.current = null;
+    try { synth.cancel(); } catch (_) { /* ignore */ }
+  }
+
+  el.mute.addEventListener("click", () => {
+    speech.muted = !speech.muted;
+    try { localStorage.setItem(STORE_MUTED, speech.muted ? "1" : "0"); } catch (_) { /* ignore */ }
+    if (speech.muted) hush();
+    renderMute();
+  });
+
+  // --- the canvas ------------------------------------------------------------------------
+  function resizeCanvas() {
+    const rect = el.canvas.getBoundingClientRect();
+    const w = Math.max(1, rect.width);
+    const h = Math.max(1, rect.height);
+    const dpr = window.devicePixelRatio || 1;
+    if (w === view.w && h === view.h && dpr === view.dpr) return;
+    view.w = w; view.h = h; view.dpr = dpr;
+    // High-DPI: the backing store has device pixels; we draw in CSS pixels through the transform.
+    el.canvas.width = Math.round(w * dpr);
+    el.canvas.height = Math.round(h * dpr);
+    if (!view.baseW) resetDrawingSpace();
+    fitView();
+    redraw();
+  }
+
+  function resetDrawingSpace() {
+    view.baseW = view.w;
+    view.baseH = view.h;
+    fitView();
+  }
+
+  function fitView() {
+    const s = Math.min(view.w / view.baseW, view.h / view.baseH) || 1;
+    view.scale = Math.abs(s - 1) < 0.01 ? 1 : s;
+    view.ox = (view.w - view.baseW * view.scale) / 2;
+    view.oy = (view.h - view.baseH * view.scale) / 2;
+  }
+
+  function applyTransform() {
+    const k = view.dpr * view.scale;
+    ctx.setTransform(k, 0, 0, k, view.dpr * view.ox, view.dpr * view.oy);
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.lineWidth = LINE_WIDTH;
+    ctx.strokeStyle = INK;
+    ctx.fillStyle = INK;
+  }
+
+  function redraw() {
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, el.canvas.width, el.canvas.height);
+    applyTransform();
+    for (const s of state.strokes) strokePath(ctx, s.x, s.y, s.x.length);
+  }
+
+  function strokePath(c, xs, ys, n) {
+    if (n <= 0) return;
+    if (n === 1) {
+      c.beginPath();
+      c.arc(xs[0], ys[0], c.lineWidth / 2, 0, Math.PI * 2);
+      c.fill();
+      return;
+    }
+    c.beginPath();
+    c.moveTo(xs[0], ys[0]);
+    for (let i = 1; i < n; i++) c.lineTo(xs[i], ys[i]);
+    c.stroke();
+  }
+
+  function drawSegment(s) {
+    applyTransform();
+    const n = s.x.length;
+    if (n === 1) { strokePath(ctx, s.x, s.y, 1); return; }
+    ctx.beginPath();
+    ctx.moveTo(s.x[n - 2], s.y[n - 2]);
+    ctx.lineTo(s.x[n - 1], s.y[n - 1]);
+    ctx.stroke();
+  }
+
+  function toDrawing(clientX, clientY) {
+    const r = el.canvas.getBoundingClientRect();
+    const x = (clientX - r.left - view.ox) / view.scale;
+    const y = (clientY - r.top - view.oy) / view.scale;
+    return [Math.round(x * 10) / 10, Math.round(y * 10) / 10];
+  }
+
+  if ("ResizeObserver" in window) new ResizeObserver(resizeCanvas).observe(el.board);
+  window.addEventListener("resize", resizeCanvas);
+  // devicePixelRatio changes (browser zoom, a window moved to another screen) fire no resize.
+  (function watchDpr() {
+    const mq = matchMedia(`(resolution: ${window.devicePixelRatio || 1}dppx)`);
+    mq.addEventListener("change", () => { resizeCanvas(); watchDpr(); }, { once: true });
+  })();
+
+  // --- pointer input ---------------------------------------------------------------------
+  function canDraw() {
+    return state.phase === "drawing" && !state.skipping && socket.connected
+      && performance.now() - state.timerStart < state.round.seconds * 1000;
+  }
+
+  function inkTime(e) {
+    // Event timestamps share performance.now()'s origin; coalesced events keep their own.
+    const ts = e.timeStamp > 0 ? e.timeStamp : performance.now();
+    return Math.max(0, Math.round(ts - state.inkStart));
+  }
+
+  function addPoint(e, first) {
+    const stroke = state.strokes[state.active.stroke];
+    const [x, y] = toDrawing(e.clientX, e.clientY);
+    const n = stroke.x.length;
+    let t = inkTime(e);
+    if (!first) {
+      if (Math.hypot(x - stroke.x[n - 1], y - stroke.y[n - 1]) < MIN_STEP / view.scale) return;
+      t = Math.max(t, stroke.t[n - 1]);
+    }
+    if (state.points >= MAX_POINTS_DRAWING) {
+      if (!state.warnedInk) { state.warnedInk = true; toast("That's a lot of ink! Undo or clear to draw more."); }
+      return;
+    }
+    stroke.x.push(x); stroke.y.push(y); stroke.t.push(t);
+    state.points += 1;
+    state.pending.push([x, y, t]);
+    drawSegment(stroke);
+    if (!state.flushTimer) state.flushTimer = setTimeout(flush, FLUSH_MS);
+  }
+
+  function flush() {
+    clearTimeout(state.flushTimer);
+    state.flushTimer = 0;
+    if (!state.pending.length) return;
+    const points = state.pending;
+    state.pending = [];
+    if (!socket.connected || !state.round) return;  // dropped: a resume brings back the server's copy
+    for (let i = 0; i < points.length; i += MAX_POINTS_MESSAGE) {
+      state.seq += 1;
+      socket.emit("ink", {
+        game_id: state.gameId, round: state.round.index, seq: state.seq,
+        stroke: state.pendingStroke, points: points.slice(i, i + MAX_POINTS_MESSAGE),
+      });
+    }
+  }
+
+  function startStroke(e) {
+    flush();
+    const index = state.strokes.length;
+    state.strokes.push({ x: [], y: [], t: [] });
+    state.active = { pointerId: e.pointerId, stroke: index };
+    state.pendingStroke = index;
+    addPoint(e, true);
+    if (state.strokes[index].x.length === 0) {  // over the ink limit: nothing was added
+      state.strokes.pop();
+      state.active = null;
+      return;
+    }
+    refreshButtons();
+  }
+
+  function endStroke() {
+    if (!state.active) return;
+    state.active = null;
+    flush();
+  }
+
+  el.canvas.addEventListener("pointerdown", (e) => {
+    unlockSpeech();
+    if (!e.isPrimary || state.active || (e.pointerType === "mouse" && e.button !== 0)) return;
+    e.preventDefault();
+    if (!canDraw()) return;
+    try { el.canvas.setPointerCapture(e.pointerId); } catch (_) { /* synthetic pointers */ }
+    startStroke(e);
+  });
+
+  el.canvas.addEventListener("pointermove", (e) => {
+    if (!state.active || e.pointerId !== state.active.pointerId) return;
+    e.preventDefault();
+    if (!canDraw()) { endStroke(); return; }
+    const events = typeof e.getCoalescedEvents === "function" ? e.getCoalescedEvents() : [];
+    for (const c of events.length ? events : [e]) addPoint(c, false);
+  });
+
+  for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
+    el.canvas.addEventListener(type, (e) => {
+      if (state.active && e.pointerId === state.active.pointerId) endStroke();
+    });
+  }
+
+  // No scrolling, pull-to-refresh, pinch or double-tap zoom while playing (touch-action does
+  // most of it; iOS Safari also needs the touch events cancelled). The summary still scrolls.
+  el.canvas.addEventListener("touchstart", (e) => e.preventDefault(), { passive: false });
+  document.addEventListener("touchmove", (e) => {
+    if (!(e.target instanceof Element && e.target.closest(".scrollable"))) e.preventDefault();
+  }, { passive: false });
+  el.canvas.addEventListener("contextmenu", (e) => e.preventDefault());
+
+  // --- buttons ---------------------------------------------------------------------------
+  function roundRef() { return { game_id: state.gameId, round: state.round.index }; }
+
+  el.undo.addEventListener("click", () => {
+    if (state.phase !== "drawing" || !state.strokes.length) return;
+    endStroke();
+    flush();
+    const s = state.strokes.pop();
+    state.points -= s.x.length;
+    socket.emit("undo", roundRef());
+    redraw();
+    refreshButtons();
+  });
+
+  el.clear.addEventListener("click", () => {
+    if (state.phase !== "drawing" || !state.strokes.length) return;
+    endStroke();
+    state.pending = [];
+    clearTimeout(state.flushTimer);
+    state.flushTimer = 0;
+    state.strokes = [];
+    state.points = 0;
+    socket.emit("clear", roundRef());
+    redraw();
+    refreshButtons();
+  });
+
+  el.skip.addEventListener("click", () => {
+    if (!state.round || state.skipping || !(state.phase === "drawing" || state.phase === "prompt")) return;
+    endStroke();
+    flush();
+    state.skipping = true;
+    socket.emit("skip", roundRef());
+    refreshButtons();
+  });
+
+  el.again.addEventListener("click", () => newGame());
+  el.newGame.addEventListener("click", () => newGame());
+
+  // --- the countdown ---------------------------------------------------------------------
+  let ticking = 0;
+  function tick() {
+    ticking = 0;
+    if (!state.round) return;
+    const now = performance.now();
+    if ((state.phase === "prompt" || state.phase === "drawing") && !el.game.dataset.offline) {
+      const left = state.round.seconds - Math.max(0, now - state.timerStart) / 1000;
+      el.timerValue.textContent = fmtClock(left);
+      const warn = state.phase === "drawing" && left <= WARN_SECONDS && left > 0;
+      if (warn && !state.warned) { state.warned = true; announce(`${WARN_SECONDS} seconds left.`); }
+      el.timer.classList.toggle("warn", warn);
+      el.timer.classList.toggle("done", state.phase === "drawing" && left <= 0);
+      if (state.phase === "drawing" && left <= 0 && state.active) endStroke();
+      ticking = requestAnimationFrame(tick);
+    }
+  }
+  function startTicking() { if (!ticking) ticking = requestAnimationFrame(tick); }
+
+  // --- rounds ----------------------------------------------------------------------------
+  function beginRound(r, { elapsed = null } = {}) {
+    dropTimers();
+    const now = performance.now();
+    state.round = r;
+    state.skipping = false;
+    state.saidWords = [];
+    state.recognizedSaid = false;
+    state.warnedInk = false;
+    state.warned = false;
+    state.active = null;
+    state.pending = [];
+    clearTimeout(state.flushTimer);
+    state.flushTimer = 0;
+    state.strokes = [];
+    state.points = 0;
+    const startsIn = Math.max(0, Number(r.starts_in) || 0);
+    state.inkStart = elapsed != null ? now - elapsed * 1000 : now + startsIn * 1000;
+    state.timerStart = state.inkStart;
+
+    el.game.dataset.word = r.word;
+    el.game.dataset.round = String(r.index);
+    el.hudRound.textContent = `${r.index + 1}/${r.total}`;
+    el.hudWord.textContent = r.word;
+    el.guess.textContent = "";
+    el.timer.classList.remove("warn", "done");
+    el.timerValue.textContent = fmtClock(r.seconds);
+    el.promptRound.textContent = `Round ${r.index + 1} of ${r.total}`;
+    el.promptWord.textContent = r.word;
+    el.promptSeconds.textContent = String(r.seconds);
+    const last = state.results[r.index - 1];
+    el.promptLast.textContent = last && performance.now() - state.roundOverAt < 5000 ? lastLine(last) : "";
+
+    show(el.connectCard, false);
+    show(el.summary, false);
+    resetDrawingSpace();
+    redraw();
+
+    const startAt = state.inkStart;
+    if (startAt - now > 50) {
+      // The prompt card, after the previous result has had its moment (within the prompt time).
+      const showAt = Math.min(Math.max(now, state.roundOverAt + MIN_RESULT_MS), startAt - MIN_PROMPT_MS);
+      const showPrompt = () => {
+        show(el.resultCard, false);
+        show(el.promptCard, true);
+        el.promptBar.style.transition = "none";
+        el.promptBar.style.transform = "scaleX(1)";
+        void el.promptBar.offsetWidth;  // restart the bar's animation
+        el.promptBar.style.transition = `transform ${Math.max(0, startAt - performance.now())}ms linear`;
+        el.promptBar.style.transform = "scaleX(0)";
+        setPhase("prompt");
+        announce(`Round ${r.index + 1} of ${r.total}. Draw: ${r.word}, in under ${r.seconds} seconds.`);
+      };
+      if (showAt > now + 20) later(showPrompt, showAt - now); else showPrompt();
+      if (showAt > now + 20) setPhase("result");
+      later(startDrawing, startAt - now);
+    } else {
+      startDrawing();
+      announce(`Draw: ${r.word}.`);
+    }
+    startTicking();
+    if (startAt - now > 50) say(`Draw ${withArticle(r.word)}`);
+  }
+
+  function lastLine(r) {
+    if (r.recognized) return `✓ The AI got ${withArticle(r.word)}${r.seconds != null ? ` in ${fmtSeconds(r.seconds)}` : ""}.`;
+    return r.skipped ? `Skipped ${withArticle(r.word)}.` : `✗ The AI didn't get ${withArticle(r.word)}.`;
+  }
+
+  function startDrawing() {
+    show(el.resultCard, false);
+    show(el.promptCard, false);
+    setPhase("drawing");
+    startTicking();
+  }
+
+  function onGuess(g) {
+    if (!state.round || g.round !== state.round.index || state.over.has(g.round)) return;
+    if (typeof g.elapsed === "number" && state.phase === "drawing") {
+      // The server's clock decides; ours only lags it (the round event took a while to come).
+      const serverStart = performance.now() - g.elapsed * 1000;
+      if (serverStart < state.timerStart - 250) state.timerStart = serverStart;
+    }
+    const guesses = Array.isArray(g.guesses) ? g.guesses : [];
+    const top = guesses[0];
+    if (g.recognized) {
+      if (!state.recognizedSaid) {
+        state.recognizedSaid = true;
+        renderSentence(`Oh, I know, it's ${withArticle(state.round.word)}!`);
+        say(`Oh, I know, it's ${withArticle(state.round.word)}!`, true);
+      }
+      return;
+    }
+    if (top && top.p >= GUESS_FLOOR && !state.saidWords.includes(top.word)) {
+      state.saidWords.push(top.word);
+      const first = state.saidWords.length === 1;
+      renderSentence();
+      say(first ? `I see ${withArticle(top.word)}…` : `or ${withArticle(top.word)}…`);
+    }
+  }
+
+  function renderSentence(ending = "") {
+    const words = state.saidWords.slice(-MAX_FRAGMENTS);
+    const parts = words.map((w, i) => (i === 0 ? `I see ${withArticle(w)}…` : `or ${withArticle(w)}…`));
+    if (ending) parts.push(ending);
+    el.guess.textContent = parts.join(" ");
+  }
+
+  function onRoundOver(r) {
+    if (state.over.has(r.index)) return;
+    state.over.add(r.index);
+    state.results[r.index] = r;
+    if (!state.round || r.index !== state.round.index) return;
+    endStroke();
+    dropTimers();
+    state.roundOverAt = performance.now();
+    state.skipping = false;
+    el.timer.classList.remove("warn");
+    showResult(r);
+  }
+
+  function aiThought(r, n = 3) {
+    // "a cat (42%), a banana or a dog": the top guess with its confidence.
+    const words = (r.guesses || []).slice(0, n)
+      .map((g, i) => withArticle(g.word) + (i === 0 && typeof g.p === "number" ? ` (${Math.round(g.p * 100)}%)` : ""));
+    if (!words.length) return "";
+    if (words.length === 1) return words[0];
+    return `${words.slice(0, -1).join(", ")} or ${words[words.length - 1]}`;
+  }
+
+  function showResult(r) {
+    show(el.promptCard, false);
+    const total = state.round ? state.round.total : r.index + 1;
+    el.resultKicker.textContent = `Round ${r.index + 1} of ${total}`;
+    if (r.recognized) {
+      el.resultTitle.textContent = `✓ The AI got ${withArticle(r.word)}!`;
+      el.resultDetail.textContent = r.seconds != null ? `Recognised in ${fmtSeconds(r.seconds)}.` : "Recognised.";
+    } else {
+      el.resultTitle.textContent = r.skipped ? `Skipped: ${r.word}` : `Time's up: ${withArticle(r.word)}`;
+      const thought = hasInk(r.drawing) ? aiThought(r) : "";
+      el.resultDetail.textContent = !hasInk(r.drawing) ? "Nothing was drawn."
+        : thought ? `The AI thought it was ${thought}.` : "The AI had no idea.";
+      if (!r.skipped) say("Sorry, I couldn't guess it.");
+    }
+    show(el.resultCard, true);
+    announce(`${el.resultTitle.textContent} ${el.resultDetail.textContent}`);
+    drawMini(el.resultCanvas, r.drawing || [], Infinity);
+    setPhase("result");
+  }
+
+  // --- the summary -----------------------------------------------------------------------
+  function drawMini(canvas, drawing, untilMs) {
+    const rect = canvas.getBoundingClientRect();
+    const w = Math.max(1, rect.width), h = Math.max(1, rect.height);
+    const dpr = window.devicePixelRatio || 1;
+    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+      canvas.width = Math.round(w * dpr);
+      canvas.height = Math.round(h * dpr);
+    }
+    const c = canvas.getContext("2d");
+    c.setTransform(1, 0, 0, 1, 0, 0);
+    c.clearRect(0, 0, canvas.width, canvas.height);
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const [xs, ys] of drawing) {
+      for (let i = 0; i < xs.length; i++) {
+        x0 = Math.min(x0, xs[i]); x1 = Math.max(x1, xs[i]);
+        y0 = Math.min(y0, ys[i]); y1 = Math.max(y1, ys[i]);
+      }
+    }
+    if (!Number.isFinite(x0)) return;
+    const pad = 8;
+    const k = Math.min((w - 2 * pad) / Math.max(1, x1 - x0), (h - 2 * pad) / Math.max(1, y1 - y0), 1.5);
+    const ox = (w - (x1 - x0) * k) / 2 - x0 * k, oy = (h - (y1 - y0) * k) / 2 - y0 * k;
+    c.setTransform(dpr * k, 0, 0, dpr * k, dpr * ox, dpr * oy);
+    c.lineCap = "round"; c.lineJoin = "round";
+    c.lineWidth = Math.max(2, LINE_WIDTH * Math.min(1, w / 240)) / k;
+    c.strokeStyle = INK; c.fillStyle = INK;
+    const t0 = firstTime(drawing);
+    for (const [xs, ys, ts] of drawing) {
+      let n = xs.length;
+      if (untilMs !== Infinity) {
+        n = 0;
+        while (n < xs.length && strokeTime(ts, n) - t0 <= untilMs) n++;
+      }
+      strokePath(c, xs, ys, n);
+    }
+  }
+
+  function hasInk(drawing) {
+    return Array.isArray(drawing) && drawing.some((s) => Array.isArray(s[0]) && s[0].length > 0);
+  }
+
+  // Raw drawings carry t (ms since the round's clock started); without it, 20 ms a point.
+  function strokeTime(ts, i) { return ts && ts.length > i ? ts[i] : i * 20; }
+  function firstTime(drawing) {
+    const s = drawing.find((st) => st[0].length);
+    return s ? strokeTime(s[2], 0) : 0;
+  }
+  function lastTime(drawing) {
+    let m = 0;
+    for (const [xs, , ts] of drawing) if (xs.length) m = Math.max(m, strokeTime(ts, xs.length - 1));
+    return m;
+  }
+
+  function replay(tile, canvas, drawing) {
+    if (tile.dataset.replaying === "1") return;
+    const t0 = firstTime(drawing), duration = lastTime(drawing) - t0;
+    const start = performance.now();
+    tile.dataset.replaying = "1";
+    const frame = () => {
+      const elapsed = performance.now() - start;
+      drawMini(canvas, drawing, elapsed);
+      if (elapsed < duration) requestAnimationFrame(frame);
+      else { drawMini(canvas, drawing, Infinity); tile.dataset.replaying = "0"; tile.dataset.replayed = "1"; }
+    };
+    requestAnimationFrame(frame);
+  }
+
+  function showSummary(results) {
+    dropTimers();
+    endStroke();
+    show(el.promptCard, false);
+    show(el.resultCard, false);
+    show(el.connectCard, false);
+    setPhase("over");
+    el.summaryList.textContent = "";
+    const got = results.filter((r) => r && r.recognized).length;
+    el.summaryScore.textContent = `The AI recognised ${got} of your ${results.length} doodle${results.length === 1 ? "" : "s"}.`;
+    const tiles = [];
+    for (const r of results) {
+      if (!r) continue;
+      const li = document.createElement("li");
+      li.className = "doodle " + (r.recognized ? "is-recognized" : "is-missed");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "doodle-replay";
+      button.setAttribute("aria-label", `Replay your drawing of ${withArticle(r.word)}`);
+      const canvas = document.createElement("canvas");
+      canvas.className = "mini";
+      canvas.setAttribute("aria-hidden", "true");
+      const hint = document.createElement("span");
+      hint.className = "replay-hint";
+      hint.setAttribute("aria-hidden", "true");
+      hint.textContent = "▶ Replay";
+      button.append(canvas, hint);
+      const drawing = Array.isArray(r.drawing) ? r.drawing : [];
+      const drawn = hasInk(drawing);
+      if (!drawn) { button.disabled = true; hint.textContent = "Nothing drawn"; }
+      button.addEventListener("click", () => replay(li, canvas, drawing));
+
+      const word = document.createElement("h3");
+      word.className = "word";
+      word.textContent = r.word;
+      const verdict = document.createElement("p");
+      verdict.className = "verdict";
+      verdict.textContent = r.recognized
+        ? `✓ Recognised${r.seconds != null ? ` in ${fmtSeconds(r.seconds)}` : ""}`
+        : r.skipped ? "✗ Skipped" : "✗ Not recognised";
+      const thought = document.createElement("p");
+      thought.className = "thought small";
+      const t = drawn ? aiThought(r) : "";
+      thought.textContent = !drawn ? "No doodle this round." : t ? `The AI thought: ${t}.` : "The AI had no guess.";
+      li.append(button, word, verdict, thought);
+      el.summaryList.append(li);
+      tiles.push([canvas, drawing]);
+    }
+    show(el.summary, true);
+    el.summary.scrollTop = 0;
+    for (const [canvas, drawing] of tiles) drawMini(canvas, drawing, Infinity);
+    el.again.focus({ preventScroll: true });
+    say(`The AI recognised ${got} of ${results.length}.`);
+  }
+
+  // --- the connection --------------------------------------------------------------------
+  function saveGame() {
+    try {
+      sessionStorage.setItem(STORE_GAME, JSON.stringify({ game_id: state.gameId, token: state.token }));
+    } catch (_) { /* ignore */ }
+  }
+  function forgetGame() { try { sessionStorage.removeItem(STORE_GAME); } catch (_) { /* ignore */ } }
+  function savedGame() {
+    try { return JSON.parse(sessionStorage.getItem(STORE_GAME) || "null"); } catch (_) { return null; }
+  }
+
+  function connecting(title, message, actions = false) {
+    dropTimers();
+    show(el.promptCard, false);
+    show(el.resultCard, false);
+    show(el.summary, false);
+    el.connectTitle.textContent = title;
+    el.connectMessage.textContent = message;
+    el.connectActions.hidden = !actions;
+    show(el.connectCard, true);
+    if (actions) el.newGame.focus({ preventScroll: true });
+    setPhase(actions ? "lost" : "connecting");
+  }
+
+  function resetGame() {
+    state.gameId = null; state.token = null; state.round = null;
+    state.over = new Set(); state.results = []; state.strokes = []; state.points = 0;
+    el.game.dataset.word = "";
+    redraw();
+  }
+
+  function newGame() {
+    resetGame();
+    forgetGame();
+    hush();
+    connecting("Getting the AI ready…", "Dealing the words.");
+    socket.timeout(15000).emit("new_game", state.requested, (err, ack) => {
+      if (err || !ack || !ack.ok) {
+        const why = err ? "The server did not answer." : (ack && ack.error) || "The server said no.";
+        // Settings from the address the server refused: the next try plays the defaults.
+        if (ack && ack.code === "bad_payload" && Object.keys(state.requested).length) state.requested = {};
+        connecting("Couldn't start a game", why, true);
+        return;
+      }
+      state.gameId = ack.game_id;
+      state.token = ack.token;
+      saveGame();
+      // The first `round` follows.
+    });
+  }
+
+  function adoptDrawing(drawing) {
+    // The server's copy of the drawing so far (Google's raw format) becomes ours.
+    state.strokes = (drawing || []).map(([x, y, t]) => ({ x: [...x], y: [...y], t: t ? [...t] : x.map(() => 0) }));
+    state.points = state.strokes.reduce((n, s) => n + s.x.length, 0);
+    redraw();
+    refreshButtons();
+  }
+
+  // When the server refused ink, its drawing and ours differ (and the next stroke index
+  // would be refused too): fetch its copy through `resume`, which answers on a live
+  // connection as well, and draw on from there.
+  let resyncTimer = 0;
+  function resync() {
+    if (resyncTimer || !state.gameId) return;
+    resyncTimer = setTimeout(() => {
+      resyncTimer = 0;
+      const round = state.round && state.round.index;
+      endStroke();
+      socket.timeout(10000).emit("resume", { game_id: state.gameId, token: state.token }, (err, ack) => {
+        if (err || !ack || !ack.ok || !ack.round || !state.round) return;
+        if (ack.round.index === round && state.round.index === round && state.phase === "drawing") {
+          state.pending = [];
+          adoptDrawing(ack.drawing);
+        }
+      });
+    }, 300);
+  }
+
+  function resume(saved) {
+    socket.timeout(10000).emit("resume", { game_id: saved.game_id, token: saved.token }, (err, ack) => {
+      if (err || !ack || !ack.ok) {
+        forgetGame();
+        const why = err ? "The server did not answer." : (ack && ack.error) || "The game has ended.";
+        connecting("Your game is gone", `${why} Start a new one?`, true);
+        return;
+      }
+      state.gameId = saved.game_id;
+      state.token = saved.token;
+      state.results = [];
+      state.over = new Set();
+      for (const r of ack.results || []) { state.results[r.index] = r; state.over.add(r.index); }
+      const r = ack.round;
+      const total = r ? r.total : state.results.length;
+      if (!r || (state.over.size >= total && total > 0)) { showSummary(state.results); forgetGame(); return; }
+      const over = state.over.has(r.index);
+      // The game's clock stood still while we were away: `starts_in` is the prompt left,
+      // `remaining` the round's time left.
+      let elapsed = null;
+      if (!(Number(r.starts_in) > 0)) {
+        elapsed = typeof r.remaining === "number" ? Math.max(0, r.seconds - r.remaining)
+          : typeof r.elapsed === "number" ? r.elapsed : 0;
+      }
+      beginRound(r, { elapsed });
+      adoptDrawing(ack.drawing);
+      if (over) showResult(state.results[r.index]);
+      toast("Reconnected.", 2000);
+    });
+  }
+
+  const socket = io({ reconnectionDelayMax: 4000 });
+  let everConnected = false;
+
+  socket.on("connect", () => {
+    delete el.game.dataset.offline;
+    const saved = savedGame();
+    if (!everConnected) {
+      everConnected = true;
+      // A reload keeps the game; a fresh visit (the home page's button) starts a new one.
+      const nav = performance.getEntriesByType("navigation")[0];
+      if (saved && nav && nav.type === "reload") resume(saved); else newGame();
+    } else if (state.gameId && state.phase !== "over") {
+      resume({ game_id: state.gameId, token: state.token });
+    }
+  });
+
+  socket.on("disconnect", (reason) => {
+    endStroke();
+    state.pending = [];
+    el.game.dataset.offline = "1";
+    if (state.phase === "over") return;
+    toast("Connection lost, reconnecting…", 8000);
+    if (reason === "io server disconnect") socket.connect();
+  });
+
+  socket.on("connect_error", () => {
+    if (!everConnected) connecting("Can't reach the game server", "Retrying…");
+  });
+
+  socket.on("round", (r) => {
+    if (r.game_id && state.gameId && r.game_id !== state.gameId) return;
+    beginRound(r);
+  });
+  socket.on("guess", onGuess);
+  socket.on("round_over", (r) => {
+    if (r.game_id && state.gameId && r.game_id !== state.gameId) return;
+    onRoundOver(r);
+  });
+  socket.on("game_over", (g) => {
+    if (g.game_id && state.gameId && g.game_id !== state.gameId) return;
+    forgetGame();
+    const results = g.results || state.results;
+    const delay = Math.max(0, state.roundOverAt + FINAL_RESULT_MS - performance.now());
+    state.results = results;
+    setPhase("result");
+    later(() => showSummary(results), delay);
+  });
+  socket.on("error", (e) => {
+    e = e || {};
+    // Ink that crosses the end of the round is expected; the round_over says the rest.
+    if (e.code === "round_over" && ["ink", "undo", "clear", "skip"].includes(e.event)) return;
+    if (["ink", "undo", "clear"].includes(e.event) && state.phase === "drawing") resync();
+    if (e.code === "not_started") return;  // a clock a hair early; the resync fixes it
+    toast(e.message || "Something went wrong.");
+  });
+
+  // For debugging in the console, and for the end-to-end test.
+  window.doodleLab = Object.freeze({ socket, state });
+
+  // --- go --------------------------------------------------------------------------------
+  renderMute();
+  resizeCanvas();
+  setPhase("connecting");
+})();

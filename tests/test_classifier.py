@@ -1,0 +1,104 @@
+"""game.classifier: the shipped model on held-out drawings, the API's shapes, and bad input."""
+import math
+
+import numpy as np
+import pytest
+
+from game import ink
+from game.classifier import DEFAULT_MODEL, DoodleClassifier
+from training import data
+
+
+@pytest.fixture(scope="module")
+def clf():
+    if not DEFAULT_MODEL.exists():
+        pytest.fail(f"the shipped model is missing: {DEFAULT_MODEL}")
+    return DoodleClassifier.load()
+
+
+@pytest.fixture(scope="module")
+def held_out(quickdraw_dir):
+    """The test split of a few big categories (thousands of drawings) and a few thin ones."""
+    words = ["cat", "bicycle", "house", "rainbow", "snowman", "whale", "windmill",
+             "anvil", "The Eiffel Tower", "umbrella", "zigzag", "lightning"]
+    _, splits = data.load(quickdraw_dir, words, log=lambda *a: None)
+    return words, splits["test"]
+
+
+def test_categories_are_googles_list(clf):
+    assert clf.categories == data.load_categories()
+    assert len(clf.categories) == 345
+
+
+def test_shipped_model_is_small():
+    assert DEFAULT_MODEL.stat().st_size <= 20 * 1024 * 1024
+
+
+def test_held_out_strokes_far_above_chance(clf, held_out):
+    words, test = held_out
+    # The game's path: the raw drawing (screen pixels) where there is one.
+    drawings = [r if r is not None else d for d, r in zip(test.drawings, test.raw)]
+    guesses = clf.classify_batch(drawings, k=3)
+    truth = [clf.categories[y] for y in test.drawing_labels]
+    top1 = np.mean([g[0][0] == t for g, t in zip(guesses, truth)])
+    top3 = np.mean([t in [w for w, _ in g] for g, t in zip(guesses, truth)])
+    assert len(truth) >= 20
+    assert top1 >= 0.5 and top3 >= 0.7  # chance is 1/345
+
+
+def test_held_out_big_category_bitmaps(clf, held_out):
+    _, test = held_out
+    rows = np.stack(test.bitmaps)
+    guesses = clf.classify_bitmaps(rows, k=1)
+    truth = [clf.categories[y] for y in test.bitmap_labels]
+    assert len(truth) > 500
+    assert np.mean([g[0][0] == t for g, t in zip(guesses, truth)]) >= 0.85
+
+
+def test_classify_shapes_and_probabilities(clf, held_out):
+    _, test = held_out
+    drawing = test.raw[0] if test.raw[0] is not None else test.drawings[0]
+    top = clf.classify(drawing, k=5)
+    assert len(top) == 5
+    assert all(isinstance(w, str) and w in clf.categories for w, _ in top)
+    probs = [p for _, p in top]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0 + 1e-6
+    assert clf.classify_batch([drawing, drawing], k=2) == [top[:2], top[:2]]
+    assert clf.classify_batch([], k=3) == []
+    # A drawing in 0-255 and the same drawing in screen pixels get the same answer.
+    scaled = [[[x * 2.5 + 300 for x in s[0]], [y * 2.5 + 40 for y in s[1]]] for s in test.drawings[0]]
+    assert clf.classify(scaled, k=1)[0][0] == clf.classify(test.drawings[0], k=1)[0][0]
+    full = clf.probabilities(ink.to_bitmap(drawing)[None])
+    assert full.shape == (1, 345) and math.isclose(float(full.sum()), 1.0, rel_tol=1e-4)
+
+
+def test_load_another_path_and_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        DoodleClassifier.load(tmp_path / "nope.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    from safetensors.numpy import save_file
+    save_file({"w": np.zeros(3, np.float32)}, str(bad))
+    with pytest.raises(ValueError, match="not a Doodle Lab model"):
+        DoodleClassifier.load(bad)
+
+
+@pytest.mark.parametrize("bad", [
+    [], None, 42, "cat", [[[1, 2], [3]]], [[[1, float("nan")], [1, 2]]],
+    [[list(range(1_000_000)), list(range(1_000_000))]], [[["x"], ["y"]]], [{"x": 1}],
+])
+def test_bad_drawings_raise_value_error(clf, bad):
+    with pytest.raises(ValueError):
+        clf.classify(bad)
+
+
+def test_bad_batches_and_bitmaps(clf):
+    with pytest.raises(ValueError, match="list of drawings"):
+        clf.classify_batch("not a list")
+    with pytest.raises(ValueError):
+        clf.classify_batch([[[[0, 1], [0, 1]]], []])
+    with pytest.raises(ValueError, match="uint8"):
+        clf.classify_bitmaps(np.zeros((2, 784), np.float32))
+    with pytest.raises(ValueError, match=r"\(N, 784\)"):
+        clf.classify_bitmaps(np.zeros((2, 28, 28), np.uint8))
+    with pytest.raises(ValueError, match="k must be"):
+        clf.classify([[[0, 1], [0, 1]]], k=0)

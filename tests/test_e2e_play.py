@@ -1,0 +1,370 @@
+"""End to end: the solo game in a real browser, on a phone-sized touch screen.
+
+`python -m game serve` runs for real; Debian's chromium (`.ci/run` installs it), driven by
+Playwright for Python, opens the home page as a phone would, taps "Let's draw!", reads the
+prompted word, draws a held-out Quick, Draw! doodle of it with real touch input (CDP
+`Input.dispatchTouchEvent`, so the page sees Pointer Events of type "touch"), waits for the
+AI's guess, uses undo / clear / skip, and checks the summary of the doodles at the end.
+
+Set DOODLE_E2E_URL to drive a server you already run instead of starting one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from training.data import split_of
+
+ROOT = Path(__file__).resolve().parent.parent
+RAW = ROOT.parent / "shared" / "quickdraw" / "raw"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True)
+
+# Words to play, in order of preference: the first ROUNDS that have a held-out raw drawing.
+CANDIDATES = ["bicycle", "apple", "house", "cat", "umbrella", "clock", "star", "tree"]
+ROUNDS = 2
+SECONDS = 10
+DRAW_MS = 3000  # the doodle is replayed with its own rhythm, compressed into this long
+
+
+# --- data --------------------------------------------------------------------------------
+
+
+def held_out_drawing(word: str) -> dict | None:
+    """A raw Quick, Draw! drawing of `word` from the held-out test split (never trained on)."""
+    path = RAW / f"{word}.ndjson"
+    if not path.is_file():
+        return None
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    test = [r for r in rows if split_of(str(r["key_id"])) == "test"]
+    test = [r for r in test if sum(len(s[0]) for s in r["drawing"]) <= 600]
+    if not test:
+        return None
+    # Google's own verdict first, then the simplest drawing: a doodle a person would make.
+    test.sort(key=lambda r: (not r.get("recognized", False), sum(len(s[0]) for s in r["drawing"])))
+    return test[0]
+
+
+@pytest.fixture(scope="module")
+def doodles() -> dict[str, dict]:
+    if not RAW.is_dir():
+        pytest.skip(f"Quick, Draw! raw drawings not found at {RAW}: the end-to-end test draws them")
+    chosen: dict[str, dict] = {}
+    for word in CANDIDATES:
+        if (d := held_out_drawing(word)) is not None:
+            chosen[word] = d
+        if len(chosen) == ROUNDS:
+            return chosen
+    pytest.skip(f"fewer than {ROUNDS} of {CANDIDATES} have a held-out raw drawing in {RAW}")
+
+
+# --- the server --------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`python -m game serve --port <free>`; yields its base URL (or DOODLE_E2E_URL's)."""
+    if os.environ.get("DOODLE_E2E_URL"):
+        yield os.environ["DOODLE_E2E_URL"].rstrip("/")
+        return
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("e2e") / "serve.log"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("DOODLE_HOST", None)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "game", "serve", "--port", str(port)],
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"no answer on {base}/healthz in 60 s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} not found: the end-to-end test needs Debian's chromium "
+                    "(`apt-get install chromium`; .ci/run installs it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+class Finger:
+    """Real touch input through the DevTools protocol: the page gets touch Pointer Events."""
+
+    def __init__(self, page: Page):
+        self.cdp = page.context.new_cdp_session(page)
+
+    def _send(self, kind: str, x: float | None = None, y: float | None = None) -> None:
+        points = [] if kind == "touchEnd" else [{"x": x, "y": y, "id": 1, "radiusX": 4, "radiusY": 4, "force": 1}]
+        self.cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    def draw(self, strokes: list[list[tuple[float, float, float]]], go_on=lambda: True) -> int:
+        """Strokes of (x, y, ms) in viewport pixels, ms from the drawing's start; stops
+        before a stroke when `go_on()` is false (the round is over). Returns strokes drawn."""
+        start = time.monotonic()
+        drawn = 0
+
+        def wait_until(ms: float) -> None:
+            delay = start + ms / 1000 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+        for stroke in strokes:
+            (x, y, t), rest = stroke[0], stroke[1:]
+            wait_until(t)
+            if not go_on():
+                break
+            self._send("touchStart", x, y)
+            for x, y, t in rest:
+                wait_until(t)
+                self._send("touchMove", x, y)
+            self._send("touchEnd")
+            drawn += 1
+        return drawn
+
+
+def fit_to_canvas(drawing: list, box: dict, draw_ms: float = DRAW_MS) -> list[list[tuple[float, float, float]]]:
+    """Google's raw strokes [[x...], [y...], [t...]] scaled into the canvas's box, centred,
+    their timing compressed into `draw_ms` (the order and rhythm of the strokes kept)."""
+    xs = [x for s in drawing for x in s[0]]
+    ys = [y for s in drawing for y in s[1]]
+    ts = [t for s in drawing for t in s[2]]
+    x0, y0, t0 = min(xs), min(ys), min(ts)
+    w, h, span = max(xs) - x0 or 1, max(ys) - y0 or 1, (max(ts) - t0) or 1
+    k = 0.75 * min(box["width"] / w, box["height"] / h)
+    ox = box["x"] + (box["width"] - w * k) / 2
+    oy = box["y"] + (box["height"] - h * k) / 2
+    kt = min(1.0, draw_ms / span)
+    return [[(ox + (x - x0) * k, oy + (y - y0) * k, (t - t0) * kt) for x, y, t in zip(*s[:3])] for s in drawing]
+
+
+INK_PIXELS_JS = """(sel) => {
+  const c = document.querySelector(sel);
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+  return n;
+}"""
+
+# Record what the page sends: wraps the page's own socket (exposed as window.doodleLab).
+RECORD_JS = """() => {
+  window.__inkPixels = """ + INK_PIXELS_JS + """;
+  const s = window.doodleLab.socket;
+  window.__sent = [];
+  const emit = s.emit.bind(s);
+  s.emit = (event, ...args) => { window.__sent.push([event, JSON.parse(JSON.stringify(args[0] ?? null))]); return emit(event, ...args); };
+  window.__received = [];
+  s.onAny((event, payload) => window.__received.push([event, payload]));
+  // Every sentence the AI's line has shown (a round can end, and the line reset, quickly).
+  window.__sentences = [];
+  const guess = document.getElementById('guess');
+  new MutationObserver(() => { if (guess.textContent) window.__sentences.push(guess.textContent); })
+    .observe(guess, { childList: true, characterData: true, subtree: true });
+}"""
+
+
+def phase_is(page: Page, *phases: str, timeout: float = 15_000) -> None:
+    page.wait_for_function(
+        "(phases) => phases.includes(document.getElementById('game').dataset.phase)",
+        arg=list(phases), timeout=timeout,
+    )
+
+
+def canvas_box(page: Page) -> dict:
+    box = page.locator("#canvas").bounding_box()
+    assert box and box["width"] > 300 and box["height"] > 400, box  # fills a phone's screen
+    return box
+
+
+# --- the test ----------------------------------------------------------------------------
+
+
+def test_solo_game_on_a_phone(server, browser, doodles):
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+    page.set_default_timeout(15_000)
+    try:
+        # Home: one tap starts a game (the query string makes it short and picks the words).
+        words = list(doodles)
+        page.goto(f"{server}/?rounds={ROUNDS}&seconds={SECONDS}&words={','.join(words)}")
+        start = page.get_by_role("link", name="Let's draw!")
+        expect(start).to_be_visible()
+        start.tap()
+        page.wait_for_url("**/play?*")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+
+        finger = Finger(page)
+        page.wait_for_function("window.doodleLab && window.doodleLab.socket.connected")
+        page.evaluate(RECORD_JS)
+
+        # Round 1: the prompt card names the word; the countdown starts; we draw it.
+        phase_is(page, "prompt", "drawing", timeout=30_000)
+        word = page.locator("#prompt-word").text_content().strip()
+        assert word in doodles, f"prompted {word!r}, asked for {words}"
+        prompt = " ".join(page.locator("#prompt-card").text_content().split())
+        assert f"Draw: {word} in under {SECONDS} seconds" in prompt, prompt
+        expect(page.locator("#hud-word")).to_have_text(word)
+        phase_is(page, "drawing")
+        expect(page.locator("#prompt-card")).to_be_hidden()
+        expect(page.locator("#btn-skip")).to_be_enabled()
+
+        box = canvas_box(page)
+        size = page.evaluate("(() => { const c = document.getElementById('canvas'); return [c.width, c.height]; })()")
+        assert size == [round(box["width"] * 3), round(box["height"] * 3)]  # backing store at DPR 3
+
+        doodle = doodles[word]
+        still_drawing = "document.getElementById('game').dataset.phase === 'drawing'"
+        n_strokes = finger.draw(fit_to_canvas(doodle["drawing"], box), lambda: page.evaluate(still_drawing))
+        assert n_strokes >= 1
+        if page.evaluate(still_drawing):
+            assert page.evaluate(INK_PIXELS_JS, "#canvas") > 1000
+
+        # The AI says what it sees, in words.
+        page.wait_for_function("window.__sentences.some((t) => /I see|Oh, I know/.test(t))", timeout=10_000)
+        sentences = page.evaluate("window.__sentences")
+        assert all(re.fullmatch(r"(I see [^…]+…)( or [^…]+…)*( Oh, I know, it's [^…]+!)?|Oh, I know, it's [^…]+!", t)
+                   for t in sentences), sentences
+
+        # Let it finish on its own if it knows; otherwise give up the round.
+        try:
+            phase_is(page, "result", "over", timeout=2_000)
+        except PlaywrightTimeoutError:
+            if page.evaluate("window.doodleLab.state.phase === 'drawing' && window.doodleLab.state.round.index === 0"):
+                page.get_by_role("button", name="Skip").tap(timeout=3_000)
+        page.wait_for_function("window.doodleLab.state.over.has(0)", timeout=15_000)
+
+        # Ink went out as the protocol says: batched, numbered, stroke by stroke.
+        sent = page.evaluate("window.__sent")
+        ink = [m for e, m in sent if e == "ink"]
+        n_points = sum(len(m["points"]) for m in ink)
+        assert ink and n_points >= n_strokes
+        assert len(ink) < n_points, "points should be batched, not one message each"
+        assert [m["seq"] for m in ink] == sorted({m["seq"] for m in ink})
+        assert all(m["round"] == 0 and 1 <= len(m["points"]) <= 500 for m in ink)
+        strokes = [m["stroke"] for m in ink]
+        assert strokes[0] == 0 and all(b - a in (0, 1) for a, b in zip(strokes, strokes[1:]))
+        assert strokes[-1] <= n_strokes - 1
+        ts = [p[2] for m in ink for p in m["points"]]
+        assert all(isinstance(v, (int, float)) for m in ink for p in m["points"] for v in p)
+        assert ts == sorted(ts) and 0 <= ts[0] <= SECONDS * 1000
+
+        # The remaining rounds: undo and clear work, then skip.
+        for index in range(1, ROUNDS):
+            page.wait_for_function(f"document.getElementById('game').dataset.round === '{index}'", timeout=20_000)
+            phase_is(page, "drawing", timeout=20_000)
+            box = canvas_box(page)
+            cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            line = [[(cx - 80, cy, 0), (cx, cy + 40, 60), (cx + 80, cy, 120)]]
+            finger.draw(line)
+            assert page.evaluate(INK_PIXELS_JS, "#canvas") > 0
+            if index == 1:
+                # The connection drops: the page resumes the game and redraws the server's copy.
+                page.wait_for_function(
+                    "window.__received.some(([e, p]) => e === 'guess' && p.round === 1)", timeout=10_000)
+                page.evaluate("window.doodleLab.socket.io.engine.close()")
+                expect(page.locator("#toast")).to_contain_text("Reconnected", timeout=15_000)
+                assert [m for e, m in page.evaluate("window.__sent") if e == "resume"]
+                assert page.evaluate("window.doodleLab.state.strokes.length") == 1
+                assert page.evaluate(INK_PIXELS_JS, "#canvas") > 0
+                phase_is(page, "drawing")
+            page.get_by_role("button", name="Undo").tap()
+            assert page.evaluate(INK_PIXELS_JS, "#canvas") == 0
+            finger.draw(line)
+            finger.draw([[(cx - 40, cy - 60, 0), (cx + 40, cy - 60, 60)]])
+            page.get_by_role("button", name="Clear").tap()
+            assert page.evaluate(INK_PIXELS_JS, "#canvas") == 0
+            expect(page.get_by_role("button", name="Undo")).to_be_disabled()
+            if index == 1:
+                # The voice's mute toggle is remembered.
+                mute = page.get_by_role("button", name="Mute")
+                expect(mute).to_have_attribute("aria-pressed", "false")
+                mute.tap()
+                expect(mute).to_have_attribute("aria-pressed", "true")
+                assert page.evaluate("localStorage.getItem('doodle-lab:muted')") == "1"
+            page.get_by_role("button", name="Skip").tap()
+
+        sent = page.evaluate("window.__sent")
+        events = [e for e, _ in sent]
+        assert {"undo", "clear", "skip"} <= set(events)
+
+        # The summary: every doodle, small, with the verdict and the AI's guesses; replayable.
+        summary = page.locator("#summary")
+        expect(summary).to_be_visible(timeout=20_000)
+        tiles = page.locator("#summary-list > li")
+        expect(tiles).to_have_count(ROUNDS)
+        first = tiles.nth(0)
+        expect(first.get_by_role("heading")).to_have_text(word)  # the word drawn in round 1
+        expect(first).to_contain_text("The AI thought")
+        expect(first).to_contain_text(re.compile("Recognised|Skipped|Not recognised"))
+        full = page.evaluate(INK_PIXELS_JS, "#summary-list > li:first-child canvas")
+        assert full > 200
+        # Replay: the doodle is redrawn stroke by stroke with its own timing, then whole again.
+        replay = first.get_by_role("button", name=re.compile("Replay your drawing"))
+        replay.tap()
+        page.wait_for_function(
+            """(full) => {
+              const li = document.querySelector('#summary-list > li');
+              return li.dataset.replaying === '1' && window.__inkPixels('#summary-list > li:first-child canvas') < full;
+            }""", arg=full, timeout=5_000)
+        page.wait_for_function(
+            "document.querySelector('#summary-list > li').dataset.replayed === '1'", timeout=25_000)
+        assert page.evaluate(INK_PIXELS_JS, "#summary-list > li:first-child canvas") == full
+        expect(page.get_by_role("button", name="Play again")).to_be_visible()
+        if os.environ.get("DOODLE_E2E_SCREENSHOTS"):
+            page.screenshot(path=os.path.join(os.environ["DOODLE_E2E_SCREENSHOTS"], "summary.png"))
+
+        assert not problems, "\n".join(problems)
+    finally:
+        context.close()

@@ -1,0 +1,557 @@
+"""The solo game over Socket.IO (game/events.py, game/inference.py), through
+Flask-SocketIO's test client, with a fake clock and, mostly, a fake classifier."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from game.app import create_app
+from game.extensions import socketio
+from game.inference import Batcher
+
+WORDS = ["cat", "dog", "bicycle", "circle", "house", "tree", "sun", "fish", "car", "star", "moon", "cup",
+         "anvil", "zigzag"]
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class FakeClassifier:
+    """classify_batch's API; the first point [x, y, t] of a drawing's last stroke says
+    the answer: top guess WORDS[x] with p = y / 100, then the other words, evenly."""
+
+    categories = WORDS
+
+    def __init__(self):
+        self.batches: list[int] = []
+        self.delay = 0.0
+
+    def classify_batch(self, drawings, k=5):
+        time.sleep(self.delay)
+        self.batches.append(len(drawings))
+        out = []
+        for drawing in drawings:
+            x, y = drawing[-1][0][0], drawing[-1][1][0]
+            if x < 0:
+                raise ValueError("the fake classifier refuses negative x")
+            rest = [w for w in WORDS if w != WORDS[x]]
+            out.append([(WORDS[x], y / 100)] + [(w, (1 - y / 100) / len(rest)) for w in rest][: k - 1])
+        return out
+
+
+def says(word: str, p: float, n: int = 1) -> list[list[float]]:
+    """Points that make the fake classifier answer `word` with probability `p`."""
+    return [[WORDS.index(word), p * 100, 0]] + [[i, i, 10 * i] for i in range(1, n)]
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def fake():
+    return FakeClassifier()
+
+
+@pytest.fixture
+def app(clock, fake):
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "CLASSIFIER": fake, "DECK": WORDS[:12],
+                      "GAME_CLOCK": clock, "TICK_INTERVAL": 0.005, "BATCH_WAIT": 0.002})
+    yield app
+    app.extensions["doodle"].close()
+
+
+@pytest.fixture
+def connect(app):
+    clients = []
+
+    def connect():
+        client = socketio.test_client(app, flask_test_client=app.test_client())
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        if client.is_connected():
+            client.disconnect()
+
+
+@pytest.fixture
+def client(connect):
+    return connect()
+
+
+def receive(client, until: str, timeout: float = 3.0) -> list[tuple[str, dict]]:
+    """The events received, (name, payload), up to and including the first `until`.
+
+    Pops the test client's queue one event at a time rather than calling get_received(),
+    which rebuilds the queue and could lose an event the ticker or the batcher appends
+    from another thread meanwhile."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while True:
+        while client.queue:
+            event = client.queue.pop(0)
+            got.append((event["name"], event["args"][0] if event["args"] else None))
+            if event["name"] == until:
+                return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {until!r} event within {timeout} s; received {got}")
+        time.sleep(0.002)
+
+
+def last(client, until: str, timeout: float = 3.0) -> dict:
+    return receive(client, until, timeout)[-1][1]
+
+
+def quiet(client, wait: float = 0.05) -> list[tuple[str, dict]]:
+    """The events received within `wait` seconds (tests expect none, mostly)."""
+    time.sleep(wait)
+    got = []
+    while client.queue:
+        event = client.queue.pop(0)
+        got.append((event["name"], event["args"][0] if event["args"] else None))
+    return got
+
+
+def start(client, clock, **settings) -> tuple[dict, dict]:
+    """A new game whose first round's clock runs: (ack, first round event)."""
+    ack = client.emit("new_game", settings, callback=True)
+    assert ack["ok"], ack
+    first = last(client, "round")
+    clock.advance(first["starts_in"])
+    return ack, first
+
+
+def ink(game_id: str, points, round_: int = 0, stroke: int = 0, seq: int = 1) -> dict:
+    return {"game_id": game_id, "round": round_, "seq": seq, "stroke": stroke, "points": points}
+
+
+# --- new_game ----------------------------------------------------------------------
+
+
+def test_new_game_ack_then_the_first_round(client):
+    ack = client.emit("new_game", callback=True)  # no payload: every setting is optional
+    assert ack["ok"] is True
+    assert len(ack["game_id"]) >= 8 and len(ack["token"]) >= 16
+    assert ack["settings"] == {"rounds": 6, "seconds": 20, "words": None}
+    events = receive(client, "round")
+    assert events == [("round", {"game_id": ack["game_id"], "index": 0, "total": 6,
+                                 "word": events[0][1]["word"], "seconds": 20, "starts_in": 2.0})]
+    assert events[0][1]["word"] in WORDS[:12]  # dealt from the deck
+    assert quiet(client) == []
+
+
+def test_new_game_settings_and_words(client):
+    ack = client.emit("new_game", {"rounds": 2, "seconds": 7.5, "words": ["anvil", "zigzag", "cat"]},
+                      callback=True)
+    assert ack["settings"] == {"rounds": 2, "seconds": 7.5, "words": ["anvil", "zigzag", "cat"]}
+    first = last(client, "round")
+    assert (first["word"], first["total"], first["seconds"]) == ("anvil", 2, 7.5)
+    ack = client.emit("new_game", {"rounds": None, "seconds": None, "words": None}, callback=True)
+    assert ack["settings"] == {"rounds": 6, "seconds": 20, "words": None}  # null: the default
+
+
+@pytest.mark.parametrize("args", [
+    ([],), ("cat",), (5,), ({"rounds": 0},), ({"rounds": "6"},), ({"seconds": 600},),
+    ({"seconds": float("nan")},), ({"words": "cat"},), ({"words": ["unicorn"], "rounds": 1},),
+    ({"words": ["cat", "dog"], "rounds": 3},), ({"words": ["cat"] * 100_000},), ({}, {}),
+])
+def test_new_game_refusals(client, args):
+    ack = client.emit("new_game", *args, callback=True)
+    assert ack["ok"] is False and ack["code"] == "bad_payload" and ack["error"]
+    assert quiet(client) == []
+
+
+# --- ink and guesses ---------------------------------------------------------------
+
+
+def test_ink_gets_guesses_echoing_seq(client, clock, fake):
+    ack, first = start(client, clock, rounds=1, words=["cat"])
+    gid = ack["game_id"]
+    clock.advance(1.5)
+    client.emit("ink", ink(gid, says("dog", 0.6, n=3), seq=41))
+    guess = last(client, "guess")
+    assert guess["game_id"] == gid and guess["round"] == 0 and guess["seq"] == 41
+    assert guess["recognized"] is False and guess["elapsed"] == 1.5
+    assert [g["word"] for g in guess["guesses"]][:2] == ["dog", "cat"] and len(guess["guesses"]) == 5
+    assert guess["guesses"][0]["p"] == 0.6
+    client.emit("ink", ink(gid, [[5, 5, 50]], stroke=1, seq=42))  # a second stroke
+    assert last(client, "guess")["seq"] == 42
+    assert fake.batches and all(n == 1 for n in fake.batches)
+
+
+def test_recognition_ends_the_round(client, clock):
+    ack, _ = start(client, clock, rounds=2, words=["cat", "dog"])
+    gid = ack["game_id"]
+    client.emit("ink", ink(gid, says("cat", 0.4)))  # the word, but below the threshold
+    assert last(client, "guess")["recognized"] is False
+    clock.advance(3)
+    client.emit("ink", ink(gid, says("cat", 0.5), stroke=1, seq=2))
+    events = receive(client, "round")
+    assert [n for n, _ in events] == ["guess", "round_over", "round"]
+    guess, over, nxt = (p for _, p in events)
+    assert guess["recognized"] is True and guess["seq"] == 2
+    assert over["recognized"] is True and over["seconds"] == 3.0 and over["word"] == "cat"
+    assert over["drawing"][1] == [[WORDS.index("cat")], [50.0], [0]]
+    assert nxt["index"] == 1 and nxt["word"] == "dog"
+    client.emit("ink", ink(gid, says("cat", 0.9)))  # round 0 is over
+    assert last(client, "error") == {"event": "ink", "code": "round_over", "message": "round 0 is over"}
+
+
+def test_timeout_ends_the_round_from_the_ticker(client, clock):
+    ack, _ = start(client, clock, rounds=1, seconds=5)
+    clock.advance(4.9)
+    assert quiet(client) == []
+    clock.advance(0.1)
+    events = receive(client, "game_over")
+    assert [n for n, _ in events] == ["round_over", "game_over"]
+    assert events[0][1]["recognized"] is False and events[0][1]["seconds"] is None
+
+
+def test_skip_through_every_round_to_game_over(client, clock):
+    ack = client.emit("new_game", {"rounds": 3}, callback=True)
+    gid = ack["game_id"]
+    words = []
+    for i in range(3):
+        words.append(last(client, "round")["word"])
+        if i == 1:
+            clock.advance(2)
+            client.emit("ink", ink(gid, says("sun", 0.2), round_=1))
+            receive(client, "guess")
+        client.emit("skip", {"game_id": gid, "round": i})
+    over = last(client, "game_over")
+    assert len(set(words)) == 3
+    assert [(r["index"], r["word"], r["skipped"], r["recognized"]) for r in over["results"]] == [
+        (i, w, True, False) for i, w in enumerate(words)]
+    assert over["results"][1]["drawing"] == [[[WORDS.index("sun")], [20.0], [0]]]
+    assert over["results"][1]["guesses"][0] == {"word": "sun", "p": 0.2}
+    client.emit("skip", {"game_id": gid, "round": 2})
+    assert last(client, "error")["code"] == "round_over"
+
+
+def test_undo_and_clear(client, clock, fake):
+    ack, _ = start(client, clock, rounds=1, words=["cat"])
+    gid = ack["game_id"]
+    client.emit("ink", ink(gid, says("dog", 0.3)))
+    receive(client, "guess")
+    client.emit("ink", ink(gid, says("cat", 0.3), stroke=1, seq=2))
+    receive(client, "guess")
+    client.emit("undo", {"game_id": gid, "round": 0})  # back to the dog: guessed again
+    guess = last(client, "guess")
+    assert guess["guesses"][0]["word"] == "dog" and guess["seq"] == 2
+    client.emit("clear", {"game_id": gid, "round": 0})  # nothing left to guess at
+    assert quiet(client) == []
+    client.emit("ink", ink(gid, says("dog", 0.3), stroke=1))
+    assert last(client, "error")["code"] == "bad_payload"  # after clear the next stroke is 0
+    client.emit("skip", {"game_id": gid, "round": 0})
+    assert last(client, "round_over")["drawing"] == []
+
+
+def test_ink_during_the_prompt_is_refused(client):
+    ack = client.emit("new_game", {"rounds": 1}, callback=True)
+    receive(client, "round")
+    client.emit("ink", ink(ack["game_id"], says("cat", 0.9)))
+    assert last(client, "error")["code"] == "not_started"
+
+
+# --- bad input ---------------------------------------------------------------------
+
+GID = "<the game's id>"
+GOOD = {"game_id": GID, "round": 0, "seq": 1, "stroke": 0, "points": [[1, 2, 3]]}
+
+
+@pytest.mark.parametrize("event, payload, code", [
+    ("ink", None, "bad_payload"),
+    ("ink", [], "bad_payload"),
+    ("ink", "ink", "bad_payload"),
+    ("ink", 17, "bad_payload"),
+    ("ink", {}, "bad_payload"),
+    ("ink", {**GOOD, "game_id": 5}, "bad_payload"),
+    ("ink", {**GOOD, "game_id": "x" * 65}, "bad_payload"),
+    ("ink", {**GOOD, "round": "0"}, "bad_payload"),
+    ("ink", {**GOOD, "round": -1}, "bad_payload"),
+    ("ink", {**GOOD, "round": 0.0}, "bad_payload"),
+    ("ink", {**GOOD, "round": True}, "bad_payload"),
+    ("ink", {**GOOD, "seq": None}, "bad_payload"),
+    ("ink", {**GOOD, "seq": 2 ** 60}, "bad_payload"),
+    ("ink", {**GOOD, "stroke": [0]}, "bad_payload"),
+    ("ink", {**GOOD, "stroke": 5}, "bad_payload"),
+    ("ink", {**GOOD, "points": None}, "bad_payload"),
+    ("ink", {**GOOD, "points": {"x": 1}}, "bad_payload"),
+    ("ink", {**GOOD, "points": []}, "bad_payload"),
+    ("ink", {**GOOD, "points": [[1, 2]]}, "bad_payload"),
+    ("ink", {**GOOD, "points": [[1, 2, "3"]]}, "bad_payload"),
+    ("ink", {**GOOD, "points": [[float("nan"), 2, 3]]}, "bad_payload"),
+    ("ink", {**GOOD, "points": [[1, float("inf"), 3]]}, "bad_payload"),
+    ("ink", {**GOOD, "points": [[1, 2, 3]] * 501}, "too_many_points"),
+    ("ink", {**GOOD, "points": [[1, 2, 3]] * 20_000}, "too_many_points"),
+    ("ink", {**GOOD, "points": [[[[[[1]]]]]]}, "bad_payload"),
+    ("undo", {"round": 0}, "bad_payload"),
+    ("undo", {"game_id": GID}, "bad_payload"),
+    ("clear", {"game_id": GID, "round": "last"}, "bad_payload"),
+    ("skip", [0], "bad_payload"),
+])
+def test_bad_payloads_get_an_error_and_change_nothing(client, clock, event, payload, code):
+    ack, _ = start(client, clock, rounds=1, words=["cat"])
+    gid = ack["game_id"]
+    if isinstance(payload, dict) and payload.get("game_id") == GID:
+        payload = {**payload, "game_id": gid}
+    client.emit(event, payload)
+    error = last(client, "error")
+    assert error["event"] == event and error["code"] == code and error["message"]
+    client.emit("skip", {"game_id": gid, "round": 0})  # the game is intact
+    assert last(client, "round_over")["drawing"] == []
+
+
+def test_bad_argument_counts(client, clock):
+    ack, _ = start(client, clock, rounds=1, words=["cat"])
+    client.emit("ink")
+    client.emit("undo", {"game_id": ack["game_id"], "round": 0}, "extra")
+    assert [(n, p["code"]) for n, p in receive(client, "error") + receive(client, "error")] == [
+        ("error", "bad_payload")] * 2
+
+
+def test_a_drawing_is_capped_at_5000_points(client, clock):
+    ack, _ = start(client, clock, rounds=1, words=["cat"])
+    gid = ack["game_id"]
+    for i in range(10):
+        client.emit("ink", ink(gid, says("dog", 0.1, n=500), stroke=i, seq=i))
+    client.emit("ink", ink(gid, [[1, 1, 1]], stroke=10, seq=10))
+    assert last(client, "error")["code"] == "too_many_points"
+
+
+def test_unknown_and_other_players_games(connect, clock):
+    alice, mallory = connect(), connect()
+    ack, _ = start(alice, clock, rounds=1, words=["cat"])
+    gid = ack["game_id"]
+    mallory.emit("ink", ink("no-such-game", says("cat", 0.9)))
+    assert last(mallory, "error")["code"] == "no_game"
+    for event, payload in [("ink", ink(gid, says("cat", 0.9))), ("undo", {"game_id": gid, "round": 0}),
+                           ("clear", {"game_id": gid, "round": 0}), ("skip", {"game_id": gid, "round": 0})]:
+        mallory.emit(event, payload)
+        assert last(mallory, "error") == {"event": event, "code": "not_your_game",
+                                          "message": "this game belongs to another connection"}
+    nack = mallory.emit("resume", {"game_id": gid, "token": "guess"}, callback=True)
+    assert nack == {"ok": False, "code": "not_your_game", "error": "wrong token for this game"}
+    assert quiet(alice) == []  # alice's game never noticed
+    alice.emit("ink", ink(gid, says("cat", 0.9)))
+    assert last(alice, "round_over")["recognized"] is True
+
+
+def test_a_flood_is_rate_limited(client):
+    codes = []
+    for i in range(120):  # well within a second: 60 burst + 30/s refill
+        client.emit("ink", ink("no-such-game", [[1, 2, 3]], seq=i))
+    while client.queue:
+        codes.append(client.queue.pop(0)["args"][0]["code"])
+    assert len(codes) == 120
+    assert codes[:60] == ["no_game"] * 60
+    assert codes.count("rate_limited") >= 30
+    nack = client.emit("new_game", callback=True)
+    assert nack["code"] == "rate_limited" or nack["ok"]
+    time.sleep(0.2)  # tokens come back
+    client.emit("ink", ink("no-such-game", [[1, 2, 3]]))
+    assert last(client, "error")["code"] == "no_game"
+
+
+# --- disconnect and resume ---------------------------------------------------------
+
+
+def test_disconnect_pauses_and_resume_continues(connect, clock):
+    first = connect()
+    ack, _ = start(first, clock, rounds=2, seconds=10, words=["cat", "dog"])
+    gid, token = ack["game_id"], ack["token"]
+    first.emit("ink", ink(gid, says("sun", 0.3, n=2)))
+    receive(first, "guess")
+    clock.advance(4)
+    first.disconnect()
+    clock.advance(29)  # gone 29 s: the round's clock stood still
+    second = connect()
+    assert second.emit("resume", {"game_id": gid, "token": "x" * 22}, callback=True)["code"] == "not_your_game"
+    ack2 = second.emit("resume", {"game_id": gid, "token": token}, callback=True)
+    assert ack2["ok"] is True and ack2["results"] == []
+    assert ack2["round"] == {"game_id": gid, "index": 0, "total": 2, "word": "cat", "seconds": 10,
+                             "starts_in": 0, "remaining": 6.0}
+    assert ack2["drawing"] == [[[WORDS.index("sun"), 1], [30.0, 1], [0, 10]]]
+    second.emit("ink", ink(gid, says("cat", 0.9), stroke=1, seq=3))  # carries on drawing
+    events = receive(second, "round")
+    assert [n for n, _ in events] == ["guess", "round_over", "round"] and events[1][1]["seconds"] == 4.0
+    clock.advance(2 + 10)
+    assert last(second, "game_over")["results"][1]["word"] == "dog"
+    again = connect().emit("resume", {"game_id": gid, "token": token}, callback=True)
+    assert again["ok"] is True and again["round"] is None and len(again["results"]) == 2
+
+
+def test_a_game_is_gone_30_seconds_after_its_player(app, connect, clock):
+    first = connect()
+    ack, _ = start(first, clock, rounds=1)
+    first.disconnect()
+    clock.advance(30.5)
+    app.extensions["doodle"].tick()  # the ticker would do it within a tick
+    nack = connect().emit("resume", {"game_id": ack["game_id"], "token": ack["token"]}, callback=True)
+    assert nack == {"ok": False, "code": "no_game", "error": "no such game (it ended or expired)"}
+
+
+@pytest.mark.parametrize("payload", [None, {}, {"game_id": "g"}, {"game_id": "g", "token": 5},
+                                     {"game_id": ["g"], "token": "t"}])
+def test_resume_refusals(client, payload):
+    nack = client.emit("resume", payload, callback=True)
+    assert nack["ok"] is False and nack["code"] == "bad_payload"
+
+
+# --- the batcher -------------------------------------------------------------------
+
+
+def test_slow_inference_never_blocks_other_players(connect, clock, fake):
+    alice, bob = connect(), connect()
+    ack, _ = start(alice, clock, rounds=1, words=["cat"])
+    fake.delay = 0.3
+    t0 = time.monotonic()
+    alice.emit("ink", ink(ack["game_id"], says("dog", 0.5)))
+    alice.emit("ink", ink(ack["game_id"], [[3, 3, 3]], seq=2))
+    assert bob.emit("new_game", {"rounds": 1}, callback=True)["ok"]
+    assert time.monotonic() - t0 < 0.25
+    guesses = [p for n, p in receive(alice, "guess") + quiet(alice, 0.5) if n == "guess"]
+    assert [g["seq"] for g in guesses][-1] == 2 and len(guesses) <= 2
+
+
+def test_batcher_batches_and_coalesces():
+    seen = []
+    gate = threading.Event()
+
+    def classify(drawings):
+        gate.wait(5)
+        seen.append(list(drawings))
+        return [f"result {d}" for d in drawings]
+
+    results = {}
+    done = threading.Event()
+
+    def callback(key):
+        def cb(result):
+            results[key] = result
+            if len(results) == 5:
+                done.set()
+        return cb
+
+    batcher = Batcher(classify, max_batch=3, max_wait=0.001)
+    try:
+        batcher.submit("a", "a0", callback("a"))
+        time.sleep(0.05)  # "a0" is in flight, held at the gate
+        for key in "abcde":
+            batcher.submit(key, f"{key}1", callback(key))
+        batcher.submit("a", "a2", callback("a"))  # replaces "a1", keeps its place
+        assert batcher.pending() == 5
+        gate.set()
+        assert done.wait(5)
+        assert seen == [["a0"], ["a2", "b1", "c1"], ["d1", "e1"]]
+        assert results == {k: f"result {k}{2 if k == 'a' else 1}" for k in "abcde"}
+    finally:
+        batcher.close()
+
+
+def test_a_bad_drawing_never_kills_the_worker_or_its_batch():
+    calls = []
+
+    def classify(drawings):
+        calls.append(list(drawings))
+        if "bad" in drawings:
+            raise ValueError("not a drawing")
+        return [d.upper() for d in drawings]
+
+    got, done = [], threading.Event()
+
+    def cb(result):
+        got.append(result)
+        if result == "FAIL-CALLBACK":
+            raise RuntimeError("callbacks may fail too")
+        if len(got) == 3:
+            done.set()
+
+    batcher = Batcher(classify, max_batch=8, max_wait=0.05)
+    try:
+        for key, drawing in enumerate(["ok", "bad", "fail-callback", "fine"]):
+            batcher.submit(key, drawing, cb)
+        assert done.wait(5)
+        assert calls[0] == ["ok", "bad", "fail-callback", "fine"]  # then one at a time
+        assert sorted(got) == ["FAIL-CALLBACK", "FINE", "OK"]
+        batcher.submit("later", "still", cb)
+        deadline = time.monotonic() + 5
+        while "STILL" not in got and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert "STILL" in got
+    finally:
+        batcher.close()
+    with pytest.raises(RuntimeError):
+        batcher.submit("x", "y", cb)
+
+
+def test_a_failing_classifier_answers_nothing_and_the_game_goes_on(client, clock):
+    ack, _ = start(client, clock, rounds=1, words=["cat"])
+    gid = ack["game_id"]
+    client.emit("ink", ink(gid, [[-1, 0, 0]]))  # the fake refuses it
+    assert quiet(client, 0.1) == []
+    client.emit("ink", ink(gid, says("cat", 0.9), stroke=1, seq=2))
+    assert last(client, "round_over")["recognized"] is True
+
+
+# --- configuration -----------------------------------------------------------------
+
+
+def test_the_deck_comes_from_the_models_recall(tmp_path, fake):
+    model = tmp_path / "m.safetensors"  # never loaded: the classifier is injected
+    recall = {w: (0.9 if i < 12 else 0.5) for i, w in enumerate(reversed(WORDS))}
+    model.with_suffix(".metrics.json").write_text(json.dumps({"per_category_recall": recall}))
+
+    def deck(**config):
+        app = create_app({"TESTING": True, "CLASSIFIER": fake, "MODEL_PATH": str(model), **config})
+        app.extensions["doodle"].close()
+        return app.extensions["doodle"].deck
+
+    assert deck() == WORDS[2:]  # recall >= 0.75, in model order
+    assert deck(DECK_MIN_RECALL=0.95) == WORDS  # fewer than 12 words: every category
+    assert deck(DECK=["cat", "dog", "cat"]) == ["cat", "dog"]
+    model.with_suffix(".metrics.json").write_text("{not json")
+    assert deck() == WORDS
+    with pytest.raises(ValueError, match="unicorn"):
+        deck(DECK=["cat", "unicorn"])
+
+
+def test_with_the_real_classifier():
+    """The default model (the shipped one; $DOODLE_MODEL overrides), end to end."""
+    clock = Clock()
+    app = create_app({"TESTING": True, "GAME_CLOCK": clock, "TICK_INTERVAL": 0.005})
+    try:
+        doodle = app.extensions["doodle"]
+        assert len(doodle.categories) == 345 and set(doodle.deck) <= set(doodle.categories)
+        assert len(doodle.deck) >= 12
+        client = socketio.test_client(app, flask_test_client=app.test_client())
+        ack, _ = start(client, clock, rounds=1, words=["circle"])
+        circle = [[round(100 + 80 * x), round(100 + 80 * y), 20 * i]
+                  for i, (x, y) in enumerate([(1, 0), (0.7, 0.7), (0, 1), (-0.7, 0.7), (-1, 0), (-0.7, -0.7),
+                                              (0, -1), (0.7, -0.7), (1, 0)])]
+        clock.advance(1)
+        client.emit("ink", ink(ack["game_id"], circle, seq=9))
+        guess = last(client, "guess", timeout=20)
+        assert guess["seq"] == 9 and len(guess["guesses"]) == 5
+        assert all(g["word"] in doodle.categories for g in guess["guesses"])
+        ps = [g["p"] for g in guess["guesses"]]
+        assert ps == sorted(ps, reverse=True) and 0 < sum(ps) <= 1.0001
+        top = guess["guesses"][0]
+        assert guess["recognized"] == (top["word"] == "circle" and top["p"] >= 0.5)
+        client.disconnect()
+    finally:
+        app.extensions["doodle"].close()

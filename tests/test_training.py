@@ -1,0 +1,99 @@
+"""training: the split, a short real training run, evaluation's JSON and PNGs, and seeding."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from game.classifier import DoodleClassifier
+from training import data, train
+
+WORDS = ["cat", "bicycle", "anvil", "umbrella", "lightning"]
+
+
+def test_split_is_by_identity_not_by_folder(quickdraw_dir):
+    assert data.split_of("5201136883597312") == data.split_of("5201136883597312")
+    sides = [data.split_of(str(k)) for k in range(10_000)]
+    assert 0.07 < sides.count("test") / 10_000 < 0.13
+    _, splits = data.load(quickdraw_dir, ["cat", "zigzag"], log=lambda *a: None)
+    # A drawing in both raw/ and simplified/ is one drawing: never on two sides.
+    keys = {}
+    for word in ("cat", "zigzag"):
+        for folder in ("raw", "simplified"):
+            for line in (quickdraw_dir / folder / f"{word}.ndjson").read_text().splitlines():
+                keys.setdefault(json.loads(line)["key_id"], set()).add(data.split_of(json.loads(line)["key_id"]))
+    assert all(len(s) == 1 for s in keys.values())
+    assert sum(len(s.drawings) for s in splits.values()) == len(keys)
+    # Google's numpy_bitmap rows 0-24 are simplified lines 0-24: same side as that key_id.
+    test_bitmaps = {r.tobytes() for r in splits["test"].bitmaps}
+    train_bitmaps = {r.tobytes() for r in splits["train"].bitmaps}
+    assert not test_bitmaps & train_bitmaps
+
+
+@pytest.fixture(scope="module")
+def short_run(quickdraw_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model") / "short.safetensors"
+    cfg = dict(train.CONFIG, data=str(quickdraw_dir), out=str(out), words=",".join(WORDS),
+               epochs=2, steps_per_epoch=40, batch_size=64)
+    result = train.train(cfg, log=lambda *a: None)
+    return out, result
+
+
+def test_short_training_run_beats_chance(short_run, quickdraw_dir):
+    out, result = short_run
+    assert result["temperature"] > 0 and len(result["history"]) == 2
+    clf = DoodleClassifier.load(out)
+    _, splits = data.load(quickdraw_dir, WORDS, log=lambda *a: None)
+    held = [s for name, s in splits.items() if name != "train"]
+    drawings = [r if r is not None else d for s in held for d, r in zip(s.drawings, s.raw)]
+    labels = [y for s in held for y in s.drawing_labels]
+    guesses = clf.classify_batch(drawings, k=1)
+    acc = np.mean([g[0][0] == clf.categories[y] for g, y in zip(guesses, labels)])
+    assert len(drawings) >= 20
+    # Chance among these 5 words is 0.2 (and 1/345 over the whole model).
+    assert acc >= 0.6, f"top-1 {acc:.2f} on {len(drawings)} held-out drawings"
+
+
+def test_evaluate_cli_prints_json_and_writes_pngs(short_run, quickdraw_dir, tmp_path):
+    out, _ = short_run
+    proc = subprocess.run([sys.executable, "-m", "training", "evaluate", "--model", str(out),
+                           "--data", str(quickdraw_dir), "--words", ",".join(WORDS), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    for key in ("top1", "top3", "map3"):
+        assert 0 <= report["all_categories"][key] <= 1
+    assert report["all_categories"]["top3"] >= report["all_categories"]["top1"]
+    assert set(report["accuracy_by_stroke_fraction"]) == {"25%", "50%", "75%", "100%"}
+    assert set(report["per_category_recall"]) == set(WORDS)
+    for png in ("short-confusion.png", "short-training-curve.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_cli_reports_missing_data(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "training", "evaluate", "--data", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "Quick, Draw! data not found" in proc.stderr
+
+
+def test_training_is_seeded(quickdraw_dir, tmp_path):
+    weights = []
+    for name in ("a", "b"):
+        cfg = dict(train.CONFIG, data=str(quickdraw_dir), out=str(tmp_path / f"{name}.safetensors"),
+                   words="cat,anvil", epochs=1, steps_per_epoch=3, batch_size=16)
+        train.train(cfg, log=lambda *a: None)
+        weights.append(load_file(str(tmp_path / f"{name}.safetensors")))
+    assert weights[0].keys() == weights[1].keys()
+    assert all((weights[0][k] == weights[1][k]).all() for k in weights[0])
+
+
+def test_metrics_are_kaggles_map3():
+    from training.evaluate import metrics
+    probs = np.array([[0.7, 0.2, 0.1, 0.0], [0.2, 0.7, 0.1, 0.0], [0.1, 0.2, 0.7, 0.0], [0.4, 0.3, 0.2, 0.1]])
+    y = np.array([0, 0, 0, 3])  # hit at rank 1, 2, 3, and a miss
+    m = metrics(probs, y)
+    assert m["top1"] == 0.25 and m["top3"] == 0.75
+    assert m["map3"] == pytest.approx((1 + 1 / 2 + 1 / 3 + 0) / 4)
