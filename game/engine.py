@@ -232,11 +232,13 @@ class Game:
         r = self._drawing_round(round)
         if r.strokes:
             r.points -= len(r.strokes.pop()[0])
+        if not r.strokes:
+            r.guesses = []  # the round's result must not show guesses for erased ink
         r.epoch += 1
 
     def clear(self, round: int) -> None:
         r = self._drawing_round(round)
-        r.strokes, r.points = [], 0
+        r.strokes, r.points, r.guesses = [], 0, []
         r.epoch += 1
 
     def skip(self, round: int) -> None:

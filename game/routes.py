@@ -1,4 +1,4 @@
-"""HTTP routes: the home page, the play page, a health check and the word list."""
+"""HTTP routes: the home page, the play page, a health check, the word list and the deck."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -35,6 +35,12 @@ def healthz():
 @bp.get("/api/categories")
 def categories():
     return jsonify(list(load_categories(current_app.config["CATEGORIES_PATH"])))
+
+
+@bp.get("/api/deck")
+def deck():
+    """The words the server deals when a game names none (the model recognises them well)."""
+    return jsonify(current_app.extensions["doodle"].deck)
 
 
 NOT_FOUND_HTML = """<!doctype html>

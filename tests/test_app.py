@@ -16,6 +16,7 @@ import simple_websocket
 
 from game.app import create_app
 from game.extensions import socketio
+from game.replay import replay
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,7 +146,14 @@ def test_socket_handlers_survive_a_second_app():
         sc.disconnect()
 
 
-# --- python -m game serve, for real ------------------------------------------
+# --- python -m game serve and gunicorn (docs/serving.md), for real ------------
+
+SERVERS = {
+    "dev": lambda port: [sys.executable, "-m", "game", "serve", "--port", str(port)],
+    "gunicorn": lambda port: [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "50",
+                              "--bind", f"127.0.0.1:{port}", "game.app:create_app()"],
+}
+RAW = ROOT.parent / "shared" / "quickdraw" / "raw"
 
 
 def _free_port() -> int:
@@ -154,16 +162,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory):
-    """`python -m game serve --port <free>` in a subprocess; yields its base URL."""
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def live_server(request, tmp_path_factory):
+    """`python -m game serve` or gunicorn on a free port in a subprocess; yields its base
+    URL, its log and which server it is."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("DOODLE_HOST", None)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "game", "serve", "--port", str(port)],
+            SERVERS[request.param](port),
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
@@ -181,7 +190,7 @@ def live_server(tmp_path_factory):
             if time.monotonic() > deadline:
                 pytest.fail(f"no answer on {base}/healthz in 30 s:\n{log_path.read_text()}")
             time.sleep(0.2)
-        yield base, log_path
+        yield base, log_path, request.param
     finally:
         proc.terminate()
         try:
@@ -192,16 +201,17 @@ def live_server(tmp_path_factory):
 
 
 def test_serve_answers_healthz(live_server):
-    base, log_path = live_server
+    base, log_path, kind = live_server
     with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
         assert r.status == 200
         assert json.load(r) == {"status": "ok"}
-    assert f"open {base}" in log_path.read_text()
+    if kind == "dev":
+        assert f"open {base}" in log_path.read_text()
 
 
 def test_serve_speaks_socketio_over_a_real_websocket(live_server):
     """Threading mode with simple-websocket upgrades to a real WebSocket."""
-    base, _ = live_server
+    base, _, _ = live_server
     ws = simple_websocket.Client.connect(
         base.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
     )
@@ -225,3 +235,14 @@ def test_serve_speaks_socketio_over_a_real_websocket(live_server):
         assert json.loads(packet[3:])[0]["pong"] is True
     finally:
         ws.close()
+
+
+def test_a_game_of_real_drawings_through_the_server(live_server):
+    """The replay tool plays held-out raw drawings of deck words over a real WebSocket."""
+    if not RAW.is_dir():
+        pytest.skip(f"Quick, Draw! raw drawings not found at {RAW}")
+    base, log_path, _ = live_server
+    result = replay(base, RAW, players=2, rounds=2, seconds=5, swap=0.5, per_word=3)
+    assert result["rounds_played"] == 4 and result["errors"] == 0, result["error_samples"]
+    assert result["guesses"] > 0
+    assert "Traceback" not in log_path.read_text()

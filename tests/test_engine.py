@@ -284,6 +284,18 @@ def test_undo_and_clear():
     assert game.round.points == 1
 
 
+def test_erased_ink_takes_its_guesses_with_it():
+    game, _ = started(rounds=1)
+    game.add_ink(0, 0, line(3))
+    game.record_guesses([("dog", 0.3)])
+    game.clear(0)
+    game.add_ink(0, 0, line(2))
+    game.record_guesses([("cup", 0.2)])
+    game.undo(0)  # back to an empty canvas
+    game.skip(0)
+    assert game.results[0]["drawing"] == [] and game.results[0]["guesses"] == []
+
+
 def test_skip_during_the_prompt_or_the_drawing():
     clock = Clock()
     game = new_game(clock, rounds=3)
