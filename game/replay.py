@@ -125,6 +125,7 @@ class Player:
         self.rounds: list[dict] = []  # what each round came to
         self.latencies: list[float] = []  # seconds from an ink message to its guess
         self.errors: list[str] = []  # error events and protocol breaches
+        self.late_ink = 0  # ink that crossed the round's end on the wire: refused, as it should be
         self._sent: dict[int, float] = {}
         self._events: queue.Queue = queue.Queue()
         self._ended = threading.Event()  # the current round is over: stop drawing
@@ -133,12 +134,20 @@ class Player:
         sio.on("round_over", self._on_round_over)
         sio.on("game_over", lambda p: self._events.put(("game_over", p)))
         sio.on("guess", self._on_guess)
-        sio.on("error", lambda p: self.errors.append(f"{p.get('event')}: {p.get('code')}: {p.get('message')}"))
+        sio.on("error", self._on_error)
 
     def _on_guess(self, payload: dict) -> None:
         sent = self._sent.get(payload.get("seq"))
         if sent is not None:
             self.latencies.append(time.monotonic() - sent)
+
+    def _on_error(self, payload: dict) -> None:
+        # The server ends a round the moment it recognises the word, so ink already in
+        # flight meets a closed round: a race every client has, not a fault.
+        if payload.get("event") == "ink" and payload.get("code") == "round_over":
+            self.late_ink += 1
+            return
+        self.errors.append(f"{payload.get('event')}: {payload.get('code')}: {payload.get('message')}")
 
     def _on_round_over(self, payload: dict) -> None:
         self._ended.set()
@@ -235,6 +244,7 @@ def report(players: list[Player], planned_rounds: int, wall: float) -> dict[str,
         "guess_latency_ms_p50": ms(_percentile(latencies, 50)),
         "guess_latency_ms_p95": ms(_percentile(latencies, 95)),
         "guess_latency_ms_max": ms(max(latencies) if latencies else None),
+        "late_ink": sum(p.late_ink for p in players),
         "errors": len(errors),
         "error_samples": sorted(set(errors))[:10],
         "wall_seconds": round(wall, 1),
