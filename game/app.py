@@ -29,9 +29,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
 
+    from game import contribute
     from game.routes import bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(contribute.bp)
 
     # Import the socket handlers *before* init_app: Flask-SocketIO queues handlers
     # registered while it has no server and hands them to each new one in init_app.
@@ -43,4 +45,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     socketio.init_app(app, async_mode="threading", async_handlers=False)
     # The game service: loads the classifier (config MODEL_PATH or CLASSIFIER) and the deck.
     events.init_app(app)
+    # Contributed drawings (game/contribute.py): the database opens on first use.
+    contribute.init_app(app)
     return app

@@ -22,6 +22,7 @@ from game.engine import (BAD_PAYLOAD, RATE_LIMITED, SERVER_ERROR, Game, GameErro
                          InferenceRequest, Settings)
 from game.extensions import socketio
 from game.inference import Batcher
+from game.ratelimit import TokenBucket
 
 ROOT = Path(__file__).resolve().parent.parent
 GUESSES = 5  # top guesses a `guess` event shows
@@ -74,23 +75,6 @@ def _load_classifier_cached(path: str, mtime_ns: int):
     # Imported here: torch loads only when a real model does (tests may inject one).
     from game.classifier import DoodleClassifier
     return DoodleClassifier.load(path)
-
-
-class TokenBucket:
-    """`rate` tokens a second, up to `burst`; a message takes one."""
-
-    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic):
-        self.rate, self.burst, self._clock = rate, burst, clock
-        self._tokens, self._stamp = float(burst), clock()
-
-    def take(self) -> bool:
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
 
 
 class Doodle:

@@ -1,0 +1,384 @@
+"""Contributed drawings: validation, storage and export in Google's Quick, Draw! format.
+
+Plain Python and SQLAlchemy, no Flask: the HTTP side is `game.contribute`. Each drawing
+is kept with Google's fields (key_id, word, countrycode, timestamp, recognized, the raw
+drawing [[xs], [ys], [ts]]) plus the simplified drawing made by `game.ink`, an anonymous
+contributor id and a moderation status.
+
+    store = Store("sqlite:////path/contributions.sqlite3")   # or postgresql://...
+    key_id = store.add(validate(payload, words), recognized=True, countrycode="FR")
+    store.iter_export(fmt="simplified")                      # Google's records, rejected left out
+
+SQLite runs in WAL mode with synchronous=FULL: a commit that returned is on disk.
+The schema is managed by Alembic (game/migrations/); opening a Store upgrades it to head.
+
+    python -m game.contributions export --format raw --out DIR [--database URL]
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import re
+import secrets
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from operator import itemgetter
+from typing import Any, Iterable, Iterator
+
+from sqlalchemy import (Boolean, DateTime, Index, Integer, String, Text, create_engine, delete, event,
+                        func, insert, select, update)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from game import ink
+from game.engine import MAX_COORDINATE, MAX_POINTS_PER_DRAWING, MAX_STROKES
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+DB_FILENAME = "contributions.sqlite3"
+OK, REJECTED = "ok", "rejected"
+STATUSES = (OK, REJECTED)
+UNKNOWN_COUNTRY = "ZZ"  # Google's code for "not known"
+# Google's ndjson field order; export writes exactly these keys in this order.
+FIELDS = ("word", "countrycode", "timestamp", "recognized", "key_id", "drawing")
+FORMATS = ("raw", "simplified")
+_CONTRIBUTOR = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+# Codes that are not countries: Cloudflare's unknown (XX) and Tor (T1).
+_NOT_COUNTRIES = {"XX", "T1"}
+
+
+# --- the table ----------------------------------------------------------------
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Contribution(Base):
+    """One contributed drawing. Changing this needs a new revision in game/migrations/versions
+    (tests compare the two)."""
+
+    __tablename__ = "contributions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # insertion order: "newest"
+    key_id: Mapped[str] = mapped_column(String(20), unique=True)  # random 64-bit, decimal
+    word: Mapped[str] = mapped_column(String(64))
+    countrycode: Mapped[str] = mapped_column(String(2))
+    timestamp: Mapped[str] = mapped_column(String(40))  # Google's text form, UTC
+    recognized: Mapped[bool] = mapped_column(Boolean)
+    drawing: Mapped[str] = mapped_column(Text)  # raw [[xs], [ys], [ts]] strokes, JSON
+    simplified: Mapped[str] = mapped_column(Text)  # game.ink.simplify of the raw drawing, JSON
+    contributor: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=OK)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_contributions_word_id", "word", "id"),  # newest per word, export per word
+        Index("ix_contributions_contributor", "contributor"),
+    )
+
+
+TABLE = Contribution.__table__
+
+
+# --- validation ---------------------------------------------------------------
+
+
+class ContributionError(Exception):
+    """A refused contribution; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _is_number(v) -> bool:
+    return type(v) in (int, float)  # bool is an int subclass; JSON true is not a number
+
+
+def validate(payload: Any, categories: Iterable[str]) -> dict:
+    """Check a contribution `{"word", "drawing", "consent": true, "contributor"?}` and
+    return `{"word", "drawing", "contributor"}`; raises ContributionError otherwise.
+
+    The drawing must be Google's raw format: strokes `[[xs], [ys], [ts]]` of finite numbers,
+    at most MAX_STROKES strokes and MAX_POINTS_PER_DRAWING points (the game's limits).
+    """
+    if not isinstance(payload, dict):
+        raise ContributionError(400, "the body must be a JSON object")
+    if payload.get("consent") is not True:
+        raise ContributionError(422, "consent is required: the drawing is published under CC BY 4.0")
+    word = payload.get("word")
+    allowed = categories if isinstance(categories, (set, frozenset)) else set(categories)
+    if not isinstance(word, str) or word not in allowed:
+        raise ContributionError(422, f"unknown word {str(word)[:64]!r}")
+    contributor = payload.get("contributor")
+    if contributor is None:
+        contributor = new_contributor_id()  # API clients may send none; the page always does
+    elif not isinstance(contributor, str) or not _CONTRIBUTOR.fullmatch(contributor):
+        raise ContributionError(422, "contributor must be 8 to 64 letters, digits, '-' or '_'")
+    return {"word": word, "drawing": _validate_drawing(payload.get("drawing")), "contributor": contributor}
+
+
+def _validate_drawing(drawing) -> list:
+    if not isinstance(drawing, list):
+        raise ContributionError(422, "drawing must be a list of strokes [[xs], [ys], [ts]]")
+    if not drawing:
+        raise ContributionError(422, "the drawing is empty")
+    if len(drawing) > MAX_STROKES:
+        raise ContributionError(422, f"a drawing holds at most {MAX_STROKES} strokes")
+    total = 0
+    for i, stroke in enumerate(drawing):
+        if not isinstance(stroke, list) or len(stroke) != 3 or not all(isinstance(a, list) for a in stroke):
+            raise ContributionError(422, f"stroke {i} must be [[xs], [ys], [ts]]")
+        n = len(stroke[0])
+        if len(stroke[1]) != n or len(stroke[2]) != n:
+            raise ContributionError(422, f"stroke {i}: xs, ys and ts have different lengths")
+        if n == 0:
+            raise ContributionError(422, f"stroke {i} has no points")
+        total += n
+        if total > MAX_POINTS_PER_DRAWING:
+            raise ContributionError(422, f"a drawing holds at most {MAX_POINTS_PER_DRAWING} points")
+        for axis in stroke:
+            # NaN fails every comparison, so `abs(v) <= limit` also refuses NaN and infinity.
+            if not all(_is_number(v) and abs(v) <= MAX_COORDINATE for v in axis):
+                raise ContributionError(422, f"stroke {i}: coordinates and times must be finite numbers "
+                                             f"of at most {MAX_COORDINATE:g} in size")
+        if min(stroke[2]) < 0:
+            raise ContributionError(422, f"stroke {i}: times must not be negative")
+    return drawing
+
+
+def country_from_headers(headers) -> str:
+    """The two-letter country a front proxy (Cloudflare's CF-IPCountry, or X-Country-Code)
+    says the request came from, else "ZZ". A client can forge it; it is only a label."""
+    for name in ("CF-IPCountry", "X-Country-Code", "X-AppEngine-Country"):
+        code = (headers.get(name) or "").strip().upper()
+        if _COUNTRY.fullmatch(code) and code not in _NOT_COUNTRIES:
+            return code
+    return UNKNOWN_COUNTRY
+
+
+def new_contributor_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def google_timestamp(moment: datetime) -> str:
+    """Google's (BigQuery's) text form: "2017-03-28 15:28:18.12345 UTC"; the fraction
+    drops trailing zeros and is absent when zero, as training/quickdraw.py reads it."""
+    moment = moment.astimezone(timezone.utc)
+    fraction = f"{moment.microsecond:06d}".rstrip("0")
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + (f".{fraction}" if fraction else "") + " UTC"
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+# --- the store ----------------------------------------------------------------
+
+
+def default_url(instance_path: str | os.PathLike) -> str:
+    """$DATABASE_URL, else an SQLite file in the app's instance folder."""
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / DB_FILENAME}"
+
+
+def normalize_url(url: str) -> str:
+    """postgres:// and postgresql:// mean psycopg 3 (the driver installed), not psycopg2."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class Store:
+    """The contributions database. Thread-safe: each call takes a pooled connection."""
+
+    def __init__(self, url: str):
+        self.url = normalize_url(url)
+        if self.url.startswith("sqlite"):
+            database = make_url(self.url).database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # timeout: writers wait for the lock (WAL allows one writer) instead of failing.
+            self.engine = create_engine(self.url, connect_args={"timeout": 30})
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(self.url, pool_pre_ping=True)
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def add(self, record: dict, *, recognized: bool, countrycode: str = UNKNOWN_COUNTRY,
+            status: str = OK, now: datetime | None = None) -> str:
+        """Store a validated record (`validate`'s output); return its key_id."""
+        now = now or datetime.now(timezone.utc)
+        row = {
+            "word": record["word"], "countrycode": countrycode, "timestamp": google_timestamp(now),
+            "recognized": bool(recognized), "drawing": _dumps(record["drawing"]),
+            "simplified": _dumps(ink.simplify(record["drawing"])), "contributor": record["contributor"],
+            "status": _status(status), "created_at": now,
+        }
+        for _ in range(3):  # a key_id clash is a 1-in-2^64 event; draw again
+            row["key_id"] = str(secrets.randbits(64))
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(TABLE), row)
+                return row["key_id"]
+            except IntegrityError:
+                if self.get(row["key_id"]) is None:
+                    raise
+        raise RuntimeError("could not draw an unused key_id")
+
+    def get(self, key_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(TABLE).where(TABLE.c.key_id == str(key_id))).mappings().first()
+        return _record(row) if row else None
+
+    def newest(self, word: str, limit: int = 50, offset: int = 0, recognized: bool | None = None,
+               status: str | None = None) -> list[dict]:
+        """A word's drawings, newest first, every status unless `status` is given."""
+        query = select(TABLE).where(TABLE.c.word == word)
+        if recognized is not None:
+            query = query.where(TABLE.c.recognized == bool(recognized))
+        if status is not None:
+            query = query.where(TABLE.c.status == _status(status))
+        query = query.order_by(TABLE.c.id.desc()).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [_record(r) for r in conn.execute(query).mappings()]
+
+    def counts(self, status: str | None = OK) -> dict[str, int]:
+        """Drawings per word (only `status` ones; None: all), words in alphabetical order."""
+        query = select(TABLE.c.word, func.count()).group_by(TABLE.c.word).order_by(TABLE.c.word)
+        if status is not None:
+            query = query.where(TABLE.c.status == _status(status))
+        with self.engine.connect() as conn:
+            return {word: n for word, n in conn.execute(query)}
+
+    def set_status(self, key_id: str, status: str) -> bool:
+        """Reject or restore a drawing; False when no drawing has that key_id."""
+        with self.engine.begin() as conn:
+            result = conn.execute(update(TABLE).where(TABLE.c.key_id == str(key_id))
+                                  .values(status=_status(status)))
+        return result.rowcount > 0
+
+    def delete(self, key_id: str) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(TABLE).where(TABLE.c.key_id == str(key_id)))
+        return result.rowcount > 0
+
+    def iter_export(self, word: str | None = None, fmt: str = "raw") -> Iterator[dict]:
+        """Google's ndjson records (FIELDS, in order) of the drawings not rejected, by word
+        then insertion order; `fmt` picks the raw or the simplified drawing."""
+        if fmt not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+        drawing = TABLE.c.drawing if fmt == "raw" else TABLE.c.simplified
+        query = (select(TABLE.c.word, TABLE.c.countrycode, TABLE.c.timestamp, TABLE.c.recognized,
+                        TABLE.c.key_id, drawing).where(TABLE.c.status == OK)
+                 .order_by(TABLE.c.word, TABLE.c.id))
+        if word is not None:
+            query = query.where(TABLE.c.word == word)
+        with self.engine.connect() as conn:
+            # Streamed in chunks: an export may be far larger than memory.
+            for row in conn.execution_options(yield_per=1000).execute(query):
+                yield dict(zip(FIELDS, (*row[:3], bool(row[3]), row[4], json.loads(row[5]))))
+
+
+def _status(status: str) -> str:
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+    return status
+
+
+def _record(row) -> dict:
+    record = {name: row[name] for name in FIELDS}
+    record["recognized"] = bool(record["recognized"])
+    record["drawing"] = json.loads(record["drawing"])
+    record.update(simplified=json.loads(row["simplified"]), contributor=row["contributor"],
+                  status=row["status"], created_at=row["created_at"])
+    return record
+
+
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """Each new SQLite connection: WAL (readers never block the writer) and synchronous=FULL
+    (a commit is on disk before it returns, power loss included)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def alembic_config():
+    from alembic.config import Config
+
+    config = Config()  # no alembic.ini: the one setting is where the scripts are
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` (Alembic, game/migrations/)."""
+    from alembic import command
+
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+# --- export -------------------------------------------------------------------
+
+
+def export(store: Store, out: str | os.PathLike, fmt: str = "raw") -> dict[str, int]:
+    """Write `<word>.ndjson` per word into `out`, in Google's exact format; return the
+    counts. Each file is written beside and renamed into place, so none is half-written."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    for word, records in itertools.groupby(store.iter_export(fmt=fmt), key=itemgetter("word")):
+        part = out / f".{word}.ndjson.part"
+        try:
+            with open(part, "w", encoding="utf-8", newline="\n") as f:
+                counts[word] = 0
+                for record in records:
+                    f.write(json.dumps(record, separators=(",", ":")) + "\n")
+                    counts[word] += 1
+            os.replace(part, out / f"{word}.ndjson")
+        finally:
+            part.unlink(missing_ok=True)
+    return counts
+
+
+def _flask_instance_path() -> str:
+    # The path Flask gives create_app's app (import name "game.app"), found without
+    # building the app, which would load the model.
+    from flask import Flask
+
+    return Flask("game.app").instance_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m game.contributions", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    ex = commands.add_parser("export", help="write one Google-format <word>.ndjson per word")
+    ex.add_argument("--format", choices=FORMATS, default="raw")
+    ex.add_argument("--out", required=True, help="the folder to write into")
+    ex.add_argument("--database", help="database URL (default: $DATABASE_URL, else the app's SQLite file)")
+    args = parser.parse_args(argv)
+
+    store = Store(args.database or default_url(_flask_instance_path()))
+    try:
+        counts = export(store, args.out, args.format)
+    finally:
+        store.close()
+    print(f"wrote {sum(counts.values())} drawings in {len(counts)} files to {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
