@@ -29,11 +29,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
 
-    from game import contribute
+    from game import admin, browse, classroom_events, contribute
     from game.routes import bp
 
+    # First: in production without an admin password, refuse to start before the model loads.
+    admin.init_app(app)
     app.register_blueprint(bp)
     app.register_blueprint(contribute.bp)
+    app.register_blueprint(browse.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(classroom_events.bp)
 
     # Import the socket handlers *before* init_app: Flask-SocketIO queues handlers
     # registered while it has no server and hands them to each new one in init_app.
@@ -45,6 +50,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     socketio.init_app(app, async_mode="threading", async_handlers=False)
     # The game service: loads the classifier (config MODEL_PATH or CLASSIFIER) and the deck.
     events.init_app(app)
+    # The classroom (namespace /classroom, pages /classroom and /join): on the same batcher.
+    classroom_events.init_app(app)
     # Contributed drawings (game/contribute.py): the database opens on first use.
     contribute.init_app(app)
+    # The data browser (/data) and moderation (/admin) read that store.
+    browse.init_app(app)
     return app

@@ -9,7 +9,9 @@ contributor id and a moderation status.
     key_id = store.add(validate(payload, words), recognized=True, countrycode="FR")
     store.iter_export(fmt="simplified")                      # Google's records, rejected left out
 
-SQLite runs in WAL mode with synchronous=FULL: a commit that returned is on disk.
+SQLite runs in WAL mode with synchronous=FULL, PostgreSQL with synchronous_commit on: a
+commit that returned is on disk. Concurrent `add`s share commits (group commit): each
+returns only after the transaction holding its row has committed.
 The schema is managed by Alembic (game/migrations/); opening a Store upgrades it to head.
 
     python -m game.contributions export --format raw --out DIR [--database URL]
@@ -23,13 +25,14 @@ import os
 import re
 import secrets
 import sys
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
 from sqlalchemy import (Boolean, DateTime, Index, Integer, String, Text, create_engine, delete, event,
-                        func, insert, select, update)
+                        func, insert, select, text, update)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -78,6 +81,8 @@ class Contribution(Base):
 
     __table_args__ = (
         Index("ix_contributions_word_id", "word", "id"),  # newest per word, export per word
+        # The data browser's pages: a word's visible drawings, newest first (0002).
+        Index("ix_contributions_word_status_id", "word", "status", "id"),
         Index("ix_contributions_contributor", "contributor"),
     )
 
@@ -116,12 +121,18 @@ def validate(payload: Any, categories: Iterable[str]) -> dict:
     allowed = categories if isinstance(categories, (set, frozenset)) else set(categories)
     if not isinstance(word, str) or word not in allowed:
         raise ContributionError(422, f"unknown word {str(word)[:64]!r}")
-    contributor = payload.get("contributor")
-    if contributor is None:
-        contributor = new_contributor_id()  # API clients may send none; the page always does
-    elif not isinstance(contributor, str) or not _CONTRIBUTOR.fullmatch(contributor):
+    return {"word": word, "drawing": _validate_drawing(payload.get("drawing")),
+            "contributor": contributor_id(payload.get("contributor"))}
+
+
+def contributor_id(value) -> str:
+    """A client's anonymous contributor id, checked; None (API clients may send none, the
+    pages always do) gets a new random one. Raises ContributionError when malformed."""
+    if value is None:
+        return new_contributor_id()
+    if not isinstance(value, str) or not _CONTRIBUTOR.fullmatch(value):
         raise ContributionError(422, "contributor must be 8 to 64 letters, digits, '-' or '_'")
-    return {"word": word, "drawing": _validate_drawing(payload.get("drawing")), "contributor": contributor}
+    return value
 
 
 def _validate_drawing(drawing) -> list:
@@ -209,7 +220,10 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
+            if self.engine.dialect.name == "postgresql":
+                event.listen(self.engine, "connect", _postgresql_session)
         upgrade(self.engine)
+        self._commits = _GroupCommit(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -224,16 +238,7 @@ class Store:
             "simplified": _dumps(ink.simplify(record["drawing"])), "contributor": record["contributor"],
             "status": _status(status), "created_at": now,
         }
-        for _ in range(3):  # a key_id clash is a 1-in-2^64 event; draw again
-            row["key_id"] = str(secrets.randbits(64))
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(insert(TABLE), row)
-                return row["key_id"]
-            except IntegrityError:
-                if self.get(row["key_id"]) is None:
-                    raise
-        raise RuntimeError("could not draw an unused key_id")
+        return self._commits.write(row)
 
     def get(self, key_id: str) -> dict | None:
         with self.engine.connect() as conn:
@@ -259,6 +264,17 @@ class Store:
             query = query.where(TABLE.c.status == _status(status))
         with self.engine.connect() as conn:
             return {word: n for word, n in conn.execute(query)}
+
+    def count(self, word: str, recognized: bool | None = None, status: str | None = OK) -> int:
+        """How many drawings of `word` (only `status` ones; None: all), optionally only the
+        recognised (True) or the not recognised (False) ones: the browser's page count."""
+        query = select(func.count()).select_from(TABLE).where(TABLE.c.word == word)
+        if status is not None:
+            query = query.where(TABLE.c.status == _status(status))
+        if recognized is not None:
+            query = query.where(TABLE.c.recognized == bool(recognized))
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
 
     def set_status(self, key_id: str, status: str) -> bool:
         """Reject or restore a drawing; False when no drawing has that key_id."""
@@ -289,6 +305,96 @@ class Store:
                 yield dict(zip(FIELDS, (*row[:3], bool(row[3]), row[4], json.loads(row[5]))))
 
 
+class _Pending:
+    __slots__ = ("row", "done", "ok", "error")
+
+    def __init__(self, row: dict):
+        self.row, self.done, self.ok, self.error = row, False, False, None
+
+
+class _GroupCommit:
+    """Group commit: rows added concurrently are inserted in one transaction and share its
+    commit (an fsync, a few ms: one a row would cap SQLite near 300 rows/s on this disk).
+
+    No thread of its own: the first caller to find no commit in progress becomes the writer,
+    takes everything queued (up to `max_batch` rows), commits it and wakes the others; those
+    whose rows were in it return, the rest elect the next writer. A caller returns only once
+    its row's transaction has committed, and raises if it did not."""
+
+    def __init__(self, engine: Engine, max_batch: int = 500):
+        self.engine, self.max_batch = engine, max_batch
+        self._queue: list[_Pending] = []
+        self._writing = False
+        self._cond = threading.Condition()
+
+    def write(self, row: dict) -> str:
+        """Insert `row` (its key_id drawn here); return the key_id once committed."""
+        entry = _Pending(row)
+        row["key_id"] = _new_key_id()
+        with self._cond:
+            self._queue.append(entry)
+        while True:
+            with self._cond:
+                while self._writing and not entry.done:
+                    self._cond.wait()
+                if entry.done:
+                    break
+                self._writing = True
+                batch = self._queue[:self.max_batch]
+                del self._queue[:self.max_batch]
+            try:
+                self._commit(batch)
+            finally:
+                with self._cond:
+                    for e in batch:
+                        if not e.ok and e.error is None:
+                            e.error = RuntimeError("the contribution was not committed")
+                        e.done = True
+                    self._writing = False
+                    self._cond.notify_all()
+        if entry.error is not None:
+            raise entry.error
+        return row["key_id"]
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(TABLE), [e.row for e in batch])
+        except IntegrityError:
+            # A key_id clash (1 in 2^64) fails the whole transaction: redo each row alone.
+            for e in batch:
+                self._commit_one(e)
+            return
+        except Exception as exc:
+            for e in batch:
+                e.error = exc
+            return
+        for e in batch:
+            e.ok = True
+
+    def _commit_one(self, entry: _Pending) -> None:
+        try:
+            for _ in range(3):
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(insert(TABLE), entry.row)
+                    entry.ok = True
+                    return
+                except IntegrityError:
+                    with self.engine.connect() as conn:
+                        taken = conn.execute(select(TABLE.c.id).where(TABLE.c.key_id == entry.row["key_id"])).first()
+                    if taken is None:
+                        raise  # not a key_id clash
+                    entry.row["key_id"] = _new_key_id()  # draw again
+            raise RuntimeError("could not draw an unused key_id")
+        except Exception as exc:
+            entry.error = exc
+
+
+def _new_key_id() -> str:
+    return str(secrets.randbits(64))
+
+
 def _status(status: str) -> str:
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
@@ -313,6 +419,22 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     cursor.close()
 
 
+# pg_advisory_xact_lock's key for migrations: any constant 64-bit number ("doodle" in ASCII).
+_MIGRATION_LOCK = 0x646F6F646C65
+
+
+def _postgresql_session(dbapi_connection, connection_record) -> None:
+    """Each new PostgreSQL connection: a commit waits until its WAL is flushed to disk, even
+    where the server or database defaults to synchronous_commit=off (a 201 means kept).
+    Stronger settings (remote_write, remote_apply for replicas) are left as they are."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SHOW synchronous_commit")
+    if cursor.fetchone()[0] == "off":
+        cursor.execute("SET synchronous_commit TO on")
+    cursor.close()
+    dbapi_connection.commit()  # psycopg opened a transaction for SHOW; end it
+
+
 def alembic_config():
     from alembic.config import Config
 
@@ -327,6 +449,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     config = alembic_config()
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several servers may open one fresh database at once: without a lock their
+            # migrations race (CREATE TABLE alembic_version twice; seen to hang or fail).
+            # The lock is the transaction's: the first migrates, the others then find head.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
 

@@ -4,7 +4,9 @@ Handlers are thin: check the payload's shape, rate-limit the connection, call th
 engine (`game.engine`), send what the game has to say. Every refusal reaches the client
 as an `error` event (or a `{"ok": false}` acknowledgement); no exception escapes.
 Classification goes through the micro-batcher (`game.inference`), whose worker thread
-sends the `guess` events; a background ticker ends rounds on time.
+sends the `guess` events; a background ticker ends rounds on time. A player who said
+`contribute: true` has each round's drawing handed to the contributions' writer
+(`game.contribute.GameDrawings`) once the round's events are sent.
 """
 from __future__ import annotations
 
@@ -12,11 +14,13 @@ import functools
 import os
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Callable
 
 from flask import Flask, current_app, request
 
+from game.contribute import Consent, game_consent
 from game.deck import load_deck, metrics_path
 from game.engine import (BAD_PAYLOAD, RATE_LIMITED, SERVER_ERROR, Game, GameError, GameRegistry,
                          InferenceRequest, Settings)
@@ -83,6 +87,7 @@ class Doodle:
     def __init__(self, app: Flask, classifier, deck: list[str]):
         cfg = app.config
         self.logger = app.logger
+        self._extensions = app.extensions  # contributions: set up after this service
         self.classifier = classifier
         self.categories = list(classifier.categories)
         self.deck = deck
@@ -98,9 +103,10 @@ class Doodle:
         self._server = socketio.server
         self._buckets: dict[str, TokenBucket] = {}  # by sid; only that connection's thread touches one
         self._born: dict[str, float] = {}  # game id -> when new_game created it (real time)
+        # The consenting players' games (new_game's `contribute`); a dropped game leaves it.
+        self._consents: weakref.WeakKeyDictionary[Game, Consent] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
-        self._ticker = None
-        self._stop = threading.Event()
+        self._ticker = Ticker(self._server, self.tick_interval, self.tick, self.logger)
         self._actions: dict[str, Callable[[str, dict], Any]] = {
             "new_game": self._new_game, "ink": self._ink, "undo": self._undo, "clear": self._clear,
             "skip": self._skip, "resume": self._resume}
@@ -110,24 +116,17 @@ class Doodle:
     def handle(self, event: str, sid: str, args: tuple, ack: bool = False):
         """Run `event`'s action for connection `sid`. With `ack`, return the
         acknowledgement; otherwise refusals go out as `error` events."""
-        try:
+        def action():
             bucket = self._buckets.get(sid) or self._buckets.setdefault(sid, TokenBucket(self.rate, self.burst))
             if not bucket.take():
                 raise GameError(RATE_LIMITED, f"more than {self.rate:g} messages a second")
+            payload = args
             if event == "new_game" and (not args or args == (None,)):
-                args = ({},)
-            if len(args) != 1 or not isinstance(args[0], dict):
-                raise GameError(BAD_PAYLOAD, "the payload must be one JSON object")
-            result = self._actions[event](sid, args[0])
-            return {"ok": True, **result} if ack else None
-        except Exception as e:
-            if not isinstance(e, GameError):
-                self.logger.exception("%s from %s failed", event, sid)
-                e = GameError(SERVER_ERROR, "internal error")
-            if ack:
-                return {"ok": False, "code": e.code, "error": e.message}
-            self._emit("error", {"event": event, "code": e.code, "message": e.message}, sid)
-            return None
+                payload = ({},)
+            return self._actions[event](sid, one_object(payload))
+
+        return guarded(self.logger, event, sid, action, ack, lambda error: self._emit("error", error, sid),
+                       message_key="error")
 
     def disconnect(self, sid: str) -> None:
         self._buckets.pop(sid, None)
@@ -137,8 +136,11 @@ class Doodle:
 
     def _new_game(self, sid: str, data: dict) -> dict:
         given = {k: data[k] for k in ("rounds", "seconds", "words") if data.get(k) is not None}
+        consent = game_consent(data, request.headers)
         settings = Settings(**given, starts_in=self.starts_in, threshold=self.threshold)
         game = Game(settings, self.deck, self.clock, categories=self.categories)
+        if consent is not None:
+            self._consents[game] = consent
         with self._lock:
             self._born[game.id] = time.monotonic()
         token = self.registry.add(game, sid)
@@ -223,37 +225,89 @@ class Doodle:
                 self._flush(game)
 
     def _start_ticker(self) -> None:
-        with self._lock:
-            if self._ticker is None and not self._stop.is_set():
-                self._ticker = self._server.start_background_task(self._run_ticker)
-
-    def _run_ticker(self) -> None:
-        while not self._stop.wait(self.tick_interval):
-            try:
-                self.tick()
-            except Exception:
-                self.logger.exception("the game ticker failed a tick")
+        self._ticker.start()
 
     def close(self) -> None:
         """Stop the ticker and the batcher (tests create many apps)."""
-        self._stop.set()
+        self._ticker.close()
         self.batcher.close()
-        if self._ticker is not None and self._ticker is not threading.current_thread():
-            self._ticker.join(5)
 
     # --- output -------------------------------------------------------------
 
     def _flush(self, game: Game) -> None:
-        """Send the game's new events to its player; the caller holds game.lock."""
+        """Send the game's new events to its player, then hand the drawings of the rounds
+        they ended to the contributions' writer if the player consented; the caller holds
+        game.lock."""
         events = game.drain()
         sid = self.registry.sid_of(game.id)
-        if sid is None:
-            return  # the player is away: resume's acknowledgement carries the state
-        for name, payload in events:
-            self._emit(name, payload, sid)
+        if sid is not None:  # else the player is away: resume's acknowledgement carries the state
+            for name, payload in events:
+                self._emit(name, payload, sid)
+        consent = self._consents.get(game)
+        if consent is not None:
+            for name, payload in events:
+                if name == "round_over":
+                    self._extensions["contributions"].games.keep(
+                        consent, payload["word"], payload["drawing"], payload["recognized"])
 
     def _emit(self, event: str, payload: dict, sid: str) -> None:
         self._server.emit(event, payload, to=sid, namespace="/")
+
+
+def one_object(args: tuple) -> dict:
+    """A handler's arguments as its one JSON object payload (else bad_payload)."""
+    if len(args) != 1 or not isinstance(args[0], dict):
+        raise GameError(BAD_PAYLOAD, "the payload must be one JSON object")
+    return args[0]
+
+
+def guarded(logger, event: str, sid: str, action: Callable[[], dict | None], ack: bool,
+            send_error: Callable[[dict], None], message_key: str = "message"):
+    """Run a handler's `action()` so that no exception escapes: with `ack`, return the
+    acknowledgement ({"ok": true, ...result} or {"ok": false, "code", message_key});
+    otherwise a refusal goes out through `send_error({"event", "code", "message"})`.
+    Anything but a GameError is logged and reported as server_error; a GameError's
+    `details` dict, when it has one, is added to either."""
+    try:
+        result = action()
+        return {"ok": True, **(result or {})} if ack else None
+    except Exception as e:
+        if not isinstance(e, GameError):
+            logger.exception("%s from %s failed", event, sid)
+            e = GameError(SERVER_ERROR, "internal error")
+        details = getattr(e, "details", None) or {}
+        if ack:
+            return {"ok": False, "code": e.code, message_key: e.message, **details}
+        send_error({"event": event, "code": e.code, "message": e.message, **details})
+        return None
+
+
+class Ticker:
+    """Calls `step()` every `interval` seconds on a background task of the Socket.IO
+    `server`, from `start()` (idempotent) until `close()`; a failing step is logged."""
+
+    def __init__(self, server, interval: float, step: Callable[[], None], logger):
+        self._server, self.interval, self._step, self._logger = server, interval, step, logger
+        self._task = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._task is None and not self._stop.is_set():
+                self._task = self._server.start_background_task(self._run)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self._step()
+            except Exception:
+                self._logger.exception("a ticker failed a tick")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._task is not None and self._task is not threading.current_thread():
+            self._task.join(5)
 
 
 def _string(data: dict, key: str) -> str:

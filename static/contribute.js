@@ -1,11 +1,10 @@
 // The contribute page: draw the prompted word, submit it to POST /api/contributions, next.
 // Nothing is sent before the consent card is accepted; the consent and an anonymous
-// contributor id (random, made here) are kept in localStorage.
+// contributor id (random, made by static/dataset.js) are kept in localStorage.
 (() => {
   "use strict";
 
   const CONSENT_KEY = "doodle-contribute-consent";
-  const CONTRIBUTOR_KEY = "doodle-contributor";
   const MAX_POINTS = 5000;  // the server's limit (game.engine.MAX_POINTS_PER_DRAWING)
   const LINE = 6;
 
@@ -17,18 +16,8 @@
   // strokes: [{x: [], y: [], t: []}], t in ms since the drawing's first point (Google's raw).
   let strokes = [], pointer = null, origin = 0, points = 0, word = "", sending = false;
 
-  function stored(key) { try { return localStorage.getItem(key); } catch (_) { return null; } }
-  function store(key, value) { try { localStorage.setItem(key, value); } catch (_) { /* private mode */ } }
-
-  function contributorId() {
-    let id = stored(CONTRIBUTOR_KEY);
-    if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
-      const bytes = crypto.getRandomValues(new Uint8Array(16));
-      id = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-      store(CONTRIBUTOR_KEY, id);
-    }
-    return id;
-  }
+  // localStorage and the anonymous contributor id: static/dataset.js, shared with the games.
+  const { stored, store, contributor: contributorId } = window.DoodleDataset;
 
   function say(text) { statusLine.textContent = text; }
 

@@ -9,17 +9,12 @@
 
   // --- constants -------------------------------------------------------------------------
   const FLUSH_MS = 75;                 // ink batching: one message per ~75 ms while drawing
-  const MAX_POINTS_MESSAGE = 500;      // protocol limits
-  const MAX_POINTS_DRAWING = 5000;
-  const MIN_STEP = 1;                  // CSS px: closer points add nothing but bytes
   const WARN_SECONDS = 5;              // the countdown warns in the last 5 seconds
   const MIN_RESULT_MS = 1200;          // a round's result stays up this long before the next prompt...
   const MIN_PROMPT_MS = 1200;          // ...unless the prompt would get less than this
   const FINAL_RESULT_MS = 2000;        // the last round's result, before the summary
   const MAX_FRAGMENTS = 3;             // "I see a … or a … or a …"
   const GUESS_FLOOR = 0.05;            // a guess below this is not worth saying
-  const LINE_WIDTH = 5;                // CSS px at 1:1
-  const INK = "#1d1d1f";
   const STORE_GAME = "doodle-lab:game";    // sessionStorage: {game_id, token}
   const STORE_MUTED = "doodle-lab:muted";  // localStorage: "1" when muted
 
@@ -46,7 +41,7 @@
     summary: $("summary"), summaryScore: $("summary-score"), summaryList: $("summary-list"),
     again: $("btn-again"), toast: $("toast"), announce: $("announce"),
   };
-  const ctx = el.canvas.getContext("2d");
+  const { createPad, drawMini, hasInk, strokeTime, firstTime } = window.DoodleSketch;
 
   // --- state -----------------------------------------------------------------------------
   const state = {
@@ -59,12 +54,6 @@
     phase: "connecting",  // connecting | prompt | drawing | result | over | lost
     inkStart: 0,          // performance.now() when the round's clock started (ink's t = 0)
     timerStart: 0,        // the same for the countdown, nudged by the server's `elapsed`
-    strokes: [],          // the drawing so far: [{x: [], y: [], t: []}], in drawing space
-    points: 0,            // points in `strokes`
-    active: null,         // {pointerId, stroke} while a stroke is being drawn
-    pending: [],          // [x, y, t] not yet sent
-    pendingStroke: 0,     // the stroke `pending` belongs to
-    flushTimer: 0,
     seq: 0,
     skipping: false,
     saidWords: [],        // this round's guesses so far, in the order they were said
@@ -112,8 +101,8 @@
     state.phase = phase;
     el.game.dataset.phase = phase;
     const drawing = phase === "drawing";
-    el.undo.disabled = !drawing || state.strokes.length === 0;
-    el.clear.disabled = !drawing || state.strokes.length === 0;
+    el.undo.disabled = !drawing || pad.strokes.length === 0;
+    el.clear.disabled = !drawing || pad.strokes.length === 0;
     el.skip.disabled = !(drawing || phase === "prompt") || state.skipping;
   }
 
@@ -200,92 +189,7 @@
     renderMute();
   });
 
-  // --- the canvas ------------------------------------------------------------------------
-  function resizeCanvas() {
-    const rect = el.canvas.getBoundingClientRect();
-    const w = Math.max(1, rect.width);
-    const h = Math.max(1, rect.height);
-    const dpr = window.devicePixelRatio || 1;
-    if (w === view.w && h === view.h && dpr === view.dpr) return;
-    view.w = w; view.h = h; view.dpr = dpr;
-    // High-DPI: the backing store has device pixels; we draw in CSS pixels through the transform.
-    el.canvas.width = Math.round(w * dpr);
-    el.canvas.height = Math.round(h * dpr);
-    if (!view.baseW) resetDrawingSpace();
-    fitView();
-    redraw();
-  }
-
-  function resetDrawingSpace() {
-    view.baseW = view.w;
-    view.baseH = view.h;
-    fitView();
-  }
-
-  function fitView() {
-    const s = Math.min(view.w / view.baseW, view.h / view.baseH) || 1;
-    view.scale = Math.abs(s - 1) < 0.01 ? 1 : s;
-    view.ox = (view.w - view.baseW * view.scale) / 2;
-    view.oy = (view.h - view.baseH * view.scale) / 2;
-  }
-
-  function applyTransform() {
-    const k = view.dpr * view.scale;
-    ctx.setTransform(k, 0, 0, k, view.dpr * view.ox, view.dpr * view.oy);
-    ctx.lineCap = "round";
-    ctx.lineJoin = "round";
-    ctx.lineWidth = LINE_WIDTH;
-    ctx.strokeStyle = INK;
-    ctx.fillStyle = INK;
-  }
-
-  function redraw() {
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, el.canvas.width, el.canvas.height);
-    applyTransform();
-    for (const s of state.strokes) strokePath(ctx, s.x, s.y, s.x.length);
-  }
-
-  function strokePath(c, xs, ys, n) {
-    if (n <= 0) return;
-    if (n === 1) {
-      c.beginPath();
-      c.arc(xs[0], ys[0], c.lineWidth / 2, 0, Math.PI * 2);
-      c.fill();
-      return;
-    }
-    c.beginPath();
-    c.moveTo(xs[0], ys[0]);
-    for (let i = 1; i < n; i++) c.lineTo(xs[i], ys[i]);
-    c.stroke();
-  }
-
-  function drawSegment(s) {
-    applyTransform();
-    const n = s.x.length;
-    if (n === 1) { strokePath(ctx, s.x, s.y, 1); return; }
-    ctx.beginPath();
-    ctx.moveTo(s.x[n - 2], s.y[n - 2]);
-    ctx.lineTo(s.x[n - 1], s.y[n - 1]);
-    ctx.stroke();
-  }
-
-  function toDrawing(clientX, clientY) {
-    const r = el.canvas.getBoundingClientRect();
-    const x = (clientX - r.left - view.ox) / view.scale;
-    const y = (clientY - r.top - view.oy) / view.scale;
-    return [Math.round(x * 10) / 10, Math.round(y * 10) / 10];
-  }
-
-  if ("ResizeObserver" in window) new ResizeObserver(resizeCanvas).observe(el.board);
-  window.addEventListener("resize", resizeCanvas);
-  // devicePixelRatio changes (browser zoom, a window moved to another screen) fire no resize.
-  (function watchDpr() {
-    const mq = matchMedia(`(resolution: ${window.devicePixelRatio || 1}dppx)`);
-    mq.addEventListener("change", () => { resizeCanvas(); watchDpr(); }, { once: true });
-  })();
-
-  // --- pointer input ---------------------------------------------------------------------
+  // --- the canvas (static/sketch.js) ----------------------------------------------------
   function canDraw() {
     return state.phase === "drawing" && !state.skipping && socket.connected
       && performance.now() - state.timerStart < state.round.seconds * 1000;
@@ -297,118 +201,42 @@
     return Math.max(0, Math.round(ts - state.inkStart));
   }
 
-  function addPoint(e, first) {
-    const stroke = state.strokes[state.active.stroke];
-    const [x, y] = toDrawing(e.clientX, e.clientY);
-    const n = stroke.x.length;
-    let t = inkTime(e);
-    if (!first) {
-      if (Math.hypot(x - stroke.x[n - 1], y - stroke.y[n - 1]) < MIN_STEP / view.scale) return;
-      t = Math.max(t, stroke.t[n - 1]);
-    }
-    if (state.points >= MAX_POINTS_DRAWING) {
-      if (!state.warnedInk) { state.warnedInk = true; toast("That's a lot of ink! Undo or clear to draw more."); }
-      return;
-    }
-    stroke.x.push(x); stroke.y.push(y); stroke.t.push(t);
-    state.points += 1;
-    state.pending.push([x, y, t]);
-    drawSegment(stroke);
-    if (!state.flushTimer) state.flushTimer = setTimeout(flush, FLUSH_MS);
-  }
-
-  function flush() {
-    clearTimeout(state.flushTimer);
-    state.flushTimer = 0;
-    if (!state.pending.length) return;
-    const points = state.pending;
-    state.pending = [];
+  function sendInk(stroke, points) {
     if (!socket.connected || !state.round) return;  // dropped: a resume brings back the server's copy
-    for (let i = 0; i < points.length; i += MAX_POINTS_MESSAGE) {
-      state.seq += 1;
-      socket.emit("ink", {
-        game_id: state.gameId, round: state.round.index, seq: state.seq,
-        stroke: state.pendingStroke, points: points.slice(i, i + MAX_POINTS_MESSAGE),
-      });
-    }
+    state.seq += 1;
+    socket.emit("ink", { game_id: state.gameId, round: state.round.index, seq: state.seq, stroke, points });
   }
 
-  function startStroke(e) {
-    flush();
-    const index = state.strokes.length;
-    state.strokes.push({ x: [], y: [], t: [] });
-    state.active = { pointerId: e.pointerId, stroke: index };
-    state.pendingStroke = index;
-    addPoint(e, true);
-    if (state.strokes[index].x.length === 0) {  // over the ink limit: nothing was added
-      state.strokes.pop();
-      state.active = null;
-      return;
-    }
-    refreshButtons();
-  }
-
-  function endStroke() {
-    if (!state.active) return;
-    state.active = null;
-    flush();
-  }
-
-  el.canvas.addEventListener("pointerdown", (e) => {
-    unlockSpeech();
-    if (!e.isPrimary || state.active || (e.pointerType === "mouse" && e.button !== 0)) return;
-    e.preventDefault();
-    if (!canDraw()) return;
-    try { el.canvas.setPointerCapture(e.pointerId); } catch (_) { /* synthetic pointers */ }
-    startStroke(e);
+  const pad = createPad({
+    canvas: el.canvas, board: el.board, canDraw, inkTime, send: sendInk,
+    onChange: () => refreshButtons(),
+    onPointerDown: () => unlockSpeech(),
+    onInkLimit: () => {
+      if (!state.warnedInk) { state.warnedInk = true; toast("That's a lot of ink! Undo or clear to draw more."); }
+    },
   });
+  const { endStroke, flush, redraw } = pad;
+  Object.defineProperty(state, "strokes", { get: () => pad.strokes });  // for the console and tests
 
-  el.canvas.addEventListener("pointermove", (e) => {
-    if (!state.active || e.pointerId !== state.active.pointerId) return;
-    e.preventDefault();
-    if (!canDraw()) { endStroke(); return; }
-    const events = typeof e.getCoalescedEvents === "function" ? e.getCoalescedEvents() : [];
-    for (const c of events.length ? events : [e]) addPoint(c, false);
-  });
-
-  for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
-    el.canvas.addEventListener(type, (e) => {
-      if (state.active && e.pointerId === state.active.pointerId) endStroke();
-    });
-  }
-
-  // No scrolling, pull-to-refresh, pinch or double-tap zoom while playing (touch-action does
-  // most of it; iOS Safari also needs the touch events cancelled). The summary still scrolls.
-  el.canvas.addEventListener("touchstart", (e) => e.preventDefault(), { passive: false });
+  // No scrolling or pull-to-refresh while playing; the summary still scrolls.
   document.addEventListener("touchmove", (e) => {
     if (!(e.target instanceof Element && e.target.closest(".scrollable"))) e.preventDefault();
   }, { passive: false });
-  el.canvas.addEventListener("contextmenu", (e) => e.preventDefault());
 
   // --- buttons ---------------------------------------------------------------------------
   function roundRef() { return { game_id: state.gameId, round: state.round.index }; }
 
   el.undo.addEventListener("click", () => {
-    if (state.phase !== "drawing" || !state.strokes.length) return;
-    endStroke();
-    flush();
-    const s = state.strokes.pop();
-    state.points -= s.x.length;
+    if (state.phase !== "drawing" || !pad.strokes.length) return;
+    pad.undo();
     socket.emit("undo", roundRef());
-    redraw();
     refreshButtons();
   });
 
   el.clear.addEventListener("click", () => {
-    if (state.phase !== "drawing" || !state.strokes.length) return;
-    endStroke();
-    state.pending = [];
-    clearTimeout(state.flushTimer);
-    state.flushTimer = 0;
-    state.strokes = [];
-    state.points = 0;
+    if (state.phase !== "drawing" || !pad.strokes.length) return;
+    pad.clear();
     socket.emit("clear", roundRef());
-    redraw();
     refreshButtons();
   });
 
@@ -437,7 +265,7 @@
       if (warn && !state.warned) { state.warned = true; announce(`${WARN_SECONDS} seconds left.`); }
       el.timer.classList.toggle("warn", warn);
       el.timer.classList.toggle("done", state.phase === "drawing" && left <= 0);
-      if (state.phase === "drawing" && left <= 0 && state.active) endStroke();
+      if (state.phase === "drawing" && left <= 0 && pad.active) endStroke();
       ticking = requestAnimationFrame(tick);
     }
   }
@@ -453,12 +281,7 @@
     state.recognizedSaid = false;
     state.warnedInk = false;
     state.warned = false;
-    state.active = null;
-    state.pending = [];
-    clearTimeout(state.flushTimer);
-    state.flushTimer = 0;
-    state.strokes = [];
-    state.points = 0;
+    pad.reset();
     const startsIn = Math.max(0, Number(r.starts_in) || 0);
     state.inkStart = elapsed != null ? now - elapsed * 1000 : now + startsIn * 1000;
     state.timerStart = state.inkStart;
@@ -478,7 +301,7 @@
 
     show(el.connectCard, false);
     show(el.summary, false);
-    resetDrawingSpace();
+    pad.resetSpace();
     redraw();
 
     const startAt = state.inkStart;
@@ -594,53 +417,6 @@
   }
 
   // --- the summary -----------------------------------------------------------------------
-  function drawMini(canvas, drawing, untilMs) {
-    const rect = canvas.getBoundingClientRect();
-    const w = Math.max(1, rect.width), h = Math.max(1, rect.height);
-    const dpr = window.devicePixelRatio || 1;
-    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
-      canvas.width = Math.round(w * dpr);
-      canvas.height = Math.round(h * dpr);
-    }
-    const c = canvas.getContext("2d");
-    c.setTransform(1, 0, 0, 1, 0, 0);
-    c.clearRect(0, 0, canvas.width, canvas.height);
-    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-    for (const [xs, ys] of drawing) {
-      for (let i = 0; i < xs.length; i++) {
-        x0 = Math.min(x0, xs[i]); x1 = Math.max(x1, xs[i]);
-        y0 = Math.min(y0, ys[i]); y1 = Math.max(y1, ys[i]);
-      }
-    }
-    if (!Number.isFinite(x0)) return;
-    const pad = 8;
-    const k = Math.min((w - 2 * pad) / Math.max(1, x1 - x0), (h - 2 * pad) / Math.max(1, y1 - y0), 1.5);
-    const ox = (w - (x1 - x0) * k) / 2 - x0 * k, oy = (h - (y1 - y0) * k) / 2 - y0 * k;
-    c.setTransform(dpr * k, 0, 0, dpr * k, dpr * ox, dpr * oy);
-    c.lineCap = "round"; c.lineJoin = "round";
-    c.lineWidth = Math.max(2, LINE_WIDTH * Math.min(1, w / 240)) / k;
-    c.strokeStyle = INK; c.fillStyle = INK;
-    const t0 = firstTime(drawing);
-    for (const [xs, ys, ts] of drawing) {
-      let n = xs.length;
-      if (untilMs !== Infinity) {
-        n = 0;
-        while (n < xs.length && strokeTime(ts, n) - t0 <= untilMs) n++;
-      }
-      strokePath(c, xs, ys, n);
-    }
-  }
-
-  function hasInk(drawing) {
-    return Array.isArray(drawing) && drawing.some((s) => Array.isArray(s[0]) && s[0].length > 0);
-  }
-
-  // Raw drawings carry t (ms since the round's clock started); without it, 20 ms a point.
-  function strokeTime(ts, i) { return ts && ts.length > i ? ts[i] : i * 20; }
-  function firstTime(drawing) {
-    const s = drawing.find((st) => st[0].length);
-    return s ? strokeTime(s[2], 0) : 0;
-  }
   function lastTime(drawing) {
     let m = 0;
     for (const [xs, , ts] of drawing) if (xs.length) m = Math.max(m, strokeTime(ts, xs.length - 1));
@@ -742,7 +518,7 @@
 
   function resetGame() {
     state.gameId = null; state.token = null; state.round = null;
-    state.over = new Set(); state.results = []; state.strokes = []; state.points = 0;
+    state.over = new Set(); state.results = []; pad.reset();
     el.game.dataset.word = "";
     redraw();
   }
@@ -752,7 +528,9 @@
     forgetGame();
     hush();
     connecting("Getting the AI ready…", "Dealing the words.");
-    socket.timeout(15000).emit("new_game", state.requested, (err, ack) => {
+    // The open dataset toggle (templates/_dataset_toggle.html): its choice goes with each new game.
+    const payload = { ...state.requested, ...window.DoodleDataset.fields() };
+    socket.timeout(15000).emit("new_game", payload, (err, ack) => {
       if (err || !ack || !ack.ok) {
         const why = err ? "The server did not answer." : (ack && ack.error) || "The server said no.";
         // Settings from the address the server refused: the next try plays the defaults.
@@ -769,9 +547,7 @@
 
   function adoptDrawing(drawing) {
     // The server's copy of the drawing so far (Google's raw format) becomes ours.
-    state.strokes = (drawing || []).map(([x, y, t]) => ({ x: [...x], y: [...y], t: t ? [...t] : x.map(() => 0) }));
-    state.points = state.strokes.reduce((n, s) => n + s.x.length, 0);
-    redraw();
+    pad.adopt(drawing);
     refreshButtons();
   }
 
@@ -788,7 +564,7 @@
       socket.timeout(10000).emit("resume", { game_id: state.gameId, token: state.token }, (err, ack) => {
         if (err || !ack || !ack.ok || !ack.round || !state.round) return;
         if (ack.round.index === round && state.round.index === round && state.phase === "drawing") {
-          state.pending = [];
+          pad.dropPending();
           adoptDrawing(ack.drawing);
         }
       });
@@ -844,7 +620,7 @@
 
   socket.on("disconnect", (reason) => {
     endStroke();
-    state.pending = [];
+    pad.dropPending();
     el.game.dataset.offline = "1";
     if (state.phase === "over") return;
     toast("Connection lost, reconnecting…", 8000);
@@ -887,6 +663,6 @@
 
   // --- go --------------------------------------------------------------------------------
   renderMute();
-  resizeCanvas();
+  pad.resize();
   setPhase("connecting");
 })();

@@ -10,6 +10,7 @@ Set DOODLE_E2E_URL to drive a server you already run instead of starting one.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -80,24 +81,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """`python -m game serve --port <free>`; yields its base URL (or DOODLE_E2E_URL's)."""
-    if os.environ.get("DOODLE_E2E_URL"):
-        yield os.environ["DOODLE_E2E_URL"].rstrip("/")
-        return
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("e2e") / "serve.log"
+@contextlib.contextmanager
+def running_server(argv: list[str], log_path: Path, port: int, wait: float = 60):
+    """Run `argv` (a server on 127.0.0.1:`port`), its output to `log_path`; yields its base
+    URL once /healthz answers, and stops it afterwards."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("DOODLE_HOST", None)
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "game", "serve", "--port", str(port)],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        )
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + wait
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
@@ -108,7 +103,7 @@ def server(tmp_path_factory):
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"no answer on {base}/healthz in 60 s:\n{log_path.read_text()}")
+                pytest.fail(f"no answer on {base}/healthz in {wait:g} s:\n{log_path.read_text()}")
             time.sleep(0.2)
         yield base
     finally:
@@ -121,10 +116,29 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`python -m game serve --port <free>`; yields its base URL (or DOODLE_E2E_URL's)."""
+    if os.environ.get("DOODLE_E2E_URL"):
+        yield os.environ["DOODLE_E2E_URL"].rstrip("/")
+        return
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("e2e") / "serve.log"
+    with running_server([sys.executable, "-m", "game", "serve", "--port", str(port)], log_path, port) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
 def browser():
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} not found: the end-to-end test needs Debian's chromium "
                     "(`apt-get install chromium`; .ci/run installs it)")
+    with launched_chromium() as b:
+        yield b
+
+
+@contextlib.contextmanager
+def launched_chromium():
+    """Debian's chromium, headless, through Playwright; closed afterwards."""
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -211,6 +225,19 @@ RECORD_JS = """() => {
 }"""
 
 
+def phone_page(browser) -> tuple:
+    """A new phone-sized touch context and page, and the list its problems go into:
+    page errors, console errors and HTTP errors (a test asserts it stays empty)."""
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+    page.set_default_timeout(15_000)
+    return context, page, problems
+
+
 def phase_is(page: Page, *phases: str, timeout: float = 15_000) -> None:
     page.wait_for_function(
         "(phases) => phases.includes(document.getElementById('game').dataset.phase)",
@@ -228,13 +255,7 @@ def canvas_box(page: Page) -> dict:
 
 
 def test_solo_game_on_a_phone(server, browser, doodles):
-    context = browser.new_context(**PHONE)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-    page.set_default_timeout(15_000)
+    context, page, problems = phone_page(browser)
     try:
         # Home: one tap starts a game (the query string makes it short and picks the words).
         words = list(doodles)

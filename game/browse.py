@@ -1,0 +1,179 @@
+"""The data browser, like Quick, Draw!'s data site: `/data` counts drawings per word,
+`/data/<word>` shows a page of them as a grid (click one to replay it, static/data.js),
+`/api/data` and `/api/data/<word>` answer the same in JSON.
+
+A word's drawings are its contributions (newest first, rejected ones never), then the
+drawings of Google's files when config `QUICKDRAW_DATA` (or $DOODLE_QUICKDRAW_DATA) names
+a folder laid out like Google's bucket (`game.quickdraw_files`). Pages are cut in SQL
+(LIMIT/OFFSET on an index) and by byte offsets in the files: no page loads a word's
+other drawings.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request
+
+from game.contributions import OK
+from game.quickdraw_files import QuickDrawFolder
+from game.routes import load_categories
+
+bp = Blueprint("data", __name__)
+
+MAX_PAGE = 1_000_000  # past any real listing; bounds the OFFSET a client can ask for
+_DIGITS = re.compile(r"[0-9]{1,7}")
+# The `recognized` query parameter: the grid's filter.
+FILTERS = {"": None, "all": None, "yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
+# What the JSON API returns of a drawing: Google's fields, then where it comes from.
+API_FIELDS = ("key_id", "word", "countrycode", "timestamp", "recognized", "drawing", "source", "format")
+
+
+class BrowseError(Exception):
+    """A request the browser refuses; `status` is the HTTP status."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Browser:
+    """One app's browser: the words, the page size and Google's folder (if any)."""
+
+    def __init__(self, app: Flask):
+        cfg = app.config
+        self.words = load_categories(cfg["CATEGORIES_PATH"])
+        self.known = frozenset(self.words)
+        self.per_page = int(cfg["DATA_PER_PAGE"])
+        self.folder = None
+        if cfg["QUICKDRAW_DATA"]:
+            root = Path(cfg["QUICKDRAW_DATA"])
+            if not root.is_dir():
+                raise ValueError(f"QUICKDRAW_DATA is {str(root)!r}, which is not a folder "
+                                 "(expected Google's layout: raw/<word>.ndjson, simplified/<word>.ndjson)")
+            self.folder = QuickDrawFolder(root)
+
+    def counts(self) -> list[dict]:
+        """Per word: contributions shown (not rejected), and Google's raw and simplified drawings."""
+        contributed = _store().counts(status=OK)
+        rows = []
+        for word in self.words:
+            row = {"word": word, "contributions": contributed.get(word, 0)}
+            if self.folder:
+                row.update(raw=self.folder.line_count(word, "raw"),
+                           simplified=self.folder.line_count(word, "simplified"))
+            rows.append(row)
+        return rows
+
+    def listing(self, word: str, page: int, recognized: bool | None) -> dict:
+        """Page `page` (from 1) of the word's drawings: contributions, then Google's."""
+        if word not in self.known:
+            raise BrowseError(404, f"no word {word[:64]!r} here: /data lists the {len(self.words)} words")
+        store, per_page = _store(), self.per_page
+        contributed = store.count(word, recognized=recognized)
+        quickdraw = self.folder.total(word, recognized) if self.folder else 0
+        total = contributed + quickdraw
+        offset = (page - 1) * per_page
+        drawings = []
+        if offset < contributed:
+            for r in store.newest(word, limit=per_page, offset=offset, recognized=recognized, status=OK):
+                drawings.append(dict(r, source="contribution", format="raw", thumbnail=r["simplified"]))
+        if self.folder and len(drawings) < per_page:
+            for r in self.folder.page(word, max(0, offset - contributed), per_page - len(drawings), recognized):
+                drawings.append(dict(r, key_id=str(r.get("key_id", "")), source="quickdraw", thumbnail=r["drawing"]))
+        return {"word": word, "page": page, "pages": max(1, math.ceil(total / per_page)), "per_page": per_page,
+                "total": total, "contributions": contributed, "quickdraw": quickdraw,
+                "recognized": recognized, "drawings": drawings}
+
+
+def init_app(app: Flask) -> None:
+    """Set up the browser (`app.extensions["browse"]`); after contribute.init_app."""
+    app.config.setdefault("QUICKDRAW_DATA", os.environ.get("DOODLE_QUICKDRAW_DATA"))  # None: contributions only
+    app.config.setdefault("DATA_PER_PAGE", 48)
+    app.extensions["browse"] = Browser(app)
+
+
+def _browser() -> Browser:
+    return current_app.extensions["browse"]
+
+
+def _store():
+    return current_app.extensions["contributions"].store
+
+
+def page_arg() -> int:
+    """?page=N, a whole number from 1; anything else is refused, not guessed at."""
+    raw = request.args.get("page", "1").strip()
+    # ASCII digits only: str.isdigit and int() also take "１" and "²".
+    if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_PAGE:
+        raise BrowseError(400, f"page must be a whole number from 1 to {MAX_PAGE:,}, got {raw[:20]!r}")
+    return int(raw)
+
+
+def filter_arg() -> bool | None:
+    raw = request.args.get("recognized", "").strip().lower()
+    if raw not in FILTERS:
+        raise BrowseError(400, "recognized must be yes, no or all")
+    return FILTERS[raw]
+
+
+def thumbnail(drawing: list) -> dict:
+    """A drawing as SVG: a viewBox around its ink and one polyline's points per stroke.
+    Numbers only reach the markup, so nothing in a drawing can inject any."""
+    xs = [float(x) for s in drawing for x in s[0]]
+    ys = [float(y) for s in drawing for y in s[1]]
+    if not xs:
+        return {"viewbox": "0 0 1 1", "lines": []}
+    x0, y0 = min(xs), min(ys)
+    side = max(max(xs) - x0, max(ys) - y0, 1.0)
+    pad = side * 0.06  # room for the line's width at the edges
+    # Centre the ink in a square box, as Google's thumbnails do.
+    cx, cy = x0 + (max(xs) - x0) / 2, y0 + (max(ys) - y0) / 2
+    half = side / 2 + pad
+    lines = [" ".join(f"{float(x):.1f},{float(y):.1f}" for x, y in zip(s[0], s[1])) for s in drawing]
+    return {"viewbox": f"{cx - half:.1f} {cy - half:.1f} {2 * half:.1f} {2 * half:.1f}", "lines": lines}
+
+
+def replay_data(drawings: list[dict]) -> list[dict]:
+    """What static/data.js replays: each drawing's strokes (with t when it has timing)."""
+    return [{"key_id": d["key_id"], "drawing": d["drawing"], "format": d["format"]} for d in drawings]
+
+
+# --- pages --------------------------------------------------------------------
+
+
+@bp.get("/data")
+def index():
+    browser = _browser()
+    return render_template("data_index.html", rows=browser.counts(), quickdraw=browser.folder is not None)
+
+
+@bp.get("/data/<word>")
+def word_page(word: str):
+    listing = _browser().listing(word, page_arg(), filter_arg())
+    return render_template("data_word.html", listing=listing, thumbnail=thumbnail,
+                           replay=replay_data(listing["drawings"]))
+
+
+@bp.get("/api/data")
+def api_index():
+    browser = _browser()
+    return jsonify(words=browser.counts(), quickdraw=browser.folder is not None)
+
+
+@bp.get("/api/data/<word>")
+def api_word(word: str):
+    listing = _browser().listing(word, page_arg(), filter_arg())
+    listing["drawings"] = [{k: d.get(k) for k in API_FIELDS} for d in listing["drawings"]]
+    return jsonify(listing)
+
+
+@bp.errorhandler(BrowseError)
+def browse_error(error: BrowseError):
+    if request.path.startswith("/api/"):
+        return jsonify(error=error.message), error.status
+    return render_template("message.html", title="Not found" if error.status == 404 else "Bad request",
+                           message=error.message, back=("/data", "All the words")), error.status

@@ -1,0 +1,494 @@
+"""The classroom's transport: Socket.IO namespace "/classroom" and the teacher's and
+phones' pages (docs/classroom.md is the contract; `game.classroom` holds the rules).
+
+Handlers are thin, as the solo game's (`game.events`, whose `guarded` and `Ticker` they
+share): check the payload's shape, rate-limit the connection, call the room under its
+lock, send its outbox. Every refusal is an `error` event or an `{"ok": false, "code",
+"message"}` acknowledgement; no exception escapes. Drawings are classified by the solo
+game's micro-batcher, keyed per (room, player), so a class's phones share model calls.
+
+Addresses: each room is a Socket.IO room named by its code (everyone in it), plus
+"<code>/host" (the teacher's screens) and "<code>/<player id>" (one player's phones),
+so the outbox's `Event.to` maps onto one `emit`. A ticker runs the rooms' clocks and,
+every CLASSROOM_MOSAIC_INTERVAL seconds, sends the projector one `mosaic` event with
+the points each drawing gained since the last one and the AI's current guess.
+
+A player who joined (or rejoined) with `contribute: true` has their drawing of each
+round handed to the contributions' writer (`game.contribute.GameDrawings`) when the round
+ends, with the round's word and the AI's verdict; nobody else's is kept.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import socket
+import threading
+import time
+import weakref
+from dataclasses import fields
+from typing import Any, Callable, NamedTuple
+from urllib.parse import urlsplit
+
+import segno
+from flask import Blueprint, Flask, current_app, render_template, request
+
+from game.classroom import (HOST, NO_PLAYER, NO_ROOM, PICTIONARY, Room, RoomConfig, RoomRegistry,
+                            UnknownWords)
+from game.contribute import Consent, game_consent
+from game.engine import BAD_PAYLOAD, RATE_LIMITED, Game, GameError
+from game.events import Ticker, _integer, guarded, one_object
+from game.extensions import socketio
+from game.ratelimit import TokenBucket
+
+NS = "/classroom"
+CONTROLS = ("start", "pause", "resume", "skip", "end")  # the host's buttons: Room methods of the token alone
+MAX_TOKEN = 64
+
+CONFIG_DEFAULTS = {
+    "CLASSROOM_BASE_URL": None,  # e.g. "http://192.168.1.20:5000": overrides the join URL's origin
+    "CLASSROOM_MOSAIC_INTERVAL": 0.25,  # the projector's mosaic: 4 updates a second
+    "CLASSROOM_ROOM": {},  # RoomConfig fields to override (break_seconds, max_players, ...)
+}
+
+bp = Blueprint("classroom", __name__)
+
+
+@bp.get("/classroom")
+def teacher():
+    """The teacher's page: create a room, then the projector view (static/classroom.js)."""
+    return render_template("classroom.html")
+
+
+@bp.get("/join")
+@bp.get("/join/<code>")
+def join(code: str = ""):
+    """The phone page (static/join.js); the QR code points at /join/<code>."""
+    return render_template("join.html", code="".join(c for c in code.upper() if c.isalnum())[:8])
+
+
+def init_app(app: Flask) -> None:
+    """The classroom service on `app` (`app.extensions["classroom"]`), after `events.init_app`."""
+    for key, value in CONFIG_DEFAULTS.items():
+        app.config.setdefault(key, value)
+    app.extensions["classroom"] = Classroom(app, app.extensions["doodle"])
+
+
+# --- the join URL and its QR code ---------------------------------------------------
+
+
+def lan_address() -> str | None:
+    """This machine's address on the local network: the source address the kernel picks
+    for a UDP "connection" to a non-routable address (nothing is sent), or None."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.254.254.254", 1))
+            address = s.getsockname()[0]
+    except OSError:
+        return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def join_origin(base_url: str | None, host_url: str) -> str:
+    """scheme://host:port for the join URL: `base_url` when configured, else the LAN
+    address with the port this request came in on, else the request's own host."""
+    if base_url:
+        return base_url.rstrip("/")
+    parts = urlsplit(host_url)
+    address = lan_address()
+    if address is None:
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}://{address}" + (f":{parts.port}" if parts.port else "")
+
+
+def qr_svg(url: str) -> str:
+    """The URL as an inline SVG QR code (segno), scalable to the projector's size."""
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="svg", xmldecl=False, svgns=True, nl=False, border=2,
+                                    svgclass="qr-code", lineclass=None, omitsize=True)
+    return out.getvalue().decode("ascii")
+
+
+# --- the service --------------------------------------------------------------------
+
+
+class Seat(NamedTuple):
+    """Who a connection is: the room's code and HOST or a player id."""
+
+    code: str
+    who: str
+
+
+class Classroom:
+    """One app's classrooms: the rooms, who each connection is, and the mosaic."""
+
+    def __init__(self, app: Flask, doodle):
+        cfg = app.config
+        self.logger = app.logger
+        self._extensions = app.extensions  # contributions: set up after this service
+        self.doodle = doodle
+        self.batcher = doodle.batcher
+        room_cfg = {"threshold": doodle.threshold, **cfg["CLASSROOM_ROOM"]}
+        unknown = set(room_cfg) - {f.name for f in fields(RoomConfig)}
+        if unknown:
+            raise ValueError(f"CLASSROOM_ROOM has unknown fields: {sorted(unknown)}")
+        self.registry = RoomRegistry(doodle.clock, deck=doodle.deck, categories=doodle.categories,
+                                     config=RoomConfig(**room_cfg))
+        self.base_url = cfg["CLASSROOM_BASE_URL"]
+        self.mosaic_interval = float(cfg["CLASSROOM_MOSAIC_INTERVAL"])
+        self._server = socketio.server
+        self._lock = threading.Lock()
+        self._seats: dict[str, Seat] = {}  # sid -> seat
+        self._buckets: dict[str, TokenBucket] = {}
+        self._sent: dict[tuple[str, str], tuple] = {}  # (code, who) -> what the projector has
+        # Per room, the consenting players (join's `contribute`); a dropped room leaves it.
+        self._consents: weakref.WeakKeyDictionary[Room, dict[str, Consent]] = weakref.WeakKeyDictionary()
+        self._mosaic_at = 0.0
+        self._ticker = Ticker(self._server, doodle.tick_interval, self.tick, self.logger)
+        self._actions: dict[str, Callable[[str, dict], Any]] = {
+            "create": self._create, "host_rejoin": self._host_rejoin, "join": self._join, "rejoin": self._rejoin,
+            "configure": self._configure, "kick": self._kick, "close": self._close, "ink": self._ink, "undo": self._undo, "clear": self._clear,
+            "guess": self._guess, "state": self._state,
+            **{name: functools.partial(self._control, command=name) for name in CONTROLS}}
+
+    def handle(self, event: str, sid: str, args: tuple, ack: bool):
+        def action():
+            bucket = self._buckets.get(sid) or self._buckets.setdefault(
+                sid, TokenBucket(self.doodle.rate, self.doodle.burst))
+            if not bucket.take():
+                raise GameError(RATE_LIMITED, f"more than {self.doodle.rate:g} messages a second")
+            data = one_object(({},) if event in ("create", "state") and args in ((), (None,)) else args)
+            return self._actions[event](sid, data)
+
+        return guarded(self.logger, event, sid, action, ack,
+                       lambda error: self._emit("error", error, sid))
+
+    # --- seats --------------------------------------------------------------------
+
+    def _seat(self, sid: str) -> tuple[Room, Seat]:
+        seat = self._seats.get(sid)
+        if seat is None:
+            raise GameError(NO_ROOM, "join a room first")
+        return self.registry.get(seat.code), seat
+
+    def _sit(self, sid: str, room: Room, who: str) -> None:
+        """Bind connection `sid` to `who` in `room` (leaving any seat it had)."""
+        self._leave(sid)
+        with self._lock:
+            self._seats[sid] = Seat(room.code, who)
+        for name in (room.code, f"{room.code}/{who}"):
+            self._server.enter_room(sid, name, namespace=NS)
+        self._ticker.start()
+
+    def _leave(self, sid: str) -> Seat | None:
+        with self._lock:
+            seat = self._seats.pop(sid, None)
+        if seat is not None:
+            for name in (seat.code, f"{seat.code}/{seat.who}"):
+                self._server.leave_room(sid, name, namespace=NS)
+        return seat
+
+    def _sids(self, code: str, who: str | None = None) -> list[str]:
+        with self._lock:
+            return [s for s, seat in self._seats.items() if seat.code == code and who in (None, seat.who)]
+
+    def _origin(self) -> str:
+        return join_origin(self.base_url, request.host_url)
+
+    def _host_info(self, room: Room) -> dict:
+        url = f"{self._origin()}/join/{room.code}"
+        return {"code": room.code, "join_url": url, "qr_svg": qr_svg(url)}
+
+    # --- the teacher ----------------------------------------------------------------
+
+    def _create(self, sid: str, data: dict) -> dict:
+        room = self.registry.create(data.get("mode", "race"))
+        with room.lock:
+            self._sit(sid, room, HOST)
+            room.host_connected(True)
+            self._flush(room)
+            return {**self._host_info(room), "host_token": room.host_token, "room": room.snapshot(HOST)}
+
+    def _host_rejoin(self, sid: str, data: dict) -> dict:
+        room = self.registry.host(data.get("code"), _token(data, "host_token"), _client_key())
+        with room.lock:
+            self._sit(sid, room, HOST)
+            self._flush(room)
+            self._forget_mosaic(room.code)
+            return {**self._host_info(room), "room": room.snapshot(HOST), "gallery": room.gallery()}
+
+    def _host_room(self, sid: str) -> tuple[Room, str | None]:
+        """The connection's room and, when it is the teacher's screen, the host token (a
+        student's controls then reach the room without one, which refuses them)."""
+        room, seat = self._seat(sid)
+        return room, room.host_token if seat.who == HOST else None
+
+    def _configure(self, sid: str, data: dict) -> dict:
+        room, token = self._host_room(sid)
+        given = {k: data[k] for k in ("rounds", "seconds", "words", "mode", "host_draws") if k in data}
+        with room.lock:
+            try:
+                settings = room.configure(token, **given)
+            except UnknownWords as e:
+                e.details = {"words": e.words}
+                raise
+            finally:
+                self._flush(room)
+        return {"settings": settings}
+
+    def _control(self, sid: str, data: dict, command: str) -> None:
+        room, token = self._host_room(sid)
+        with room.lock:
+            try:
+                getattr(room, command)(token)
+            finally:
+                self._flush(room)
+
+    def _kick(self, sid: str, data: dict) -> None:
+        room, token = self._host_room(sid)
+        player = data.get("player")
+        with room.lock:
+            try:
+                room.kick(token, player)
+            finally:
+                self._flush(room)
+
+    def _close(self, sid: str, data: dict) -> None:
+        room, token = self._host_room(sid)
+        room = self.registry.close(room.code, token)
+        with room.lock:
+            self._flush(room)
+
+    # --- the students ------------------------------------------------------------------
+
+    def _join(self, sid: str, data: dict) -> dict:
+        consent = game_consent(data, request.headers)  # first: a bad field must not seat anyone
+        room, player = self.registry.join(data.get("code"), _client_key(), nickname=data.get("nickname"))
+        return self._seated(sid, room, player, consent)
+
+    def _rejoin(self, sid: str, data: dict) -> dict:
+        token, consent = _token(data, "token"), game_consent(data, request.headers)
+        room, player = self.registry.join(data.get("code"), _client_key(), token=token)
+        return self._seated(sid, room, player, consent)
+
+    def _seated(self, sid: str, room: Room, player, consent: Consent | None) -> dict:
+        with room.lock:
+            consents = self._consents.setdefault(room, {})
+            if consent is None:
+                consents.pop(player.id, None)  # each join or rejoin says it again
+            else:
+                consents[player.id] = consent
+            self._sit(sid, room, player.id)
+            self._flush(room)
+            return {"code": room.code, "player": player.id, "token": player.token, "nickname": player.nickname,
+                    "room": room.snapshot(player.id)}
+
+    def _state(self, sid: str, data: dict) -> dict:
+        room, seat = self._seat(sid)
+        with room.lock:
+            return {"room": room.snapshot(seat.who)}
+
+    # --- drawing and guessing -------------------------------------------------------
+
+    def _ink(self, sid: str, data: dict) -> None:
+        self._drawing_command(sid, lambda room, who: room.add_ink(
+            who, _integer(data, "round"), _integer(data, "stroke"), data.get("points"), _integer(data, "seq")))
+
+    def _undo(self, sid: str, data: dict) -> None:
+        self._drawing_command(sid, lambda room, who: room.undo(who, _integer(data, "round")))
+
+    def _clear(self, sid: str, data: dict) -> None:
+        self._drawing_command(sid, lambda room, who: room.clear(who, _integer(data, "round")))
+
+    def _drawing_command(self, sid: str, command: Callable[[Room, str], None]) -> None:
+        room, seat = self._seat(sid)
+        with room.lock:
+            try:
+                command(room, seat.who)
+                self._classify(room, seat.who)
+            finally:
+                self._flush(room)
+
+    def _guess(self, sid: str, data: dict) -> dict:
+        room, seat = self._seat(sid)
+        if seat.who == HOST:
+            raise GameError(NO_PLAYER, "the teacher does not guess")
+        index = data.get("round")
+        with room.lock:
+            try:
+                verdict = room.submit_guess(seat.who, data.get("text"), None if index is None else _integer(data, "round"))
+            finally:
+                self._flush(room)
+        return {"verdict": verdict}
+
+    def _classify(self, room: Room, who: str) -> None:
+        request_ = room.inference_request(who)
+        if request_ is not None:
+            self.batcher.submit(("classroom", room.code, who), request_.drawing,
+                                functools.partial(self._on_guesses, room.code, who, request_))
+
+    def _on_guesses(self, code: str, who: str, request_, guesses) -> None:
+        """The batcher's callback, on its worker thread."""
+        try:
+            room = self.registry.get(code)
+        except GameError:
+            return  # closed or expired meanwhile
+        with room.lock:
+            room.record_guesses(who, guesses, request_)
+            self._flush(room)
+
+    # --- connections ----------------------------------------------------------------------
+
+    def disconnect(self, sid: str) -> None:
+        self._buckets.pop(sid, None)
+        seat = self._leave(sid)
+        if seat is None:
+            return
+        try:
+            room = self.registry.get(seat.code)
+        except GameError:
+            return
+        if self._sids(seat.code, seat.who):
+            return  # another tab of the same player (or projector) is still here
+        with room.lock:
+            if seat.who == HOST:
+                room.host_connected(False)
+            elif seat.who in room.players:
+                room.set_connected(seat.who, False)
+            self._flush(room)
+
+    # --- time ---------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Run every room's clock, drop expired rooms and, when due, send the mosaics."""
+        for room in self.registry.expire():
+            with room.lock:
+                self._flush(room)
+        now = time.monotonic()
+        mosaic = now - self._mosaic_at >= self.mosaic_interval
+        if mosaic:
+            self._mosaic_at = now
+        for room in self.registry.rooms():
+            with room.lock:
+                room.tick()
+                self._flush(room)
+                if mosaic:
+                    self._send_mosaic(room)
+
+    def close(self) -> None:
+        self._ticker.close()
+
+    # --- the projector's mosaic --------------------------------------------------------
+
+    def _forget_mosaic(self, code: str) -> None:
+        """The projector (re)connected: its next mosaic carries every drawing whole."""
+        with self._lock:
+            self._sent = {k: v for k, v in self._sent.items() if k[0] != code}
+
+    def _send_mosaic(self, room: Room) -> None:
+        """One `mosaic` event to the host: per drawing, the points added since the last
+        one (or the whole drawing after an undo, a clear or a new round) and the AI's
+        current top guess, for the drawings that changed."""
+        r = room.round
+        if r is None or not self._sids(room.code, HOST):
+            return
+        snap = room.snapshot(HOST)
+        status = {p["id"]: p for p in snap["players"]}
+        entries = []
+        for who, game in r.drawings.items():
+            g = game.round
+            if room.mode == PICTIONARY:
+                guesses = snap.get("ai", {}).get("guesses") or []
+                guess, recognized = (guesses[0] if guesses else None), r.ai_seconds is not None
+            else:
+                guess, recognized = status.get(who, {}).get("guess"), who in r.recognized
+            key, lengths = (room.code, who), [len(s[0]) for s in g.strokes]
+            sent = self._sent.get(key)
+            fresh = sent is None or sent[:2] != (r.index, g.epoch)
+            if not fresh and sent[2] == lengths and sent[3] == (guess, recognized):
+                continue
+            old = [] if fresh else sent[2]
+            strokes = [[i, s[0][old[i] if i < len(old) else 0:], s[1][old[i] if i < len(old) else 0:]]
+                       for i, s in enumerate(g.strokes) if fresh or i >= len(old) or len(s[0]) > old[i]]
+            self._sent[key] = (r.index, g.epoch, lengths, (guess, recognized))
+            entries.append({"player": who, "reset": fresh, "strokes": strokes, "guess": guess,
+                            "recognized": recognized})
+        if entries:
+            self._emit("mosaic", {"round": r.index, "drawings": entries}, f"{room.code}/{HOST}")
+
+    # --- output -----------------------------------------------------------------------------
+
+    def _flush(self, room: Room) -> None:
+        """Send the room's outbox; the caller holds room.lock."""
+        for to, name, payload in room.drain():
+            target = room.code if to is None else f"{room.code}/{to}"
+            self._emit(name, payload, target)
+            if name == "round_over":
+                self._keep_drawings(room, payload["index"])
+            elif name == "game_over":
+                self._emit("gallery", {"gallery": room.gallery()}, f"{room.code}/{HOST}")
+            elif name == "kicked":
+                for sid in self._sids(room.code, to):
+                    self._leave(sid)
+            elif name == "closed":
+                for sid in self._sids(room.code):
+                    self._leave(sid)
+                self._forget_mosaic(room.code)
+
+    def _keep_drawings(self, room: Room, index: int) -> None:
+        """Hand the consenting players' drawings of round `index` to the contributions'
+        writer; the caller holds room.lock."""
+        consents = self._consents.get(room)
+        r = next((r for r in room.rounds if r.index == index), None)
+        if not consents or r is None:
+            return
+        for pid, drawing, recognized in room.finished_drawings(r):
+            if pid in consents:
+                self._extensions["contributions"].games.keep(consents[pid], r.word, Game._copy(drawing.strokes),
+                                                              recognized)
+
+    def _emit(self, event: str, payload: dict, to: str) -> None:
+        self._server.emit(event, payload, to=to, namespace=NS)
+
+
+def _token(data: dict, key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_TOKEN:
+        raise GameError(BAD_PAYLOAD, f"{key} must be a string of 1 to {MAX_TOKEN} characters")
+    return value
+
+
+def _client_key() -> str:
+    """Who the join limit counts against: the phone's address."""
+    return request.remote_addr or "unknown"
+
+
+# --- Socket.IO handlers (namespace /classroom) ------------------------------------------
+# `*args`: a client may send any number of arguments (see game.events).
+
+
+def _classroom() -> Classroom:
+    return current_app.extensions["classroom"]
+
+
+@socketio.on("connect", namespace=NS)
+def on_connect(auth=None):
+    current_app.logger.debug("classroom socket connected: %s", request.sid)
+
+
+@socketio.on("disconnect", namespace=NS)
+def on_disconnect(*args):
+    _classroom().disconnect(request.sid)
+
+
+def _register(event: str, ack: bool) -> None:
+    def handler(*args):
+        return _classroom().handle(event, request.sid, args, ack)
+
+    handler.__name__ = f"on_classroom_{event}"
+    socketio.on(event, namespace=NS)(handler)
+
+
+for _event in ("create", "host_rejoin", "join", "rejoin", "configure", "kick", "close", "guess", "state", *CONTROLS):
+    _register(_event, ack=True)
+for _event in ("ink", "undo", "clear"):
+    _register(_event, ack=False)

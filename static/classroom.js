@@ -1,0 +1,317 @@
+// Doodle Lab classroom: the teacher's page and projector view (namespace /classroom,
+// docs/classroom.md). Create a room (or come back to it with the host token kept in
+// localStorage), show its code, QR and join URL, set up and run the game, and show the
+// live mosaic of the class's drawings, the countdown, the leaderboard, the podium and
+// the gallery of what the AI saw.
+(() => {
+  "use strict";
+
+  const STORE = "doodle-lab:classroom-host";  // localStorage: {code, host_token}
+  const { drawMini, hasInk } = window.DoodleSketch;
+  const $ = (id) => document.getElementById(id);
+  const root = $("classroom");
+
+  const st = {
+    code: null, token: null, room: null, round: null,
+    deadline: 0, paused: false, left: 0,   // the countdown (performance.now() ms)
+    tiles: new Map(),                      // player id -> {li, canvas, label, guess, strokes}
+    nicknames: new Map(),
+  };
+
+  function view(name) {
+    root.dataset.view = name;
+    for (const id of ["create", "lobby", "stage", "results"]) $(id).hidden = id !== name;
+    $("controls").hidden = name === "create" || name === "connecting";
+    renderControls();
+  }
+
+  const toast = window.DoodleSketch.toaster($("toast"), 5000);
+
+  const pct = (p) => `${Math.round(p * 100)}%`;
+  const guessText = (g) => (!g ? "…" : g.word ? `${g.word} (${pct(g.p)})` : `the word! (${pct(g.p)})`);
+
+  function item(list, text, cls = "") {
+    const li = document.createElement("li");
+    li.textContent = text;
+    if (cls) li.className = cls;
+    list.append(li);
+    return li;
+  }
+
+  // --- the connection -------------------------------------------------------------------
+  const socket = io("/classroom", { reconnectionDelayMax: 4000 });
+
+  function call(event, payload) {
+    return new Promise((resolve) => {
+      socket.timeout(10000).emit(event, payload, (err, ack) => {
+        resolve(err ? { ok: false, code: "timeout", message: "The server did not answer." } : ack);
+      });
+    });
+  }
+
+  function saved() {
+    try { return JSON.parse(localStorage.getItem(STORE) || "null"); } catch (_) { return null; }
+  }
+
+  function showRoom(ack) {
+    st.code = ack.code;
+    $("room-code").textContent = ack.code;
+    $("stage-code").textContent = `Join: ${ack.code}`;
+    $("qr").innerHTML = ack.qr_svg;  // made by the server (segno): trusted markup
+    $("join-url").textContent = ack.join_url;
+    $("join-url").href = ack.join_url;
+    onRoom(ack.room);
+    const r = ack.room.round;
+    if (ack.room.phase === "playing" && r) { onRound(r); view("stage"); } else if (ack.room.phase === "ended") {
+      renderPodium(ack.room.leaderboard.filter((e) => e.rank <= 3));
+      renderGallery(ack.gallery || []);
+      view("results");
+    } else view("lobby");
+  }
+
+  socket.on("connect", async () => {
+    const s = saved();
+    if (st.token || s) {
+      const ack = await call("host_rejoin", { code: st.code || s.code, host_token: st.token || s.token });
+      if (ack.ok) { st.token = st.token || s.token; showRoom(ack); return; }
+      try { localStorage.removeItem(STORE); } catch (_) { /* ignore */ }
+      st.token = null;
+      toast(`Your last room is gone: ${ack.message}`);
+    }
+    view("create");
+  });
+
+  socket.on("disconnect", () => toast("Connection lost, reconnecting…"));
+
+  $("btn-create").addEventListener("click", async () => {
+    const ack = await call("create", { mode: $("create-mode").value });
+    if (!ack.ok) { $("create-error").textContent = ack.message; return; }
+    st.token = ack.host_token;
+    try { localStorage.setItem(STORE, JSON.stringify({ code: ack.code, token: ack.host_token })); } catch (_) { /* ignore */ }
+    $("set-mode").value = $("create-mode").value;
+    showRoom(ack);
+  });
+
+  // --- lobby: settings and players -------------------------------------------------------
+  function settingsPayload() {
+    const custom = document.querySelector('input[name="deck"]:checked').value === "custom";
+    const words = $("set-words").value.split(/[,\n]/).map((w) => w.trim()).filter(Boolean);
+    return {
+      rounds: Number($("set-rounds").value), seconds: Number($("set-seconds").value),
+      mode: $("set-mode").value, host_draws: $("set-host-draws").checked,
+      words: custom && words.length ? words : null,
+    };
+  }
+
+  function onRoom(room) {
+    st.room = room;
+    st.paused = room.paused;
+    const list = $("players");
+    list.textContent = "";
+    for (const p of room.players) {
+      st.nicknames.set(p.id, p.nickname);
+      const li = item(list, `${p.nickname}${p.connected ? "" : " (away)"}`, p.connected ? "" : "is-away");
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "btn cr-remove";
+      remove.textContent = "Remove";
+      remove.setAttribute("aria-label", `Remove ${p.nickname}`);
+      remove.addEventListener("click", async () => {
+        const ack = await call("kick", { player: p.id });
+        if (!ack.ok) toast(ack.message);
+      });
+      li.append(" ", remove);
+    }
+    $("player-count").textContent = `(${room.players.length})`;
+    if (room.leaderboard) renderLeaderboard(room.leaderboard);
+    renderControls();
+  }
+
+  function renderControls() {
+    const phase = st.room ? st.room.phase : "lobby";
+    const playing = phase === "playing";
+    $("btn-start").hidden = playing;
+    $("btn-pause").hidden = !playing || st.paused;
+    $("btn-resume").hidden = !playing || !st.paused;
+    $("btn-skip").hidden = !playing;
+    $("btn-end").hidden = !playing;
+    $("btn-lobby").hidden = root.dataset.view === "lobby";
+  }
+
+  $("btn-start").addEventListener("click", async () => {
+    $("settings-error").textContent = "";
+    const conf = await call("configure", settingsPayload());
+    if (!conf.ok) {
+      $("settings-error").textContent = conf.code === "unknown_words"
+        ? `The AI doesn't know: ${conf.words.join(", ")}` : conf.message;
+      view("lobby");
+      return;
+    }
+    const ack = await call("start", {});
+    if (!ack.ok) { $("settings-error").textContent = ack.message; view("lobby"); }
+  });
+  for (const name of ["pause", "resume", "skip", "end"]) {
+    $(`btn-${name}`).addEventListener("click", async () => {
+      const ack = await call(name, {});
+      if (!ack.ok) toast(ack.message);
+    });
+  }
+  $("btn-lobby").addEventListener("click", () => view("lobby"));
+
+  // --- the projector: rounds, countdown, mosaic ------------------------------------------
+  function setClock(t) {
+    const ms = ((t.starts_in || 0) + (t.remaining || 0)) * 1000;
+    st.left = ms;
+    st.deadline = performance.now() + ms;
+  }
+
+  function tick() {
+    const left = st.paused ? st.left : Math.max(0, st.deadline - performance.now());
+    const r = st.round;
+    const startsIn = r ? (left - r.seconds * 1000) / 1000 : 0;
+    $("countdown").textContent = !r || r.state === "over" ? "" : startsIn > 0 ? `Get ready… ${Math.ceil(startsIn)}`
+      : `${Math.ceil(Math.min(left / 1000, r.seconds))} s`;
+    $("countdown").classList.toggle("warn", startsIn <= 0 && left < 5000);
+    requestAnimationFrame(tick);
+  }
+
+  function tile(pid) {
+    let t = st.tiles.get(pid);
+    if (t) return t;
+    const li = document.createElement("figure");
+    li.className = "cr-tile";
+    li.dataset.player = pid;
+    const canvas = document.createElement("canvas");
+    const label = document.createElement("figcaption");
+    const name = document.createElement("strong");
+    name.textContent = pid === "host" ? "Teacher" : st.nicknames.get(pid) || pid;
+    const guess = document.createElement("span");
+    guess.className = "cr-tile-guess";
+    guess.textContent = "…";
+    label.append(name, " ", guess);
+    li.append(canvas, label);
+    $("mosaic").append(li);
+    t = { li, canvas, guess, strokes: [] };
+    st.tiles.set(pid, t);
+    return t;
+  }
+
+  function onRound(r) {
+    st.round = r;
+    setClock(r);
+    $("stage-round").textContent = `Round ${r.index + 1} of ${r.total}`;
+    $("stage-word").textContent = r.word ? `Draw: ${r.word}` : `${r.drawer_nickname} draws: ${r.hint}`;
+    $("banner").textContent = "";
+    $("mosaic").textContent = "";
+    st.tiles.clear();
+    const drawers = r.mode === "pictionary" ? [r.drawer] : r.players;
+    for (const pid of drawers) tile(pid);
+    root.dataset.round = String(r.index);
+    if (root.dataset.view !== "lobby") view("stage");
+  }
+
+  socket.on("room", onRoom);
+  socket.on("round", (r) => { onRound(r); view("stage"); });
+  socket.on("paused", (t) => { st.paused = true; setClock(t); $("banner").textContent = "Paused"; renderControls(); });
+  socket.on("resumed", (t) => { st.paused = false; setClock(t); $("banner").textContent = ""; renderControls(); });
+
+  socket.on("mosaic", (m) => {
+    if (!st.round || m.round !== st.round.index) return;
+    for (const d of m.drawings) {
+      const t = tile(d.player);
+      if (d.reset) t.strokes = [];
+      for (const [i, xs, ys] of d.strokes) {
+        while (t.strokes.length <= i) t.strokes.push([[], []]);
+        t.strokes[i][0].push(...xs);
+        t.strokes[i][1].push(...ys);
+      }
+      t.guess.textContent = guessText(d.guess);
+      t.li.classList.toggle("is-recognized", !!d.recognized);
+      drawMini(t.canvas, t.strokes);
+    }
+  });
+
+  function feed(text) {
+    const li = item($("feed"), text);
+    $("feed").prepend(li);
+    while ($("feed").children.length > 8) $("feed").lastChild.remove();
+  }
+
+  socket.on("recognized", (e) => {
+    feed(`✓ The AI got ${e.nickname}'s drawing in ${e.seconds.toFixed(1)} s (+${e.points})`);
+    const t = st.tiles.get(e.player);
+    if (t) t.li.classList.add("is-recognized");
+  });
+  socket.on("ai_got_it", (e) => feed(`🤖 The AI got it in ${e.seconds.toFixed(1)} s`));
+  socket.on("almost", (e) => feed(`${e.nickname} is close!`));
+  socket.on("guessed", (e) => feed(`🎉 ${e.nickname} guessed it in ${e.seconds.toFixed(1)} s (+${e.points})`));
+
+  socket.on("round_over", (r) => {
+    if (st.round && r.index === st.round.index) st.round.state = "over";
+    const who = r.mode === "pictionary"
+      ? (r.first === "class" ? "The class beat the AI!" : r.first === "ai" ? "The AI was first!" : "Nobody got it.")
+      : `${r.results.filter((x) => x.recognized).length} of ${r.results.length} drawings recognised.`;
+    $("banner").textContent = `It was: ${r.word}. ${who}`;
+    renderLeaderboard(r.leaderboard);
+  });
+
+  function renderLeaderboard(board) {
+    const list = $("leaderboard");
+    list.textContent = "";
+    for (const e of board) item(list, `${e.rank}. ${e.nickname} — ${e.score}`);
+  }
+
+  // --- the end: podium and gallery ---------------------------------------------------------
+  function renderPodium(podium) {
+    const list = $("podium");
+    list.textContent = "";
+    for (const e of podium) item(list, `${["🥇", "🥈", "🥉"][e.rank - 1] || ""} ${e.nickname} — ${e.score}`, `rank-${e.rank}`);
+  }
+
+  function renderGallery(gallery) {
+    const box = $("gallery");
+    box.textContent = "";
+    const tiles = [];
+    for (const g of gallery) {
+      const section = document.createElement("section");
+      section.className = "cr-gallery-word";
+      const h = document.createElement("h3");
+      h.className = "word";
+      h.textContent = g.word;
+      section.append(h);
+      for (const d of g.drawings) {
+        const fig = document.createElement("figure");
+        fig.className = `cr-tile ${d.recognized ? "is-recognized" : "is-missed"}`;
+        const canvas = document.createElement("canvas");
+        const cap = document.createElement("figcaption");
+        const top = d.guesses && d.guesses[0];
+        cap.textContent = `${d.nickname}: ${d.recognized ? "✓" : "✗"} the AI saw ${hasInk(d.drawing) && top ? `${top.word} (${pct(top.p)})` : "nothing"}`;
+        fig.append(canvas, cap);
+        section.append(fig);
+        tiles.push([canvas, d.drawing]);
+      }
+      box.append(section);
+    }
+    requestAnimationFrame(() => { for (const [c, d] of tiles) drawMini(c, d); });
+  }
+
+  socket.on("game_over", (g) => {
+    st.round = null;
+    renderLeaderboard(g.leaderboard);
+    renderPodium(g.podium);
+    if (st.room) st.room.phase = "ended";
+    view("results");
+  });
+  socket.on("gallery", (g) => renderGallery(g.gallery));
+  socket.on("closed", (c) => {
+    try { localStorage.removeItem(STORE); } catch (_) { /* ignore */ }
+    st.token = null;
+    toast(`The room was closed: ${c.reason}`);
+    view("create");
+  });
+  socket.on("error", (e) => toast((e && e.message) || "Something went wrong."));
+
+  window.doodleClassroom = Object.freeze({ socket, st });
+  view("connecting");
+  requestAnimationFrame(tick);
+})();

@@ -1,0 +1,217 @@
+// Doodle Lab classroom: the phone page (namespace /classroom, docs/classroom.md). Join
+// with the room code and a nickname (the player token is kept in localStorage, so a
+// refresh comes back as the same player), then draw on the same canvas as the solo game
+// (static/sketch.js) with the AI's guesses live, or in Pictionary type guesses.
+(() => {
+  "use strict";
+
+  const STORE = "doodle-lab:classroom-player";  // localStorage: {code, token}
+  const { createPad } = window.DoodleSketch;
+  const $ = (id) => document.getElementById(id);
+  const phone = $("phone");
+
+  const st = {
+    me: null, code: null, token: null, nickname: "",
+    round: null, word: null, seq: 0,
+    clockStart: 0, deadline: 0, paused: false, score: 0,
+  };
+
+  function view(name) {
+    phone.dataset.view = name;
+    for (const id of ["join-form", "wait", "draw", "guessing"]) $(id).hidden = id !== name;
+    if (name === "draw") pad.resize();
+  }
+
+  function wait(title, message) {
+    $("wait-name").textContent = st.nickname;
+    $("wait-title").textContent = title;
+    $("wait-message").textContent = message;
+    $("wait-score").textContent = st.me ? `Score: ${st.score}` : "";
+    view("wait");
+  }
+
+  const toast = window.DoodleSketch.toaster($("toast"), 4000);
+
+  function forget() {
+    try { localStorage.removeItem(STORE); } catch (_) { /* ignore */ }
+    st.me = null; st.token = null;
+  }
+
+  // --- the canvas --------------------------------------------------------------------------
+  const pad = createPad({
+    canvas: $("canvas"), board: $("board"),
+    canDraw: () => phone.dataset.view === "draw" && !st.paused && socket.connected
+      && performance.now() >= st.clockStart && performance.now() < st.deadline,
+    inkTime: (e) => Math.max(0, Math.round((e.timeStamp > 0 ? e.timeStamp : performance.now()) - st.clockStart)),
+    send: (stroke, points) => {
+      if (!socket.connected || !st.round) return;
+      st.seq += 1;
+      socket.emit("ink", { round: st.round.index, stroke, points, seq: st.seq });
+    },
+    onInkLimit: () => toast("That's a lot of ink! Undo or clear to draw more."),
+  });
+
+  $("btn-undo").addEventListener("click", () => {
+    if (st.round && pad.undo()) socket.emit("undo", { round: st.round.index });
+  });
+  $("btn-clear").addEventListener("click", () => {
+    if (!st.round) return;
+    pad.clear();
+    socket.emit("clear", { round: st.round.index });
+  });
+
+  function timer() {
+    const now = performance.now();
+    const text = !st.round ? "" : now < st.clockStart ? `Ready… ${Math.ceil((st.clockStart - now) / 1000)}`
+      : `${Math.max(0, Math.ceil((st.deadline - now) / 1000))} s`;
+    $("draw-timer").textContent = text;
+    if (now >= st.deadline && pad.active) pad.endStroke();
+    requestAnimationFrame(timer);
+  }
+
+  // --- joining -------------------------------------------------------------------------------
+  const socket = io("/classroom", { reconnectionDelayMax: 4000 });
+
+  function seated(ack) {
+    st.me = ack.player; st.code = ack.code; st.token = ack.token; st.nickname = ack.nickname;
+    try { localStorage.setItem(STORE, JSON.stringify({ code: ack.code, token: ack.token })); } catch (_) { /* ignore */ }
+    phone.dataset.player = ack.player;
+    const room = ack.room;
+    st.score = room.me ? room.me.score : 0;
+    const r = room.round;
+    if (room.phase === "playing" && r && r.state !== "over") {
+      onRound(r);
+      if (r.players.includes(st.me)) pad.adopt(room.me.drawing);
+    } else if (room.phase === "ended") wait("Game over", "Look at the projector!");
+    else wait("You're in!", "Look at the projector: the game starts soon.");
+  }
+
+  const MESSAGES = {
+    no_room: "No room with that code. Check the code on the projector.",
+    kicked: "The teacher removed you from this room.",
+    rate_limited: "Too many tries. Wait a few minutes and try again.",
+  };
+
+  $("join-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    $("join-error").textContent = "";
+    // With the open dataset toggle's choice (templates/_dataset_toggle.html), as rejoin.
+    const payload = { code: $("join-code").value.trim(), nickname: $("join-nickname").value,
+                      ...window.DoodleDataset.fields() };
+    socket.timeout(10000).emit("join", payload, (err, ack) => {
+      if (err || !ack) { $("join-error").textContent = "The server did not answer. Try again."; return; }
+      if (!ack.ok) { $("join-error").textContent = MESSAGES[ack.code] || ack.message; return; }
+      seated(ack);
+    });
+  });
+
+  function rejoin(saved) {
+    const payload = { code: saved.code, token: saved.token, ...window.DoodleDataset.fields() };
+    socket.timeout(10000).emit("rejoin", payload, (err, ack) => {
+      if (!err && ack && ack.ok) { seated(ack); return; }
+      forget();
+      view("join-form");
+      if (ack && ack.code === "kicked") $("join-error").textContent = MESSAGES.kicked;
+      else if (ack && ack.code === "no_room") $("join-error").textContent = "That game is over. Join a new room.";
+    });
+  }
+
+  socket.on("connect", () => {
+    let saved = st.token ? { code: st.code, token: st.token } : null;
+    if (!saved) { try { saved = JSON.parse(localStorage.getItem(STORE) || "null"); } catch (_) { saved = null; } }
+    const wanted = $("join-code").value.trim().toUpperCase();
+    if (saved && (!wanted || wanted === saved.code)) rejoin(saved); else view("join-form");
+  });
+  socket.on("disconnect", () => { pad.endStroke(); pad.dropPending(); toast("Connection lost, reconnecting…"); });
+
+  // --- rounds --------------------------------------------------------------------------------
+  function onRound(r) {
+    st.round = r;
+    st.paused = false;
+    const now = performance.now();
+    st.clockStart = now + (r.starts_in || 0) * 1000;
+    st.deadline = st.clockStart + (r.remaining || 0) * 1000;
+    pad.reset();
+    pad.resetSpace();
+    pad.redraw();
+    $("ai-guess").textContent = "";
+    $("guess-result").textContent = "";
+    phone.dataset.round = String(r.index);
+    if (!r.players.includes(st.me)) { wait("Next round soon", "You joined during a round: you play from the next one."); return; }
+    if (r.mode === "pictionary" && r.drawer !== st.me) {
+      $("guess-drawer").textContent = `${r.drawer_nickname} is drawing (look at the projector)`;
+      $("guess-hint").textContent = r.hint;
+      view("guessing");
+      return;
+    }
+    if (r.word) st.word = r.word;
+    $("draw-word").textContent = r.word || st.word || "";
+    view("draw");
+  }
+
+  socket.on("round", onRound);
+  socket.on("your_word", (w) => { st.word = w.word; $("draw-word").textContent = w.word; });
+  socket.on("paused", () => { st.paused = true; pad.endStroke(); toast("The teacher paused the game."); });
+  socket.on("resumed", (t) => {
+    st.paused = false;
+    const now = performance.now();
+    st.clockStart = now + t.starts_in * 1000;
+    st.deadline = st.clockStart + t.remaining * 1000;
+  });
+
+  socket.on("guess", (g) => {
+    if (!st.round || g.round !== st.round.index) return;
+    const top = g.guesses && g.guesses[0];
+    $("ai-guess").textContent = g.recognized ? "✓ The AI got it!" : top ? `The AI sees: ${top.word}…` : "";
+  });
+
+  socket.on("guess_result", (g) => {
+    $("guess-result").textContent = g.verdict === "correct" ? "🎉 Correct!"
+      : g.verdict === "almost" ? `Almost! "${g.text}" is close.` : `Not "${g.text}".`;
+  });
+
+  socket.on("round_over", (r) => {
+    pad.endStroke();
+    const mine = r.results.find((x) => x.player === st.me);
+    const me = r.leaderboard.find((x) => x.player === st.me);
+    if (me) st.score = me.score;
+    const got = mine && mine.points ? `+${mine.points} points!` : mine && r.mode === "race" ? "The AI didn't get it this time." : "";
+    wait(`It was: ${r.word}`, `${got} ${r.next_in ? "Next round soon." : ""}`.trim());
+  });
+
+  socket.on("game_over", (g) => {
+    const me = g.leaderboard.find((x) => x.player === st.me);
+    if (me) st.score = me.score;
+    wait("Game over", me ? `You placed #${me.rank}. Look at the projector!` : "Look at the projector!");
+  });
+
+  socket.on("kicked", () => {
+    forget();
+    view("join-form");
+    $("join-error").textContent = MESSAGES.kicked;
+  });
+  socket.on("closed", () => {
+    forget();
+    view("join-form");
+    $("join-error").textContent = "The teacher closed the room.";
+  });
+  socket.on("error", (e) => {
+    e = e || {};
+    if (["round_over", "not_started"].includes(e.code) && ["ink", "undo", "clear"].includes(e.event)) return;
+    toast(e.message || "Something went wrong.");
+  });
+
+  $("guess-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const text = $("guess-text").value.trim();
+    if (!text || !st.round) return;
+    socket.timeout(10000).emit("guess", { text, round: st.round.index }, (err, ack) => {
+      if (!err && ack && !ack.ok) $("guess-result").textContent = ack.message;
+    });
+    $("guess-text").value = "";
+  });
+
+  window.doodleJoin = Object.freeze({ socket, st, pad });
+  view("join-form");
+  requestAnimationFrame(timer);
+})();

@@ -1,0 +1,41 @@
+"""The classroom's end-to-end server: the real app on a free port, with a fake classifier
+that reads a drawing's number of strokes (2: "cat", 3: "dog", else "anvil" at 30 %), so a
+browser test decides what the AI sees by how many strokes a phone draws.
+
+    python tests/classroom_e2e_server.py PORT
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+WORDS = ["cat", "dog", "anvil", "sun", "tree", "house"]
+SEEN = {2: "cat", 3: "dog"}
+
+
+class StrokeCounter:
+    categories = WORDS
+
+    def classify_batch(self, drawings, k=5):
+        out = []
+        for drawing in drawings:
+            word = SEEN.get(len(drawing), "anvil")
+            p = 0.9 if word != "anvil" else 0.3
+            rest = [w for w in WORDS if w != word]
+            out.append([(word, p)] + [(w, (1 - p) / len(rest)) for w in rest][: k - 1])
+        return out
+
+
+def main(port: int) -> None:
+    from game.app import create_app
+    from game.extensions import socketio
+
+    app = create_app({"CLASSIFIER": StrokeCounter(), "DECK": WORDS,
+                      "CLASSROOM_ROOM": {"starts_in": 1.0, "break_seconds": 2.0}})
+    socketio.run(app, host="127.0.0.1", port=port, allow_unsafe_werkzeug=True)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
