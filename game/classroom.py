@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Iterable, NamedTuple, Sequence
 
 from game.engine import (BAD_PAYLOAD, DRAWING, MAX_WORDS, NOT_STARTED, OVER, PROMPT, RATE_LIMITED, ROUND_OVER,
-                         Clock, Game, GameError, InferenceRequest, Settings)
+                         Clock, Game, GameError, InferenceRequest, Round, Settings)
 
 ROOT = Path(__file__).resolve().parent.parent
 RUDE_WORDS_PATH = ROOT / "data" / "rude_words.txt"
@@ -455,17 +455,23 @@ class Room:
             if r.state != OVER:
                 continue
             entry = {"index": r.index, "word": r.word, "drawings": []}
-            for pid, game in r.drawings.items():
-                if pid in self.players or pid == HOST:
-                    g = game.round
-                    entry["drawings"].append({
-                        "player": pid, "nickname": self._nickname(pid), "drawing": Game._copy(g.strokes),
-                        "guesses": list(g.guesses), "recognized": pid in r.recognized or r.ai_seconds is not None,
-                        "seconds": r.recognized.get(pid, r.ai_seconds)})
+            for pid, g, recognized in self.finished_drawings(r):
+                entry["drawings"].append({
+                    "player": pid, "nickname": self._nickname(pid), "drawing": Game._copy(g.strokes),
+                    "guesses": list(g.guesses), "recognized": recognized,
+                    "seconds": r.recognized.get(pid, r.ai_seconds)})
             if self.mode == PICTIONARY:
                 entry.update(self._pictionary_result(r))
             out.append(entry)
         return out
+
+    def finished_drawings(self, r: RoomRound) -> list[tuple[str, Round, bool]]:
+        """Round `r`'s drawings (the gallery's, and the open dataset's): (player id or HOST,
+        the engine round holding the drawing, whether the AI recognised it: in Pictionary
+        the drawer's drawing, when the AI got it before the round ended). Removed players'
+        drawings are left out."""
+        return [(pid, game.round, pid in r.recognized or r.ai_seconds is not None)
+                for pid, game in r.drawings.items() if pid in self.players or pid == HOST]
 
     # --- joining ---------------------------------------------------------------
 

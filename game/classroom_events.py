@@ -420,11 +420,11 @@ class Classroom:
     def _flush(self, room: Room) -> None:
         """Send the room's outbox; the caller holds room.lock."""
         for to, name, payload in room.drain():
+            if name == "round_over":  # queued before the class hears the round is over
+                self._keep_drawings(room, payload["index"])
             target = room.code if to is None else f"{room.code}/{to}"
             self._emit(name, payload, target)
-            if name == "round_over":
-                self._keep_drawings(room, payload["index"])
-            elif name == "game_over":
+            if name == "game_over":
                 self._emit("gallery", {"gallery": room.gallery()}, f"{room.code}/{HOST}")
             elif name == "kicked":
                 for sid in self._sids(room.code, to):
@@ -436,15 +436,19 @@ class Classroom:
 
     def _keep_drawings(self, room: Room, index: int) -> None:
         """Hand the consenting players' drawings of round `index` to the contributions'
-        writer; the caller holds room.lock."""
+        writer (it only queues them); the caller holds room.lock. Never raises: the round's
+        events go out whatever happens here."""
         consents = self._consents.get(room)
         r = next((r for r in room.rounds if r.index == index), None)
         if not consents or r is None:
             return
-        for pid, drawing, recognized in room.finished_drawings(r):
-            if pid in consents:
-                self._extensions["contributions"].games.keep(consents[pid], r.word, Game._copy(drawing.strokes),
-                                                              recognized)
+        try:
+            for pid, g, recognized in room.finished_drawings(r):
+                if pid in consents:
+                    self._extensions["contributions"].games.keep(consents[pid], r.word, Game._copy(g.strokes),
+                                                                  recognized)
+        except Exception:
+            self.logger.exception("could not hand room %s's round %d drawings to the dataset", room.code, index)
 
     def _emit(self, event: str, payload: dict, to: str) -> None:
         self._server.emit(event, payload, to=to, namespace=NS)

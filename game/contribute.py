@@ -1,17 +1,32 @@
-"""Contributing drawings over HTTP: the /contribute page and POST /api/contributions.
+"""Contributing drawings: the /contribute page and POST /api/contributions, and the
+drawings games give with their player's consent.
 
-Handlers are thin: rate-limit the client, parse, validate (`game.contributions.validate`),
-ask the model whether it recognises the drawing, store it. Every refusal is a 4xx with
-`{"error": message}` and stores nothing.
+HTTP handlers are thin: rate-limit the client, parse, validate
+(`game.contributions.validate`), ask the model whether it recognises the drawing, store
+it. Every refusal is a 4xx with `{"error": message}` and stores nothing.
+
+Games (solo, `game.events`; classroom, `game.classroom_events`) take the player's
+`contribute: true` with `new_game` or `join` (`game_consent`) and hand each consenting
+player's drawing to `GameDrawings.keep` when a round ends; a writer thread stores it, so
+a Socket.IO handler never waits for the database and a store failure is only logged.
 """
 from __future__ import annotations
 
+import atexit
 import json
+import logging
+import os
+import queue
 import threading
+import time
+import weakref
+from typing import NamedTuple
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 
-from game.contributions import ContributionError, Store, country_from_headers, default_url, validate
+from game.contributions import (ContributionError, Store, contributor_id, country_from_headers, default_url,
+                                validate)
+from game.engine import BAD_PAYLOAD, GameError
 from game.ratelimit import KeyedLimiter
 from game.routes import load_categories
 
@@ -23,6 +38,7 @@ CONFIG_DEFAULTS = {
     "CONTRIBUTION_RATE": 1.0,  # contributions a second from one address...
     "CONTRIBUTION_BURST": 10,  # ...with bursts up to this many
     "CLASSIFY_TIMEOUT": 10.0,  # seconds to wait for the model's verdict
+    "GAME_DRAWINGS_QUEUE": 10_000,  # games' drawings waiting for the writer; beyond, dropped (logged)
 }
 LICENCE = "CC BY 4.0"
 LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/"
@@ -42,11 +58,13 @@ class Contributions:
                 raise ValueError(f"CAMPAIGN_WORDS must be a non-empty list of the categories; unknown: {unknown[:5]}")
         self.words = list(dict.fromkeys(campaign)) if campaign is not None else list(categories)
         self.accepted = frozenset(self.words)
+        self.categories = frozenset(categories)  # games' words: any category, campaign or not
         self.url = cfg["DATABASE_URL"] or default_url(app.instance_path)
         self.limiter = KeyedLimiter(float(cfg["CONTRIBUTION_RATE"]), float(cfg["CONTRIBUTION_BURST"]))
         self.classify_timeout = float(cfg["CLASSIFY_TIMEOUT"])
         self._store: Store | None = None
         self._lock = threading.Lock()
+        self.games = GameDrawings(self, app.logger, int(cfg["GAME_DRAWINGS_QUEUE"]))
 
     @property
     def store(self) -> Store:
@@ -56,17 +74,131 @@ class Contributions:
             return self._store
 
     def close(self) -> None:
+        """Store the games' drawings still queued, then close the database."""
+        self.games.close()
         with self._lock:
             if self._store is not None:
                 self._store.close()
                 self._store = None
 
 
+class Consent(NamedTuple):
+    """A player's yes to the open dataset (new_game's or join's `contribute: true`): their
+    anonymous contributor id and the country of the connection's opening request."""
+
+    contributor: str
+    countrycode: str
+
+
+def game_consent(data: dict, headers) -> Consent | None:
+    """`contribute` (true, false, or absent or null: false) and `contributor` (optional, as
+    the /contribute page's) of a new_game or join payload: a Consent when the player said
+    yes, else None. A mistyped field raises bad_payload. `headers`: the connection's
+    opening request's, which Flask-SocketIO keeps for every event of the connection."""
+    contribute = data.get("contribute")
+    if contribute is not None and type(contribute) is not bool:
+        raise GameError(BAD_PAYLOAD, "contribute must be true or false")
+    try:
+        contributor = contributor_id(data.get("contributor"))
+    except ContributionError as e:
+        raise GameError(BAD_PAYLOAD, e.message) from None
+    return Consent(contributor, country_from_headers(headers)) if contribute else None
+
+
+class GameDrawings:
+    """Drawings from games on their way to the store. `keep()` queues one and returns at
+    once; a writer thread (started on first use, flushed by `close()` and at exit) stores
+    them in order through `validate` and `Store.add`. A drawing without ink is not kept.
+    A failure (a refused drawing, a database down) is logged and that drawing dropped: the
+    game never waits for the store, nor hears of it."""
+
+    def __init__(self, service: Contributions, logger: logging.Logger, maxsize: int):
+        self._service, self._logger = service, logger
+        self._queue: queue.Queue = queue.Queue(maxsize)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def keep(self, consent: Consent, word: str, drawing: list, recognized: bool) -> bool:
+        """Queue a round's drawing (Google's raw format); whether it was queued. Never raises."""
+        try:
+            if not any(stroke[0] for stroke in drawing):
+                return False  # no ink: nothing to learn from
+            with self._lock:
+                if self._closed:
+                    self._logger.warning("a %r drawing from a game came after shutdown; not stored", word)
+                    return False
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="game-drawings", daemon=True)
+                    self._thread.start()
+                    atexit.register(_close_at_exit, weakref.ref(self))
+            self._queue.put_nowait((consent, word, drawing, bool(recognized)))
+            return True
+        except queue.Full:
+            self._logger.warning("%d games' drawings wait for the store; a %r drawing is dropped",
+                                 self._queue.maxsize, word)
+        except Exception:
+            self._logger.exception("could not queue a %r drawing from a game", word)
+        return False
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                consent, word, drawing, recognized = item
+                record = validate({"word": word, "drawing": drawing, "consent": True,
+                                   "contributor": consent.contributor}, self._service.categories)
+                self._service.store.add(record, recognized=recognized, countrycode=consent.countrycode)
+            except Exception:
+                self._logger.exception("could not store a %r drawing from a game", item[1])
+            finally:
+                self._queue.task_done()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued drawing is stored (or dropped); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(left)
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Store what is queued and stop the writer; later drawings are refused (logged)."""
+        with self._lock:
+            self._closed, thread = True, self._thread
+        if thread is not None and thread.is_alive():
+            try:
+                self._queue.put(None, timeout=timeout)
+            except queue.Full:
+                self._logger.error("the games' drawings writer is stuck; %d drawings are lost",
+                                   self._queue.qsize())
+                return
+            thread.join(timeout)
+
+
+def _close_at_exit(ref: weakref.ref) -> None:
+    drawings = ref()
+    if drawings is not None:
+        drawings.close()
+
+
 def init_app(app: Flask) -> None:
-    """Set up contributions on `app` (`app.extensions["contributions"]`); after events.init_app."""
+    """Set up contributions on `app` (`app.extensions["contributions"]`); after events.init_app.
+    The licence is a template global: the dataset partials show it on every page."""
+    # $DOODLE_CONTRIBUTION_RATE / $DOODLE_CONTRIBUTION_BURST set the per-address rate limit
+    # where the app's config does not (a load test; many clients behind one proxy address).
+    for key in ("CONTRIBUTION_RATE", "CONTRIBUTION_BURST"):
+        if os.environ.get(f"DOODLE_{key}"):
+            app.config.setdefault(key, float(os.environ[f"DOODLE_{key}"]))
     for key, value in CONFIG_DEFAULTS.items():
         app.config.setdefault(key, value)
     app.extensions["contributions"] = Contributions(app)
+    app.jinja_env.globals.update(licence=LICENCE, licence_url=LICENCE_URL)
 
 
 def _service() -> Contributions:
@@ -75,8 +207,7 @@ def _service() -> Contributions:
 
 @bp.get("/contribute")
 def contribute_page():
-    return render_template("contribute.html", words=_service().words, licence=LICENCE,
-                           licence_url=LICENCE_URL)
+    return render_template("contribute.html", words=_service().words)
 
 
 @bp.post("/api/contributions")

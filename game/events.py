@@ -235,20 +235,20 @@ class Doodle:
     # --- output -------------------------------------------------------------
 
     def _flush(self, game: Game) -> None:
-        """Send the game's new events to its player, then hand the drawings of the rounds
-        they ended to the contributions' writer if the player consented; the caller holds
-        game.lock."""
+        """Hand the drawings of the rounds that ended to the contributions' writer if the
+        player consented (it only queues them, and never raises), then send the game's new
+        events to its player; the caller holds game.lock."""
         events = game.drain()
-        sid = self.registry.sid_of(game.id)
-        if sid is not None:  # else the player is away: resume's acknowledgement carries the state
-            for name, payload in events:
-                self._emit(name, payload, sid)
         consent = self._consents.get(game)
         if consent is not None:
             for name, payload in events:
                 if name == "round_over":
                     self._extensions["contributions"].games.keep(
                         consent, payload["word"], payload["drawing"], payload["recognized"])
+        sid = self.registry.sid_of(game.id)
+        if sid is not None:  # else the player is away: resume's acknowledgement carries the state
+            for name, payload in events:
+                self._emit(name, payload, sid)
 
     def _emit(self, event: str, payload: dict, sid: str) -> None:
         self._server.emit(event, payload, to=sid, namespace="/")

@@ -85,9 +85,14 @@ def test_classroom_race_game(server, browser):
         page.goto(f"{server}/join/{code}")
         expect(page.locator("#join-code")).to_have_value(code)
         page.locator("#join-nickname").fill(name)
+        consent = page.locator("#dataset-consent")
+        expect(consent).not_to_be_checked()  # the open dataset toggle: off until chosen
+        if name == "Ana":
+            consent.check()
         page.get_by_role("button", name="Join").tap()
         expect(page.locator("#wait")).to_be_visible()
         phones[name] = page
+    assert phones["Ana"].evaluate("localStorage.getItem('doodle-lab:dataset')") == "1"
     # A duplicate nickname and a wrong code are refused with clear messages.
     intruder = watch(browser.new_context(**PHONE).new_page(), problems, "intruder")
     intruder.goto(f"{server}/join")

@@ -262,8 +262,12 @@ def test_solo_game_on_a_phone(server, browser, doodles):
         page.goto(f"{server}/?rounds={ROUNDS}&seconds={SECONDS}&words={','.join(words)}")
         start = page.get_by_role("link", name="Let's draw!")
         expect(start).to_be_visible()
+        # The open dataset toggle (issue 5): off until chosen, here and on the play page.
+        expect(page.locator("#dataset-consent")).not_to_be_checked()
         start.tap()
         page.wait_for_url("**/play?*")
+        expect(page.locator("#dataset-consent")).to_have_count(1)
+        expect(page.locator("#dataset-consent")).not_to_be_checked()
         assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
 
         finger = Finger(page)
