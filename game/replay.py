@@ -10,10 +10,18 @@ recognised, and how often a drawing of something else is wrongly "recognised".
 By default only held-out drawings are played (the test side of the training split, by
 key_id), and only words of the server's deck (`/api/deck`): what a player meets.
 With many players it is the game's load generator (benchmarks/solo_load.py).
+
+With --classroom it plays classrooms instead (docs/classroom.md; the clients are in
+game/replay_classroom.py): per room a host client creates, configures and starts a game
+of held-out words and `--players` students draw each round's word at once; besides the
+guess latency, the host measures the projector's mosaic (updates a second per player,
+and the lag from ink sent to ink shown). It is the classroom's load generator
+(benchmarks/classroom_load.py).
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import queue
 import random
@@ -112,34 +120,49 @@ def plan_games(drawings: dict[str, list], players: int, games: int, rounds: int,
     return plans
 
 
-# --- a player ------------------------------------------------------------------
+# --- a client ------------------------------------------------------------------
 
 
-class Player:
-    """One Socket.IO client playing its planned games, one after another."""
+class Client:
+    """A Socket.IO client on `namespace` that draws: the events named in `queued` wait
+    in a queue for `_expect`; each `guess` is timed against the ink message that asked
+    for it (by seq); refusals are collected. Players of the solo game and students of
+    a classroom (game/replay_classroom.py) are both this."""
 
-    def __init__(self, url: str, plan: list[list[dict]], seconds: float):
+    namespace = "/"
+    queued: tuple[str, ...] = ("round", "round_over", "game_over")
+
+    def __init__(self, url: str):
         import socketio  # python-socketio's client (the game's own dependency)
 
-        self.url, self.plan, self.seconds = url, plan, seconds
-        self.rounds: list[dict] = []  # what each round came to
+        self.url = url
         self.latencies: list[float] = []  # seconds from an ink message to its guess
         self.errors: list[str] = []  # error events and protocol breaches
         self.late_ink = 0  # ink that crossed the round's end on the wire: refused, as it should be
-        self._sent: dict[int, float] = {}
+        self.seq = 0
+        self.received_at = 0.0  # when the event `_expect` returned last came
+        self._sent: dict[int, float] = {}  # seq -> when it was sent
         self._events: queue.Queue = queue.Queue()
-        self._ended = threading.Event()  # the current round is over: stop drawing
+        self._ended = threading.Event()  # the round is over for this client (or recognised): stop drawing
         sio = self.sio = socketio.Client(reconnection=False)
-        sio.on("round", lambda p: self._events.put(("round", p)))
-        sio.on("round_over", self._on_round_over)
-        sio.on("game_over", lambda p: self._events.put(("game_over", p)))
-        sio.on("guess", self._on_guess)
-        sio.on("error", self._on_error)
+        for name in self.queued:
+            sio.on(name, functools.partial(self._queue, name), namespace=self.namespace)
+        sio.on("guess", self._on_guess, namespace=self.namespace)
+        sio.on("error", self._on_error, namespace=self.namespace)
+
+    def _queue(self, name: str, payload: dict) -> None:
+        if name == "round":
+            self._ended.clear()
+        elif name == "round_over":
+            self._ended.set()
+        self._events.put((name, payload, time.monotonic()))
 
     def _on_guess(self, payload: dict) -> None:
         sent = self._sent.get(payload.get("seq"))
         if sent is not None:
             self.latencies.append(time.monotonic() - sent)
+        if payload.get("recognized"):
+            self._ended.set()  # the server takes no more ink of this drawing
 
     def _on_error(self, payload: dict) -> None:
         # The server ends a round the moment it recognises the word, so ink already in
@@ -149,25 +172,55 @@ class Player:
             return
         self.errors.append(f"{payload.get('event')}: {payload.get('code')}: {payload.get('message')}")
 
-    def _on_round_over(self, payload: dict) -> None:
-        self._ended.set()
-        self._events.put(("round_over", payload))
-
     def _expect(self, name: str, timeout: float) -> dict:
-        """The next server event, which must be `name` (anything else is a breach)."""
+        """The next queued server event, which must be `name` (anything else is a breach)."""
         try:
-            got, payload = self._events.get(timeout=timeout)
+            got, payload, self.received_at = self._events.get(timeout=timeout)
         except queue.Empty:
             raise ReplayError(f"no {name} within {timeout:.0f} s") from None
         if got != name:
             raise ReplayError(f"expected {name}, got {got} ({payload.get('index', '')})")
         return payload
 
-    def run(self) -> None:
+    def connect(self) -> bool:
         try:
-            self.sio.connect(self.url, transports=["websocket"], wait_timeout=10)
+            self.sio.connect(self.url, namespaces=[self.namespace], transports=["websocket"], wait_timeout=10)
         except Exception as e:
             self.errors.append(f"connect: {e}")
+            return False
+        return True
+
+    def draw(self, drawing: list, started: dict, seconds: float, payload: dict) -> list[tuple]:
+        """Send `drawing` as `ink` messages ({**payload, seq, stroke, points}) with its
+        original timing from the clock start that the `round` event `started` announces,
+        until the drawing, the round's `seconds` or the round itself (see `_ended`) is
+        over. Returns each message as (seq, stroke, the stroke's points so far, sent at)."""
+        # The server starts the clock starts_in after it sent `round`; a little margin
+        # keeps the first ink from arriving before it.
+        clock_start = self.received_at + started["starts_in"] + 0.02
+        log, counts = [], {}
+        for at, stroke, points in chunks(drawing):
+            if self._ended.wait(max(0.0, clock_start + at - time.monotonic())) or at > seconds:
+                break
+            self.seq += 1
+            counts[stroke] = counts.get(stroke, 0) + len(points)
+            sent = self._sent[self.seq] = time.monotonic()
+            self.sio.emit("ink", {**payload, "seq": self.seq, "stroke": stroke, "points": points},
+                          namespace=self.namespace)
+            log.append((self.seq, stroke, counts[stroke], sent))
+        return log
+
+
+class Player(Client):
+    """One player of the solo game, playing its planned games one after another."""
+
+    def __init__(self, url: str, plan: list[list[dict]], seconds: float):
+        super().__init__(url)
+        self.plan, self.seconds = plan, seconds
+        self.rounds: list[dict] = []  # what each round came to
+
+    def run(self) -> None:
+        if not self.connect():
             return
         try:
             for game in self.plan:
@@ -182,25 +235,13 @@ class Player:
                                          "words": [r["prompt"] for r in game]}, timeout=15)
         if not ack or not ack.get("ok"):
             raise ReplayError(f"new_game refused: {ack}")
-        game_id, seq = ack["game_id"], 0
+        game_id = ack["game_id"]
         for index, plan in enumerate(game):
             started = self._expect("round", timeout=30)
             if started["index"] != index or started["word"] != plan["prompt"]:
                 raise ReplayError(f"round {started['index']} ({started['word']}) came instead of "
                                   f"round {index} ({plan['prompt']})")
-            self._ended.clear()
-            # The server starts the clock starts_in after it sent `round`; a little margin
-            # keeps the first ink from arriving before it.
-            clock_start = time.monotonic() + started["starts_in"] + 0.02
-            for at, stroke, points in chunks(plan["drawing"]):
-                if self._ended.wait(max(0.0, clock_start + at - time.monotonic())):
-                    break
-                if at > self.seconds:
-                    break
-                seq += 1
-                self._sent[seq] = time.monotonic()
-                self.sio.emit("ink", {"game_id": game_id, "round": index, "seq": seq,
-                                      "stroke": stroke, "points": points})
+            self.draw(plan["drawing"], started, self.seconds, {"game_id": game_id, "round": index})
             over = self._expect("round_over", timeout=self.seconds + 30)
             if over["index"] != index:
                 raise ReplayError(f"round_over for round {over['index']} during round {index}")
@@ -221,33 +262,51 @@ def _percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def report(players: list[Player], planned_rounds: int, wall: float) -> dict[str, Any]:
-    rounds = [r for p in players for r in p.rounds]
-    genuine = [r for r in rounds if not r["swapped"]]
-    swapped = [r for r in rounds if r["swapped"]]
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def timing_figures(name: str, values: list[float]) -> dict[str, Any]:
+    """`name`_ms_p50, _p95 and _max of durations in seconds."""
+    return {f"{name}_ms_p50": ms(_percentile(values, 50)), f"{name}_ms_p95": ms(_percentile(values, 95)),
+            f"{name}_ms_max": ms(max(values) if values else None)}
+
+
+def round_figures(rounds: list[dict], planned: int) -> dict[str, Any]:
+    """Rounds played and dropped, and how often and how fast genuine drawings were recognised."""
+    genuine = [r for r in rounds if not r.get("swapped")]
     seconds = [r["seconds"] for r in genuine if r["recognized"]]
-    latencies = [x for p in players for x in p.latencies]
-    errors = [e for p in players for e in p.errors]
-    ms = lambda v: None if v is None else round(v * 1000, 1)  # noqa: E731
     return {
-        "players": len(players),
-        "rounds_planned": planned_rounds,
+        "rounds_planned": planned,
         "rounds_played": len(rounds),
-        "rounds_dropped": planned_rounds - len(rounds),
+        "rounds_dropped": planned - len(rounds),
         "recognition_rate": round(sum(r["recognized"] for r in genuine) / len(genuine), 4) if genuine else None,
-        "false_recognition_rate": round(sum(r["recognized"] for r in swapped) / len(swapped), 4) if swapped else None,
-        "genuine_rounds": len(genuine),
-        "swapped_rounds": len(swapped),
         "seconds_to_recognize_median": round(statistics.median(seconds), 2) if seconds else None,
         "seconds_to_recognize_p90": _percentile(seconds, 90),
-        "guesses": len(latencies),
-        "guess_latency_ms_p50": ms(_percentile(latencies, 50)),
-        "guess_latency_ms_p95": ms(_percentile(latencies, 95)),
-        "guess_latency_ms_max": ms(max(latencies) if latencies else None),
-        "late_ink": sum(p.late_ink for p in players),
-        "errors": len(errors),
-        "error_samples": sorted(set(errors))[:10],
-        "wall_seconds": round(wall, 1),
+    }
+
+
+def client_figures(clients: list[Client], wall: float) -> dict[str, Any]:
+    """Guess latency (ink sent -> its guess received), late ink and errors of all `clients`."""
+    latencies = [x for c in clients for x in c.latencies]
+    errors = [e for c in clients for e in c.errors]
+    return {"guesses": len(latencies), **timing_figures("guess_latency", latencies),
+            "late_ink": sum(c.late_ink for c in clients), "errors": len(errors),
+            "error_samples": sorted(set(errors))[:10], "wall_seconds": round(wall, 1)}
+
+
+def report(players: list[Player], planned_rounds: int, wall: float) -> dict[str, Any]:
+    rounds = [r for p in players for r in p.rounds]
+    swapped = [r for r in rounds if r["swapped"]]
+    figures = round_figures(rounds, planned_rounds)
+    return {
+        "players": len(players),
+        **{k: figures.pop(k) for k in ("rounds_planned", "rounds_played", "rounds_dropped", "recognition_rate")},
+        "false_recognition_rate": round(sum(r["recognized"] for r in swapped) / len(swapped), 4) if swapped else None,
+        "genuine_rounds": len(rounds) - len(swapped),
+        "swapped_rounds": len(swapped),
+        **figures,
+        **client_figures(players, wall),
     }
 
 
@@ -264,6 +323,18 @@ def fetch_words(url: str) -> list[str]:
                           "`python -m game serve` or pass --url") from None
 
 
+def start_all(tasks: list, join: bool = True, stagger: float = 0.02) -> list[threading.Thread]:
+    """Run each task on a thread of its own, started `stagger` seconds apart (clients
+    don't all connect in one instant); with `join`, wait for them all."""
+    threads = [threading.Thread(target=task, daemon=True) for task in tasks]
+    for i, t in enumerate(threads):
+        t.start()
+        time.sleep(stagger if i < len(threads) - 1 else 0)
+    for t in threads if join else ():
+        t.join()
+    return threads
+
+
 def replay(url: str, data: Path, players: int = 1, games: int = 1, rounds: int = 6,
            seconds: float = 20, swap: float = 0.5, split: str = "test", per_word: int = 50,
            words: list[str] | None = None, seed: int = 0) -> dict[str, Any]:
@@ -272,13 +343,8 @@ def replay(url: str, data: Path, players: int = 1, games: int = 1, rounds: int =
     drawings = load_drawings(data, words or fetch_words(url), split, per_word)
     plans = plan_games(drawings, players, games, rounds, swap, seed)
     clients = [Player(url, plan, seconds) for plan in plans]
-    threads = [threading.Thread(target=c.run, daemon=True) for c in clients]
     start = time.monotonic()
-    for i, t in enumerate(threads):
-        t.start()
-        time.sleep(0.02 if i < len(threads) - 1 else 0)  # don't connect all in one instant
-    for t in threads:
-        t.join()
+    start_all([c.run for c in clients])
     result = report(clients, players * games * rounds, time.monotonic() - start)
     result["distinct_drawings"] = sum(len(v) for v in drawings.values())
     result["words"] = len(drawings)
@@ -289,12 +355,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m game.replay", description=__doc__.split("\n\n")[0])
     p.add_argument("--url", default="http://127.0.0.1:5000", help="the game server (default %(default)s)")
     p.add_argument("--data", type=Path, required=True, help="a folder of Google's raw ndjson files")
-    p.add_argument("--players", type=int, default=1, help="concurrent players (default 1)")
-    p.add_argument("--games", type=int, default=1, help="games each player plays in a row (default 1)")
+    p.add_argument("--players", type=int, default=1,
+                   help="concurrent players (default 1); with --classroom, students a room")
+    p.add_argument("--classroom", action="store_true",
+                   help="play classrooms (docs/classroom.md): a host client and --players students a room")
+    p.add_argument("--rooms", type=int, default=1, help="with --classroom: rooms at once (default 1)")
+    p.add_argument("--games", type=int, default=1,
+                   help="games each player plays in a row (default 1; solo only)")
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--swap", type=float, default=0.5,
-                   help="share of rounds that draw another word than the prompt (default 0.5)")
+                   help="share of rounds that draw another word than the prompt (default 0.5; solo only)")
     p.add_argument("--split", choices=["test", "val", "train", "all"], default="test",
                    help="which side of the training split to play (default: held-out test)")
     p.add_argument("--per-word", type=int, default=50, help="drawings read a word (default 50)")
@@ -302,12 +373,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = p.parse_args(argv)
-    if args.players < 1 or args.games < 1 or not 0 <= args.swap <= 1:
-        p.error("--players and --games must be at least 1, --swap between 0 and 1")
+    if args.players < 1 or args.games < 1 or args.rooms < 1 or not 0 <= args.swap <= 1:
+        p.error("--players, --games and --rooms must be at least 1, --swap between 0 and 1")
+    words = [w.strip() for w in args.words.split(",") if w.strip()] or None
     try:
-        result = replay(args.url, args.data, args.players, args.games, args.rounds, args.seconds,
-                        args.swap, args.split, args.per_word,
-                        [w.strip() for w in args.words.split(",") if w.strip()] or None, args.seed)
+        if args.classroom:
+            from game.replay_classroom import replay_classroom
+
+            result = replay_classroom(args.url, args.data, args.players, args.rooms, args.rounds, args.seconds,
+                                      args.split, args.per_word, words, args.seed)
+        else:
+            result = replay(args.url, args.data, args.players, args.games, args.rounds, args.seconds,
+                            args.swap, args.split, args.per_word, words, args.seed)
     except ReplayError as e:
         print(f"replay: {e}", file=sys.stderr)
         return 2

@@ -1,9 +1,13 @@
-"""Shared fixtures: the Quick, Draw! data folder beside the checkout (CI has it there)."""
+"""Shared fixtures: the Quick, Draw! data folder beside the checkout (CI has it there), and
+the contributions database on both backends (SQLite, and a throwaway PostgreSQL server)."""
 from pathlib import Path
 
 import pytest
 
+import pg_server
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "quickdraw"
+BACKENDS = ("sqlite", "postgresql")
 
 
 @pytest.fixture(scope="session")
@@ -11,3 +15,24 @@ def quickdraw_dir() -> Path:
     if not (SHARED / "simplified").is_dir():
         pytest.skip(f"Quick, Draw! data not found at {SHARED}: these checks need Google's files there")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL server for the session (tests/pg_server.py), stopped at the
+    end; skipped only when the PostgreSQL binaries are absent (.ci/run installs them)."""
+    reason = pg_server.unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = pg_server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> str:
+    """A fresh, empty contributions database: an SQLite file, or a new database on the
+    throwaway PostgreSQL server. Tests taking it run once per backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'contributions.sqlite3'}"
+    return request.getfixturevalue("postgres_server").create_database()

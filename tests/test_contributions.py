@@ -1,6 +1,8 @@
 """Contributed drawings: the store (game/contributions.py), its migrations, validation,
 the HTTP side (game/contribute.py) and the export in Google's format, read back by the
-training readers. SQLite in a temporary folder; a fake classifier, so no model loads."""
+training readers. The store tests (those taking `store`) run on both backends: SQLite in a
+temporary folder and a throwaway PostgreSQL server (conftest.py's `database_url`); the HTTP
+tests use SQLite. A fake classifier, so no model loads."""
 from __future__ import annotations
 
 import json
@@ -53,7 +55,15 @@ def db_url(tmp_path):
 
 
 @pytest.fixture
-def store(db_url):
+def store(database_url):
+    """A Store on each backend in turn (SQLite, PostgreSQL)."""
+    s = C.Store(database_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def sqlite_store(db_url):
     s = C.Store(db_url)
     yield s
     s.close()
@@ -134,7 +144,8 @@ def test_store_status_and_delete(store):
     assert store.counts() == {"cat": 1}
 
 
-def test_sqlite_is_wal_and_durable(store, db_url, tmp_path):
+def test_sqlite_is_wal_and_durable(sqlite_store, tmp_path):
+    store = sqlite_store
     add(store)
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -144,7 +155,7 @@ def test_sqlite_is_wal_and_durable(store, db_url, tmp_path):
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_migrations_create_the_schema(store, db_url):
+def test_migrations_create_the_schema(store):
     head = ScriptDirectory.from_config(C.alembic_config()).get_current_head()
     with store.engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == head
@@ -154,7 +165,7 @@ def test_migrations_create_the_schema(store, db_url):
     assert {"key_id", "word", "countrycode", "timestamp", "recognized", "drawing", "simplified",
             "contributor", "status", "created_at"} <= columns
     key = add(store)
-    again = C.Store(db_url)  # reopening upgrades nothing and keeps the data
+    again = C.Store(store.url)  # reopening upgrades nothing and keeps the data
     try:
         assert again.get(key)["key_id"] == key
     finally:
@@ -377,7 +388,7 @@ def test_export_writes_googles_exact_format(store, tmp_path, quickdraw_dir, fmt)
         assert json.loads(ours)["drawing"] == C.ink.simplify(GOOD)
 
 
-def test_export_round_trip_through_the_training_readers(store, tmp_path, db_url):
+def test_export_round_trip_through_the_training_readers(store, tmp_path):
     keys = {"cat": [add(store, "cat") for _ in range(3)], "The Eiffel Tower": [add(store, "The Eiffel Tower")],
             "dog": [add(store, "dog", recognized=False)]}
     rejected = keys["cat"].pop(1)
@@ -386,7 +397,7 @@ def test_export_round_trip_through_the_training_readers(store, tmp_path, db_url)
 
     for fmt in ("raw", "simplified"):
         out = tmp_path / fmt
-        assert C.main(["export", "--format", fmt, "--out", str(out), "--database", db_url]) == 0
+        assert C.main(["export", "--format", fmt, "--out", str(out), "--database", store.url]) == 0
         assert sorted(p.name for p in out.iterdir()) == ["The Eiffel Tower.ndjson", "cat.ndjson"]
         for word, word_keys in keys.items():
             if not word_keys:

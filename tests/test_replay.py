@@ -56,10 +56,9 @@ def raw_dir(tmp_path):
     return tmp_path
 
 
-@pytest.fixture
-def server():
-    app = create_app({"TESTING": True, "SECRET_KEY": "test", "CLASSIFIER": BandClassifier(),
-                      "DECK": WORDS, "ROUND_STARTS_IN": 0.3})
+def serve(app):
+    """Serve `app` on a free port in a thread: yields its base URL, then stops it and the
+    app's services (a generator for fixtures: `yield from serve(app)`)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -68,7 +67,15 @@ def server():
     thread.start()
     yield f"http://127.0.0.1:{port}"
     http.shutdown()
+    if "classroom" in app.extensions:
+        app.extensions["classroom"].close()
     app.extensions["doodle"].close()
+
+
+@pytest.fixture
+def server():
+    yield from serve(create_app({"TESTING": True, "SECRET_KEY": "test", "CLASSIFIER": BandClassifier(),
+                                 "DECK": WORDS, "ROUND_STARTS_IN": 0.3}))
 
 
 def test_chunks_keep_every_point_in_order_within_75_ms_windows():
