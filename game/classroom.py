@@ -107,7 +107,7 @@ class UnknownWords(GameError):
 class RoomConfig:
     """The server's side of a room (the teacher's side is `Settings`)."""
 
-    threshold: float = 0.5  # the recognition threshold, as the solo game's
+    threshold: float = 0.6  # the recognition threshold, as the solo game's
     starts_in: float = 3.0  # the prompt card before a round's clock starts
     break_seconds: float = 6.0  # the round's results on screen before the next prompt
     max_players: int = 40

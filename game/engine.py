@@ -64,7 +64,7 @@ class Settings:
     seconds: float = 20
     words: tuple[str, ...] | None = None
     starts_in: float = 2.0
-    threshold: float = 0.5
+    threshold: float = 0.6
 
     def __post_init__(self):
         if type(self.rounds) is not int or not 1 <= self.rounds <= MAX_ROUNDS:

@@ -132,12 +132,12 @@ def test_recognition_ends_the_round_with_the_time_it_took():
     game.drain()
     game.add_ink(0, 0, line(5), seq=7)
     clock.advance(3.25)
-    assert game.record_guesses([(word, 0.5), ("dog", 0.3)], game.inference_request()) is True
+    assert game.record_guesses([(word, 0.6), ("dog", 0.3)], game.inference_request()) is True  # at the threshold
     events = game.drain()
     assert [n for n, _ in events] == ["guess", "round_over", "round"]
     guess, over = events[0][1], events[1][1]
     assert guess == {"game_id": game.id, "round": 0, "seq": 7, "recognized": True, "elapsed": 3.25,
-                     "guesses": [{"word": word, "p": 0.5}, {"word": "dog", "p": 0.3}]}
+                     "guesses": [{"word": word, "p": 0.6}, {"word": "dog", "p": 0.3}]}
     assert over["recognized"] is True and over["seconds"] == 3.25 and over["skipped"] is False
     assert over["guesses"] == guess["guesses"]
     assert over["drawing"] == [[[0, 1, 2, 3, 4], [0, 2, 4, 6, 8], [0, 10, 20, 30, 40]]]

@@ -199,13 +199,13 @@ def test_recognition_ends_the_round(client, clock):
     client.emit("ink", ink(gid, says("cat", 0.4)))  # the word, but below the threshold
     assert last(client, "guess")["recognized"] is False
     clock.advance(3)
-    client.emit("ink", ink(gid, says("cat", 0.5), stroke=1, seq=2))
+    client.emit("ink", ink(gid, says("cat", 0.6), stroke=1, seq=2))  # at the threshold
     events = receive(client, "round")
     assert [n for n, _ in events] == ["guess", "round_over", "round"]
     guess, over, nxt = (p for _, p in events)
     assert guess["recognized"] is True and guess["seq"] == 2
     assert over["recognized"] is True and over["seconds"] == 3.0 and over["word"] == "cat"
-    assert over["drawing"][1] == [[WORDS.index("cat")], [50.0], [0]]
+    assert over["drawing"][1] == [[WORDS.index("cat")], [60.0], [0]]
     assert nxt["index"] == 1 and nxt["word"] == "dog"
     client.emit("ink", ink(gid, says("cat", 0.9)))  # round 0 is over
     assert last(client, "error") == {"event": "ink", "code": "round_over", "message": "round 0 is over"}
@@ -551,7 +551,7 @@ def test_with_the_real_classifier():
         ps = [g["p"] for g in guess["guesses"]]
         assert ps == sorted(ps, reverse=True) and 0 < sum(ps) <= 1.0001
         top = guess["guesses"][0]
-        assert guess["recognized"] == (top["word"] == "circle" and top["p"] >= 0.5)
+        assert guess["recognized"] == (top["word"] == "circle" and top["p"] >= doodle.threshold)
         client.disconnect()
     finally:
         app.extensions["doodle"].close()
