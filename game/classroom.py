@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Iterable, NamedTuple, Sequence
 
 from game.engine import (BAD_PAYLOAD, DRAWING, MAX_WORDS, NOT_STARTED, OVER, PROMPT, RATE_LIMITED, ROUND_OVER,
-                         Clock, Game, GameError, InferenceRequest, Round, Settings)
+                         Clock, Game, GameError, InferenceRequest, Round, Settings, recognised)
 
 ROOT = Path(__file__).resolve().parent.parent
 RUDE_WORDS_PATH = ROOT / "data" / "rude_words.txt"
@@ -126,12 +126,6 @@ def speed_points(elapsed: float, seconds: float) -> int:
     100 at once, 75 halfway, 50 on the bell."""
     left = min(max(seconds - elapsed, 0.0), seconds)
     return BASE_POINTS + round(SPEED_POINTS * left / seconds)
-
-
-def recognised(guesses: Sequence[tuple[str, float]], word: str, threshold: float) -> bool:
-    """The solo game's rule (docs/protocol.md): `word` is the top guess with p >= threshold.
-    Pictionary needs it outside the engine: there the drawing goes on after the AI gets it."""
-    return bool(guesses) and guesses[0][0] == word and guesses[0][1] >= threshold
 
 
 # --- text --------------------------------------------------------------------
@@ -680,6 +674,7 @@ class Room:
         guess = events["guess"]
         elapsed = guess["elapsed"]
         if self.mode == PICTIONARY:
+            # The drawing goes on after the AI gets it (its game never ends a round): judge here.
             verdict = recognised(guesses, r.word, self.settings.threshold)
             if verdict and r.ai_seconds is None:
                 r.ai_seconds = elapsed

@@ -26,7 +26,7 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template, reque
 
 from game.contributions import (ContributionError, Store, contributor_id, country_from_headers, default_url,
                                 validate)
-from game.engine import BAD_PAYLOAD, GameError
+from game.engine import BAD_PAYLOAD, GameError, recognised
 from game.ratelimit import KeyedLimiter
 from game.routes import load_categories
 
@@ -241,8 +241,7 @@ def _recognized(word: str, drawing: list, timeout: float) -> bool:
         # The drawing is still worth keeping; the verdict is the one thing lost.
         current_app.logger.warning("no classification for a %r contribution; stored as not recognized", word)
         return False
-    top_word, p = answer[0][0]
-    return top_word == word and p >= doodle.threshold
+    return recognised(answer[0], word, doodle.threshold)
 
 
 @bp.errorhandler(ContributionError)

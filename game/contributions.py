@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from game import ink
-from game.engine import MAX_COORDINATE, MAX_POINTS_PER_DRAWING, MAX_STROKES
+from game.engine import MAX_COORDINATE, MAX_POINTS_PER_DRAWING, MAX_STROKES, is_number
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 DB_FILENAME = "contributions.sqlite3"
@@ -102,10 +102,6 @@ class ContributionError(Exception):
         self.message = message
 
 
-def _is_number(v) -> bool:
-    return type(v) in (int, float)  # bool is an int subclass; JSON true is not a number
-
-
 def validate(payload: Any, categories: Iterable[str]) -> dict:
     """Check a contribution `{"word", "drawing", "consent": true, "contributor"?}` and
     return `{"word", "drawing", "contributor"}`; raises ContributionError otherwise.
@@ -156,7 +152,7 @@ def _validate_drawing(drawing) -> list:
             raise ContributionError(422, f"a drawing holds at most {MAX_POINTS_PER_DRAWING} points")
         for axis in stroke:
             # NaN fails every comparison, so `abs(v) <= limit` also refuses NaN and infinity.
-            if not all(_is_number(v) and abs(v) <= MAX_COORDINATE for v in axis):
+            if not all(is_number(v) and abs(v) <= MAX_COORDINATE for v in axis):
                 raise ContributionError(422, f"stroke {i}: coordinates and times must be finite numbers "
                                              f"of at most {MAX_COORDINATE:g} in size")
         if min(stroke[2]) < 0:

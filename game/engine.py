@@ -51,8 +51,14 @@ class GameError(Exception):
         self.message = message
 
 
-def _is_number(v) -> bool:
+def is_number(v) -> bool:
     return type(v) in (int, float)  # bool is an int subclass; JSON true is not a number
+
+
+def recognised(guesses: Sequence[tuple[str, float]], word: str, threshold: float) -> bool:
+    """The recognition rule (docs/protocol.md): `word` is the top guess with p >= threshold.
+    The one definition: the solo game, the classroom and contributions all judge by it."""
+    return bool(guesses) and guesses[0][0] == word and guesses[0][1] >= threshold
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ class Settings:
     def __post_init__(self):
         if type(self.rounds) is not int or not 1 <= self.rounds <= MAX_ROUNDS:
             raise GameError(BAD_PAYLOAD, f"rounds must be an integer from 1 to {MAX_ROUNDS}")
-        if not _is_number(self.seconds) or not MIN_SECONDS <= self.seconds <= MAX_SECONDS:
+        if not is_number(self.seconds) or not MIN_SECONDS <= self.seconds <= MAX_SECONDS:
             raise GameError(BAD_PAYLOAD, f"seconds must be a number from {MIN_SECONDS} to {MAX_SECONDS}")
         if self.words is not None:
             if not isinstance(self.words, (list, tuple)) or len(self.words) > MAX_WORDS:
@@ -265,8 +271,7 @@ class Game:
         if r.state != DRAWING or (request is not None and (request.round, request.epoch) != (r.index, r.epoch)):
             return None
         r.guesses = [{"word": w, "p": round(float(p), 4)} for w, p in guesses]
-        top = guesses[0] if guesses else None
-        recognized = top is not None and top[0] == r.word and top[1] >= self.settings.threshold
+        recognized = recognised(guesses, r.word, self.settings.threshold)
         elapsed = round(self._now() - r.starts_at, 3)
         self._outbox.append(("guess", {
             "game_id": self.id, "round": r.index,
@@ -292,7 +297,7 @@ class Game:
         for p in points:
             # `not abs(v) <= limit` is also true for NaN.
             if (not isinstance(p, list) or len(p) != 3
-                    or not all(_is_number(v) and abs(v) <= MAX_COORDINATE for v in p)):
+                    or not all(is_number(v) and abs(v) <= MAX_COORDINATE for v in p)):
                 raise GameError(BAD_PAYLOAD, "each point must be [x, y, t], finite numbers "
                                              f"of at most {MAX_COORDINATE:g} in size")
 
