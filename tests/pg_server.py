@@ -18,10 +18,11 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from live_server import free_port
 
 SUPERUSER = "postgres"
 
@@ -54,12 +55,6 @@ def unavailable() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PostgresServer:
     def __init__(self, root: Path, port: int, bins: Path, user: str | None):
         self.root, self.port, self.bins, self.user = root, port, bins, user
@@ -74,7 +69,7 @@ class PostgresServer:
         user = _run_as()
         # mkdtemp makes a 0700 folder in /tmp, which the postgres user can reach once it owns it.
         root = Path(tempfile.mkdtemp(prefix="doodle-pg-"))
-        server = cls(root, _free_port(), bin_dir(), user)
+        server = cls(root, free_port(), bin_dir(), user)
         try:
             server.sockets.mkdir()
             if user:

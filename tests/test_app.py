@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -17,6 +14,7 @@ import simple_websocket
 from game.app import create_app
 from game.extensions import socketio
 from game.replay import replay
+from live_server import free_port, running_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,48 +154,14 @@ SERVERS = {
 RAW = ROOT.parent / "shared" / "quickdraw" / "raw"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module", params=sorted(SERVERS))
 def live_server(request, tmp_path_factory):
     """`python -m game serve` or gunicorn on a free port in a subprocess; yields its base
     URL, its log and which server it is."""
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.pop("DOODLE_HOST", None)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            SERVERS[request.param](port),
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no answer on {base}/healthz in 30 s:\n{log_path.read_text()}")
-            time.sleep(0.2)
+    with running_server(SERVERS[request.param](port), log_path, port, wait=30) as (base, _):
         yield base, log_path, request.param
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def test_serve_answers_healthz(live_server):

@@ -20,32 +20,23 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from game import contributions as C
+from live_server import free_port, running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW = ROOT.parent / "shared" / "quickdraw" / "raw"
 TOTAL = int(os.environ.get("DOODLE_DURABILITY_TOTAL", 1000))
 KILL_AFTER = int(os.environ.get("DOODLE_DURABILITY_KILL_AFTER", 400))  # 201s before the SIGKILL
 CLIENTS = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def real_drawings(n: int, seed: int = 5) -> list[tuple[str, list]]:
@@ -121,34 +112,16 @@ def test_sigkill_during_a_burst_loses_no_acknowledged_contribution(tmp_path, req
         url = f"sqlite:///{db}"
     else:  # the app server is killed; the PostgreSQL server (conftest.py's) lives on
         url = request.getfixturevalue("postgres_server").create_database()
-    port = _free_port()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", DATABASE_URL=url,
-               DOODLE_CONTRIBUTION_RATE="1000000", DOODLE_CONTRIBUTION_BURST="1000000")
-    env.pop("DOODLE_HOST", None)
+    port = free_port()
+    env = dict(DATABASE_URL=url, DOODLE_CONTRIBUTION_RATE="1000000", DOODLE_CONTRIBUTION_BURST="1000000")
     log_path = tmp_path / "serve.log"
     sent = real_drawings(TOTAL)
     # A contributor id of its own for each contribution: any row in the database names what was sent.
     bodies = [json.dumps({"word": word, "drawing": drawing, "consent": True,
                           "contributor": f"durability-{i:05d}"}).encode() for i, (word, drawing) in enumerate(sent)]
 
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "game", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 180  # the real model loads
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no answer on /healthz in 180 s:\n{log_path.read_text()}")
-            time.sleep(0.2)
-
+    with running_server([sys.executable, "-m", "game", "serve", "--port", str(port)], log_path, port,
+                        wait=180, env=env) as (_, proc):  # 180 s: the real model loads
         acknowledged: dict[int, str] = {}  # contribution index -> key_id of its 201
         refused: dict[int, tuple[int, bytes]] = {}  # answered, but not 201 (none expected)
         failed: dict[int, str] = {}  # no answer: the server was killed
@@ -188,10 +161,6 @@ def test_sigkill_during_a_burst_loses_no_acknowledged_contribution(tmp_path, req
         for t in threads:
             t.join(120)
         elapsed = time.monotonic() - started
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
 
     print(f"\n{len(acknowledged)} acknowledged ({at_kill} when killed), {len(failed)} without an answer, "
           f"{len(refused)} refused, in {elapsed:.1f} s")

@@ -19,7 +19,8 @@ import pytest
 playwright = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from test_e2e_play import CHROMIUM, PHONE, Finger, _free_port, launched_chromium, running_server  # noqa: E402
+from live_server import free_port, running_server  # noqa: E402
+from test_e2e_play import CHROMIUM, PHONE, Finger, launched_chromium  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SECONDS = 5
@@ -28,10 +29,10 @@ PROJECTOR = dict(viewport={"width": 1280, "height": 800})
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("e2e-classroom") / "serve.log"
     with running_server([sys.executable, str(ROOT / "tests" / "classroom_e2e_server.py"), str(port)],
-                        log_path, port) as base:
+                        log_path, port) as (base, _):
         yield base
 
 

@@ -14,18 +14,15 @@ import contextlib
 import json
 import os
 import re
-import socket
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from live_server import free_port, running_server
 from training.data import split_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,55 +72,15 @@ def doodles() -> dict[str, dict]:
 # --- the server --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running_server(argv: list[str], log_path: Path, port: int, wait: float = 60):
-    """Run `argv` (a server on 127.0.0.1:`port`), its output to `log_path`; yields its base
-    URL once /healthz answers, and stops it afterwards."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.pop("DOODLE_HOST", None)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no answer on {base}/healthz in {wait:g} s:\n{log_path.read_text()}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`python -m game serve --port <free>`; yields its base URL (or DOODLE_E2E_URL's)."""
     if os.environ.get("DOODLE_E2E_URL"):
         yield os.environ["DOODLE_E2E_URL"].rstrip("/")
         return
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("e2e") / "serve.log"
-    with running_server([sys.executable, "-m", "game", "serve", "--port", str(port)], log_path, port) as base:
+    with running_server([sys.executable, "-m", "game", "serve", "--port", str(port)], log_path, port) as (base, _):
         yield base
 
 

@@ -1,0 +1,57 @@
+"""A real game server in a subprocess, for the tests that need one (the browser tests, the
+replay over a real WebSocket, the SIGKILL durability test)."""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(argv: list[str], log_path: Path, port: int, wait: float = 60, env: dict | None = None):
+    """Run `argv` (a server on 127.0.0.1:`port`, with `env` added to the environment), its
+    output to `log_path`; yields (base URL, process) once /healthz answers, and stops it
+    afterwards (a test may have killed it already)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    env.pop("DOODLE_HOST", None)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"no answer on {base}/healthz in {wait:g} s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield base, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
