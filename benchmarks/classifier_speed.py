@@ -175,8 +175,8 @@ def main(argv=None) -> int:
         clf.classify_batch(b)
     gc.collect()
     batch_times = time_calls(clf.classify_batch, batches, args.batch_passes)
-    batch_bitmaps = [np.stack([ink.to_bitmap(d) for d in b]) for b in batches]
-    t_batch_ink = time_calls(lambda b: [ink.to_bitmap(d) for d in b], batches, 1)
+    batch_bitmaps = [ink.to_bitmaps(b) for b in batches]
+    t_batch_ink = time_calls(ink.to_bitmaps, batches, 1)
     for bm in batch_bitmaps[:2]:
         clf.probabilities(bm)
     t_batch_fwd = time_calls(clf.probabilities, batch_bitmaps, max(1, args.batch_passes // 2))

@@ -93,8 +93,7 @@ class DoodleClassifier:
     def classify_batch(self, drawings, k: int = 5) -> list[list[tuple[str, float]]]:
         if not isinstance(drawings, (list, tuple)):
             raise ValueError(f"drawings must be a list of drawings, got {type(drawings).__name__}")
-        bitmaps = np.stack([ink.to_bitmap(d) for d in drawings]) if drawings else np.zeros((0, 784), np.uint8)
-        return self._top(self.probabilities(bitmaps), k)
+        return self._top(self.probabilities(ink.to_bitmaps(list(drawings))), k)
 
     def classify_bitmaps(self, bitmaps, k: int = 5) -> list[list[tuple[str, float]]]:
         arr = np.asarray(bitmaps)

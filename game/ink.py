@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 SIDE = 28  # Google's numpy_bitmap is 28 x 28, white ink on black
 MAX_POINTS = 20_000  # a 20-second doodle has a few hundred; more is abuse
 MAX_STROKES = 1_000
+EPSILON = 2.0  # Google's Ramer-Douglas-Peucker tolerance, in 0-255 units
 
 # Rendering constants fitted to Google's numpy_bitmap rows (benchmarks/ink_fidelity.py):
 # mean cosine 0.995 over the 500 paired rows.
@@ -64,52 +65,87 @@ def validate(drawing) -> list[np.ndarray]:
     return strokes
 
 
-def _rdp(points: np.ndarray, epsilon: float) -> np.ndarray:
-    """Ramer-Douglas-Peucker on an (n, 2) polyline; iterative to bound the stack.
-    Compares |cross product| with epsilon * |chord| (no division, no 2-D slicing):
-    this loop is most of the time a drawing takes to simplify."""
-    n = len(points)
-    if n < 3:
-        return points
-    xs, ys = points[:, 0].tolist(), points[:, 1].tolist()
-    px, py = np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1])
-    keep = np.zeros(n, dtype=bool)
-    keep[0] = keep[-1] = True
-    stack = [(0, n - 1)]
-    while stack:
-        lo, hi = stack.pop()
-        if hi - lo < 2:
-            continue
-        ax, ay = xs[lo], ys[lo]
-        dx, dy = xs[hi] - ax, ys[hi] - ay
-        sx, sy = px[lo + 1:hi] - ax, py[lo + 1:hi] - ay
-        norm = math.hypot(dx, dy)
-        if norm == 0:  # a closed loop: distance to the point itself
-            dist, limit = sx * sx + sy * sy, epsilon * epsilon
-        else:
-            dist, limit = np.abs(dx * sy - dy * sx), epsilon * norm
-        j = int(dist.argmax())
-        if dist[j] > limit:
-            mid = lo + 1 + j
-            keep[mid] = True
-            stack.append((lo, mid))
-            stack.append((mid, hi))
-    return points[keep]
+def _resample(strokes: list[np.ndarray]) -> list[np.ndarray]:
+    """Resample (n, 2) polylines at 1-unit arc-length spacing, keeping both ends.
+
+    All strokes (of a whole batch of drawings) go through numpy at once, with the
+    very numbers np.interp gives stroke by stroke: sample k of a stroke lies on its
+    last segment starting at or before arc length k, found by counting the stroke's
+    points whose arc length rounded up is at most k."""
+    lens = np.array([len(p) for p in strokes])
+    pts = np.concatenate(strokes)
+    first = np.cumsum(lens) - lens
+    owner = np.repeat(np.arange(len(lens)), lens)
+    seg = np.hypot(*np.diff(pts, axis=0).T)
+    # arc length from each stroke's start, summed stroke by stroke (exactly np.cumsum's numbers)
+    cum = np.concatenate([np.cumsum(np.concatenate([[0.0], seg[f:f + n - 1]])) for f, n in zip(first, lens)])
+    total = cum[first + lens - 1]
+    moving = (lens > 1) & (total > 0)  # the others stay a single point
+    n = np.where(moving, np.ceil(total), 0).astype(np.int64)  # samples at 0, 1, ... below the total
+    with_end = moving & (total - (n - 1) > 1e-9)  # then the end itself, unless a sample lies on it
+
+    up = np.ceil(cum).astype(np.int64)
+    counted = up < n[owner]
+    sample0 = np.cumsum(n) - n
+    running = np.cumsum(np.bincount(sample0[owner[counted]] + up[counted], minlength=n.sum()))
+    before = np.bincount(owner[counted], minlength=len(lens))
+    j = np.repeat(first - np.cumsum(before) + before, n) + running - 1
+    k = np.arange(n.sum()) - np.repeat(sample0, n)
+    slope = (pts[j + 1] - pts[j]) / (cum[j + 1] - cum[j])[:, None]
+    samples = slope * (k - cum[j])[:, None] + pts[j]
+
+    m = n + with_end + ~moving
+    start = np.cumsum(m) - m
+    out = np.empty((m.sum(), 2))
+    out[np.repeat(start, n) + k] = samples
+    out[start[with_end] + n[with_end]] = pts[(first + lens - 1)[with_end]]
+    out[start[~moving]] = pts[first[~moving]]
+    return np.split(out, start[1:])
 
 
-def _resample(points: np.ndarray, spacing: float = 1.0) -> np.ndarray:
-    """Resample an (n, 2) polyline at equal arc-length spacing, keeping both ends."""
-    if len(points) < 2:
-        return points
-    seg = np.hypot(*np.diff(points, axis=0).T)
-    cum = np.concatenate([[0.0], np.cumsum(seg)])
-    total = cum[-1]
-    if total == 0:
-        return points[:1]
-    at = np.arange(0.0, total, spacing)
-    if total - at[-1] > 1e-9:
-        at = np.append(at, total)
-    return np.stack([np.interp(at, cum, points[:, 0]), np.interp(at, cum, points[:, 1])], axis=1)
+def _rdp(strokes: list[np.ndarray], epsilon: float) -> list[np.ndarray]:
+    """Ramer-Douglas-Peucker on (n, 2) polylines, all at once.
+
+    Each pass splits every open interval of every stroke at its farthest point, if
+    farther than `epsilon`: the recursion's result (its intervals are independent),
+    with numpy working on whole batches of strokes instead of one interval a call.
+    Compares |cross product| with epsilon * |chord| (no division); a closed chord
+    measures the distance to its end point."""
+    lens = np.array([len(p) for p in strokes])
+    pts = np.concatenate(strokes)
+    x, y = np.ascontiguousarray(pts[:, 0]), np.ascontiguousarray(pts[:, 1])
+    first = np.cumsum(lens) - lens
+    keep = np.zeros(len(pts), dtype=bool)
+    keep[first] = keep[first + lens - 1] = True
+    lo, hi = first, first + lens - 1
+    while True:
+        wide = hi - lo >= 2
+        lo, hi = lo[wide], hi[wide]
+        if len(lo) == 0:
+            break
+        inner = hi - lo - 1
+        starts = np.cumsum(inner) - inner
+        owner = np.repeat(np.arange(len(lo)), inner)
+        idx = np.arange(inner.sum()) - starts[owner] + lo[owner] + 1
+        ax, ay = x[lo], y[lo]
+        dx, dy = x[hi] - ax, y[hi] - ay
+        sx, sy = x[idx] - ax[owner], y[idx] - ay[owner]
+        norm = np.hypot(dx, dy)
+        dist = np.abs(dx[owner] * sy - dy[owner] * sx)
+        closed = norm == 0
+        if closed.any():
+            c = closed[owner]
+            dist[c] = sx[c] * sx[c] + sy[c] * sy[c]
+        limit = np.where(closed, epsilon * epsilon, epsilon * norm)
+        best = np.maximum.reduceat(dist, starts)
+        hit = np.flatnonzero(dist == best[owner])
+        hit = hit[np.diff(owner[hit], prepend=-1) != 0]  # the first farthest point, as argmax
+        split = best > limit
+        mid = idx[hit][split]
+        keep[mid] = True
+        lo, hi = np.concatenate([lo[split], mid]), np.concatenate([mid, hi[split]])
+    kept = np.add.reduceat(keep, first)
+    return np.split(pts[keep], np.cumsum(kept)[:-1])
 
 
 def normalize(strokes: list[np.ndarray]) -> list[np.ndarray]:
@@ -121,17 +157,24 @@ def normalize(strokes: list[np.ndarray]) -> list[np.ndarray]:
     return [(pts - lo) * scale for pts in strokes]
 
 
-def simplify(drawing, epsilon: float = 2.0) -> list[list[list[int]]]:
+def _simplify_many(drawings, epsilon: float) -> list[list[np.ndarray]]:
+    """Google's simplification of many drawings, as integer (n, 2) arrays a stroke.
+    Validation and normalisation go a drawing at a time; resampling and RDP take
+    every stroke of every drawing in one go (most of the time a drawing costs)."""
+    per_drawing = [normalize([s[:2].T for s in validate(d)]) for d in drawings]
+    simple = _rdp(_resample([p for strokes in per_drawing for p in strokes]), epsilon)
+    flat = np.split(np.rint(np.concatenate(simple)).astype(np.int64), np.cumsum([len(p) for p in simple])[:-1])
+    ends = np.cumsum([len(strokes) for strokes in per_drawing])
+    return [flat[end - len(strokes):end] for strokes, end in zip(per_drawing, ends)]
+
+
+def simplify(drawing, epsilon: float = EPSILON) -> list[list[list[int]]]:
     """Google's simplification: align top-left, scale the longer side to 0-255,
     resample at 1-unit spacing, Ramer-Douglas-Peucker with `epsilon`, round to ints.
 
     Returns Google's simplified format: a list of ``[xs, ys]`` integer strokes.
     """
-    out = []
-    for pts in normalize([s[:2].T for s in validate(drawing)]):
-        pts = np.rint(_rdp(_resample(pts), epsilon)).astype(np.int64)
-        out.append([pts[:, 0].tolist(), pts[:, 1].tolist()])
-    return out
+    return [[p[:, 0].tolist(), p[:, 1].tolist()] for p in _simplify_many([drawing], epsilon)[0]]
 
 
 def render(simplified, line_width: float = LINE_WIDTH, pad: float = PAD) -> np.ndarray:
@@ -139,7 +182,10 @@ def render(simplified, line_width: float = LINE_WIDTH, pad: float = PAD) -> np.n
     bitmap in Google's numpy_bitmap style: the bounding box centred on the
     256-unit canvas, `pad` units of margin, round-capped lines `line_width`
     units wide, drawn SUPERSAMPLE times larger and box-averaged down."""
-    strokes = [np.asarray(s, dtype=np.float64)[:2].T for s in simplified]
+    return _render([np.asarray(s, dtype=np.float64)[:2].T for s in simplified], line_width, pad)
+
+
+def _render(strokes: list[np.ndarray], line_width: float = LINE_WIDTH, pad: float = PAD) -> np.ndarray:
     pts = np.concatenate(strokes)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     offset = (255.0 - (hi - lo)) / 2.0 - lo + pad
@@ -161,9 +207,16 @@ def render(simplified, line_width: float = LINE_WIDTH, pad: float = PAD) -> np.n
     return np.asarray(img.resize((SIDE, SIDE), Image.Resampling.BOX))
 
 
+def to_bitmaps(drawings) -> np.ndarray:
+    """Drawings (raw screen pixels or 0-255) -> the model's inputs, uint8 (N, 28, 28)."""
+    if not drawings:
+        return np.zeros((0, SIDE, SIDE), dtype=np.uint8)
+    return np.stack([_render(strokes) for strokes in _simplify_many(drawings, EPSILON)])
+
+
 def to_bitmap(drawing) -> np.ndarray:
     """Any drawing (raw screen pixels or 0-255) -> the model's 28 x 28 uint8 input."""
-    return render(simplify(drawing))
+    return to_bitmaps([drawing])[0]
 
 
 def raw_prefix(drawing, fraction: float):

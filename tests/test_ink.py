@@ -53,6 +53,24 @@ def test_simplify_is_googles_format():
     assert out[1] == [[63], [26]]  # a single tap stays a point: (60 - 10.5) * 255 / 200
 
 
+def test_a_batch_gives_each_drawing_what_it_gets_alone(quickdraw_dir):
+    """to_bitmaps resamples and simplifies every stroke of a batch at once: no stroke may
+    leak into a neighbour, and odd strokes (one point, a repeated point, a closed loop)
+    must come out as they do alone."""
+    drawings = [rec["drawing"] for word in ("cat", "zigzag", "snowflake")
+                for rec in iter_ndjson(quickdraw_dir / "raw" / f"{word}.ndjson", limit=12)]
+    drawings += [[[[5], [5]]], [[[3, 3, 3], [4, 4, 4]], [[0, 9], [0, 9]]],
+                 [[[0, 100, 100, 0, 0], [0, 0, 100, 100, 0]]], [[[0, 30, 0], [0, 30, 0]]]]
+    batch = ink.to_bitmaps(drawings)
+    assert batch.shape == (len(drawings), 28, 28) and batch.dtype == np.uint8
+    for drawing, bitmap in zip(drawings, batch):
+        assert np.array_equal(bitmap, ink.to_bitmap(drawing))
+        assert np.array_equal(bitmap, ink.render(ink.simplify(drawing)))
+    assert ink.to_bitmaps([]).shape == (0, 28, 28)
+    with pytest.raises(ValueError, match="stroke 0"):
+        ink.to_bitmaps([drawings[0], [[[1, 2], [3]]]])
+
+
 def test_rdp_keeps_corners_and_drops_collinear_points():
     line = [[list(range(0, 101)), [0] * 101]]
     assert ink.simplify(line) == [[[0, 255], [0, 0]]]
