@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 
@@ -14,6 +15,9 @@ def serve(args: argparse.Namespace) -> int:
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
     if ":" in shown:
         shown = f"[{shown}]"
+    # A service manager stops us with SIGTERM, which by default ends Python without its exit
+    # handlers: make it a normal exit, so the games' drawings still queued get stored first.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     print(f"Doodle Lab is running: open http://{shown}:{args.port} (Ctrl+C to stop)", flush=True)
     socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
     return 0

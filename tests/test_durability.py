@@ -202,3 +202,50 @@ def test_sigkill_during_a_burst_loses_no_acknowledged_contribution(tmp_path, req
         assert sum(store.counts(status=None).values()) == len(rows)
     finally:
         store.close()
+
+
+def test_sigterm_stores_the_games_drawings_still_queued(tmp_path):
+    """A game's drawing is queued for the store when its round ends; a server stopped with
+    SIGTERM (what systemd or docker sends) stores it before it exits. The database is held
+    locked by this test while the drawing waits, so without that it would be lost."""
+    import socketio
+
+    db = tmp_path / "contributions.sqlite3"
+    port = free_port()
+    env = dict(DATABASE_URL=f"sqlite:///{db}")
+    argv = [sys.executable, "-m", "game", "serve", "--port", str(port)]
+    with running_server(argv, tmp_path / "serve.log", port, env=env) as (base, proc):
+        client = Client(port)  # one contribution creates the database and its tables
+        status, _ = client.request("POST", "/api/contributions", json.dumps(
+            {"word": "cat", "drawing": [[[0, 50, 90], [0, 40, 10], [0, 20, 40]]], "consent": True}).encode())
+        client.close()
+        assert status == 201
+        lock = sqlite3.connect(db, isolation_level=None, timeout=30)
+        lock.execute("BEGIN EXCLUSIVE")  # the games' writer now waits for the database
+        rounds, overs = [], []
+        sio = socketio.Client()
+        sio.on("round", rounds.append)
+        sio.on("round_over", overs.append)
+        sio.connect(base, transports=["websocket"])
+        game = sio.call("new_game", {"rounds": 1, "words": ["bicycle"], "contribute": True,
+                                     "contributor": "sigterm-test-1"}, timeout=10)
+        assert game["ok"], game
+        deadline = time.monotonic() + 10
+        while not rounds and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rounds[0]["starts_in"] + 0.2)
+        sio.emit("ink", {"game_id": game["game_id"], "round": 0, "seq": 1, "stroke": 0,
+                         "points": [[100, 0, 0], [200, 100, 100], [100, 200, 200], [0, 100, 300]]})
+        sio.emit("skip", {"game_id": game["game_id"], "round": 0})
+        while not overs and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert overs and overs[0]["word"] == "bicycle"
+        sio.disconnect()
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        assert proc.poll() is None, "the server exited with a drawing still waiting for the database"
+        lock.execute("COMMIT")
+        lock.close()
+        assert proc.wait(timeout=30) == 0
+    rows = sqlite3.connect(db).execute("SELECT word, contributor FROM contributions").fetchall()
+    assert ("bicycle", "sigterm-test-1") in rows, rows
