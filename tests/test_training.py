@@ -68,6 +68,7 @@ def test_evaluate_cli_prints_json_and_writes_pngs(short_run, quickdraw_dir, tmp_
     assert report["all_categories"]["top3"] >= report["all_categories"]["top1"]
     assert set(report["accuracy_by_stroke_fraction"]) == {"25%", "50%", "75%", "100%"}
     assert set(report["per_category_recall"]) == set(WORDS)
+    assert set(report["per_category_recall_val"]) == set(WORDS)
     for png in ("short-confusion.png", "short-training-curve.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from safetensors import safe_open
 
 from game.classifier import ARCH
+from game.deck import metrics_path
 
 CREDIT = ("This data made available by Google, Inc. under the Creative Commons Attribution 4.0 "
           "International license. <https://github.com/googlecreativelab/quickdraw-dataset>")
@@ -18,10 +19,6 @@ CREDIT = ("This data made available by Google, Inc. under the Creative Commons A
 
 def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.1f} %"
-
-
-def metrics_path(model_path: Path) -> Path:
-    return model_path.with_suffix(".metrics.json")
 
 
 def reproduce_command(config: dict) -> str:
@@ -114,7 +111,8 @@ def write(model_path: Path, report: dict) -> Path:
         "Top-1 after part of the strokes (all words): " + ", ".join(
             f"{k}: {_pct(v)}" for k, v in report["accuracy_by_stroke_fraction"].items()) + ".",
         "",
-        f"Per-word recall is in `{metrics_path(model_path).name}`. Best recognised: "
+        f"Per-word recall is in `{metrics_path(model_path).name}` (`per_category_recall`, test split; "
+        "`per_category_recall_val`, validation split, is what the game's deck is chosen from). Best recognised: "
         + ", ".join(f"{w} ({_pct(r)})" for w, r in ranked[:12]) + ".",
         "Hardest: " + ", ".join(f"{w} ({_pct(r)})" for w, r in ranked[-12:]) + ".",
         "",

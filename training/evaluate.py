@@ -39,17 +39,16 @@ def metrics(probs: np.ndarray, y: np.ndarray) -> dict:
             "map3": float((hit / np.arange(1, 4)).sum(1).mean())}
 
 
+def per_category_recall(cats: list[str], pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    return {word: float((pred[y == c] == c).mean()) for c, word in enumerate(cats) if (y == c).any()}
+
+
 def evaluate(clf: DoodleClassifier, split: data.Split, big_words: list[str]) -> tuple[dict, np.ndarray]:
     cats = clf.categories
     y = np.array(split.drawing_labels)
     by_fraction = {f: clf.probabilities(_bitmaps_of(split, f)) for f in FRACTIONS}
     probs = by_fraction[1.0]
     pred = probs.argmax(1) if len(y) else np.zeros(0, int)
-    recall = {}
-    for c, word in enumerate(cats):
-        mask = y == c
-        if mask.any():
-            recall[word] = float((pred[mask] == c).mean())
     big = np.isin(y, [cats.index(w) for w in big_words])
     yb = np.array(split.bitmap_labels)
     bitmap_probs = clf.probabilities(np.stack(split.bitmaps)) if len(yb) else np.zeros((0, len(cats)))
@@ -60,7 +59,7 @@ def evaluate(clf: DoodleClassifier, split: data.Split, big_words: list[str]) -> 
         "big_categories_strokes": metrics(probs[big], y[big]),
         "big_categories_bitmaps": metrics(bitmap_probs, yb),
         "accuracy_by_stroke_fraction": {f"{int(f * 100)}%": metrics(p, y).get("top1") for f, p in by_fraction.items()},
-        "per_category_recall": recall,
+        "per_category_recall": per_category_recall(cats, pred, y),
         "big_categories": big_words,
         "temperature": clf.temperature,
     }
@@ -123,6 +122,12 @@ def run(model_path, data_dir, words, out_dir) -> dict:
     test = splits["test"]
     big = sorted({clf.categories[y] for y in test.bitmap_labels})
     report, confusion = evaluate(clf, test, big)
+    # The game's deck is chosen on the validation split (game/deck.py), so that the test
+    # split's figures for the deck's words (benchmarks/recognition.py) are not chosen ones.
+    val = splits["val"]
+    y_val = np.array(val.drawing_labels)
+    pred_val = clf.probabilities(_bitmaps_of(val)).argmax(1) if len(y_val) else np.zeros(0, int)
+    report["per_category_recall_val"] = per_category_recall(clf.categories, pred_val, y_val)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = model_path.stem
