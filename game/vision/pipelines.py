@@ -27,9 +27,10 @@ DOODLE = "doodle-lab"
 class ModelNotDownloaded(VisionError):
     def __init__(self, task: str, model: str, default: bool = True):
         command = f"python -m game.vision pull {task}" if default else f"python -m game.vision pull --all {task}"
-        super().__init__(503, f"the model {model} is not downloaded on this server, and the lab never fetches "
-                              f"models while it serves. Run `{command}` on the server while it has internet, "
-                              "then try again.")
+        super().__init__(503, f"the model {model} is not downloaded on this server (or its download was cut "
+                              "off), and the lab never "
+                              f"fetches models while it serves. Run `{command}` on the server while it has "
+                              "internet, then try again.")
         self.command = command
 
 
@@ -88,17 +89,27 @@ class EfficientNetLite0:
 
 
 def local_dir(model: str, cache_dir: str | None) -> str | None:
-    """The local directory of a transformers model: `model` itself, or the Hub cache's
-    snapshot of it; None when it is not there. Never touches the network."""
+    """The local directory of a transformers model: `model` itself, or its snapshot in the
+    Hub cache (found by its config.json); None when it is not there or has no weights (a
+    pull cut off). Never touches the network.
+    (Not snapshot_download(local_files_only=True): that wants every file of the repository,
+    and `pull` leaves out the weights for other frameworks.)"""
     if Path(model).is_dir():
-        return model
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+        return model if has_weights(Path(model)) else None
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
 
     try:
-        return snapshot_download(model, cache_dir=cache_dir, local_files_only=True)
-    except (LocalEntryNotFoundError, HFValidationError, OSError):
+        config = try_to_load_from_cache(model, "config.json", cache_dir=cache_dir)
+    except HFValidationError:  # not a Hub id (a directory that is gone, a typo)
         return None
+    if not isinstance(config, str) or not has_weights(Path(config).parent):
+        return None
+    return str(Path(config).parent)
+
+
+def has_weights(path: Path) -> bool:
+    return any(path.glob("*.safetensors")) or any(path.glob("*.bin"))
 
 
 class Pipelines:
