@@ -64,7 +64,7 @@
     }
     const submit = form.querySelector('button[type="submit"]');
     if (submit) submit.disabled = false;
-    setStatus(`${data.model}: ${data.seconds.toFixed(2)} s`);
+    setStatus(`${data.model} answered in ${data.seconds.toFixed(2)} s`);
     if (data.notes.length) status.append(el("ul", { className: "vision-notes" }, data.notes.map((n) => el("li", { textContent: n }))));
     render(data);
   }
@@ -125,10 +125,12 @@
     const labelIndex = new Map();
     const slider = el("input", { type: "range", min: String(DETECTION_FLOOR), max: "1", step: "0.05", value: String(DETECTION_START) });
     const caption = el("span");
-    const line = Math.max(2, Math.round(data.width / 300));
-    const font = Math.max(12, Math.round(data.width / 45));
     function redraw() {
       const threshold = Number(slider.value);
+      // Sizes in screen pixels: the canvas is shown scaled to the page's width.
+      const k = data.width / (canvas.clientWidth || data.width);
+      const line = Math.max(1, Math.round(2 * k));
+      const font = Math.round(13 * k);
       ctx.drawImage(photo, 0, 0, data.width, data.height);
       ctx.lineWidth = line;
       ctx.font = `700 ${font}px system-ui, sans-serif`;
@@ -150,8 +152,8 @@
       caption.textContent = `${shown.length} of ${data.objects.length} objects with a score of at least ${threshold.toFixed(2)}`;
     }
     slider.addEventListener("input", redraw);
-    redraw();
     stage.append(canvas, el("label", { className: "vision-slider" }, ["Score threshold", slider, caption]));
+    redraw();
   }
 
   async function drawSegments(stage, photo, data) {
