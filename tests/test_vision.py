@@ -197,6 +197,10 @@ def test_unknown_model_and_bad_options(client):
 def test_config_is_checked():
     with pytest.raises(ValueError, match="not in its VISION_MODELS"):
         create_app({"TESTING": True, "VISION_DEFAULT_MODELS": {"detection": "a/b"}})
+    with pytest.raises(ValueError, match="cannot include 'efficientnet-lite0'"):
+        create_app({"TESTING": True, "VISION_MODELS": {"detection": ["efficientnet-lite0"]}})
+    with pytest.raises(ValueError, match="cannot include 'a/b'"):
+        create_app({"TESTING": True, "VISION_MODELS": {"doodle": ["a/b"]}})
     with pytest.raises(ValueError, match="unknown vision tasks"):
         create_app({"TESTING": True, "VISION_MODELS": {"colouring": ["a/b"]}})
 

@@ -29,7 +29,6 @@ SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 @dataclass
 class Photo:
     image: Image.Image  # RGB, upright, longest side <= the lab's max side
-    original_size: tuple[int, int]  # width, height as stored in the file
     notes: list[str] = field(default_factory=list)  # what was done to it, for the page
 
 
@@ -77,7 +76,7 @@ def open_photo(data: bytes, max_pixels: int, max_side: int) -> Photo:
         before = img.size
         img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
         notes.append(f"scaled down from {before[0]} × {before[1]} to {img.width} × {img.height} pixels")
-    return Photo(img, (width, height), notes)
+    return Photo(img, notes)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

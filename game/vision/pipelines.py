@@ -22,6 +22,7 @@ from game.vision import VisionError
 
 EFFICIENTNET = "efficientnet-lite0"
 DOODLE = "doodle-lab"
+BUILTIN_TASKS = {EFFICIENTNET: "classification", DOODLE: "doodle"}  # the task each built-in serves
 
 
 class ModelNotDownloaded(VisionError):
@@ -125,12 +126,11 @@ class Pipelines:
     def available(self, model: str) -> bool:
         return model in self.builtins or local_dir(model, self.cache_dir) is not None
 
-    def loaded(self, task: str, model: str) -> bool:
-        return (task, model) in self._loaded
-
     def get(self, task: str, hf_task: str, model: str, default: bool = True):
+        key = (task, model)
+        if key in self._loaded:  # no lock: a loaded model never waits behind another's load
+            return self._loaded[key]
         with self._lock:
-            key = (task, model)
             if key not in self._loaded:
                 self._loaded[key] = self._load(task, hf_task, model, default)
             return self._loaded[key]

@@ -20,7 +20,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from game.vision import VisionError
 from game.vision.images import data_url, open_photo
-from game.vision.pipelines import DOODLE, EFFICIENTNET, EfficientNetLite0, ModelNotDownloaded, Pipelines
+from game.vision.pipelines import (BUILTIN_TASKS, DOODLE, EFFICIENTNET, EfficientNetLite0, ModelNotDownloaded,
+                                   Pipelines)
 from game.vision.tasks import TASKS, Task, parse_options
 
 bp = Blueprint("vision", __name__)
@@ -49,6 +50,10 @@ class VisionLab:
             default = cfg["VISION_DEFAULT_MODELS"].get(name) or models[0]
             if default not in models:
                 raise ValueError(f"VISION_DEFAULT_MODELS[{name!r}] = {default!r} is not in its VISION_MODELS {models}")
+            for model in models:
+                # A built-in serves its own task only; a task without a transformers pipeline has only built-ins.
+                if BUILTIN_TASKS.get(model, name if task.hf_task else None) != name:
+                    raise ValueError(f"VISION_MODELS[{name!r}] cannot include {model!r}")
             self.models[name], self.defaults[name] = models, default
         unknown = (set(cfg["VISION_MODELS"]) | set(cfg["VISION_DEFAULT_MODELS"])) - set(TASKS)
         if unknown:
