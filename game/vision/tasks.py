@@ -137,7 +137,7 @@ def parse_options(task: Task, form) -> dict:
     """The request's options for `task` (form fields or query arguments); VisionError(400)
     when they are wrong."""
     options: dict = {}
-    if task.run is detect:
+    if task.name == "detection":
         raw = form.get("threshold", "0.5")
         try:
             options["threshold"] = float(raw)
@@ -145,7 +145,7 @@ def parse_options(task: Task, form) -> dict:
             options["threshold"] = -1.0
         if not 0.0 <= options["threshold"] <= 1.0:
             raise VisionError(400, f"threshold must be a number from 0 to 1, got {raw[:20]!r}")
-    if task.run is zero_shot:
+    if task.name == "zero-shot":
         labels = list(dict.fromkeys(s.strip() for s in re.split(r"[,\n]", form.get("labels", "")) if s.strip()))
         if len(labels) < 2:
             raise VisionError(400, "type at least two labels, separated by commas (e.g. cat, dog, car)")
