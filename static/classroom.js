@@ -7,13 +7,14 @@
   "use strict";
 
   const STORE = "doodle-lab:classroom-host";  // localStorage: {code, host_token}
-  const { drawMini, hasInk } = window.DoodleSketch;
+  const { createPad, drawMini, hasInk } = window.DoodleSketch;
   const $ = (id) => document.getElementById(id);
   const root = $("classroom");
 
   const st = {
     code: null, token: null, room: null, round: null,
     deadline: 0, paused: false, left: 0,   // the countdown (performance.now() ms)
+    clockStart: 0, seq: 0,                 // the teacher's own drawing (Pictionary)
     tiles: new Map(),                      // player id -> {li, canvas, label, guess, strokes}
     nicknames: new Map(),
   };
@@ -81,7 +82,7 @@
     view("create");
   });
 
-  socket.on("disconnect", () => toast("Connection lost, reconnecting…"));
+  socket.on("disconnect", () => { hostPad.endStroke(); hostPad.dropPending(); toast("Connection lost, reconnecting…"); });
 
   $("btn-create").addEventListener("click", async () => {
     const ack = await call("create", { mode: $("create-mode").value });
@@ -163,6 +164,7 @@
     const ms = ((t.starts_in || 0) + (t.remaining || 0)) * 1000;
     st.left = ms;
     st.deadline = performance.now() + ms;
+    st.clockStart = performance.now() + (t.starts_in || 0) * 1000;
   }
 
   function tick() {
@@ -196,9 +198,52 @@
     return t;
   }
 
+  // --- the teacher's turn to draw (Pictionary, "the teacher takes turns drawing") ----------
+  // The projector becomes the drawing board; the AI's guess shows under it, as the class
+  // sees it, and the ink goes to the server like a phone's.
+  const hostDraws = () => !!st.round && st.round.mode === "pictionary" && st.round.drawer === "host"
+    && st.round.state !== "over";
+  const hostPad = createPad({
+    canvas: $("host-canvas"), board: $("host-board"),
+    canDraw: () => hostDraws() && !st.paused && socket.connected
+      && performance.now() >= st.clockStart && performance.now() < st.deadline,
+    inkTime: (e) => Math.max(0, Math.round((e.timeStamp > 0 ? e.timeStamp : performance.now()) - st.clockStart)),
+    send: (stroke, points) => {
+      if (!socket.connected || !st.round) return;
+      st.seq += 1;
+      socket.emit("ink", { round: st.round.index, stroke, points, seq: st.seq });
+    },
+    onInkLimit: () => toast("That's a lot of ink! Undo or clear to draw more."),
+  });
+  $("host-undo").addEventListener("click", () => {
+    if (hostDraws() && hostPad.undo()) socket.emit("undo", { round: st.round.index });
+  });
+  $("host-clear").addEventListener("click", () => {
+    if (!hostDraws()) return;
+    hostPad.clear();
+    socket.emit("clear", { round: st.round.index });
+  });
+
+  // The projector is the class's screen too: the teacher's word shows only while held.
+  const showWord = (on) => { $("host-word").hidden = !on; };
+  const wordBtn = $("host-word-btn");
+  for (const [type, on] of [["pointerdown", true], ["pointerup", false], ["pointerleave", false], ["blur", false]]) {
+    wordBtn.addEventListener(type, () => showWord(on));
+  }
+  wordBtn.addEventListener("keydown", (e) => { if (e.key === " " || e.key === "Enter") { e.preventDefault(); showWord(true); } });
+  wordBtn.addEventListener("keyup", () => showWord(false));
+  socket.on("your_word", (w) => { if (st.round && w.round === st.round.index) $("host-word").textContent = w.word; });
+
   function onRound(r) {
     st.round = r;
     setClock(r);
+    hostPad.reset();
+    showWord(false);
+    if (!r.word) $("host-word").textContent = "";
+    $("host-drawing").hidden = !hostDraws();
+    $("mosaic").hidden = hostDraws();
+    $("host-ai").textContent = "";
+    if (hostDraws()) { hostPad.resetSpace(); hostPad.resize(); }
     $("stage-round").textContent = `Round ${r.index + 1} of ${r.total}`;
     $("stage-word").textContent = r.word ? `Draw: ${r.word}` : `${r.drawer_nickname} draws: ${r.hint}`;
     $("banner").textContent = "";
@@ -228,6 +273,11 @@
       t.guess.textContent = guessText(d.guess);
       t.li.classList.toggle("is-recognized", !!d.recognized);
       drawMini(t.canvas, t.strokes);
+      if (d.player === "host" && hostDraws()) {
+        // After a refresh of this page mid-turn, the server's copy is the drawing so far.
+        if (d.reset && !hostPad.strokes.length && hasInk(t.strokes)) hostPad.adopt(t.strokes);
+        $("host-ai").textContent = d.recognized ? `✓ The AI got it: ${guessText(d.guess)}` : `The AI sees: ${guessText(d.guess)}`;
+      }
     }
   });
 
@@ -247,6 +297,7 @@
   socket.on("guessed", (e) => feed(`🎉 ${e.nickname} guessed it in ${e.seconds.toFixed(1)} s (+${e.points})`));
 
   socket.on("round_over", (r) => {
+    hostPad.endStroke();
     if (st.round && r.index === st.round.index) st.round.state = "over";
     const who = r.mode === "pictionary"
       ? (r.first === "class" ? "The class beat the AI!" : r.first === "ai" ? "The AI was first!" : "Nobody got it.")

@@ -156,3 +156,82 @@ def test_classroom_race_game(server, browser):
         expect(page.locator("#wait-title")).to_have_text("Game over")
     expect(phones["Ana"].locator("#wait-message")).to_contain_text("#1")
     assert not problems, problems
+
+
+def test_classroom_pictionary_with_the_teacher_drawing(server, browser):
+    """Pictionary against the AI, the teacher taking turns: round 1 the teacher draws on the
+    projector (mouse) while the phones type guesses ("cats" is almost, "cat" is correct);
+    round 2 Ana draws on her phone and Bo guesses before the AI gets it."""
+    problems: list[str] = []
+    projector = watch(browser.new_context(**PROJECTOR).new_page(), problems, "projector")
+    projector.goto(f"{server}/classroom")
+    projector.locator("#create-mode").select_option("pictionary")
+    projector.get_by_role("button", name="Create a room").click()
+    code = projector.locator("#room-code")
+    expect(code).to_have_text(re.compile(r"^[A-HJ-NP-Z2-9]{5}$"))
+    phones = {}
+    for name in ("Ana", "Bo"):
+        page = watch(browser.new_context(**PHONE).new_page(), problems, name)
+        page.goto(f"{server}/join/{code.text_content()}")
+        page.locator("#join-nickname").fill(name)
+        page.get_by_role("button", name="Join").tap()
+        expect(page.locator("#wait")).to_be_visible()
+        phones[name] = page
+    expect(projector.locator("#players li")).to_have_count(2)
+    projector.locator("#set-rounds").fill("2")
+    projector.locator("#set-seconds").fill("10")
+    projector.locator("#set-host-draws").check()
+    projector.locator('input[name="deck"][value="custom"]').check()
+    projector.locator("#set-words").fill("cat, dog")
+    projector.get_by_role("button", name="Start").click()
+
+    # Round 1: the teacher draws on the projector; the mosaic gives way to the drawing board,
+    # and the word, which the class must not see, shows only while the teacher holds a button.
+    expect(projector.locator("#stage-word")).to_have_text("Teacher draws: ___")
+    expect(projector.locator("#host-drawing")).to_be_visible()
+    expect(projector.locator("#mosaic")).to_be_hidden()
+    expect(projector.locator("#host-word")).to_be_hidden()
+    projector.locator("#host-word-btn").hover()
+    projector.mouse.down()
+    expect(projector.locator("#host-word")).to_have_text("cat")
+    expect(projector.locator("#host-word")).to_be_visible()
+    projector.mouse.up()
+    expect(projector.locator("#host-word")).to_be_hidden()
+    for page in phones.values():
+        expect(page.locator("#guessing")).to_be_visible()
+        expect(page.locator("#guess-drawer")).to_contain_text("Teacher is drawing")
+    expect(projector.locator("#countdown")).to_have_text(re.compile(r"^\d+ s$"))
+    box = projector.locator("#host-canvas").bounding_box()
+    assert box and box["width"] > 300 and box["height"] > 300, box
+    for i in range(2):  # two strokes: the fake AI sees "cat"
+        y = box["y"] + box["height"] * (i + 1) / 3
+        projector.mouse.move(box["x"] + box["width"] * 0.2, y)
+        projector.mouse.down()
+        for j in range(1, 9):
+            projector.mouse.move(box["x"] + box["width"] * (0.2 + 0.075 * j), y + (j % 2) * 8)
+            projector.wait_for_timeout(20)
+        projector.mouse.up()
+    expect(projector.locator("#host-ai")).to_contain_text("The AI got it: cat")
+    phones["Bo"].locator("#guess-text").fill("cats")
+    phones["Bo"].locator("#guess-text").press("Enter")
+    expect(phones["Bo"].locator("#guess-result")).to_contain_text("Almost!")
+    phones["Ana"].locator("#guess-text").fill("Cat")
+    phones["Ana"].locator("#guess-text").press("Enter")
+    expect(phones["Ana"].locator("#guess-result")).to_contain_text("Correct")
+    expect(projector.locator("#banner")).to_contain_text("It was: cat. The AI was first!")
+
+    # Round 2: Ana draws on her phone; the projector shows her drawing, Bo guesses first.
+    expect(projector.locator("#stage-word")).to_contain_text("Ana draws", timeout=10_000)
+    expect(projector.locator("#host-drawing")).to_be_hidden()
+    wait_drawing(phones["Ana"], 1)
+    expect(phones["Ana"].locator("#draw-word")).to_have_text("dog")
+    phones["Bo"].wait_for_function("() => performance.now() >= window.doodleJoin.st.clockStart + 100")
+    phones["Bo"].locator("#guess-text").fill("dog")
+    phones["Bo"].locator("#guess-text").press("Enter")
+    expect(phones["Bo"].locator("#guess-result")).to_contain_text("Correct")
+    expect(projector.locator("#banner")).to_contain_text("It was: dog. The class beat the AI!")
+
+    expect(projector.locator("#results")).to_be_visible(timeout=15_000)
+    board = projector.locator("#leaderboard li").all_text_contents()
+    assert len(board) == 2 and board[0].startswith("1. Ana"), board  # guessed once, drew once
+    assert not problems, problems
