@@ -25,7 +25,7 @@ from game.deck import load_deck, metrics_path
 from game.engine import (BAD_PAYLOAD, RATE_LIMITED, SERVER_ERROR, Game, GameError, GameRegistry,
                          InferenceRequest, Settings)
 from game.extensions import socketio
-from game.inference import Batcher
+from game.inference import Batcher, ClassifierProcess
 from game.ratelimit import TokenBucket
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +45,9 @@ CONFIG_DEFAULTS = {
     "RATE_BURST": 60,  # ...with bursts up to this many
     "BATCH_MAX": 64,
     "BATCH_WAIT": 0.005,
+    # The shipped (or MODEL_PATH) model runs in a process of its own (inference.ClassifierProcess);
+    # False loads it into the server's process (the only way before; a debugger's choice).
+    "INFERENCE_PROCESS": True,
 }
 
 
@@ -56,7 +59,8 @@ def init_app(app: Flask) -> None:
     cfg = app.config
     model_path = cfg["MODEL_PATH"] = (cfg["MODEL_PATH"] or os.environ.get("DOODLE_MODEL")
                                       or str(ROOT / "data" / "models" / "doodle-resnet18s.safetensors"))
-    classifier = cfg["CLASSIFIER"] if cfg["CLASSIFIER"] is not None else _load_classifier(model_path)
+    classifier = (cfg["CLASSIFIER"] if cfg["CLASSIFIER"] is not None
+                  else _load_classifier(model_path, bool(cfg["INFERENCE_PROCESS"])))
     categories = list(classifier.categories)
     if cfg["DECK"] is not None:
         deck = list(dict.fromkeys(cfg["DECK"]))
@@ -68,14 +72,16 @@ def init_app(app: Flask) -> None:
     app.extensions["doodle"] = Doodle(app, classifier, deck)
 
 
-def _load_classifier(path: str):
+def _load_classifier(path: str, process: bool):
     p = Path(path)
     # Keyed by modification time too, so a retrained model file is picked up.
-    return _load_classifier_cached(str(p.resolve()), p.stat().st_mtime_ns if p.exists() else 0)
+    return _load_classifier_cached(str(p.resolve()), p.stat().st_mtime_ns if p.exists() else 0, process)
 
 
 @functools.lru_cache(maxsize=2)
-def _load_classifier_cached(path: str, mtime_ns: int):
+def _load_classifier_cached(path: str, mtime_ns: int, process: bool):
+    if process:
+        return ClassifierProcess(path)
     # Imported here: torch loads only when a real model does (tests may inject one).
     from game.classifier import DoodleClassifier
     return DoodleClassifier.load(path)

@@ -11,9 +11,12 @@ stale ones. A key keeps its place in the line when its request is replaced.
 """
 from __future__ import annotations
 
+import json
 import logging
+import multiprocessing
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable, Hashable, Sequence
 
 log = logging.getLogger(__name__)
@@ -92,3 +95,112 @@ class Batcher:
                 log.exception("classification failed")
                 return [None]
         return [r for d in drawings for r in self._results([d])]
+
+
+class ClassifierProcess:
+    """The doodle classifier (game.classifier.DoodleClassifier) in a process of its own,
+    with the same methods: classify, classify_batch, classify_bitmaps, categories.
+
+    Inference is CPU-bound Python and torch. In the server's process it competes for the
+    GIL with every connection's threads, so a batch of a few drawings took several times
+    its own cost under load; here it has a core and an interpreter to itself, and the
+    batcher thread waits on a pipe without holding the GIL. The server's process then
+    never imports torch either. Calls are serialised (one pipe); a worker that dies is
+    started again and the call that saw it die raises RuntimeError (the batcher retries)."""
+
+    def __init__(self, path: str | Path, start_timeout: float = 300.0):
+        from safetensors import safe_open  # numpy is enough to read the metadata
+
+        self.path = str(path)
+        if not Path(self.path).is_file():
+            raise FileNotFoundError(f"model file not found: {self.path} (train one with `python -m training train`)")
+        with safe_open(self.path, "np") as f:
+            meta = f.metadata() or {}
+        if "categories" not in meta:
+            raise ValueError(f"{self.path} is not a Doodle Lab model (no categories in its metadata)")
+        self.categories = json.loads(meta["categories"])
+        self.start_timeout = start_timeout
+        self._lock = threading.Lock()
+        # spawn, not fork: the server's threads (and their locks) must not be copied.
+        self._ctx = multiprocessing.get_context("spawn")
+        self._proc = self._conn = None
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
+        parent, child = self._ctx.Pipe()
+        self._proc = self._ctx.Process(target=_serve_classifier, args=(self.path, child),
+                                       name="doodle-classifier", daemon=True)
+        self._proc.start()
+        child.close()
+        self._conn = parent
+        if not parent.poll(self.start_timeout):
+            self._stop()
+            raise RuntimeError(f"the classifier process did not load {self.path} in {self.start_timeout:g} s")
+        try:
+            ok, error = parent.recv()
+        except EOFError:
+            ok, error = False, f"it exited with {self._proc.exitcode}"
+        if not ok:
+            self._stop()
+            raise RuntimeError(f"the classifier process could not load {self.path}: {error}")
+
+    def _stop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(5)
+        self._proc = self._conn = None
+
+    def _call(self, method: str, *args):
+        with self._lock:
+            if self._conn is None:
+                self._start()
+            try:
+                self._conn.send((method, args))
+                ok, value = self._conn.recv()
+            except (EOFError, OSError) as e:
+                log.error("the classifier process died (%s); starting another", e)
+                self._stop()
+                self._start()
+                raise RuntimeError("the classifier process died during this call") from None
+        if not ok:
+            raise value
+        return value
+
+    def classify(self, drawing, k: int = 5):
+        return self._call("classify", drawing, k)
+
+    def classify_batch(self, drawings, k: int = 5):
+        return self._call("classify_batch", drawings, k)
+
+    def classify_bitmaps(self, bitmaps, k: int = 5):
+        return self._call("classify_bitmaps", bitmaps, k)
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+
+def _serve_classifier(path: str, conn) -> None:
+    """The classifier process: load the model, then answer calls until the pipe closes."""
+    try:
+        from game.classifier import DoodleClassifier
+        clf = DoodleClassifier.load(path)
+    except Exception as e:  # reported to the server, which refuses to start
+        conn.send((False, f"{type(e).__name__}: {e}"))
+        return
+    conn.send((True, None))
+    while True:
+        try:
+            method, args = conn.recv()
+        except (EOFError, OSError):
+            return  # the server is gone
+        try:
+            answer = (True, getattr(clf, method)(*args))
+        except ValueError as e:  # bad input: the caller's to hear
+            answer = (False, ValueError(str(e)))
+        except Exception as e:
+            answer = (False, RuntimeError(f"classifier: {type(e).__name__}: {e}"))
+        conn.send(answer)

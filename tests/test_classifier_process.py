@@ -1,0 +1,74 @@
+"""game.inference.ClassifierProcess: the shipped model in a process of its own, as the
+server runs it. Same answers as in-process, bad input raises the same ValueError, a dead
+worker is replaced, and the server's own process never imports torch."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from game.classifier import DEFAULT_MODEL, DoodleClassifier
+from game.inference import ClassifierProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+CIRCLE = [[[50, 90, 50, 10, 50], [10, 50, 90, 50, 10]]]
+ZIGZAG = [[[0, 20, 40, 60, 80, 100], [0, 40, 0, 40, 0, 40], [0, 10, 20, 30, 40, 50]]]
+
+
+@pytest.fixture(scope="module")
+def remote():
+    clf = ClassifierProcess(DEFAULT_MODEL)
+    yield clf
+    clf.close()
+
+
+def test_same_answers_as_in_process(remote):
+    local = DoodleClassifier.load()
+    assert remote.categories == local.categories
+    for a, b in zip(remote.classify_batch([CIRCLE, ZIGZAG], 5), local.classify_batch([CIRCLE, ZIGZAG], 5)):
+        assert [w for w, _ in a] == [w for w, _ in b]
+        assert np.allclose([p for _, p in a], [p for _, p in b], atol=1e-6)
+    bitmaps = np.zeros((2, 784), np.uint8)
+    bitmaps[1, 300:320] = 255
+    assert [w for w, _ in remote.classify_bitmaps(bitmaps, 3)[1]] == [w for w, _ in local.classify_bitmaps(bitmaps, 3)[1]]
+    assert remote.classify(CIRCLE, 2) == [tuple(x) for x in remote.classify_batch([CIRCLE], 2)[0]]
+
+
+def test_bad_input_raises_value_error_and_the_worker_goes_on(remote):
+    with pytest.raises(ValueError, match="no strokes"):
+        remote.classify([])
+    with pytest.raises(ValueError, match="different lengths"):
+        remote.classify_batch([CIRCLE, [[[1, 2], [3]]]])
+    with pytest.raises(ValueError, match="uint8"):
+        remote.classify_bitmaps(np.zeros((1, 784), np.float32))
+    assert len(remote.classify(CIRCLE, 3)) == 3
+
+
+def test_a_killed_worker_is_replaced(remote):
+    os.kill(remote._proc.pid, signal.SIGKILL)
+    remote._proc.join(10)
+    with pytest.raises(RuntimeError, match="died"):
+        remote.classify(CIRCLE)
+    assert len(remote.classify(CIRCLE, 3)) == 3  # a new worker answers
+
+
+def test_a_bad_model_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        ClassifierProcess(tmp_path / "missing.safetensors")
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(Exception, match="junk.safetensors|header|metadata"):
+        ClassifierProcess(junk)
+
+
+def test_the_server_process_does_not_import_torch():
+    code = ("import sys; from game.app import create_app; app = create_app(); "
+            "clf = app.extensions['doodle'].classifier; print(len(clf.classify(%r, 3)), 'torch' in sys.modules)" % (CIRCLE,))
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["3", "False"]
