@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import segno
 from flask import Blueprint, Flask, current_app, render_template, request
+from flask_babel import gettext as _
 
 from game.classroom import (HOST, NO_PLAYER, NO_ROOM, PICTIONARY, Room, RoomConfig, RoomRegistry,
                             UnknownWords)
@@ -155,7 +156,7 @@ class Classroom:
             bucket = self._buckets.get(sid) or self._buckets.setdefault(
                 sid, TokenBucket(self.doodle.rate, self.doodle.burst))
             if not bucket.take():
-                raise GameError(RATE_LIMITED, f"more than {self.doodle.rate:g} messages a second")
+                raise GameError(RATE_LIMITED, _("more than %(rate)s messages a second", rate=f"{self.doodle.rate:g}"))
             data = one_object(({},) if event in ("create", "state") and args in ((), (None,)) else args)
             return self._actions[event](sid, data)
 
@@ -167,7 +168,7 @@ class Classroom:
     def _seat(self, sid: str) -> tuple[Room, Seat]:
         seat = self._seats.get(sid)
         if seat is None:
-            raise GameError(NO_ROOM, "join a room first")
+            raise GameError(NO_ROOM, _("join a room first"))
         return self.registry.get(seat.code), seat
 
     def _sit(self, sid: str, room: Room, who: str) -> None:
@@ -311,7 +312,7 @@ class Classroom:
     def _guess(self, sid: str, data: dict) -> dict:
         room, seat = self._seat(sid)
         if seat.who == HOST:
-            raise GameError(NO_PLAYER, "the teacher does not guess")
+            raise GameError(NO_PLAYER, _("the teacher does not guess"))
         index = data.get("round")
         with room.lock:
             try:
@@ -457,7 +458,7 @@ class Classroom:
 def _token(data: dict, key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not 0 < len(value) <= MAX_TOKEN:
-        raise GameError(BAD_PAYLOAD, f"{key} must be a string of 1 to {MAX_TOKEN} characters")
+        raise GameError(BAD_PAYLOAD, _("%(key)s must be a string of 1 to %(max)s characters", key=key, max=MAX_TOKEN))
     return value
 
 

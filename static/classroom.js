@@ -8,6 +8,8 @@
 
   const STORE = "doodle-lab:classroom-host";  // localStorage: {code, host_token}
   const { drawMini, hasInk } = window.DoodleSketch;
+  // Words arrive as English ids: `name` says them in the page's language (static/i18n.js).
+  const { _, ngettext, word: name, number } = window.DoodleI18n;
   const $ = (id) => document.getElementById(id);
   const root = $("classroom");
 
@@ -27,8 +29,9 @@
 
   const toast = window.DoodleSketch.toaster($("toast"), 5000);
 
-  const pct = (p) => `${Math.round(p * 100)}%`;
-  const guessText = (g) => (!g ? "…" : g.word ? `${g.word} (${pct(g.p)})` : `the word! (${pct(g.p)})`);
+  const pct = (p) => _("%(percent)s%%", { percent: number(Math.round(p * 100)) });
+  const guessText = (g) => (!g ? "…" : g.word ? `${name(g.word)} (${pct(g.p)})` : _("the word! (%(percent)s)", { percent: pct(g.p) }));
+  const secondsText = (s) => _("%(seconds)s s", { seconds: number(s, 1) });
 
   function item(list, text, cls = "") {
     const li = document.createElement("li");
@@ -44,19 +47,19 @@
   function call(event, payload) {
     return new Promise((resolve) => {
       socket.timeout(10000).emit(event, payload, (err, ack) => {
-        resolve(err ? { ok: false, code: "timeout", message: "The server did not answer." } : ack);
+        resolve(err ? { ok: false, code: "timeout", message: _("The server did not answer.") } : ack);
       });
     });
   }
 
   function saved() {
-    try { return JSON.parse(localStorage.getItem(STORE) || "null"); } catch (_) { return null; }
+    try { return JSON.parse(localStorage.getItem(STORE) || "null"); } catch { return null; }
   }
 
   function showRoom(ack) {
     st.code = ack.code;
     $("room-code").textContent = ack.code;
-    $("stage-code").textContent = `Join: ${ack.code}`;
+    $("stage-code").textContent = _("Join: %(code)s", { code: ack.code });
     $("qr").innerHTML = ack.qr_svg;  // made by the server (segno): trusted markup
     $("join-url").textContent = ack.join_url;
     $("join-url").href = ack.join_url;
@@ -74,20 +77,20 @@
     if (st.token || s) {
       const ack = await call("host_rejoin", { code: st.code || s.code, host_token: st.token || s.token });
       if (ack.ok) { st.token = st.token || s.token; showRoom(ack); return; }
-      try { localStorage.removeItem(STORE); } catch (_) { /* ignore */ }
+      try { localStorage.removeItem(STORE); } catch { /* ignore */ }
       st.token = null;
-      toast(`Your last room is gone: ${ack.message}`);
+      toast(_("Your last room is gone: %(why)s", { why: ack.message }));
     }
     view("create");
   });
 
-  socket.on("disconnect", () => toast("Connection lost, reconnecting…"));
+  socket.on("disconnect", () => toast(_("Connection lost, reconnecting…")));
 
   $("btn-create").addEventListener("click", async () => {
     const ack = await call("create", { mode: $("create-mode").value });
     if (!ack.ok) { $("create-error").textContent = ack.message; return; }
     st.token = ack.host_token;
-    try { localStorage.setItem(STORE, JSON.stringify({ code: ack.code, token: ack.host_token })); } catch (_) { /* ignore */ }
+    try { localStorage.setItem(STORE, JSON.stringify({ code: ack.code, token: ack.host_token })); } catch { /* ignore */ }
     $("set-mode").value = $("create-mode").value;
     showRoom(ack);
   });
@@ -110,19 +113,19 @@
     list.textContent = "";
     for (const p of room.players) {
       st.nicknames.set(p.id, p.nickname);
-      const li = item(list, `${p.nickname}${p.connected ? "" : " (away)"}`, p.connected ? "" : "is-away");
+      const li = item(list, p.connected ? p.nickname : _("%(name)s (away)", { name: p.nickname }), p.connected ? "" : "is-away");
       const remove = document.createElement("button");
       remove.type = "button";
       remove.className = "btn cr-remove";
-      remove.textContent = "Remove";
-      remove.setAttribute("aria-label", `Remove ${p.nickname}`);
+      remove.textContent = _("Remove");
+      remove.setAttribute("aria-label", _("Remove %(name)s", { name: p.nickname }));
       remove.addEventListener("click", async () => {
         const ack = await call("kick", { player: p.id });
         if (!ack.ok) toast(ack.message);
       });
       li.append(" ", remove);
     }
-    $("player-count").textContent = `(${room.players.length})`;
+    $("player-count").textContent = `(${number(room.players.length)})`;
     if (room.leaderboard) renderLeaderboard(room.leaderboard);
     renderControls();
   }
@@ -143,7 +146,7 @@
     const conf = await call("configure", settingsPayload());
     if (!conf.ok) {
       $("settings-error").textContent = conf.code === "unknown_words"
-        ? `The AI doesn't know: ${conf.words.join(", ")}` : conf.message;
+        ? _("The AI doesn't know: %(words)s", { words: conf.words.join(", ") }) : conf.message;
       view("lobby");
       return;
     }
@@ -169,8 +172,8 @@
     const left = st.paused ? st.left : Math.max(0, st.deadline - performance.now());
     const r = st.round;
     const startsIn = r ? (left - r.seconds * 1000) / 1000 : 0;
-    $("countdown").textContent = !r || r.state === "over" ? "" : startsIn > 0 ? `Get ready… ${Math.ceil(startsIn)}`
-      : `${Math.ceil(Math.min(left / 1000, r.seconds))} s`;
+    $("countdown").textContent = !r || r.state === "over" ? "" : startsIn > 0 ? _("Get ready… %(n)s", { n: Math.ceil(startsIn) })
+      : _("%(seconds)s s", { seconds: Math.ceil(Math.min(left / 1000, r.seconds)) });
     $("countdown").classList.toggle("warn", startsIn <= 0 && left < 5000);
     requestAnimationFrame(tick);
   }
@@ -184,7 +187,7 @@
     const canvas = document.createElement("canvas");
     const label = document.createElement("figcaption");
     const name = document.createElement("strong");
-    name.textContent = pid === "host" ? "Teacher" : st.nicknames.get(pid) || pid;
+    name.textContent = pid === "host" ? _("Teacher") : st.nicknames.get(pid) || pid;
     const guess = document.createElement("span");
     guess.className = "cr-tile-guess";
     guess.textContent = "…";
@@ -199,8 +202,10 @@
   function onRound(r) {
     st.round = r;
     setClock(r);
-    $("stage-round").textContent = `Round ${r.index + 1} of ${r.total}`;
-    $("stage-word").textContent = r.word ? `Draw: ${r.word}` : `${r.drawer_nickname} draws: ${r.hint}`;
+    $("stage-round").textContent = _("Round %(round)s of %(total)s", { round: r.index + 1, total: r.total });
+    const hint = (r.hints && r.hints[window.DoodleI18n.locale]) || r.hint;
+    $("stage-word").textContent = r.word ? _("Draw: %(word)s", { word: name(r.word) })
+      : _("%(name)s draws: %(hint)s", { name: r.drawer_nickname, hint });
     $("banner").textContent = "";
     $("mosaic").textContent = "";
     st.tiles.clear();
@@ -212,7 +217,7 @@
 
   socket.on("room", onRoom);
   socket.on("round", (r) => { onRound(r); view("stage"); });
-  socket.on("paused", (t) => { st.paused = true; setClock(t); $("banner").textContent = "Paused"; renderControls(); });
+  socket.on("paused", (t) => { st.paused = true; setClock(t); $("banner").textContent = _("Paused"); renderControls(); });
   socket.on("resumed", (t) => { st.paused = false; setClock(t); $("banner").textContent = ""; renderControls(); });
 
   socket.on("mosaic", (m) => {
@@ -238,20 +243,22 @@
   }
 
   socket.on("recognized", (e) => {
-    feed(`✓ The AI got ${e.nickname}'s drawing in ${e.seconds.toFixed(1)} s (+${e.points})`);
+    feed(_("✓ The AI got %(name)s's drawing in %(time)s (+%(points)s)", { name: e.nickname, time: secondsText(e.seconds), points: e.points }));
     const t = st.tiles.get(e.player);
     if (t) t.li.classList.add("is-recognized");
   });
-  socket.on("ai_got_it", (e) => feed(`🤖 The AI got it in ${e.seconds.toFixed(1)} s`));
-  socket.on("almost", (e) => feed(`${e.nickname} is close!`));
-  socket.on("guessed", (e) => feed(`🎉 ${e.nickname} guessed it in ${e.seconds.toFixed(1)} s (+${e.points})`));
+  socket.on("ai_got_it", (e) => feed(_("🤖 The AI got it in %(time)s", { time: secondsText(e.seconds) })));
+  socket.on("almost", (e) => feed(_("%(name)s is close!", { name: e.nickname })));
+  socket.on("guessed", (e) => feed(_("🎉 %(name)s guessed it in %(time)s (+%(points)s)",
+    { name: e.nickname, time: secondsText(e.seconds), points: e.points })));
 
   socket.on("round_over", (r) => {
     if (st.round && r.index === st.round.index) st.round.state = "over";
     const who = r.mode === "pictionary"
-      ? (r.first === "class" ? "The class beat the AI!" : r.first === "ai" ? "The AI was first!" : "Nobody got it.")
-      : `${r.results.filter((x) => x.recognized).length} of ${r.results.length} drawings recognised.`;
-    $("banner").textContent = `It was: ${r.word}. ${who}`;
+      ? (r.first === "class" ? _("The class beat the AI!") : r.first === "ai" ? _("The AI was first!") : _("Nobody got it."))
+      : ngettext("%(got)s of %(n)s drawing recognised.", "%(got)s of %(n)s drawings recognised.", r.results.length,
+        { got: r.results.filter((x) => x.recognized).length });
+    $("banner").textContent = _("It was: %(word)s. %(who)s", { word: name(r.word), who });
     renderLeaderboard(r.leaderboard);
   });
 
@@ -277,7 +284,7 @@
       section.className = "cr-gallery-word";
       const h = document.createElement("h3");
       h.className = "word";
-      h.textContent = g.word;
+      h.textContent = name(g.word);
       section.append(h);
       for (const d of g.drawings) {
         const fig = document.createElement("figure");
@@ -285,7 +292,9 @@
         const canvas = document.createElement("canvas");
         const cap = document.createElement("figcaption");
         const top = d.guesses && d.guesses[0];
-        cap.textContent = `${d.nickname}: ${d.recognized ? "✓" : "✗"} the AI saw ${hasInk(d.drawing) && top ? `${top.word} (${pct(top.p)})` : "nothing"}`;
+        const saw = hasInk(d.drawing) && top ? `${name(top.word)} (${pct(top.p)})` : _("nothing");
+        cap.textContent = d.recognized ? _("%(name)s: ✓ the AI saw %(saw)s", { name: d.nickname, saw })
+          : _("%(name)s: ✗ the AI saw %(saw)s", { name: d.nickname, saw });
         fig.append(canvas, cap);
         section.append(fig);
         tiles.push([canvas, d.drawing]);
@@ -304,12 +313,12 @@
   });
   socket.on("gallery", (g) => renderGallery(g.gallery));
   socket.on("closed", (c) => {
-    try { localStorage.removeItem(STORE); } catch (_) { /* ignore */ }
+    try { localStorage.removeItem(STORE); } catch { /* ignore */ }
     st.token = null;
-    toast(`The room was closed: ${c.reason}`);
+    toast(_("The room was closed."));
     view("create");
   });
-  socket.on("error", (e) => toast((e && e.message) || "Something went wrong."));
+  socket.on("error", (e) => toast((e && e.message) || _("Something went wrong.")));
 
   window.doodleClassroom = Object.freeze({ socket, st });
   view("connecting");
