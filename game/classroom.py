@@ -141,13 +141,26 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-def _key(text: str) -> str:
+# Leading words a guess may have or leave out: English's "the" (the categories have "The
+# Mona Lisa"); a room adds the articles of its languages' category lists ("una", "la").
+ARTICLES = frozenset({"the"})
+
+
+def _key(text: str, articles: frozenset[str] = ARTICLES) -> str:
     """A guess or a word as compared: folded, letters and digits only, and no leading
-    "the" (the categories have "The Mona Lisa")."""
+    article."""
     words = re.findall(r"\w+", _fold(text).replace("_", " "))
-    if len(words) > 1 and words[0] == "the":
+    if len(words) > 1 and words[0] in articles:
         words = words[1:]
     return "".join(words)
+
+
+def articles_of(names: Mapping[str, Mapping[str, tuple[str, str]]]) -> frozenset[str]:
+    """The articles in category lists ({locale: {category: (name, phrase)}}): what a phrase
+    adds before its name ("una" of "bicicleta|una bicicleta"), folded."""
+    found = {_fold(phrase[: -len(name)].strip()) for pairs in names.values() for name, phrase in pairs.values()
+             if phrase != name and phrase.endswith(name)}
+    return ARTICLES | {a for a in found if a and " " not in a}
 
 
 def _within(a: str, b: str, limit: int) -> bool:
@@ -170,13 +183,19 @@ def _within(a: str, b: str, limit: int) -> bool:
     return prev[-1] <= limit
 
 
-def match_guess(text: str, word: str) -> str:
-    """A typed guess against the word: CORRECT when equal ignoring case, accents, spaces
-    and punctuation; ALMOST for a plural (s/es, either way) or a typo (1 edit for words
-    of 4+ letters, 2 for 8+); WRONG otherwise."""
-    guess, target = _key(text), _key(word)
+def match_guess(text: str, word: str, also: Iterable[str] = (), articles: frozenset[str] = ARTICLES) -> str:
+    """A typed guess against the word and its names in other languages (`also`): CORRECT
+    when equal to one ignoring case, accents, spaces, punctuation and a leading article;
+    ALMOST for a plural (s/es, either way) or a typo (1 edit for words of 4+ letters, 2
+    for 8+); WRONG otherwise."""
+    guess = _key(text, articles)
     if not guess:
         return WRONG
+    verdicts = {_match(guess, _key(target, articles)) for target in (word, *also)}
+    return CORRECT if CORRECT in verdicts else ALMOST if ALMOST in verdicts else WRONG
+
+
+def _match(guess: str, target: str) -> str:
     if guess == target:
         return CORRECT
     if guess in (target + "s", target + "es") or target in (guess + "s", guess + "es"):
@@ -347,7 +366,8 @@ class Room:
     """One classroom: its players, the teacher's settings and the game being played."""
 
     def __init__(self, code: str, mode: str, clock: Clock, deck: Sequence[str], categories: Sequence[str],
-                 config: RoomConfig, words_filter: RudeFilter, rng: random.Random):
+                 config: RoomConfig, words_filter: RudeFilter, rng: random.Random,
+                 names: Mapping[str, Mapping[str, tuple[str, str]]] | None = None):
         self.code = code
         self.host_token = secrets.token_urlsafe(16)
         self.lock = threading.RLock()
@@ -356,7 +376,15 @@ class Room:
         self._watch = Stopwatch(clock)
         self._t = 0.0  # room time, read once per command: all drawings see the same instant
         self._deck = list(deck)
-        self._known = {_key(w): w for w in categories}  # the teacher's words, as typed -> category
+        # The category names of each language ({locale: {category: (name, phrase)}}): typed
+        # guesses and the teacher's words may use any of them; hints are sent for each.
+        self._names = {loc: {w: name for w, (name, _phrase) in pairs.items()} for loc, pairs in (names or {}).items()}
+        self._articles = articles_of(names or {})
+        self._known = {_key(w, self._articles): w for w in categories}  # the teacher's words, as typed -> category
+        for by_word in self._names.values():
+            for w in categories:
+                if w in by_word:
+                    self._known.setdefault(_key(by_word[w], self._articles), w)
         self._filter = words_filter
         self._rng = rng
         self.mode = _check_mode(mode)
@@ -542,10 +570,10 @@ class Room:
                     or not all(isinstance(w, str) for w in words)):
                 raise GameError(BAD_PAYLOAD, _("words must be a list of at most %(max)s words", max=MAX_WORDS))
             words = [w for w in words if w.strip()]
-            unknown = [w.strip() for w in words if _key(w) not in self._known]
+            unknown = [w.strip() for w in words if _key(w, self._articles) not in self._known]
             if unknown:
                 raise UnknownWords(unknown[:50])
-            words = tuple(self._known[_key(w)] for w in words)
+            words = tuple(self._known[_key(w, self._articles)] for w in words)
         settings = Settings(rounds=rounds, seconds=seconds, words=words, starts_in=self.config.starts_in,
                             threshold=self.config.threshold)
         if type(host_draws) is not bool:
@@ -720,7 +748,8 @@ class Room:
             raise GameError(RATE_LIMITED, _("not so fast: one guess at a time"))
         self._guesses.hit(player_id, now)
         text = " ".join(text.split())
-        verdict = match_guess(text, r.word)
+        verdict = match_guess(text, r.word, [by_word[r.word] for by_word in self._names.values() if r.word in by_word],
+                              self._articles)
         elapsed = self._elapsed(r)
         self._emit(player_id, "guess_result", {"round": r.index, "text": text, "verdict": verdict})
         if verdict == ALMOST:
@@ -897,6 +926,7 @@ class Room:
         return {"index": r.index, "total": len(self.words), "state": r.state, "mode": self.mode,
                 "word": r.word if shown else None,
                 "hint": re.sub(r"\w", "_", r.word),  # "_____ _____": letters to find
+                "hints": {loc: re.sub(r"\w", "_", by_word.get(r.word, r.word)) for loc, by_word in self._names.items()},
                 "drawer": r.drawer, "drawer_nickname": self._nickname(r.drawer),
                 "seconds": self.settings.seconds, "players": list(r.players), **self._time_left(r)}
 
@@ -954,11 +984,13 @@ class RoomRegistry:
 
     def __init__(self, clock: Clock, rng: random.Random | None = None, *, deck: Sequence[str],
                  categories: Sequence[str] | None = None, config: RoomConfig = RoomConfig(),
-                 words_filter: RudeFilter | None = None):
+                 words_filter: RudeFilter | None = None,
+                 names: Mapping[str, Mapping[str, tuple[str, str]]] | None = None):
         self._clock = clock
         self._rng = rng or random.SystemRandom()  # codes must not be predictable
         self.deck = list(deck)
         self.categories = list(categories if categories is not None else deck)
+        self.names = names  # {locale: {category: (name, phrase)}}: see Room
         self.config = config
         self._filter = words_filter or RudeFilter.load()
         self._lock = threading.Lock()
@@ -981,7 +1013,7 @@ class RoomRegistry:
             while code in self._rooms:
                 code = "".join(self._rng.choice(ALPHABET) for _position in range(CODE_LENGTH))
             room = Room(code, mode, self._clock, self.deck, self.categories, self.config, self._filter,
-                        random.Random(self._rng.random()))
+                        random.Random(self._rng.random()), self.names)
             self._rooms[code] = room
         return room
 

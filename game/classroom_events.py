@@ -33,6 +33,7 @@ import segno
 from flask import Blueprint, Flask, current_app, render_template, request
 from flask_babel import gettext as _
 
+from game import i18n
 from game.classroom import (HOST, NO_PLAYER, NO_ROOM, PICTIONARY, Room, RoomConfig, RoomRegistry,
                             UnknownWords)
 from game.contribute import Consent, game_consent
@@ -132,8 +133,10 @@ class Classroom:
         unknown = set(room_cfg) - {f.name for f in fields(RoomConfig)}
         if unknown:
             raise ValueError(f"CLASSROOM_ROOM has unknown fields: {sorted(unknown)}")
+        # Every language's category names: guesses in any of them count (game/i18n.py).
+        names = {code: i18n.category_names(cfg["CATEGORIES_PATH"], code) for code in i18n.languages()}
         self.registry = RoomRegistry(doodle.clock, deck=doodle.deck, categories=doodle.categories,
-                                     config=RoomConfig(**room_cfg))
+                                     config=RoomConfig(**room_cfg), names=names)
         self.base_url = cfg["CLASSROOM_BASE_URL"]
         self.mosaic_interval = float(cfg["CLASSROOM_MOSAIC_INTERVAL"])
         self._server = socketio.server

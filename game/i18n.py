@@ -59,7 +59,13 @@ def select_locale() -> str:
     offered = languages()
     if chosen in offered:
         return chosen
-    return request.accept_languages.best_match(offered) or DEFAULT
+    # The browser's languages in its order of preference, each by its main tag ("es-MX" is
+    # Spanish): the first one offered wins.
+    for tag, _quality in request.accept_languages:
+        primary = tag.split("-")[0].lower()
+        if primary in offered:
+            return primary
+    return DEFAULT
 
 
 def locale() -> str:
@@ -178,11 +184,6 @@ def names(code: str | None = None) -> dict[str, tuple[str, str]]:
 def word_name(word: str) -> str:
     """A category's name in the current language (the category itself if unknown)."""
     return names().get(word, (word, word))[0]
-
-
-def all_names(categories_path: str) -> dict[str, dict[str, str]]:
-    """{locale: {category: name}} for every language offered."""
-    return {code: {w: n for w, (n, _) in category_names(categories_path, code).items()} for code in languages()}
 
 
 # --- the language switcher ---------------------------------------------------------
