@@ -191,10 +191,13 @@
     const guess = document.createElement("span");
     guess.className = "cr-tile-guess";
     guess.textContent = "…";
-    label.append(name, " ", guess);
+    // Recognised in words too, not only by the tile's colour.
+    const status = document.createElement("span");
+    status.className = "cr-tile-status";
+    label.append(name, " ", guess, status);
     li.append(canvas, label);
     $("mosaic").append(li);
-    t = { li, canvas, guess, strokes: [] };
+    t = { li, canvas, guess, status, strokes: [] };
     st.tiles.set(pid, t);
     return t;
   }
@@ -231,10 +234,15 @@
         t.strokes[i][1].push(...ys);
       }
       t.guess.textContent = guessText(d.guess);
-      t.li.classList.toggle("is-recognized", !!d.recognized);
+      recognised(t, !!d.recognized);
       drawMini(t.canvas, t.strokes);
     }
   });
+
+  function recognised(t, yes) {
+    t.li.classList.toggle("is-recognized", yes);
+    t.status.textContent = yes ? _("✓ Recognised") : "";
+  }
 
   function feed(text) {
     const li = item($("feed"), text);
@@ -245,7 +253,7 @@
   socket.on("recognized", (e) => {
     feed(_("✓ The AI got %(name)s's drawing in %(time)s (+%(points)s)", { name: e.nickname, time: secondsText(e.seconds), points: e.points }));
     const t = st.tiles.get(e.player);
-    if (t) t.li.classList.add("is-recognized");
+    if (t) recognised(t, true);
   });
   socket.on("ai_got_it", (e) => feed(_("🤖 The AI got it in %(time)s", { time: secondsText(e.seconds) })));
   socket.on("almost", (e) => feed(_("%(name)s is close!", { name: e.nickname })));
