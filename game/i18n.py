@@ -26,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from babel import Locale
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
@@ -34,6 +35,8 @@ from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po, write_po
 from flask import Blueprint, Flask, current_app, redirect, request
 from flask_babel import Babel, format_decimal, get_locale
+
+from game.routes import load_categories
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
@@ -48,8 +51,10 @@ SEPARATOR = "|"
 bp = Blueprint("i18n", __name__)
 
 
+@lru_cache(maxsize=1)
 def languages() -> list[str]:
-    """English, then each language with a catalogue, in alphabetical order."""
+    """English, then each language with a catalogue, in alphabetical order (read once: a
+    new catalogue needs a restart, as its .mo does)."""
     found = sorted(p.parent.parent.name for p in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"))
     return [DEFAULT] + [code for code in found if code != DEFAULT]
 
@@ -161,8 +166,6 @@ def category_names(categories_path: str, code: str) -> dict[str, tuple[str, str]
     """{category: (name, phrase)} in language `code`; the category itself where the
     language has no list. A list that does not match data/categories.txt line for line
     is an error (tests/test_i18n.py checks the shipped ones)."""
-    from game.routes import load_categories
-
     words = load_categories(categories_path)
     path = Path(categories_path).with_name(f"categories_{code}.txt")
     if not path.exists():
@@ -225,8 +228,6 @@ def init_app(app: Flask) -> None:
 
 def _own_name(code: str) -> str:
     """A language's name in itself, as the switcher shows it: "English", "Español"."""
-    from babel import Locale
-
     name = Locale.parse(code).get_display_name(code) or code
     return name[:1].upper() + name[1:]
 

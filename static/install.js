@@ -31,10 +31,11 @@
       let cached = null;
       try { cached = localStorage.getItem(LANG_KEY); } catch { /* private mode */ }
       const lang = document.documentElement.lang;
-      if (cached !== lang && navigator.onLine !== false && reg.active) {
+      // The first visit installed the shell in this page's language: nothing to refresh.
+      if (cached !== null && cached !== lang && navigator.onLine !== false && reg.active) {
         reg.active.postMessage({ type: "refresh-shell" });
-        try { localStorage.setItem(LANG_KEY, lang); } catch { /* private mode */ }
       }
+      try { localStorage.setItem(LANG_KEY, lang); } catch { /* private mode */ }
     }).catch(() => { /* no worker: the site still works online */ });
   });
 })();
