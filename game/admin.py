@@ -24,6 +24,7 @@ from pathlib import Path
 
 from flask import (Blueprint, Flask, current_app, flash, redirect, render_template, request, send_file,
                    session, url_for)
+from flask_babel import gettext as _
 
 from game.browse import BrowseError, filter_arg, page_arg, replay_data, thumbnail
 from game.contributions import FORMATS, OK, REJECTED, export
@@ -97,14 +98,14 @@ def csrf_token() -> str:
 def _check_csrf() -> None:
     sent, expected = request.form.get("csrf", ""), session.get("csrf", "")
     if not (sent and expected and hmac.compare_digest(sent.encode(), expected.encode())):
-        raise BrowseError(400, "missing or wrong CSRF token: reload the page and try again")
+        raise BrowseError(400, _("missing or wrong CSRF token: reload the page and try again"))
 
 
 def _login_page(status: int = 200, error: str = ""):
     if not _password():
-        return render_template("message.html", title="Admin area off",
-                               message="The admin area is off: set DOODLE_ADMIN_PASSWORD to use it.",
-                               back=("/data", "The data browser")), 503
+        return render_template("message.html", title=_("Admin area off"),
+                               message=_("The admin area is off: set DOODLE_ADMIN_PASSWORD to use it."),
+                               back=("/data", _("The data browser"))), 503
     # After logging in, back to the page asked for (a GET: a POST's form is gone).
     back = request.full_path.rstrip("?") if request.method == "GET" else ""
     return render_template("admin_login.html", error=error, next=back, csrf=csrf_token()), status
@@ -119,7 +120,7 @@ def admin_only(view):
         if not _logged_in():
             if request.endpoint == "admin.dashboard":
                 return _login_page()  # /admin is where one logs in: nothing was refused
-            return _login_page(401, "Log in to moderate.")
+            return _login_page(401, _("Log in to moderate."))
         if request.method == "POST":
             _check_csrf()
         return view(*args, **kwargs)
@@ -147,12 +148,12 @@ def login():
     if not _password():
         return _login_page()
     if not current_app.extensions["admin"].take(request.remote_addr):
-        return render_template("admin_login.html", error="Too many login attempts from your address: "
-                               "wait a minute and try again.", next="", csrf=csrf_token()), 429
+        return render_template("admin_login.html", error=_("Too many login attempts from your address: "
+                                                                 "wait a minute and try again."), next="", csrf=csrf_token()), 429
     _check_csrf()
     if not hmac.compare_digest(_digest(request.form.get("password", "")), _digest(_password())):
         current_app.logger.warning("failed admin login from %s", request.remote_addr)
-        return _login_page(401, "Wrong password.")
+        return _login_page(401, _("Wrong password."))
     session.clear()  # a fresh session (and CSRF token) for the admin
     session["admin"] = _fingerprint(_password())
     return _back(url_for("admin.dashboard"))
@@ -186,7 +187,7 @@ def drawings():
     word = request.args.get("word", "")
     browser = current_app.extensions["browse"]
     if word not in browser.known:
-        raise BrowseError(404, f"no word {word[:64]!r} here: choose one on /admin")
+        raise BrowseError(404, _("no word %(word)r here: choose one on /admin", word=word[:64]))
     page, recognized, per_page = page_arg(), filter_arg(), browser.per_page
     store = _store()
     total = store.count(word, recognized=recognized, status=None)
@@ -204,8 +205,10 @@ def drawings():
 def set_status(key_id: str):
     status = request.form.get("status", "")
     if status not in (OK, REJECTED):
-        raise BrowseError(400, f"status must be {OK!r} or {REJECTED!r}")
-    return _done(_store().set_status(key_id, status), key_id, "rejected" if status == REJECTED else "restored")
+        raise BrowseError(400, _("status must be %(ok)r or %(rejected)r", ok=OK, rejected=REJECTED))
+    done = (_("Drawing %(key_id)s rejected.", key_id=key_id) if status == REJECTED
+            else _("Drawing %(key_id)s restored.", key_id=key_id))
+    return _done(_store().set_status(key_id, status), key_id, done)
 
 
 @bp.post("/delete")
@@ -213,15 +216,15 @@ def set_status(key_id: str):
 def delete():
     key_id = request.form.get("key_id", "").strip()
     if not (key_id.isascii() and key_id.isdigit()):
-        raise BrowseError(400, "key_id must be the drawing's number, e.g. 5201136883597312")
-    return _done(_store().delete(key_id), key_id, "deleted")
+        raise BrowseError(400, _("key_id must be the drawing's number, e.g. 5201136883597312"))
+    return _done(_store().delete(key_id), key_id, _("Drawing %(key_id)s deleted.", key_id=key_id))
 
 
-def _done(changed: bool, key_id: str, what: str):
+def _done(changed: bool, key_id: str, done: str):
     """Say what was done and go back to the page the form came from (404: no such drawing)."""
     if not changed:
-        raise BrowseError(404, f"no drawing has key_id {key_id[:24]!r}")
-    flash(f"Drawing {key_id} {what}.")
+        raise BrowseError(404, _("no drawing has key_id %(key_id)r", key_id=key_id[:24]))
+    flash(done)
     return _back(url_for("admin.dashboard"))
 
 
@@ -232,7 +235,7 @@ def download():
     is what `python -m training train --extra DIR` reads."""
     fmt = request.args.get("format", "raw")
     if fmt not in FORMATS:
-        raise BrowseError(400, f"format must be one of {', '.join(FORMATS)}")
+        raise BrowseError(400, _("format must be one of %(formats)s", formats=", ".join(FORMATS)))
     archive = tempfile.TemporaryFile()  # on disk, not in memory: an export can be large
     with tempfile.TemporaryDirectory() as folder:
         counts = export(_store(), folder, fmt)
@@ -247,5 +250,5 @@ def download():
 
 @bp.errorhandler(BrowseError)
 def admin_error(error: BrowseError):
-    return render_template("message.html", title="Not done", message=error.message,
-                           back=("/admin", "Back to moderation")), error.status
+    return render_template("message.html", title=_("Not done"), message=error.message,
+                           back=("/admin", _("Back to moderation"))), error.status

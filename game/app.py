@@ -29,12 +29,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
 
-    from game import admin, browse, classroom_events, contribute
+    from game import admin, browse, classroom_events, contribute, i18n, pwa
     from game.routes import bp
     from game.vision import routes as vision
 
     # First: in production without an admin password, refuse to start before the model loads.
     admin.init_app(app)
+    # The languages (catalogues compiled here if they are not yet), before any page renders.
+    i18n.init_app(app)
+    app.register_blueprint(pwa.bp)
     app.register_blueprint(bp)
     app.register_blueprint(contribute.bp)
     app.register_blueprint(browse.bp)

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
+from flask_babel import gettext as _
 
 from game.contributions import OK
 from game.quickdraw_files import QuickDrawFolder
@@ -71,7 +72,7 @@ class Browser:
     def listing(self, word: str, page: int, recognized: bool | None) -> dict:
         """Page `page` (from 1) of the word's drawings: contributions, then Google's."""
         if word not in self.known:
-            raise BrowseError(404, f"no word {word[:64]!r} here: /data lists the {len(self.words)} words")
+            raise BrowseError(404, _("no word %(word)r here: /data lists the %(n)s words", word=word[:64], n=len(self.words)))
         store, per_page = _store(), self.per_page
         contributed = store.count(word, recognized=recognized)
         quickdraw = self.folder.total(word, recognized) if self.folder else 0
@@ -109,14 +110,14 @@ def page_arg() -> int:
     raw = request.args.get("page", "1").strip()
     # ASCII digits only: str.isdigit and int() also take "１" and "²".
     if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_PAGE:
-        raise BrowseError(400, f"page must be a whole number from 1 to {MAX_PAGE:,}, got {raw[:20]!r}")
+        raise BrowseError(400, _("page must be a whole number from 1 to %(max)s, got %(got)r", max=f"{MAX_PAGE:,}", got=raw[:20]))
     return int(raw)
 
 
 def filter_arg() -> bool | None:
     raw = request.args.get("recognized", "").strip().lower()
     if raw not in FILTERS:
-        raise BrowseError(400, "recognized must be yes, no or all")
+        raise BrowseError(400, _("recognized must be yes, no or all"))
     return FILTERS[raw]
 
 
@@ -175,5 +176,5 @@ def api_word(word: str):
 def browse_error(error: BrowseError):
     if request.path.startswith("/api/"):
         return jsonify(error=error.message), error.status
-    return render_template("message.html", title="Not found" if error.status == 404 else "Bad request",
-                           message=error.message, back=("/data", "All the words")), error.status
+    return render_template("message.html", title=_("Not found") if error.status == 404 else _("Bad request"),
+                           message=error.message, back=("/data", _("All the words"))), error.status

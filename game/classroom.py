@@ -45,7 +45,11 @@ import unicodedata
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
+
+# Refusals in the language of the request being handled (game/engine.py says why).
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from game.engine import (BAD_PAYLOAD, DRAWING, MAX_WORDS, NOT_STARTED, OVER, PROMPT, RATE_LIMITED, ROUND_OVER,
                          Clock, Game, GameError, InferenceRequest, Round, Settings, recognised)
@@ -99,7 +103,7 @@ class UnknownWords(GameError):
     """The teacher's deck has words the model does not know: all of them in `words`."""
 
     def __init__(self, words: list[str]):
-        super().__init__(UNKNOWN_WORDS, "unknown words: " + ", ".join(words))
+        super().__init__(UNKNOWN_WORDS, _("unknown words: %(words)s", words=", ".join(words)))
         self.words = words
 
 
@@ -137,13 +141,26 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-def _key(text: str) -> str:
+# Leading words a guess may have or leave out: English's "the" (the categories have "The
+# Mona Lisa"); a room adds the articles of its languages' category lists ("una", "la").
+ARTICLES = frozenset({"the"})
+
+
+def _key(text: str, articles: frozenset[str] = ARTICLES) -> str:
     """A guess or a word as compared: folded, letters and digits only, and no leading
-    "the" (the categories have "The Mona Lisa")."""
+    article."""
     words = re.findall(r"\w+", _fold(text).replace("_", " "))
-    if len(words) > 1 and words[0] == "the":
+    if len(words) > 1 and words[0] in articles:
         words = words[1:]
     return "".join(words)
+
+
+def articles_of(names: Mapping[str, Mapping[str, tuple[str, str]]]) -> frozenset[str]:
+    """The articles in category lists ({locale: {category: (name, phrase)}}): what a phrase
+    adds before its name ("una" of "bicicleta|una bicicleta"), folded."""
+    found = {_fold(phrase[: -len(name)].strip()) for pairs in names.values() for name, phrase in pairs.values()
+             if phrase != name and phrase.endswith(name)}
+    return ARTICLES | {a for a in found if a and " " not in a}
 
 
 def _within(a: str, b: str, limit: int) -> bool:
@@ -166,13 +183,19 @@ def _within(a: str, b: str, limit: int) -> bool:
     return prev[-1] <= limit
 
 
-def match_guess(text: str, word: str) -> str:
-    """A typed guess against the word: CORRECT when equal ignoring case, accents, spaces
-    and punctuation; ALMOST for a plural (s/es, either way) or a typo (1 edit for words
-    of 4+ letters, 2 for 8+); WRONG otherwise."""
-    guess, target = _key(text), _key(word)
+def match_guess(text: str, word: str, also: Iterable[str] = (), articles: frozenset[str] = ARTICLES) -> str:
+    """A typed guess against the word and its names in other languages (`also`): CORRECT
+    when equal to one ignoring case, accents, spaces, punctuation and a leading article;
+    ALMOST for a plural (s/es, either way) or a typo (1 edit for words of 4+ letters, 2
+    for 8+); WRONG otherwise."""
+    guess = _key(text, articles)
     if not guess:
         return WRONG
+    verdicts = {_match(guess, _key(target, articles)) for target in (word, *also)}
+    return CORRECT if CORRECT in verdicts else ALMOST if ALMOST in verdicts else WRONG
+
+
+def _match(guess: str, target: str) -> str:
     if guess == target:
         return CORRECT
     if guess in (target + "s", target + "es") or target in (guess + "s", guess + "es"):
@@ -186,18 +209,18 @@ def clean_nickname(raw) -> str:
     and control or invisible characters are refused rather than stripped, so what the
     student typed is what the class sees."""
     if not isinstance(raw, str):
-        raise GameError(BAD_NICKNAME, "the nickname must be text")
+        raise GameError(BAD_NICKNAME, _("the nickname must be text"))
     if len(raw) > 4 * MAX_NICKNAME:  # refuse a 10,000-character paste before any work
-        raise GameError(BAD_NICKNAME, f"a nickname has at most {MAX_NICKNAME} characters")
+        raise GameError(BAD_NICKNAME, _("a nickname has at most %(max)s characters", max=MAX_NICKNAME))
     name = " ".join(unicodedata.normalize("NFC", raw).split())
     if not name:
-        raise GameError(BAD_NICKNAME, "type a nickname")
+        raise GameError(BAD_NICKNAME, _("type a nickname"))
     if len(name) > MAX_NICKNAME:
-        raise GameError(BAD_NICKNAME, f"a nickname has at most {MAX_NICKNAME} characters")
+        raise GameError(BAD_NICKNAME, _("a nickname has at most %(max)s characters", max=MAX_NICKNAME))
     if any(c in "<>&" for c in name):
-        raise GameError(BAD_NICKNAME, "a nickname cannot contain <, > or &")
+        raise GameError(BAD_NICKNAME, _("a nickname cannot contain <, > or &"))
     if any(unicodedata.category(c).startswith("C") for c in name):
-        raise GameError(BAD_NICKNAME, "a nickname cannot contain control or invisible characters")
+        raise GameError(BAD_NICKNAME, _("a nickname cannot contain control or invisible characters"))
     return name
 
 
@@ -343,7 +366,8 @@ class Room:
     """One classroom: its players, the teacher's settings and the game being played."""
 
     def __init__(self, code: str, mode: str, clock: Clock, deck: Sequence[str], categories: Sequence[str],
-                 config: RoomConfig, words_filter: RudeFilter, rng: random.Random):
+                 config: RoomConfig, words_filter: RudeFilter, rng: random.Random,
+                 names: Mapping[str, Mapping[str, tuple[str, str]]] | None = None):
         self.code = code
         self.host_token = secrets.token_urlsafe(16)
         self.lock = threading.RLock()
@@ -352,7 +376,15 @@ class Room:
         self._watch = Stopwatch(clock)
         self._t = 0.0  # room time, read once per command: all drawings see the same instant
         self._deck = list(deck)
-        self._known = {_key(w): w for w in categories}  # the teacher's words, as typed -> category
+        # The category names of each language ({locale: {category: (name, phrase)}}): typed
+        # guesses and the teacher's words may use any of them; hints are sent for each.
+        self._names = {loc: {w: name for w, (name, _phrase) in pairs.items()} for loc, pairs in (names or {}).items()}
+        self._articles = articles_of(names or {})
+        self._known = {_key(w, self._articles): w for w in categories}  # the teacher's words, as typed -> category
+        for by_word in self._names.values():
+            for w in categories:
+                if w in by_word:
+                    self._known.setdefault(_key(by_word[w], self._articles), w)
         self._filter = words_filter
         self._rng = rng
         self.mode = _check_mode(mode)
@@ -473,14 +505,14 @@ class Room:
         """A new player. Joining mid-round plays from the next round."""
         name = clean_nickname(nickname)
         if self._filter.is_rude(name):
-            raise GameError(BAD_NICKNAME, "that nickname is not allowed here: please choose another one")
+            raise GameError(BAD_NICKNAME, _("that nickname is not allowed here: please choose another one"))
         key, now = name.casefold(), self._clock()
         if self._blocked_names.get(key, -math.inf) > now:
-            raise GameError(KICKED, "the teacher removed this nickname from the room")
+            raise GameError(KICKED, _("the teacher removed this nickname from the room"))
         if any(p.key == key for p in self.players.values()):
-            raise GameError(NICKNAME_TAKEN, f"someone in the room is already called {name}")
+            raise GameError(NICKNAME_TAKEN, _("someone in the room is already called %(name)s", name=name))
         if len(self.players) >= self.config.max_players:
-            raise GameError(ROOM_FULL, f"the room is full ({self.config.max_players} players)")
+            raise GameError(ROOM_FULL, _("the room is full (%(max)s players)", max=self.config.max_players))
         serial = next(self._serials)
         player = Player(f"p{serial}", secrets.token_urlsafe(16), name, serial)
         self.players[player.id] = player
@@ -491,12 +523,12 @@ class Room:
     def rejoin(self, token) -> Player:
         """The player that `token` belongs to, score and all (a refreshed phone)."""
         if not isinstance(token, str):
-            raise GameError(BAD_PAYLOAD, "token must be a string")
+            raise GameError(BAD_PAYLOAD, _("token must be a string"))
         if token in self._kicked:
-            raise GameError(KICKED, "the teacher removed you from this room")
+            raise GameError(KICKED, _("the teacher removed you from this room"))
         player = self.players.get(self._by_token.get(token, ""))
         if player is None:
-            raise GameError(NO_PLAYER, "this phone's player is not in the room any more: join again")
+            raise GameError(NO_PLAYER, _("this phone's player is not in the room any more: join again"))
         player.connected = True
         self._emit_state()
         return player
@@ -532,20 +564,20 @@ class Room:
         ignoring case, accents and spaces; unknown ones are all reported (UnknownWords)."""
         self._host(token)
         if self.phase == PLAYING:
-            raise GameError(WRONG_PHASE, "settings change between games: end this one first")
+            raise GameError(WRONG_PHASE, _("settings change between games: end this one first"))
         if words is not None:
             if (not isinstance(words, (list, tuple)) or len(words) > MAX_WORDS
                     or not all(isinstance(w, str) for w in words)):
-                raise GameError(BAD_PAYLOAD, f"words must be a list of at most {MAX_WORDS} words")
+                raise GameError(BAD_PAYLOAD, _("words must be a list of at most %(max)s words", max=MAX_WORDS))
             words = [w for w in words if w.strip()]
-            unknown = [w.strip() for w in words if _key(w) not in self._known]
+            unknown = [w.strip() for w in words if _key(w, self._articles) not in self._known]
             if unknown:
                 raise UnknownWords(unknown[:50])
-            words = tuple(self._known[_key(w)] for w in words)
+            words = tuple(self._known[_key(w, self._articles)] for w in words)
         settings = Settings(rounds=rounds, seconds=seconds, words=words, starts_in=self.config.starts_in,
                             threshold=self.config.threshold)
         if type(host_draws) is not bool:
-            raise GameError(BAD_PAYLOAD, "host_draws must be true or false")
+            raise GameError(BAD_PAYLOAD, _("host_draws must be true or false"))
         self.mode = _check_mode(mode if mode is not None else self.mode)
         self.settings, self.host_draws = settings, host_draws
         self._emit_state()
@@ -556,18 +588,18 @@ class Room:
         self._host(token)
         self._advance()
         if self.phase == PLAYING:
-            raise GameError(WRONG_PHASE, "the game has already started")
+            raise GameError(WRONG_PHASE, _("the game has already started"))
         # Pictionary needs a drawer and a guesser; the teacher may be the drawer.
         need = 2 if self.mode == PICTIONARY and not self.host_draws else 1
         if len(self.players) < need:
-            raise GameError(NOT_ENOUGH_PLAYERS, f"this mode needs at least {need} player{'s' * (need > 1)}")
+            raise GameError(NOT_ENOUGH_PLAYERS, ngettext("this mode needs at least %(num)s player", "this mode needs at least %(num)s players", need))
         s = self.settings
         if s.words is not None:
             self.words = list(s.words[:s.rounds])
         elif len(set(self._deck)) >= s.rounds:
             self.words = self._rng.sample(sorted(set(self._deck)), s.rounds)
         else:
-            raise GameError(BAD_PAYLOAD, f"the deck has only {len(set(self._deck))} words")
+            raise GameError(BAD_PAYLOAD, _("the deck has only %(n)s words", n=len(set(self._deck))))
         for p in self.players.values():
             p.score = 0
         self.rounds, self._last_drawer, self.phase = [], -1, PLAYING
@@ -580,7 +612,7 @@ class Room:
         self._host(token)
         self._advance()
         if self.phase != PLAYING:
-            raise GameError(WRONG_PHASE, "there is no game to pause")
+            raise GameError(WRONG_PHASE, _("there is no game to pause"))
         if not self.paused:
             self._watch.stop()
             self._emit(None, "paused", self._time_left(self.round))
@@ -588,7 +620,7 @@ class Room:
     def resume(self, token) -> None:
         self._host(token)
         if self.phase != PLAYING:
-            raise GameError(WRONG_PHASE, "there is no game to resume")
+            raise GameError(WRONG_PHASE, _("there is no game to resume"))
         if self.paused:
             self._watch.start()
             self._advance()
@@ -699,24 +731,25 @@ class Room:
         one scores `speed_points` for the guesser and as much for the drawer (a student),
         and ends the round."""
         if self.mode != PICTIONARY:
-            raise GameError(WRONG_PHASE, "guesses are typed in Pictionary mode only")
+            raise GameError(WRONG_PHASE, _("guesses are typed in Pictionary mode only"))
         if not isinstance(text, str) or not 0 < len(" ".join(text.split())) <= MAX_GUESS:
-            raise GameError(BAD_PAYLOAD, f"a guess is 1 to {MAX_GUESS} characters")
+            raise GameError(BAD_PAYLOAD, _("a guess is 1 to %(max)s characters", max=MAX_GUESS))
         self._player(player_id)
         self._advance()  # first: the current round may have just changed
         r = self._live_round(round if round is not None else self._current_index())
         if r.state == PROMPT:
-            raise GameError(NOT_STARTED, "the drawing has not started yet")
+            raise GameError(NOT_STARTED, _("the drawing has not started yet"))
         if player_id == r.drawer:
-            raise GameError(NOT_YOUR_TURN, "you are drawing: the others guess")
+            raise GameError(NOT_YOUR_TURN, _("you are drawing: the others guess"))
         if player_id not in r.players:
-            raise GameError(NOT_PLAYING, "you joined during this round: you play from the next one")
+            raise GameError(NOT_PLAYING, _("you joined during this round: you play from the next one"))
         now = self._clock()
         if self._guesses.blocked(player_id, now):
-            raise GameError(RATE_LIMITED, "not so fast: one guess at a time")
+            raise GameError(RATE_LIMITED, _("not so fast: one guess at a time"))
         self._guesses.hit(player_id, now)
         text = " ".join(text.split())
-        verdict = match_guess(text, r.word)
+        verdict = match_guess(text, r.word, [by_word[r.word] for by_word in self._names.values() if r.word in by_word],
+                              self._articles)
         elapsed = self._elapsed(r)
         self._emit(player_id, "guess_result", {"round": r.index, "text": text, "verdict": verdict})
         if verdict == ALMOST:
@@ -745,12 +778,12 @@ class Room:
 
     def _host(self, token) -> None:
         if not self.is_host(token):
-            raise GameError(NOT_HOST, "only the teacher can do that")
+            raise GameError(NOT_HOST, _("only the teacher can do that"))
 
     def _player(self, player_id) -> Player:
         player = self.players.get(player_id) if isinstance(player_id, str) else None
         if player is None:
-            raise GameError(NO_PLAYER, "no such player in this room")
+            raise GameError(NO_PLAYER, _("no such player in this room"))
         return player
 
     def _nickname(self, pid: str | None) -> str | None:
@@ -834,41 +867,41 @@ class Room:
 
     def _playing_round(self) -> RoomRound:
         if self.phase != PLAYING:
-            raise GameError(WRONG_PHASE, "no game is being played")
+            raise GameError(WRONG_PHASE, _("no game is being played"))
         return self.round
 
     def _live_round(self, index) -> RoomRound:
         """The current round, if `index` names it and it is open for ink or guesses."""
         self._advance()
         if type(index) is not int:
-            raise GameError(BAD_PAYLOAD, "round must be an integer")
+            raise GameError(BAD_PAYLOAD, _("round must be an integer"))
         if self.phase == LOBBY:
-            raise GameError(NOT_STARTED, "the game has not started")
+            raise GameError(NOT_STARTED, _("the game has not started"))
         if self.phase == ENDED:
-            raise GameError(ROUND_OVER, "the game is over")
+            raise GameError(ROUND_OVER, _("the game is over"))
         if self.paused:
-            raise GameError(PAUSED, "the teacher paused the game")
+            raise GameError(PAUSED, _("the teacher paused the game"))
         r = self.round
         if index < r.index or (index == r.index and r.state == OVER):
-            raise GameError(ROUND_OVER, f"round {index} is over")
+            raise GameError(ROUND_OVER, _("round %(index)s is over", index=index))
         if index > r.index:
-            raise GameError(NOT_STARTED, f"round {index} has not started")
+            raise GameError(NOT_STARTED, _("round %(index)s has not started", index=index))
         return r
 
     def _drawing(self, player_id: str, index) -> Game:
         """The engine game holding `player_id`'s drawing in round `index`."""
         r = self._live_round(index)
         if r.state == PROMPT:
-            raise GameError(NOT_STARTED, f"round {index}'s clock has not started")
+            raise GameError(NOT_STARTED, _("round %(index)s's clock has not started", index=index))
         game = r.drawings.get(player_id)
         if game is None:
             if player_id != HOST:
                 self._player(player_id)
             if self.mode == PICTIONARY:
-                raise GameError(NOT_YOUR_TURN, f"{self._nickname(r.drawer)} is drawing: type your guesses")
-            raise GameError(NOT_PLAYING, "you joined during this round: you play from the next one")
+                raise GameError(NOT_YOUR_TURN, _("%(name)s is drawing: type your guesses", name=self._nickname(r.drawer)))
+            raise GameError(NOT_PLAYING, _("you joined during this round: you play from the next one"))
         if player_id in r.recognized:
-            raise GameError(ROUND_OVER, "the AI got your drawing: wait for the next round")
+            raise GameError(ROUND_OVER, _("the AI got your drawing: wait for the next round"))
         return game
 
     def _judged_round(self) -> RoomRound | None:
@@ -893,6 +926,7 @@ class Room:
         return {"index": r.index, "total": len(self.words), "state": r.state, "mode": self.mode,
                 "word": r.word if shown else None,
                 "hint": re.sub(r"\w", "_", r.word),  # "_____ _____": letters to find
+                "hints": {loc: re.sub(r"\w", "_", by_word.get(r.word, r.word)) for loc, by_word in self._names.items()},
                 "drawer": r.drawer, "drawer_nickname": self._nickname(r.drawer),
                 "seconds": self.settings.seconds, "players": list(r.players), **self._time_left(r)}
 
@@ -936,7 +970,7 @@ class Room:
 
 def _check_mode(mode) -> str:
     if mode not in MODES:
-        raise GameError(BAD_PAYLOAD, f"mode must be one of {', '.join(MODES)}")
+        raise GameError(BAD_PAYLOAD, _("mode must be one of %(modes)s", modes=", ".join(MODES)))
     return mode
 
 
@@ -950,11 +984,13 @@ class RoomRegistry:
 
     def __init__(self, clock: Clock, rng: random.Random | None = None, *, deck: Sequence[str],
                  categories: Sequence[str] | None = None, config: RoomConfig = RoomConfig(),
-                 words_filter: RudeFilter | None = None):
+                 words_filter: RudeFilter | None = None,
+                 names: Mapping[str, Mapping[str, tuple[str, str]]] | None = None):
         self._clock = clock
         self._rng = rng or random.SystemRandom()  # codes must not be predictable
         self.deck = list(deck)
         self.categories = list(categories if categories is not None else deck)
+        self.names = names  # {locale: {category: (name, phrase)}}: see Room
         self.config = config
         self._filter = words_filter or RudeFilter.load()
         self._lock = threading.Lock()
@@ -972,12 +1008,12 @@ class RoomRegistry:
         """A new room with a fresh code; its host token is `room.host_token`."""
         with self._lock:
             if len(self._rooms) >= self.config.max_rooms:
-                raise GameError(TOO_MANY_ROOMS, "too many rooms are open on this server")
-            code = "".join(self._rng.choice(ALPHABET) for _ in range(CODE_LENGTH))
+                raise GameError(TOO_MANY_ROOMS, _("too many rooms are open on this server"))
+            code = "".join(self._rng.choice(ALPHABET) for _position in range(CODE_LENGTH))
             while code in self._rooms:
-                code = "".join(self._rng.choice(ALPHABET) for _ in range(CODE_LENGTH))
+                code = "".join(self._rng.choice(ALPHABET) for _position in range(CODE_LENGTH))
             room = Room(code, mode, self._clock, self.deck, self.categories, self.config, self._filter,
-                        random.Random(self._rng.random()))
+                        random.Random(self._rng.random()), self.names)
             self._rooms[code] = room
         return room
 
@@ -986,7 +1022,7 @@ class RoomRegistry:
         with self._lock:
             room = self._rooms.get(code)
         if room is None:
-            raise GameError(NO_ROOM, "no such room (it was closed or it expired)")
+            raise GameError(NO_ROOM, _("no such room (it was closed or it expired)"))
         return room
 
     def join_blocked(self, client_key: str) -> bool:
@@ -999,12 +1035,12 @@ class RoomRegistry:
         now = self._clock()
         with self._lock:
             if self._failures.blocked(client_key, now):
-                raise GameError(RATE_LIMITED, "too many wrong codes: wait a few minutes and try again")
+                raise GameError(RATE_LIMITED, _("too many wrong codes: wait a few minutes and try again"))
             typed = re.sub(r"[\s-]", "", code).upper() if isinstance(code, str) and len(code) <= 20 else ""
             room = self._rooms.get(typed)
             if room is None:
                 self._failures.hit(client_key, now)
-                raise GameError(NO_ROOM, "no room with that code: check it on the projector")
+                raise GameError(NO_ROOM, _("no room with that code: check it on the projector"))
         return room
 
     def join(self, code, client_key: str, nickname=None, token=None) -> tuple[Room, Player]:
@@ -1019,7 +1055,7 @@ class RoomRegistry:
         room = self.find(code, client_key)
         with room.lock:
             if not room.is_host(token):
-                raise GameError(NOT_HOST, "wrong host token for this room")
+                raise GameError(NOT_HOST, _("wrong host token for this room"))
             room.host_connected(True)
         return room
 
@@ -1028,7 +1064,7 @@ class RoomRegistry:
         room = self.get(code)
         with room.lock:
             if not room.is_host(token):
-                raise GameError(NOT_HOST, "only the teacher can close the room")
+                raise GameError(NOT_HOST, _("only the teacher can close the room"))
             with self._lock:
                 self._rooms.pop(code, None)
             room.close("closed by the teacher")

@@ -31,7 +31,9 @@ from urllib.parse import urlsplit
 
 import segno
 from flask import Blueprint, Flask, current_app, render_template, request
+from flask_babel import gettext as _
 
+from game import i18n
 from game.classroom import (HOST, NO_PLAYER, NO_ROOM, PICTIONARY, Room, RoomConfig, RoomRegistry,
                             UnknownWords)
 from game.contribute import Consent, game_consent
@@ -131,8 +133,10 @@ class Classroom:
         unknown = set(room_cfg) - {f.name for f in fields(RoomConfig)}
         if unknown:
             raise ValueError(f"CLASSROOM_ROOM has unknown fields: {sorted(unknown)}")
+        # Every language's category names: guesses in any of them count (game/i18n.py).
+        names = {code: i18n.category_names(cfg["CATEGORIES_PATH"], code) for code in i18n.languages()}
         self.registry = RoomRegistry(doodle.clock, deck=doodle.deck, categories=doodle.categories,
-                                     config=RoomConfig(**room_cfg))
+                                     config=RoomConfig(**room_cfg), names=names)
         self.base_url = cfg["CLASSROOM_BASE_URL"]
         self.mosaic_interval = float(cfg["CLASSROOM_MOSAIC_INTERVAL"])
         self._server = socketio.server
@@ -155,7 +159,7 @@ class Classroom:
             bucket = self._buckets.get(sid) or self._buckets.setdefault(
                 sid, TokenBucket(self.doodle.rate, self.doodle.burst))
             if not bucket.take():
-                raise GameError(RATE_LIMITED, f"more than {self.doodle.rate:g} messages a second")
+                raise GameError(RATE_LIMITED, _("more than %(rate)s messages a second", rate=f"{self.doodle.rate:g}"))
             data = one_object(({},) if event in ("create", "state") and args in ((), (None,)) else args)
             return self._actions[event](sid, data)
 
@@ -167,7 +171,7 @@ class Classroom:
     def _seat(self, sid: str) -> tuple[Room, Seat]:
         seat = self._seats.get(sid)
         if seat is None:
-            raise GameError(NO_ROOM, "join a room first")
+            raise GameError(NO_ROOM, _("join a room first"))
         return self.registry.get(seat.code), seat
 
     def _sit(self, sid: str, room: Room, who: str) -> None:
@@ -311,7 +315,7 @@ class Classroom:
     def _guess(self, sid: str, data: dict) -> dict:
         room, seat = self._seat(sid)
         if seat.who == HOST:
-            raise GameError(NO_PLAYER, "the teacher does not guess")
+            raise GameError(NO_PLAYER, _("the teacher does not guess"))
         index = data.get("round")
         with room.lock:
             try:
@@ -457,7 +461,7 @@ class Classroom:
 def _token(data: dict, key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not 0 < len(value) <= MAX_TOKEN:
-        raise GameError(BAD_PAYLOAD, f"{key} must be a string of 1 to {MAX_TOKEN} characters")
+        raise GameError(BAD_PAYLOAD, _("%(key)s must be a string of 1 to %(max)s characters", key=key, max=MAX_TOKEN))
     return value
 
 

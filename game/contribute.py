@@ -23,6 +23,7 @@ import weakref
 from typing import NamedTuple
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
+from flask_babel import gettext as _
 
 from game.contributions import (ContributionError, Store, contributor_id, country_from_headers, default_url,
                                 validate)
@@ -97,7 +98,7 @@ def game_consent(data: dict, headers) -> Consent | None:
     opening request's, which Flask-SocketIO keeps for every event of the connection."""
     contribute = data.get("contribute")
     if contribute is not None and type(contribute) is not bool:
-        raise GameError(BAD_PAYLOAD, "contribute must be true or false")
+        raise GameError(BAD_PAYLOAD, _("contribute must be true or false"))
     try:
         contributor = contributor_id(data.get("contributor"))
     except ContributionError as e:
@@ -214,12 +215,12 @@ def contribute_page():
 def add_contribution():
     service = _service()
     if not service.limiter.take(request.remote_addr):
-        raise ContributionError(429, f"more than {service.limiter.rate:g} contributions a second; slow down")
+        raise ContributionError(429, _("more than %(rate)s contributions a second; slow down", rate=f"{service.limiter.rate:g}"))
     try:
         # Parsed here, not by get_json: any content type is JSON to us, and every failure is ours to word.
         payload = json.loads(request.get_data(cache=False))
     except (ValueError, RecursionError):
-        raise ContributionError(400, "the body must be JSON") from None
+        raise ContributionError(400, _("the body must be JSON")) from None
     record = validate(payload, service.accepted)
     recognized = _recognized(record["word"], record["drawing"], service.classify_timeout)
     key_id = service.store.add(record, recognized=recognized, countrycode=country_from_headers(request.headers))
@@ -253,5 +254,6 @@ def contribution_error(error: ContributionError):
 def too_large(error):
     """Werkzeug refuses a body over MAX_CONTENT_LENGTH; say so in JSON, not an HTML page."""
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    size = f"{limit / 2**20:g} MB" if limit else "the limit"
-    return jsonify(error=f"the request body is larger than {size}"), 413
+    if not limit:
+        return jsonify(error=_("the request body is too large")), 413
+    return jsonify(error=_("the request body is larger than %(size)s MB", size=f"{limit / 2**20:g}")), 413

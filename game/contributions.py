@@ -31,6 +31,8 @@ from pathlib import Path
 from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
+# API refusals in the language of the request (game/engine.py says why).
+from flask_babel import gettext as _
 from sqlalchemy import (Boolean, DateTime, Index, Integer, String, Text, create_engine, delete, event,
                         func, insert, select, text, update)
 from sqlalchemy.engine import Engine, make_url
@@ -110,13 +112,13 @@ def validate(payload: Any, categories: Iterable[str]) -> dict:
     at most MAX_STROKES strokes and MAX_POINTS_PER_DRAWING points (the game's limits).
     """
     if not isinstance(payload, dict):
-        raise ContributionError(400, "the body must be a JSON object")
+        raise ContributionError(400, _("the body must be a JSON object"))
     if payload.get("consent") is not True:
-        raise ContributionError(422, "consent is required: the drawing is published under CC BY 4.0")
+        raise ContributionError(422, _("consent is required: the drawing is published under CC BY 4.0"))
     word = payload.get("word")
     allowed = categories if isinstance(categories, (set, frozenset)) else set(categories)
     if not isinstance(word, str) or word not in allowed:
-        raise ContributionError(422, f"unknown word {str(word)[:64]!r}")
+        raise ContributionError(422, _("unknown word %(word)r", word=str(word)[:64]))
     return {"word": word, "drawing": _validate_drawing(payload.get("drawing")),
             "contributor": contributor_id(payload.get("contributor"))}
 
@@ -127,36 +129,36 @@ def contributor_id(value) -> str:
     if value is None:
         return new_contributor_id()
     if not isinstance(value, str) or not _CONTRIBUTOR.fullmatch(value):
-        raise ContributionError(422, "contributor must be 8 to 64 letters, digits, '-' or '_'")
+        raise ContributionError(422, _("contributor must be 8 to 64 letters, digits, '-' or '_'"))
     return value
 
 
 def _validate_drawing(drawing) -> list:
     if not isinstance(drawing, list):
-        raise ContributionError(422, "drawing must be a list of strokes [[xs], [ys], [ts]]")
+        raise ContributionError(422, _("drawing must be a list of strokes [[xs], [ys], [ts]]"))
     if not drawing:
-        raise ContributionError(422, "the drawing is empty")
+        raise ContributionError(422, _("the drawing is empty"))
     if len(drawing) > MAX_STROKES:
-        raise ContributionError(422, f"a drawing holds at most {MAX_STROKES} strokes")
+        raise ContributionError(422, _("a drawing holds at most %(max)s strokes", max=MAX_STROKES))
     total = 0
     for i, stroke in enumerate(drawing):
         if not isinstance(stroke, list) or len(stroke) != 3 or not all(isinstance(a, list) for a in stroke):
-            raise ContributionError(422, f"stroke {i} must be [[xs], [ys], [ts]]")
+            raise ContributionError(422, _("stroke %(i)s must be [[xs], [ys], [ts]]", i=i))
         n = len(stroke[0])
         if len(stroke[1]) != n or len(stroke[2]) != n:
-            raise ContributionError(422, f"stroke {i}: xs, ys and ts have different lengths")
+            raise ContributionError(422, _("stroke %(i)s: xs, ys and ts have different lengths", i=i))
         if n == 0:
-            raise ContributionError(422, f"stroke {i} has no points")
+            raise ContributionError(422, _("stroke %(i)s has no points", i=i))
         total += n
         if total > MAX_POINTS_PER_DRAWING:
-            raise ContributionError(422, f"a drawing holds at most {MAX_POINTS_PER_DRAWING} points")
+            raise ContributionError(422, _("a drawing holds at most %(max)s points", max=MAX_POINTS_PER_DRAWING))
         for axis in stroke:
             # NaN fails every comparison, so `abs(v) <= limit` also refuses NaN and infinity.
             if not all(is_number(v) and abs(v) <= MAX_COORDINATE for v in axis):
-                raise ContributionError(422, f"stroke {i}: coordinates and times must be finite numbers "
-                                             f"of at most {MAX_COORDINATE:g} in size")
+                raise ContributionError(422, _("stroke %(i)s: coordinates and times must be finite numbers of at most %(max)s in size",
+                                               i=i, max=f"{MAX_COORDINATE:g}"))
         if min(stroke[2]) < 0:
-            raise ContributionError(422, f"stroke {i}: times must not be negative")
+            raise ContributionError(422, _("stroke %(i)s: times must not be negative", i=i))
     return drawing
 
 
@@ -370,7 +372,7 @@ class _GroupCommit:
 
     def _commit_one(self, entry: _Pending) -> None:
         try:
-            for _ in range(3):
+            for _attempt in range(3):
                 try:
                     with self.engine.begin() as conn:
                         conn.execute(insert(TABLE), entry.row)

@@ -20,6 +20,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, NamedTuple, Sequence
 
+# Refusals reach players: worded in the language of the request being handled (a socket
+# event runs in its connection's; game/i18n.py), in English outside any request.
+from flask_babel import gettext as _
+
 Clock = Callable[[], float]
 
 # Error codes, exactly as docs/protocol.md lists them.
@@ -43,7 +47,8 @@ RESUME_SECONDS = 30.0
 
 
 class GameError(Exception):
-    """A refused command; `code` is one of the protocol's error codes."""
+    """A refused command; `code` is one of the protocol's error codes, `message` says it
+    to the player in their language."""
 
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -74,19 +79,19 @@ class Settings:
 
     def __post_init__(self):
         if type(self.rounds) is not int or not 1 <= self.rounds <= MAX_ROUNDS:
-            raise GameError(BAD_PAYLOAD, f"rounds must be an integer from 1 to {MAX_ROUNDS}")
+            raise GameError(BAD_PAYLOAD, _("rounds must be an integer from 1 to %(max)s", max=MAX_ROUNDS))
         if not is_number(self.seconds) or not MIN_SECONDS <= self.seconds <= MAX_SECONDS:
-            raise GameError(BAD_PAYLOAD, f"seconds must be a number from {MIN_SECONDS} to {MAX_SECONDS}")
+            raise GameError(BAD_PAYLOAD, _("seconds must be a number from %(min)s to %(max)s", min=MIN_SECONDS, max=MAX_SECONDS))
         if self.words is not None:
             if not isinstance(self.words, (list, tuple)) or len(self.words) > MAX_WORDS:
-                raise GameError(BAD_PAYLOAD, f"words must be a list of at most {MAX_WORDS} words")
+                raise GameError(BAD_PAYLOAD, _("words must be a list of at most %(max)s words", max=MAX_WORDS))
             if not all(isinstance(w, str) for w in self.words):
-                raise GameError(BAD_PAYLOAD, "words must be strings")
+                raise GameError(BAD_PAYLOAD, _("words must be strings"))
             # Distinct, in the order given: the player's list is dealt in order.
             object.__setattr__(self, "words", tuple(dict.fromkeys(self.words)))
             if len(self.words) < self.rounds:
-                raise GameError(BAD_PAYLOAD, f"words must hold at least {self.rounds} distinct words "
-                                             f"(one a round), got {len(self.words)}")
+                raise GameError(BAD_PAYLOAD, _("words must hold at least %(rounds)s distinct words (one a round), got %(got)s",
+                                               rounds=self.rounds, got=len(self.words)))
 
     def public(self) -> dict:
         return {"rounds": self.rounds, "seconds": self.seconds,
@@ -140,11 +145,11 @@ class Game:
             known = set(categories if categories is not None else deck)
             unknown = [w for w in settings.words if w not in known]
             if unknown:
-                raise GameError(BAD_PAYLOAD, f"unknown words: {', '.join(map(repr, unknown[:5]))}")
+                raise GameError(BAD_PAYLOAD, _("unknown words: %(words)s", words=", ".join(map(repr, unknown[:5]))))
             self.words = list(settings.words[:settings.rounds])
         else:
             if len(set(deck)) < settings.rounds:
-                raise GameError(BAD_PAYLOAD, f"the deck has only {len(set(deck))} words")
+                raise GameError(BAD_PAYLOAD, _("the deck has only %(n)s words", n=len(set(deck))))
             self.words = (rng or random.Random()).sample(sorted(set(deck)), settings.rounds)
         self._start_round(0)
 
@@ -217,13 +222,13 @@ class Game:
         r = self._drawing_round(round)
         n = len(r.strokes)
         if type(stroke) is not int or stroke not in (n - 1, n):
-            raise GameError(BAD_PAYLOAD, f"stroke must be {n} (a new stroke)"
-                                         + (f" or {n - 1} (the last one)" if n else ""))
+            raise GameError(BAD_PAYLOAD, _("stroke must be %(new)s (a new stroke) or %(last)s (the last one)", new=n, last=n - 1) if n
+                                  else _("stroke must be %(new)s (a new stroke)", new=n))
         if r.points + len(points) > MAX_POINTS_PER_DRAWING:
-            raise GameError(TOO_MANY_POINTS, f"a drawing holds at most {MAX_POINTS_PER_DRAWING} points")
+            raise GameError(TOO_MANY_POINTS, _("a drawing holds at most %(max)s points", max=MAX_POINTS_PER_DRAWING))
         if stroke == n:
             if n >= MAX_STROKES:
-                raise GameError(TOO_MANY_POINTS, f"a drawing holds at most {MAX_STROKES} strokes")
+                raise GameError(TOO_MANY_POINTS, _("a drawing holds at most %(max)s strokes", max=MAX_STROKES))
             r.strokes.append([[], [], []])
         xs, ys, ts = r.strokes[stroke]
         for x, y, t in points:
@@ -291,33 +296,33 @@ class Game:
     @staticmethod
     def _check_points(points) -> None:
         if not isinstance(points, list) or not points:
-            raise GameError(BAD_PAYLOAD, "points must be a non-empty list of [x, y, t]")
+            raise GameError(BAD_PAYLOAD, _("points must be a non-empty list of [x, y, t]"))
         if len(points) > MAX_POINTS_PER_MESSAGE:
-            raise GameError(TOO_MANY_POINTS, f"at most {MAX_POINTS_PER_MESSAGE} points a message")
+            raise GameError(TOO_MANY_POINTS, _("at most %(max)s points a message", max=MAX_POINTS_PER_MESSAGE))
         for p in points:
             # `not abs(v) <= limit` is also true for NaN.
             if (not isinstance(p, list) or len(p) != 3
                     or not all(is_number(v) and abs(v) <= MAX_COORDINATE for v in p)):
-                raise GameError(BAD_PAYLOAD, "each point must be [x, y, t], finite numbers "
-                                             f"of at most {MAX_COORDINATE:g} in size")
+                raise GameError(BAD_PAYLOAD, _("each point must be [x, y, t], finite numbers of at most %(max)s in size",
+                                               max=f"{MAX_COORDINATE:g}"))
 
     def _current_round(self, index) -> Round:
         self._advance()
         if type(index) is not int:
-            raise GameError(BAD_PAYLOAD, "round must be an integer")
+            raise GameError(BAD_PAYLOAD, _("round must be an integer"))
         r = self.round
         if self.over:
-            raise GameError(ROUND_OVER, "the game is over")
+            raise GameError(ROUND_OVER, _("the game is over"))
         if index < r.index:
-            raise GameError(ROUND_OVER, f"round {index} is over")
+            raise GameError(ROUND_OVER, _("round %(index)s is over", index=index))
         if index > r.index:
-            raise GameError(NOT_STARTED, f"round {index} has not started")
+            raise GameError(NOT_STARTED, _("round %(index)s has not started", index=index))
         return r
 
     def _drawing_round(self, index) -> Round:
         r = self._current_round(index)
         if r.state == PROMPT:
-            raise GameError(NOT_STARTED, f"round {index}'s clock has not started")
+            raise GameError(NOT_STARTED, _("round %(index)s's clock has not started", index=index))
         return r
 
     def _round_event(self, r: Round) -> dict:
@@ -390,14 +395,14 @@ class GameRegistry:
         with self._lock:
             game = self._games.get(game_id)
         if game is None:
-            raise GameError(NO_GAME, "no such game (it ended or expired)")
+            raise GameError(NO_GAME, _("no such game (it ended or expired)"))
         return game
 
     def owned(self, game_id: str, sid: str) -> Game:
         """`game_id`'s game if `sid` is its player."""
         game = self.get(game_id)
         if self.sid_of(game_id) != sid:
-            raise GameError(NOT_YOUR_GAME, "this game belongs to another connection")
+            raise GameError(NOT_YOUR_GAME, _("this game belongs to another connection"))
         return game
 
     def sid_of(self, game_id: str) -> str | None:
@@ -428,9 +433,9 @@ class GameRegistry:
         game = self.get(game_id)
         with game.lock, self._lock:
             if game_id not in self._games:
-                raise GameError(NO_GAME, "no such game (it ended or expired)")
+                raise GameError(NO_GAME, _("no such game (it ended or expired)"))
             if not isinstance(token, str) or not hmac.compare_digest(token.encode(), self._tokens[game_id].encode()):
-                raise GameError(NOT_YOUR_GAME, "wrong token for this game")
+                raise GameError(NOT_YOUR_GAME, _("wrong token for this game"))
             old_game = self._game_of.get(sid)
             if old_game is not None and old_game != game_id:
                 self._drop(old_game)

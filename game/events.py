@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from flask import Flask, current_app, request
+from flask_babel import gettext as _
 
 from game.contribute import Consent, game_consent
 from game.deck import load_deck, metrics_path
@@ -125,7 +126,7 @@ class Doodle:
         def action():
             bucket = self._buckets.get(sid) or self._buckets.setdefault(sid, TokenBucket(self.rate, self.burst))
             if not bucket.take():
-                raise GameError(RATE_LIMITED, f"more than {self.rate:g} messages a second")
+                raise GameError(RATE_LIMITED, _("more than %(rate)s messages a second", rate=f"{self.rate:g}"))
             payload = args
             if event == "new_game" and (not args or args == (None,)):
                 payload = ({},)
@@ -263,7 +264,7 @@ class Doodle:
 def one_object(args: tuple) -> dict:
     """A handler's arguments as its one JSON object payload (else bad_payload)."""
     if len(args) != 1 or not isinstance(args[0], dict):
-        raise GameError(BAD_PAYLOAD, "the payload must be one JSON object")
+        raise GameError(BAD_PAYLOAD, _("the payload must be one JSON object"))
     return args[0]
 
 
@@ -280,7 +281,7 @@ def guarded(logger, event: str, sid: str, action: Callable[[], dict | None], ack
     except Exception as e:
         if not isinstance(e, GameError):
             logger.exception("%s from %s failed", event, sid)
-            e = GameError(SERVER_ERROR, "internal error")
+            e = GameError(SERVER_ERROR, _("internal error"))
         details = getattr(e, "details", None) or {}
         if ack:
             return {"ok": False, "code": e.code, message_key: e.message, **details}
@@ -319,14 +320,14 @@ class Ticker:
 def _string(data: dict, key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not 0 < len(value) <= MAX_ID:
-        raise GameError(BAD_PAYLOAD, f"{key} must be a string of 1 to {MAX_ID} characters")
+        raise GameError(BAD_PAYLOAD, _("%(key)s must be a string of 1 to %(max)s characters", key=key, max=MAX_ID))
     return value
 
 
 def _integer(data: dict, key: str) -> int:
     value = data.get(key)
     if type(value) is not int or not 0 <= value < 2**53:
-        raise GameError(BAD_PAYLOAD, f"{key} must be a non-negative integer")
+        raise GameError(BAD_PAYLOAD, _("%(key)s must be a non-negative integer", key=key))
     return value
 
 

@@ -5,6 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, render_template, request
+from flask_babel import gettext as _
 
 bp = Blueprint("main", __name__)
 
@@ -43,18 +44,11 @@ def deck():
     return jsonify(current_app.extensions["doodle"].deck)
 
 
-NOT_FOUND_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Not found · Doodle Lab</title></head>
-<body><h1>Not found</h1><p><a href="/">Back to Doodle Lab</a></p></body></html>
-"""
-
-
 @bp.app_errorhandler(404)
 def not_found(error):
     """JSON for API clients, a small page for browsers."""
     wants_html = request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
     if request.path.startswith("/api/") or not wants_html:
         return jsonify(error="not found", path=request.path), 404
-    return NOT_FOUND_HTML, 404, {"Content-Type": "text/html; charset=utf-8"}
+    return render_template("message.html", title=_("Not found"), message=_("There is no page at this address."),
+                           back=("/", _("Back to Doodle Lab"))), 404

@@ -8,6 +8,8 @@
 
   const STORE = "doodle-lab:classroom-host";  // localStorage: {code, host_token}
   const { createPad, drawMini, hasInk } = window.DoodleSketch;
+  // Words arrive as English ids: `name` says them in the page's language (static/i18n.js).
+  const { _, ngettext, word: name, number } = window.DoodleI18n;
   const $ = (id) => document.getElementById(id);
   const root = $("classroom");
 
@@ -28,8 +30,9 @@
 
   const toast = window.DoodleSketch.toaster($("toast"), 5000);
 
-  const pct = (p) => `${Math.round(p * 100)}%`;
-  const guessText = (g) => (!g ? "…" : g.word ? `${g.word} (${pct(g.p)})` : `the word! (${pct(g.p)})`);
+  const pct = (p) => _("%(percent)s%%", { percent: number(Math.round(p * 100)) });
+  const guessText = (g) => (!g ? "…" : g.word ? `${name(g.word)} (${pct(g.p)})` : _("the word! (%(percent)s)", { percent: pct(g.p) }));
+  const secondsText = (s) => _("%(seconds)s s", { seconds: number(s, 1) });
 
   function item(list, text, cls = "") {
     const li = document.createElement("li");
@@ -45,19 +48,19 @@
   function call(event, payload) {
     return new Promise((resolve) => {
       socket.timeout(10000).emit(event, payload, (err, ack) => {
-        resolve(err ? { ok: false, code: "timeout", message: "The server did not answer." } : ack);
+        resolve(err ? { ok: false, code: "timeout", message: _("The server did not answer.") } : ack);
       });
     });
   }
 
   function saved() {
-    try { return JSON.parse(localStorage.getItem(STORE) || "null"); } catch (_) { return null; }
+    try { return JSON.parse(localStorage.getItem(STORE) || "null"); } catch { return null; }
   }
 
   function showRoom(ack) {
     st.code = ack.code;
     $("room-code").textContent = ack.code;
-    $("stage-code").textContent = `Join: ${ack.code}`;
+    $("stage-code").textContent = _("Join: %(code)s", { code: ack.code });
     $("qr").innerHTML = ack.qr_svg;  // made by the server (segno): trusted markup
     $("join-url").textContent = ack.join_url;
     $("join-url").href = ack.join_url;
@@ -75,20 +78,20 @@
     if (st.token || s) {
       const ack = await call("host_rejoin", { code: st.code || s.code, host_token: st.token || s.token });
       if (ack.ok) { st.token = st.token || s.token; showRoom(ack); return; }
-      try { localStorage.removeItem(STORE); } catch (_) { /* ignore */ }
+      try { localStorage.removeItem(STORE); } catch { /* ignore */ }
       st.token = null;
-      toast(`Your last room is gone: ${ack.message}`);
+      toast(_("Your last room is gone: %(why)s", { why: ack.message }));
     }
     view("create");
   });
 
-  socket.on("disconnect", () => { hostPad.endStroke(); hostPad.dropPending(); toast("Connection lost, reconnecting…"); });
+  socket.on("disconnect", () => { hostPad.endStroke(); hostPad.dropPending(); toast(_("Connection lost, reconnecting…")); });
 
   $("btn-create").addEventListener("click", async () => {
     const ack = await call("create", { mode: $("create-mode").value });
     if (!ack.ok) { $("create-error").textContent = ack.message; return; }
     st.token = ack.host_token;
-    try { localStorage.setItem(STORE, JSON.stringify({ code: ack.code, token: ack.host_token })); } catch (_) { /* ignore */ }
+    try { localStorage.setItem(STORE, JSON.stringify({ code: ack.code, token: ack.host_token })); } catch { /* ignore */ }
     $("set-mode").value = $("create-mode").value;
     showRoom(ack);
   });
@@ -111,19 +114,19 @@
     list.textContent = "";
     for (const p of room.players) {
       st.nicknames.set(p.id, p.nickname);
-      const li = item(list, `${p.nickname}${p.connected ? "" : " (away)"}`, p.connected ? "" : "is-away");
+      const li = item(list, p.connected ? p.nickname : _("%(name)s (away)", { name: p.nickname }), p.connected ? "" : "is-away");
       const remove = document.createElement("button");
       remove.type = "button";
       remove.className = "btn cr-remove";
-      remove.textContent = "Remove";
-      remove.setAttribute("aria-label", `Remove ${p.nickname}`);
+      remove.textContent = _("Remove");
+      remove.setAttribute("aria-label", _("Remove %(name)s", { name: p.nickname }));
       remove.addEventListener("click", async () => {
         const ack = await call("kick", { player: p.id });
         if (!ack.ok) toast(ack.message);
       });
       li.append(" ", remove);
     }
-    $("player-count").textContent = `(${room.players.length})`;
+    $("player-count").textContent = `(${number(room.players.length)})`;
     if (room.leaderboard) renderLeaderboard(room.leaderboard);
     renderControls();
   }
@@ -144,7 +147,7 @@
     const conf = await call("configure", settingsPayload());
     if (!conf.ok) {
       $("settings-error").textContent = conf.code === "unknown_words"
-        ? `The AI doesn't know: ${conf.words.join(", ")}` : conf.message;
+        ? _("The AI doesn't know: %(words)s", { words: conf.words.join(", ") }) : conf.message;
       view("lobby");
       return;
     }
@@ -171,8 +174,8 @@
     const left = st.paused ? st.left : Math.max(0, st.deadline - performance.now());
     const r = st.round;
     const startsIn = r ? (left - r.seconds * 1000) / 1000 : 0;
-    $("countdown").textContent = !r || r.state === "over" ? "" : startsIn > 0 ? `Get ready… ${Math.ceil(startsIn)}`
-      : `${Math.ceil(Math.min(left / 1000, r.seconds))} s`;
+    $("countdown").textContent = !r || r.state === "over" ? "" : startsIn > 0 ? _("Get ready… %(n)s", { n: Math.ceil(startsIn) })
+      : _("%(seconds)s s", { seconds: Math.ceil(Math.min(left / 1000, r.seconds)) });
     $("countdown").classList.toggle("warn", startsIn <= 0 && left < 5000);
     requestAnimationFrame(tick);
   }
@@ -186,14 +189,17 @@
     const canvas = document.createElement("canvas");
     const label = document.createElement("figcaption");
     const name = document.createElement("strong");
-    name.textContent = pid === "host" ? "Teacher" : st.nicknames.get(pid) || pid;
+    name.textContent = pid === "host" ? _("Teacher") : st.nicknames.get(pid) || pid;
     const guess = document.createElement("span");
     guess.className = "cr-tile-guess";
     guess.textContent = "…";
-    label.append(name, " ", guess);
+    // Recognised in words too, not only by the tile's colour.
+    const status = document.createElement("span");
+    status.className = "cr-tile-status";
+    label.append(name, " ", guess, status);
     li.append(canvas, label);
     $("mosaic").append(li);
-    t = { li, canvas, guess, strokes: [] };
+    t = { li, canvas, guess, status, strokes: [] };
     st.tiles.set(pid, t);
     return t;
   }
@@ -213,7 +219,7 @@
       st.seq += 1;
       socket.emit("ink", { round: st.round.index, stroke, points, seq: st.seq });
     },
-    onInkLimit: () => toast("That's a lot of ink! Undo or clear to draw more."),
+    onInkLimit: () => toast(_("That's a lot of ink! Undo or clear to draw more.")),
   });
   $("host-undo").addEventListener("click", () => {
     if (hostDraws() && hostPad.undo()) socket.emit("undo", { round: st.round.index });
@@ -232,7 +238,7 @@
   }
   wordBtn.addEventListener("keydown", (e) => { if (e.key === " " || e.key === "Enter") { e.preventDefault(); showWord(true); } });
   wordBtn.addEventListener("keyup", () => showWord(false));
-  socket.on("your_word", (w) => { if (st.round && w.round === st.round.index) $("host-word").textContent = w.word; });
+  socket.on("your_word", (w) => { if (st.round && w.round === st.round.index) $("host-word").textContent = name(w.word); });
 
   function onRound(r) {
     st.round = r;
@@ -244,8 +250,10 @@
     $("mosaic").hidden = hostDraws();
     $("host-ai").textContent = "";
     if (hostDraws()) { hostPad.resetSpace(); hostPad.resize(); }
-    $("stage-round").textContent = `Round ${r.index + 1} of ${r.total}`;
-    $("stage-word").textContent = r.word ? `Draw: ${r.word}` : `${r.drawer_nickname} draws: ${r.hint}`;
+    $("stage-round").textContent = _("Round %(round)s of %(total)s", { round: r.index + 1, total: r.total });
+    const hint = (r.hints && r.hints[window.DoodleI18n.locale]) || r.hint;
+    $("stage-word").textContent = r.word ? _("Draw: %(word)s", { word: name(r.word) })
+      : _("%(name)s draws: %(hint)s", { name: r.drawer_nickname, hint });
     $("banner").textContent = "";
     $("mosaic").textContent = "";
     st.tiles.clear();
@@ -257,7 +265,7 @@
 
   socket.on("room", onRoom);
   socket.on("round", (r) => { onRound(r); view("stage"); });
-  socket.on("paused", (t) => { st.paused = true; setClock(t); $("banner").textContent = "Paused"; renderControls(); });
+  socket.on("paused", (t) => { st.paused = true; setClock(t); $("banner").textContent = _("Paused"); renderControls(); });
   socket.on("resumed", (t) => { st.paused = false; setClock(t); $("banner").textContent = ""; renderControls(); });
 
   socket.on("mosaic", (m) => {
@@ -271,15 +279,21 @@
         t.strokes[i][1].push(...ys);
       }
       t.guess.textContent = guessText(d.guess);
-      t.li.classList.toggle("is-recognized", !!d.recognized);
+      recognised(t, !!d.recognized);
       drawMini(t.canvas, t.strokes);
       if (d.player === "host" && hostDraws()) {
         // After a refresh of this page mid-turn, the server's copy is the drawing so far.
         if (d.reset && !hostPad.strokes.length && hasInk(t.strokes)) hostPad.adopt(t.strokes);
-        $("host-ai").textContent = d.recognized ? `✓ The AI got it: ${guessText(d.guess)}` : `The AI sees: ${guessText(d.guess)}`;
+        $("host-ai").textContent = d.recognized ? _("✓ The AI got it: %(guess)s", { guess: guessText(d.guess) })
+          : _("The AI sees: %(guess)s", { guess: guessText(d.guess) });
       }
     }
   });
+
+  function recognised(t, yes) {
+    t.li.classList.toggle("is-recognized", yes);
+    t.status.textContent = yes ? _("✓ Recognised") : "";
+  }
 
   function feed(text) {
     const li = item($("feed"), text);
@@ -288,21 +302,23 @@
   }
 
   socket.on("recognized", (e) => {
-    feed(`✓ The AI got ${e.nickname}'s drawing in ${e.seconds.toFixed(1)} s (+${e.points})`);
+    feed(_("✓ The AI got %(name)s's drawing in %(time)s (+%(points)s)", { name: e.nickname, time: secondsText(e.seconds), points: e.points }));
     const t = st.tiles.get(e.player);
-    if (t) t.li.classList.add("is-recognized");
+    if (t) recognised(t, true);
   });
-  socket.on("ai_got_it", (e) => feed(`🤖 The AI got it in ${e.seconds.toFixed(1)} s`));
-  socket.on("almost", (e) => feed(`${e.nickname} is close!`));
-  socket.on("guessed", (e) => feed(`🎉 ${e.nickname} guessed it in ${e.seconds.toFixed(1)} s (+${e.points})`));
+  socket.on("ai_got_it", (e) => feed(_("🤖 The AI got it in %(time)s", { time: secondsText(e.seconds) })));
+  socket.on("almost", (e) => feed(_("%(name)s is close!", { name: e.nickname })));
+  socket.on("guessed", (e) => feed(_("🎉 %(name)s guessed it in %(time)s (+%(points)s)",
+    { name: e.nickname, time: secondsText(e.seconds), points: e.points })));
 
   socket.on("round_over", (r) => {
     hostPad.endStroke();
     if (st.round && r.index === st.round.index) st.round.state = "over";
     const who = r.mode === "pictionary"
-      ? (r.first === "class" ? "The class beat the AI!" : r.first === "ai" ? "The AI was first!" : "Nobody got it.")
-      : `${r.results.filter((x) => x.recognized).length} of ${r.results.length} drawings recognised.`;
-    $("banner").textContent = `It was: ${r.word}. ${who}`;
+      ? (r.first === "class" ? _("The class beat the AI!") : r.first === "ai" ? _("The AI was first!") : _("Nobody got it."))
+      : ngettext("%(got)s of %(n)s drawing recognised.", "%(got)s of %(n)s drawings recognised.", r.results.length,
+        { got: r.results.filter((x) => x.recognized).length });
+    $("banner").textContent = _("It was: %(word)s. %(who)s", { word: name(r.word), who });
     renderLeaderboard(r.leaderboard);
   });
 
@@ -328,7 +344,7 @@
       section.className = "cr-gallery-word";
       const h = document.createElement("h3");
       h.className = "word";
-      h.textContent = g.word;
+      h.textContent = name(g.word);
       section.append(h);
       for (const d of g.drawings) {
         const fig = document.createElement("figure");
@@ -336,7 +352,9 @@
         const canvas = document.createElement("canvas");
         const cap = document.createElement("figcaption");
         const top = d.guesses && d.guesses[0];
-        cap.textContent = `${d.nickname}: ${d.recognized ? "✓" : "✗"} the AI saw ${hasInk(d.drawing) && top ? `${top.word} (${pct(top.p)})` : "nothing"}`;
+        const saw = hasInk(d.drawing) && top ? `${name(top.word)} (${pct(top.p)})` : _("nothing");
+        cap.textContent = d.recognized ? _("%(name)s: ✓ the AI saw %(saw)s", { name: d.nickname, saw })
+          : _("%(name)s: ✗ the AI saw %(saw)s", { name: d.nickname, saw });
         fig.append(canvas, cap);
         section.append(fig);
         tiles.push([canvas, d.drawing]);
@@ -355,12 +373,12 @@
   });
   socket.on("gallery", (g) => renderGallery(g.gallery));
   socket.on("closed", (c) => {
-    try { localStorage.removeItem(STORE); } catch (_) { /* ignore */ }
+    try { localStorage.removeItem(STORE); } catch { /* ignore */ }
     st.token = null;
-    toast(`The room was closed: ${c.reason}`);
+    toast(_("The room was closed."));
     view("create");
   });
-  socket.on("error", (e) => toast((e && e.message) || "Something went wrong."));
+  socket.on("error", (e) => toast((e && e.message) || _("Something went wrong.")));
 
   window.doodleClassroom = Object.freeze({ socket, st });
   view("connecting");

@@ -18,6 +18,8 @@
 
   // localStorage and the anonymous contributor id: static/dataset.js, shared with the games.
   const { stored, store, contributor: contributorId } = window.DoodleDataset;
+  // Words are English ids (what the API takes): `name` says them in the page's language.
+  const { _, word: name } = window.DoodleI18n;
 
   function say(text) { statusLine.textContent = text; }
 
@@ -32,7 +34,7 @@
 
   function nextWord() {
     word = pickWord();
-    $("word").textContent = word;
+    $("word").textContent = name(word);
     strokes = []; points = 0;
     paint();
   }
@@ -76,7 +78,7 @@
     if (pointer !== null || !e.isPrimary || root.dataset.phase !== "drawing") return;
     if (e.pointerType === "mouse" && e.button !== 0) return;
     e.preventDefault();
-    try { canvas.setPointerCapture(e.pointerId); } catch (_) { /* synthetic pointers */ }
+    try { canvas.setPointerCapture(e.pointerId); } catch { /* synthetic pointers */ }
     if (!strokes.length) origin = 0;
     pointer = e.pointerId;
     strokes.push({ x: [], y: [], t: [] });
@@ -111,7 +113,7 @@
 
   $("btn-submit").addEventListener("click", async () => {
     if (sending || stored(CONSENT_KEY) !== "1") return;
-    if (!strokes.length) { say(`Draw ${word} first, then submit.`); return; }
+    if (!strokes.length) { say(_("Draw %(word)s first, then submit.", { word: name(word) })); return; }
     sending = true;
     const body = { word, consent: true, contributor: contributorId(),
                    drawing: strokes.map((s) => [s.x, s.y, s.t]) };
@@ -120,12 +122,13 @@
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
       });
       const reply = await r.json().catch(() => ({}));
-      if (r.status !== 201) { say(reply.error || `Not saved (error ${r.status}).`); return; }
-      const verdict = reply.recognized ? "and the AI recognised it!" : "though the AI didn't guess it.";
+      if (r.status !== 201) { say(reply.error || _("Not saved (error %(status)s).", { status: r.status })); return; }
       nextWord();
-      say(`Thanks! Your ${reply.word} is saved, ${verdict} Now: ${word}.`);
-    } catch (_) {
-      say("Not saved: the server can't be reached. Try again.");
+      const params = { saved: name(reply.word), next: name(word) };
+      say(reply.recognized ? _("Thanks! Your %(saved)s is saved, and the AI recognised it! Now: %(next)s.", params)
+        : _("Thanks! Your %(saved)s is saved, though the AI didn't guess it. Now: %(next)s.", params));
+    } catch {
+      say(_("Not saved: the server can't be reached. Try again."));
     } finally {
       sending = false;
     }
@@ -139,7 +142,7 @@
   function start() {
     $("consent-card").hidden = true;
     root.dataset.phase = "drawing";
-    say("Draw the word, then press Submit.");
+    say(_("Draw the word, then press Submit."));
   }
 
   if ("ResizeObserver" in window) new ResizeObserver(fit).observe(board);

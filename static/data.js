@@ -9,6 +9,7 @@
   const STROKE_GAP_MS = 200;  // ...and a pause between strokes
   const LINE = 4;
 
+  const { _ } = window.DoodleI18n;
   const $ = (id) => document.getElementById(id);
   const dialog = $("replay"), canvas = $("replay-canvas"), note = $("replay-note");
   const drawings = JSON.parse($("replay-data").textContent);
@@ -71,7 +72,7 @@
     fit();
     const at = transform(points);
     const timed = item.drawing.some((s) => s.length > 2);
-    note.textContent = `key_id ${item.key_id} · ${timed ? "its original timing" : "no timing in the simplified file: a steady pace"}`;
+    note.textContent = `key_id ${item.key_id} · ${timed ? _("its original timing") : _("no timing in the simplified file: a steady pace")}`;
     dialog.dataset.replaying = "1";
     dialog.dataset.replayed = "0";
     const start = performance.now();

@@ -9,8 +9,8 @@
   const CONSENT_KEY = "doodle-lab:dataset";      // "1" while the games' toggle is on
   const CONTRIBUTOR_KEY = "doodle-contributor";  // the anonymous id, the same on every page
 
-  function stored(key) { try { return localStorage.getItem(key); } catch (_) { return null; } }
-  function store(key, value) { try { localStorage.setItem(key, value); } catch (_) { /* private mode */ } }
+  function stored(key) { try { return localStorage.getItem(key); } catch { return null; } }
+  function store(key, value) { try { localStorage.setItem(key, value); } catch { /* private mode */ } }
 
   function consented() { return stored(CONSENT_KEY) === "1"; }
 

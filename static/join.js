@@ -7,6 +7,8 @@
 
   const STORE = "doodle-lab:classroom-player";  // localStorage: {code, token}
   const { createPad } = window.DoodleSketch;
+  // Words arrive as English ids: `name` says them in the page's language (static/i18n.js).
+  const { _, word: name } = window.DoodleI18n;
   const $ = (id) => document.getElementById(id);
   const phone = $("phone");
 
@@ -26,14 +28,14 @@
     $("wait-name").textContent = st.nickname;
     $("wait-title").textContent = title;
     $("wait-message").textContent = message;
-    $("wait-score").textContent = st.me ? `Score: ${st.score}` : "";
+    $("wait-score").textContent = st.me ? _("Score: %(score)s", { score: st.score }) : "";
     view("wait");
   }
 
   const toast = window.DoodleSketch.toaster($("toast"), 4000);
 
   function forget() {
-    try { localStorage.removeItem(STORE); } catch (_) { /* ignore */ }
+    try { localStorage.removeItem(STORE); } catch { /* ignore */ }
     st.me = null; st.token = null;
   }
 
@@ -48,7 +50,7 @@
       st.seq += 1;
       socket.emit("ink", { round: st.round.index, stroke, points, seq: st.seq });
     },
-    onInkLimit: () => toast("That's a lot of ink! Undo or clear to draw more."),
+    onInkLimit: () => toast(_("That's a lot of ink! Undo or clear to draw more.")),
   });
 
   $("btn-undo").addEventListener("click", () => {
@@ -62,8 +64,8 @@
 
   function timer() {
     const now = performance.now();
-    const text = !st.round ? "" : now < st.clockStart ? `Ready… ${Math.ceil((st.clockStart - now) / 1000)}`
-      : `${Math.max(0, Math.ceil((st.deadline - now) / 1000))} s`;
+    const text = !st.round ? "" : now < st.clockStart ? _("Ready… %(n)s", { n: Math.ceil((st.clockStart - now) / 1000) })
+      : _("%(seconds)s s", { seconds: Math.max(0, Math.ceil((st.deadline - now) / 1000)) });
     $("draw-timer").textContent = text;
     if (now >= st.deadline && pad.active) pad.endStroke();
     requestAnimationFrame(timer);
@@ -74,7 +76,7 @@
 
   function seated(ack) {
     st.me = ack.player; st.code = ack.code; st.token = ack.token; st.nickname = ack.nickname;
-    try { localStorage.setItem(STORE, JSON.stringify({ code: ack.code, token: ack.token })); } catch (_) { /* ignore */ }
+    try { localStorage.setItem(STORE, JSON.stringify({ code: ack.code, token: ack.token })); } catch { /* ignore */ }
     phone.dataset.player = ack.player;
     const room = ack.room;
     st.score = room.me ? room.me.score : 0;
@@ -82,14 +84,14 @@
     if (room.phase === "playing" && r && r.state !== "over") {
       onRound(r);
       if (r.players.includes(st.me)) pad.adopt(room.me.drawing);
-    } else if (room.phase === "ended") wait("Game over", "Look at the projector!");
-    else wait("You're in!", "Look at the projector: the game starts soon.");
+    } else if (room.phase === "ended") wait(_("Game over"), _("Look at the projector!"));
+    else wait(_("You're in!"), _("Look at the projector: the game starts soon."));
   }
 
   const MESSAGES = {
-    no_room: "No room with that code. Check the code on the projector.",
-    kicked: "The teacher removed you from this room.",
-    rate_limited: "Too many tries. Wait a few minutes and try again.",
+    no_room: _("No room with that code. Check the code on the projector."),
+    kicked: _("The teacher removed you from this room."),
+    rate_limited: _("Too many tries. Wait a few minutes and try again."),
   };
 
   $("join-form").addEventListener("submit", (e) => {
@@ -99,7 +101,7 @@
     const payload = { code: $("join-code").value.trim(), nickname: $("join-nickname").value,
                       ...window.DoodleDataset.fields() };
     socket.timeout(10000).emit("join", payload, (err, ack) => {
-      if (err || !ack) { $("join-error").textContent = "The server did not answer. Try again."; return; }
+      if (err || !ack) { $("join-error").textContent = _("The server did not answer. Try again."); return; }
       if (!ack.ok) { $("join-error").textContent = MESSAGES[ack.code] || ack.message; return; }
       seated(ack);
     });
@@ -112,17 +114,17 @@
       forget();
       view("join-form");
       if (ack && ack.code === "kicked") $("join-error").textContent = MESSAGES.kicked;
-      else if (ack && ack.code === "no_room") $("join-error").textContent = "That game is over. Join a new room.";
+      else if (ack && ack.code === "no_room") $("join-error").textContent = _("That game is over. Join a new room.");
     });
   }
 
   socket.on("connect", () => {
     let saved = st.token ? { code: st.code, token: st.token } : null;
-    if (!saved) { try { saved = JSON.parse(localStorage.getItem(STORE) || "null"); } catch (_) { saved = null; } }
+    if (!saved) { try { saved = JSON.parse(localStorage.getItem(STORE) || "null"); } catch { saved = null; } }
     const wanted = $("join-code").value.trim().toUpperCase();
     if (saved && (!wanted || wanted === saved.code)) rejoin(saved); else view("join-form");
   });
-  socket.on("disconnect", () => { pad.endStroke(); pad.dropPending(); toast("Connection lost, reconnecting…"); });
+  socket.on("disconnect", () => { pad.endStroke(); pad.dropPending(); toast(_("Connection lost, reconnecting…")); });
 
   // --- rounds --------------------------------------------------------------------------------
   function onRound(r) {
@@ -137,21 +139,27 @@
     $("ai-guess").textContent = "";
     $("guess-result").textContent = "";
     phone.dataset.round = String(r.index);
-    if (!r.players.includes(st.me)) { wait("Next round soon", "You joined during a round: you play from the next one."); return; }
+    if (!r.players.includes(st.me)) {
+      wait(_("Next round soon"), _("You joined during a round: you play from the next one."));
+      return;
+    }
     if (r.mode === "pictionary" && r.drawer !== st.me) {
-      $("guess-drawer").textContent = `${r.drawer_nickname} is drawing (look at the projector)`;
-      $("guess-hint").textContent = r.hint;
+      $("guess-drawer").textContent = _("%(name)s is drawing (look at the projector)", { name: r.drawer_nickname });
+      // The word's letters as blanks, in this page's language ("_____" for "perro").
+      const hint = (r.hints && r.hints[window.DoodleI18n.locale]) || r.hint;
+      $("guess-hint").textContent = hint;
+      $("guess-hint").setAttribute("aria-label", _("%(n)s letters", { n: (hint.match(/_/g) || []).length }));
       view("guessing");
       return;
     }
     if (r.word) st.word = r.word;
-    $("draw-word").textContent = r.word || st.word || "";
+    $("draw-word").textContent = name(r.word || st.word || "");
     view("draw");
   }
 
   socket.on("round", onRound);
-  socket.on("your_word", (w) => { st.word = w.word; $("draw-word").textContent = w.word; });
-  socket.on("paused", () => { st.paused = true; pad.endStroke(); toast("The teacher paused the game."); });
+  socket.on("your_word", (w) => { st.word = w.word; $("draw-word").textContent = name(w.word); });
+  socket.on("paused", () => { st.paused = true; pad.endStroke(); toast(_("The teacher paused the game.")); });
   socket.on("resumed", (t) => {
     st.paused = false;
     const now = performance.now();
@@ -162,12 +170,12 @@
   socket.on("guess", (g) => {
     if (!st.round || g.round !== st.round.index) return;
     const top = g.guesses && g.guesses[0];
-    $("ai-guess").textContent = g.recognized ? "✓ The AI got it!" : top ? `The AI sees: ${top.word}…` : "";
+    $("ai-guess").textContent = g.recognized ? _("✓ The AI got it!") : top ? _("The AI sees: %(word)s…", { word: name(top.word) }) : "";
   });
 
   socket.on("guess_result", (g) => {
-    $("guess-result").textContent = g.verdict === "correct" ? "🎉 Correct!"
-      : g.verdict === "almost" ? `Almost! "${g.text}" is close.` : `Not "${g.text}".`;
+    $("guess-result").textContent = g.verdict === "correct" ? _("🎉 Correct!")
+      : g.verdict === "almost" ? _("Almost! “%(text)s” is close.", { text: g.text }) : _("✗ Not “%(text)s”.", { text: g.text });
   });
 
   socket.on("round_over", (r) => {
@@ -175,14 +183,15 @@
     const mine = r.results.find((x) => x.player === st.me);
     const me = r.leaderboard.find((x) => x.player === st.me);
     if (me) st.score = me.score;
-    const got = mine && mine.points ? `+${mine.points} points!` : mine && r.mode === "race" ? "The AI didn't get it this time." : "";
-    wait(`It was: ${r.word}`, `${got} ${r.next_in ? "Next round soon." : ""}`.trim());
+    const got = mine && mine.points ? _("+%(points)s points!", { points: mine.points })
+      : mine && r.mode === "race" ? _("The AI didn't get it this time.") : "";
+    wait(_("It was: %(word)s", { word: name(r.word) }), `${got} ${r.next_in ? _("Next round soon.") : ""}`.trim());
   });
 
   socket.on("game_over", (g) => {
     const me = g.leaderboard.find((x) => x.player === st.me);
     if (me) st.score = me.score;
-    wait("Game over", me ? `You placed #${me.rank}. Look at the projector!` : "Look at the projector!");
+    wait(_("Game over"), me ? _("You placed #%(rank)s. Look at the projector!", { rank: me.rank }) : _("Look at the projector!"));
   });
 
   socket.on("kicked", () => {
@@ -193,12 +202,12 @@
   socket.on("closed", () => {
     forget();
     view("join-form");
-    $("join-error").textContent = "The teacher closed the room.";
+    $("join-error").textContent = _("The teacher closed the room.");
   });
   socket.on("error", (e) => {
     e = e || {};
     if (["round_over", "not_started"].includes(e.code) && ["ink", "undo", "clear"].includes(e.event)) return;
-    toast(e.message || "Something went wrong.");
+    toast(e.message || _("Something went wrong."));
   });
 
   $("guess-form").addEventListener("submit", (e) => {

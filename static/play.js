@@ -18,14 +18,6 @@
   const STORE_GAME = "doodle-lab:game";    // sessionStorage: {game_id, token}
   const STORE_MUTED = "doodle-lab:muted";  // localStorage: "1" when muted
 
-  // Words said without "a"/"an": names, plurals and mass nouns among the 345.
-  const NO_ARTICLE = new Set([
-    "animal migration", "asparagus", "binoculars", "bread", "broccoli", "camouflage", "drums",
-    "eyeglasses", "flip flops", "grapes", "grass", "headphones", "ice cream", "lightning",
-    "matches", "pants", "peas", "rain", "rollerskates", "scissors", "shorts", "stairs",
-    "stitches", "toothpaste", "underwear", "yoga",
-  ]);
-
   const $ = (id) => document.getElementById(id);
   const el = {
     game: $("game"), board: $("board"), canvas: $("canvas"),
@@ -42,6 +34,9 @@
     again: $("btn-again"), toast: $("toast"), announce: $("announce"),
   };
   const { createPad, drawMini, hasInk, strokeTime, firstTime } = window.DoodleSketch;
+  // The words arrive as English ids; `word` names one in the page's language, `phrase` says
+  // it in a sentence with its article ("una bicicleta"): data/categories_<locale>.txt.
+  const { _, ngettext, word: name, phrase, number, either, speechLang } = window.DoodleI18n;
 
   // --- state -----------------------------------------------------------------------------
   const state = {
@@ -81,10 +76,7 @@
   }
 
   // --- small helpers ---------------------------------------------------------------------
-  function withArticle(word) {
-    if (NO_ARTICLE.has(word) || /^the /i.test(word)) return word;
-    return (/^[aeiou]/i.test(word) ? "an " : "a ") + word;
-  }
+  function roundOf(index, total) { return _("Round %(round)s of %(total)s", { round: index + 1, total }); }
 
   function later(fn, ms) {
     const id = setTimeout(fn, Math.max(0, ms));
@@ -129,25 +121,25 @@
     return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
   }
 
-  function fmtSeconds(s) { return `${Number(s).toFixed(1)} s`; }
+  function fmtSeconds(s) { return _("%(seconds)s s", { seconds: number(Number(s), 1) }); }
 
   // --- speech ----------------------------------------------------------------------------
   const synth = "speechSynthesis" in window ? window.speechSynthesis : null;
   const speech = { muted: false, busy: false, next: null, unlocked: false };
-  try { speech.muted = localStorage.getItem(STORE_MUTED) === "1"; } catch (_) { /* private mode */ }
+  try { speech.muted = localStorage.getItem(STORE_MUTED) === "1"; } catch { /* private mode */ }
 
   function renderMute() {
     el.mute.setAttribute("aria-pressed", String(speech.muted));
     el.mute.classList.toggle("is-muted", speech.muted);
-    el.mute.title = speech.muted ? "The AI's voice is off" : "The AI's voice is on";
-    if (!synth) { el.mute.disabled = true; el.mute.title = "This browser cannot speak"; }
+    el.mute.title = speech.muted ? _("The AI's voice is off") : _("The AI's voice is on");
+    if (!synth) { el.mute.disabled = true; el.mute.title = _("This browser cannot speak"); }
   }
 
   function unlockSpeech() {
     // iOS speaks only after a first utterance started from a user gesture.
     if (!synth || speech.unlocked) return;
     speech.unlocked = true;
-    try { synth.speak(new SpeechSynthesisUtterance("")); } catch (_) { /* ignore */ }
+    try { synth.speak(new SpeechSynthesisUtterance("")); } catch { /* ignore */ }
   }
 
   // One utterance at a time, and at most one waiting (the newest): the voice stays close
@@ -157,7 +149,7 @@
     if (urgent) hush();
     if (speech.busy) { speech.next = text; return; }
     const u = new SpeechSynthesisUtterance(text.replace(/…/g, ","));
-    u.lang = "en-US";
+    u.lang = speechLang;
     u.rate = 1.1;
     const done = () => {
       if (u !== speech.current) return;
@@ -171,7 +163,7 @@
     u.onerror = done;
     speech.current = u;
     speech.busy = true;
-    try { synth.speak(u); } catch (_) { speech.busy = false; speech.current = null; }
+    try { synth.speak(u); } catch { speech.busy = false; speech.current = null; }
   }
 
   function hush() {
@@ -179,12 +171,12 @@
     speech.next = null;
     speech.busy = false;
     speech.current = null;
-    try { synth.cancel(); } catch (_) { /* ignore */ }
+    try { synth.cancel(); } catch { /* ignore */ }
   }
 
   el.mute.addEventListener("click", () => {
     speech.muted = !speech.muted;
-    try { localStorage.setItem(STORE_MUTED, speech.muted ? "1" : "0"); } catch (_) { /* ignore */ }
+    try { localStorage.setItem(STORE_MUTED, speech.muted ? "1" : "0"); } catch { /* ignore */ }
     if (speech.muted) hush();
     renderMute();
   });
@@ -212,7 +204,7 @@
     onChange: () => refreshButtons(),
     onPointerDown: () => unlockSpeech(),
     onInkLimit: () => {
-      if (!state.warnedInk) { state.warnedInk = true; toast("That's a lot of ink! Undo or clear to draw more."); }
+      if (!state.warnedInk) { state.warnedInk = true; toast(_("That's a lot of ink! Undo or clear to draw more.")); }
     },
   });
   const { endStroke, flush, redraw } = pad;
@@ -262,7 +254,7 @@
       const left = state.round.seconds - Math.max(0, now - state.timerStart) / 1000;
       el.timerValue.textContent = fmtClock(left);
       const warn = state.phase === "drawing" && left <= WARN_SECONDS && left > 0;
-      if (warn && !state.warned) { state.warned = true; announce(`${WARN_SECONDS} seconds left.`); }
+      if (warn && !state.warned) { state.warned = true; announce(_("%(n)s seconds left.", { n: WARN_SECONDS })); }
       el.timer.classList.toggle("warn", warn);
       el.timer.classList.toggle("done", state.phase === "drawing" && left <= 0);
       if (state.phase === "drawing" && left <= 0 && pad.active) endStroke();
@@ -289,12 +281,12 @@
     el.game.dataset.word = r.word;
     el.game.dataset.round = String(r.index);
     el.hudRound.textContent = `${r.index + 1}/${r.total}`;
-    el.hudWord.textContent = r.word;
+    el.hudWord.textContent = name(r.word);
     el.guess.textContent = "";
     el.timer.classList.remove("warn", "done");
     el.timerValue.textContent = fmtClock(r.seconds);
-    el.promptRound.textContent = `Round ${r.index + 1} of ${r.total}`;
-    el.promptWord.textContent = r.word;
+    el.promptRound.textContent = roundOf(r.index, r.total);
+    el.promptWord.textContent = name(r.word);
     el.promptSeconds.textContent = String(r.seconds);
     const last = state.results[r.index - 1];
     el.promptLast.textContent = last && performance.now() - state.roundOverAt < 5000 ? lastLine(last) : "";
@@ -317,22 +309,27 @@
         el.promptBar.style.transition = `transform ${Math.max(0, startAt - performance.now())}ms linear`;
         el.promptBar.style.transform = "scaleX(0)";
         setPhase("prompt");
-        announce(`Round ${r.index + 1} of ${r.total}. Draw: ${r.word}, in under ${r.seconds} seconds.`);
+        announce(_("Round %(round)s of %(total)s. Draw: %(word)s, in under %(seconds)s seconds.",
+          { round: r.index + 1, total: r.total, word: name(r.word), seconds: number(r.seconds) }));
       };
       if (showAt > now + 20) later(showPrompt, showAt - now); else showPrompt();
       if (showAt > now + 20) setPhase("result");
       later(startDrawing, startAt - now);
     } else {
       startDrawing();
-      announce(`Draw: ${r.word}.`);
+      announce(_("Draw: %(word)s.", { word: name(r.word) }));
     }
     startTicking();
-    if (startAt - now > 50) say(`Draw ${withArticle(r.word)}`);
+    if (startAt - now > 50) say(_("Draw %(thing)s", { thing: phrase(r.word) }));
   }
 
   function lastLine(r) {
-    if (r.recognized) return `✓ The AI got ${withArticle(r.word)}${r.seconds != null ? ` in ${fmtSeconds(r.seconds)}` : ""}.`;
-    return r.skipped ? `Skipped ${withArticle(r.word)}.` : `✗ The AI didn't get ${withArticle(r.word)}.`;
+    const thing = phrase(r.word);
+    if (r.recognized) {
+      return r.seconds != null ? _("✓ The AI got %(thing)s in %(time)s.", { thing, time: fmtSeconds(r.seconds) })
+        : _("✓ The AI got %(thing)s.", { thing });
+    }
+    return r.skipped ? _("Skipped %(thing)s.", { thing }) : _("✗ The AI didn't get %(thing)s.", { thing });
   }
 
   function startDrawing() {
@@ -354,8 +351,9 @@
     if (g.recognized) {
       if (!state.recognizedSaid) {
         state.recognizedSaid = true;
-        renderSentence(`Oh, I know, it's ${withArticle(state.round.word)}!`);
-        say(`Oh, I know, it's ${withArticle(state.round.word)}!`, true);
+        const sentence = _("Oh, I know, it's %(thing)s!", { thing: phrase(state.round.word) });
+        renderSentence(sentence);
+        say(sentence, true);
       }
       return;
     }
@@ -363,13 +361,18 @@
       state.saidWords.push(top.word);
       const first = state.saidWords.length === 1;
       renderSentence();
-      say(first ? `I see ${withArticle(top.word)}…` : `or ${withArticle(top.word)}…`);
+      say(fragment(top.word, first));
     }
+  }
+
+  // The AI thinking aloud: "I see a wheel… or a bicycle…".
+  function fragment(word, first) {
+    return first ? _("I see %(thing)s…", { thing: phrase(word) }) : _("or %(thing)s…", { thing: phrase(word) });
   }
 
   function renderSentence(ending = "") {
     const words = state.saidWords.slice(-MAX_FRAGMENTS);
-    const parts = words.map((w, i) => (i === 0 ? `I see ${withArticle(w)}…` : `or ${withArticle(w)}…`));
+    const parts = words.map((w, i) => fragment(w, i === 0));
     if (ending) parts.push(ending);
     el.guess.textContent = parts.join(" ");
   }
@@ -389,26 +392,26 @@
 
   function aiThought(r, n = 3) {
     // "a cat (42%), a banana or a dog": the top guess with its confidence.
-    const words = (r.guesses || []).slice(0, n)
-      .map((g, i) => withArticle(g.word) + (i === 0 && typeof g.p === "number" ? ` (${Math.round(g.p * 100)}%)` : ""));
-    if (!words.length) return "";
-    if (words.length === 1) return words[0];
-    return `${words.slice(0, -1).join(", ")} or ${words[words.length - 1]}`;
+    const words = (r.guesses || []).slice(0, n).map((g, i) => (i === 0 && typeof g.p === "number"
+      ? _("%(thing)s (%(percent)s%%)", { thing: phrase(g.word), percent: number(Math.round(g.p * 100)) }) : phrase(g.word)));
+    return words.length ? either(words) : "";
   }
 
   function showResult(r) {
     show(el.promptCard, false);
     const total = state.round ? state.round.total : r.index + 1;
-    el.resultKicker.textContent = `Round ${r.index + 1} of ${total}`;
+    el.resultKicker.textContent = roundOf(r.index, total);
     if (r.recognized) {
-      el.resultTitle.textContent = `✓ The AI got ${withArticle(r.word)}!`;
-      el.resultDetail.textContent = r.seconds != null ? `Recognised in ${fmtSeconds(r.seconds)}.` : "Recognised.";
+      el.resultTitle.textContent = _("✓ The AI got %(thing)s!", { thing: phrase(r.word) });
+      el.resultDetail.textContent = r.seconds != null ? _("Recognised in %(time)s.", { time: fmtSeconds(r.seconds) })
+        : _("Recognised.");
     } else {
-      el.resultTitle.textContent = r.skipped ? `Skipped: ${r.word}` : `Time's up: ${withArticle(r.word)}`;
+      el.resultTitle.textContent = r.skipped ? _("Skipped: %(word)s", { word: name(r.word) })
+        : _("Time's up: %(thing)s", { thing: phrase(r.word) });
       const thought = hasInk(r.drawing) ? aiThought(r) : "";
-      el.resultDetail.textContent = !hasInk(r.drawing) ? "Nothing was drawn."
-        : thought ? `The AI thought it was ${thought}.` : "The AI had no idea.";
-      if (!r.skipped) say("Sorry, I couldn't guess it.");
+      el.resultDetail.textContent = !hasInk(r.drawing) ? _("Nothing was drawn.")
+        : thought ? _("The AI thought it was %(things)s.", { things: thought }) : _("The AI had no idea.");
+      if (!r.skipped) say(_("Sorry, I couldn't guess it."));
     }
     show(el.resultCard, true);
     announce(`${el.resultTitle.textContent} ${el.resultDetail.textContent}`);
@@ -446,7 +449,8 @@
     setPhase("over");
     el.summaryList.textContent = "";
     const got = results.filter((r) => r && r.recognized).length;
-    el.summaryScore.textContent = `The AI recognised ${got} of your ${results.length} doodle${results.length === 1 ? "" : "s"}.`;
+    el.summaryScore.textContent = ngettext("The AI recognised %(got)s of your %(n)s doodle.",
+      "The AI recognised %(got)s of your %(n)s doodles.", results.length, { got });
     const tiles = [];
     for (const r of results) {
       if (!r) continue;
@@ -455,32 +459,33 @@
       const button = document.createElement("button");
       button.type = "button";
       button.className = "doodle-replay";
-      button.setAttribute("aria-label", `Replay your drawing of ${withArticle(r.word)}`);
+      button.setAttribute("aria-label", _("Replay your drawing of %(thing)s", { thing: phrase(r.word) }));
       const canvas = document.createElement("canvas");
       canvas.className = "mini";
       canvas.setAttribute("aria-hidden", "true");
       const hint = document.createElement("span");
       hint.className = "replay-hint";
       hint.setAttribute("aria-hidden", "true");
-      hint.textContent = "▶ Replay";
+      hint.textContent = _("▶ Replay");
       button.append(canvas, hint);
       const drawing = Array.isArray(r.drawing) ? r.drawing : [];
       const drawn = hasInk(drawing);
-      if (!drawn) { button.disabled = true; hint.textContent = "Nothing drawn"; }
+      if (!drawn) { button.disabled = true; hint.textContent = _("Nothing drawn"); }
       button.addEventListener("click", () => replay(li, canvas, drawing));
 
       const word = document.createElement("h3");
       word.className = "word";
-      word.textContent = r.word;
+      word.textContent = name(r.word);
       const verdict = document.createElement("p");
       verdict.className = "verdict";
       verdict.textContent = r.recognized
-        ? `✓ Recognised${r.seconds != null ? ` in ${fmtSeconds(r.seconds)}` : ""}`
-        : r.skipped ? "✗ Skipped" : "✗ Not recognised";
+        ? (r.seconds != null ? _("✓ Recognised in %(time)s", { time: fmtSeconds(r.seconds) }) : _("✓ Recognised"))
+        : r.skipped ? _("✗ Skipped") : _("✗ Not recognised");
       const thought = document.createElement("p");
       thought.className = "thought small";
       const t = drawn ? aiThought(r) : "";
-      thought.textContent = !drawn ? "No doodle this round." : t ? `The AI thought: ${t}.` : "The AI had no guess.";
+      thought.textContent = !drawn ? _("No doodle this round.") : t ? _("The AI thought: %(things)s.", { things: t })
+        : _("The AI had no guess.");
       li.append(button, word, verdict, thought);
       el.summaryList.append(li);
       tiles.push([canvas, drawing]);
@@ -489,18 +494,18 @@
     el.summary.scrollTop = 0;
     for (const [canvas, drawing] of tiles) drawMini(canvas, drawing, Infinity);
     el.again.focus({ preventScroll: true });
-    say(`The AI recognised ${got} of ${results.length}.`);
+    say(_("The AI recognised %(got)s of %(n)s.", { got, n: results.length }));
   }
 
   // --- the connection --------------------------------------------------------------------
   function saveGame() {
     try {
       sessionStorage.setItem(STORE_GAME, JSON.stringify({ game_id: state.gameId, token: state.token }));
-    } catch (_) { /* ignore */ }
+    } catch { /* ignore */ }
   }
-  function forgetGame() { try { sessionStorage.removeItem(STORE_GAME); } catch (_) { /* ignore */ } }
+  function forgetGame() { try { sessionStorage.removeItem(STORE_GAME); } catch { /* ignore */ } }
   function savedGame() {
-    try { return JSON.parse(sessionStorage.getItem(STORE_GAME) || "null"); } catch (_) { return null; }
+    try { return JSON.parse(sessionStorage.getItem(STORE_GAME) || "null"); } catch { return null; }
   }
 
   function connecting(title, message, actions = false) {
@@ -527,15 +532,15 @@
     resetGame();
     forgetGame();
     hush();
-    connecting("Getting the AI ready…", "Dealing the words.");
+    connecting(_("Getting the AI ready…"), _("Dealing the words."));
     // The open dataset toggle (templates/_dataset_toggle.html): its choice goes with each new game.
     const payload = { ...state.requested, ...window.DoodleDataset.fields() };
     socket.timeout(15000).emit("new_game", payload, (err, ack) => {
       if (err || !ack || !ack.ok) {
-        const why = err ? "The server did not answer." : (ack && ack.error) || "The server said no.";
+        const why = err ? _("The server did not answer.") : (ack && ack.error) || _("The server said no.");
         // Settings from the address the server refused: the next try plays the defaults.
         if (ack && ack.code === "bad_payload" && Object.keys(state.requested).length) state.requested = {};
-        connecting("Couldn't start a game", why, true);
+        connecting(_("Couldn't start a game"), why, true);
         return;
       }
       state.gameId = ack.game_id;
@@ -575,8 +580,8 @@
     socket.timeout(10000).emit("resume", { game_id: saved.game_id, token: saved.token }, (err, ack) => {
       if (err || !ack || !ack.ok) {
         forgetGame();
-        const why = err ? "The server did not answer." : (ack && ack.error) || "The game has ended.";
-        connecting("Your game is gone", `${why} Start a new one?`, true);
+        const why = err ? _("The server did not answer.") : (ack && ack.error) || _("The game has ended.");
+        connecting(_("Your game is gone"), _("%(why)s Start a new one?", { why }), true);
         return;
       }
       state.gameId = saved.game_id;
@@ -598,7 +603,7 @@
       beginRound(r, { elapsed });
       adoptDrawing(ack.drawing);
       if (over) showResult(state.results[r.index]);
-      toast("Reconnected.", 2000);
+      toast(_("Reconnected."), 2000);
     });
   }
 
@@ -623,12 +628,12 @@
     pad.dropPending();
     el.game.dataset.offline = "1";
     if (state.phase === "over") return;
-    toast("Connection lost, reconnecting…", 8000);
+    toast(_("Connection lost, reconnecting…"), 8000);
     if (reason === "io server disconnect") socket.connect();
   });
 
   socket.on("connect_error", () => {
-    if (!everConnected) connecting("Can't reach the game server", "Retrying…");
+    if (!everConnected) connecting(_("Can't reach the game server"), _("Retrying…"));
   });
 
   socket.on("round", (r) => {
@@ -655,7 +660,7 @@
     if (e.code === "round_over" && ["ink", "undo", "clear", "skip"].includes(e.event)) return;
     if (["ink", "undo", "clear"].includes(e.event) && state.phase === "drawing") resync();
     if (e.code === "not_started") return;  // a clock a hair early; the resync fixes it
-    toast(e.message || "Something went wrong.");
+    toast(e.message || _("Something went wrong."));
   });
 
   // For debugging in the console, and for the end-to-end test.

@@ -255,7 +255,7 @@
       if (!e.isPrimary || pad.active || (e.pointerType === "mouse" && e.button !== 0)) return;
       e.preventDefault();
       if (!o.canDraw()) return;
-      try { canvas.setPointerCapture(e.pointerId); } catch (_) { /* synthetic pointers */ }
+      try { canvas.setPointerCapture(e.pointerId); } catch { /* synthetic pointers */ }
       startStroke(e);
     });
 

@@ -1,0 +1,63 @@
+// Doodle Lab: the page's language for its scripts. base.html writes the catalogue of the
+// scripts' messages (game/i18n.py, from game/translations/<locale>) into #i18n, and pages
+// that show words the category names of the language into #i18n-words.
+//
+//   const { _, ngettext, word, phrase } = window.DoodleI18n;
+//   _("I see %(thing)s…", { thing: phrase("bicycle") })   // "Veo una bicicleta…"
+//
+// Messages are English in the scripts (pybabel extracts `_` and `ngettext` calls from
+// static/**.js); a message with no translation shows in English.
+(() => {
+  "use strict";
+  if (window.DoodleI18n) return;
+
+  const read = (id, fallback) => {
+    const node = document.getElementById(id);
+    try { return node ? JSON.parse(node.textContent) : fallback; } catch { return fallback; }
+  };
+  const catalogue = read("i18n", { locale: "en", plural: "(n != 1)", messages: {} });
+  const words = read("i18n-words", {});
+  const locale = catalogue.locale || "en";
+  // gettext's plural rule, from our own catalogue: the index of the form for n.
+  // eslint-disable-next-line no-new-func
+  const pluralIndex = new Function("n", `return Number(${catalogue.plural || "(n != 1)"});`);
+
+  function format(text, params) {
+    // Python's %-format, as the catalogue has it: %(name)s, and %% for a percent sign.
+    return params ? text.replace(/%\((\w+)\)s|%%/g, (m, key) => (m === "%%" ? "%" : key in params ? String(params[key]) : m)) : text;
+  }
+
+  function _(msgid, params) {
+    const t = catalogue.messages[msgid];
+    return format(typeof t === "string" && t ? t : msgid, params);
+  }
+
+  function ngettext(singular, plural, n, params) {
+    const forms = catalogue.messages[singular];
+    const i = pluralIndex(n);
+    const text = Array.isArray(forms) && forms[i] ? forms[i] : (i === 0 ? singular : plural);
+    return format(text, { n, ...params });
+  }
+
+  // A category (the English id the server sends) as this language names it, and as a
+  // sentence says it, with its article: "bicicleta", "una bicicleta".
+  const word = (id) => (words[id] ? words[id][0] : id);
+  const phrase = (id) => (words[id] ? words[id][1] : id);
+
+  const numberFormats = new Map();
+  function number(x, digits = 0) {
+    if (!numberFormats.has(digits)) {
+      numberFormats.set(digits, new Intl.NumberFormat(locale, { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+    }
+    return numberFormats.get(digits).format(x);
+  }
+
+  // "a, b or c" in the language's own way.
+  const orList = "ListFormat" in Intl ? new Intl.ListFormat(locale, { type: "disjunction" }) : null;
+  const either = (items) => (orList ? orList.format(items) : items.join(", "));
+
+  // The voice's language: the browser's own variant of ours when it has one ("es-MX").
+  const speechLang = (navigator.languages || []).find((l) => l.toLowerCase().split("-")[0] === locale) || locale;
+
+  window.DoodleI18n = Object.freeze({ locale, speechLang, _, ngettext, word, phrase, number, either });
+})();

@@ -1,0 +1,171 @@
+"""Accessibility in a real browser: axe-core (static/vendor/axe.min.js) audits every page
+of the app in English and in Spanish, some in the states a player reaches (a classroom's
+lobby, a logged-in moderator), and none may have a serious or critical violation; every
+page keeps a phone's width with its text at 200 %.
+
+The pages come from the app's url_map (tests/test_i18n.py's page_paths): a new page is
+audited without touching this file. The server is the real app with the classroom tests'
+fake classifier (tests/classroom_e2e_server.py), so it starts in seconds.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("playwright.sync_api")
+from playwright.sync_api import Page  # noqa: E402
+
+from classroom_e2e_server import WORDS, StrokeCounter  # noqa: E402
+from game.app import create_app  # noqa: E402
+from live_server import free_port, running_server  # noqa: E402
+from test_e2e_play import CHROMIUM, PHONE, launched_chromium  # noqa: E402
+from test_i18n import page_paths  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+AXE = ROOT / "static" / "vendor" / "axe.min.js"
+PASSWORD = "audit-password"
+LANGUAGES = ("en", "es")
+BLOCKING = ("serious", "critical")
+
+
+def pages() -> list[str]:
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "CLASSIFIER": StrokeCounter(), "DECK": WORDS,
+                      "DATABASE_URL": "sqlite://"})
+    return page_paths(app)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("a11y")
+    port = free_port()
+    env = {"DOODLE_ADMIN_PASSWORD": PASSWORD, "DATABASE_URL": f"sqlite:///{folder / 'contributions.sqlite3'}"}
+    with running_server([sys.executable, str(ROOT / "tests" / "classroom_e2e_server.py"), str(port)],
+                        folder / "serve.log", port, env=env) as (base, _):
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} not found: the accessibility audit needs Debian's chromium")
+    with launched_chromium() as b:
+        yield b
+
+
+def audit(page: Page) -> list[dict]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("() => axe.run(document, { resultTypes: ['violations'] })")
+    return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
+             "nodes": [n["target"] for n in v["nodes"]][:5]}
+            for v in result["violations"] if v["impact"] in BLOCKING]
+
+
+def open_page(context, url: str) -> Page:
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    page.wait_for_timeout(300)  # the page's scripts fill it in (the play page's first card)
+    return page
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_page_passes_axe(server, browser, lang):
+    context = browser.new_context(locale=lang, extra_http_headers={"Accept-Language": lang})
+    report = {}
+    try:
+        for path in pages():
+            page = open_page(context, server + path)
+            assert page.evaluate("document.documentElement.lang") == lang, path
+            report[path] = audit(page)
+            page.close()
+        # States behind a click: the classroom's lobby, the moderator's pages.
+        page = open_page(context, server + "/classroom")
+        page.click("#btn-create")
+        page.wait_for_selector("#lobby:not([hidden])")
+        report["/classroom (lobby)"] = audit(page)
+        page = open_page(context, server + "/admin")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/admin")
+        report["/admin (logged in)"] = audit(page)
+        page = open_page(context, server + "/admin/drawings?word=cat")
+        report["/admin/drawings (logged in)"] = audit(page)
+    finally:
+        context.close()
+    print(f"\naxe-core, {lang}: serious or critical violations per page")
+    for path, found in report.items():
+        print(f"  {len(found):2d}  {path}")
+    failing = {path: found for path, found in report.items() if found}
+    assert not failing, json.dumps(failing, indent=1, ensure_ascii=False)
+
+
+# The page scrolls sideways, or an element sticks out of the screen where the page clips it
+# (the drawing pages hide their overflow): elements in a sideways-scrolling box are fine.
+# `width` is the phone's: a phone browser widens its layout to fit a page that is too wide.
+WIDER_THAN_THE_SCREEN = """(width) => {
+  if (document.documentElement.scrollWidth > width || window.innerWidth > width) return [`the page is ${document.documentElement.scrollWidth}px wide`];
+  const scrolls = (e) => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+  const out = [];
+  for (const e of document.body.querySelectorAll('*')) {
+    const r = e.getBoundingClientRect();
+    if (!r.width || r.right <= width + 1 || !e.checkVisibility()) continue;
+    let a = e.parentElement;
+    while (a && a !== document.body && !scrolls(a)) a = a.parentElement;
+    if (!a || a === document.body) out.push(`${e.tagName.toLowerCase()}#${e.id}.${e.className} ends at ${Math.round(r.right)}px`);
+  }
+  return out.slice(0, 5);
+}"""
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_text_at_200_percent_keeps_the_phone_layout(server, browser, lang):
+    """Root font size doubled on a 390 px wide phone: nothing wider than the screen."""
+    context = browser.new_context(**PHONE, locale=lang, extra_http_headers={"Accept-Language": lang})
+    too_wide = {}
+    try:
+        for path in pages():
+            page = open_page(context, server + path)
+            page.evaluate("document.documentElement.style.fontSize = '200%'")
+            page.wait_for_timeout(100)
+            wide = page.evaluate(WIDER_THAN_THE_SCREEN, PHONE["viewport"]["width"])
+            if wide:
+                too_wide[path] = wide
+            page.close()
+    finally:
+        context.close()
+    assert not too_wide, f"wider than the screen at 200 % text: {too_wide}"
+
+
+def test_reduced_motion_stops_the_animations(server, browser):
+    context = browser.new_context(reduced_motion="reduce")
+    try:
+        page = open_page(context, server + "/")
+        durations = page.evaluate("""() => [...document.querySelectorAll('*')].map((e) => getComputedStyle(e))
+            .filter((s) => parseFloat(s.animationDuration) > 0.01 || parseFloat(s.transitionDuration) > 0.01).length""")
+        assert durations == 0
+    finally:
+        context.close()
+
+
+def test_every_control_is_reachable_by_keyboard(server, browser):
+    """Tab through the home page: every link and button gets the focus, visibly."""
+    context = browser.new_context()
+    try:
+        page = open_page(context, server + "/")
+        controls = page.evaluate("""[...document.querySelectorAll('a[href], button:not([disabled]), input, summary')]
+            .filter((e) => e.checkVisibility()).length""")  # a closed <details>' links are not reachable yet
+        reached = set()
+        for _ in range(controls):
+            page.keyboard.press("Tab")
+            info = page.evaluate("""() => { const e = document.activeElement;
+                const s = getComputedStyle(e);
+                return [e.outerHTML.slice(0, 60), s.outlineStyle !== 'none' || s.boxShadow !== 'none'] }""")
+            assert info[1], f"no visible focus on {info[0]}"
+            reached.add(info[0])
+        assert len(reached) == controls
+    finally:
+        context.close()
