@@ -140,7 +140,10 @@ class ClassifierProcess:
         try:
             ok, error = parent.recv()
         except EOFError:
-            ok, error = False, f"it exited with {self._proc.exitcode}"
+            self._proc.join(5)
+            # The usual cause: a script that builds the app at import time (spawn imports it again).
+            ok, error = False, (f"it exited with {self._proc.exitcode} (a script that calls create_app() "
+                                f"must do so under `if __name__ == \"__main__\":`)")
         if not ok:
             self._stop()
             raise RuntimeError(f"the classifier process could not load {self.path}: {error}")
@@ -186,6 +189,10 @@ class ClassifierProcess:
 def _serve_classifier(path: str, conn) -> None:
     """The classifier process: load the model, then answer calls until the pipe closes."""
     try:
+        import torch
+        # One thread: the server's process needs the other core, and torch's OpenMP threads
+        # stall when a core is taken (batches of 40 drawings took up to 1 s with two).
+        torch.set_num_threads(1)
         from game.classifier import DoodleClassifier
         clf = DoodleClassifier.load(path)
     except Exception as e:  # reported to the server, which refuses to start
