@@ -7,7 +7,7 @@
   "use strict";
 
   const STORE = "doodle-lab:classroom-host";  // localStorage: {code, host_token}
-  const { createPad, drawMini, hasInk } = window.DoodleSketch;
+  const { createRoundPad, drawMini, hasInk } = window.DoodleSketch;
   // Words arrive as English ids: `name` says them in the page's language (static/i18n.js).
   const { _, ngettext, word: name, number } = window.DoodleI18n;
   const $ = (id) => document.getElementById(id);
@@ -209,25 +209,10 @@
   // sees it, and the ink goes to the server like a phone's.
   const hostDraws = () => !!st.round && st.round.mode === "pictionary" && st.round.drawer === "host"
     && st.round.state !== "over";
-  const hostPad = createPad({
-    canvas: $("host-canvas"), board: $("host-board"),
-    canDraw: () => hostDraws() && !st.paused && socket.connected
-      && performance.now() >= st.clockStart && performance.now() < st.deadline,
-    inkTime: (e) => Math.max(0, Math.round((e.timeStamp > 0 ? e.timeStamp : performance.now()) - st.clockStart)),
-    send: (stroke, points) => {
-      if (!socket.connected || !st.round) return;
-      st.seq += 1;
-      socket.emit("ink", { round: st.round.index, stroke, points, seq: st.seq });
-    },
+  const hostPad = createRoundPad({
+    canvas: $("host-canvas"), board: $("host-board"), undo: $("host-undo"), clear: $("host-clear"), socket, st,
+    mayDraw: hostDraws,
     onInkLimit: () => toast(_("That's a lot of ink! Undo or clear to draw more.")),
-  });
-  $("host-undo").addEventListener("click", () => {
-    if (hostDraws() && hostPad.undo()) socket.emit("undo", { round: st.round.index });
-  });
-  $("host-clear").addEventListener("click", () => {
-    if (!hostDraws()) return;
-    hostPad.clear();
-    socket.emit("clear", { round: st.round.index });
   });
 
   // The projector is the class's screen too: the teacher's word shows only while held.

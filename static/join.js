@@ -6,7 +6,7 @@
   "use strict";
 
   const STORE = "doodle-lab:classroom-player";  // localStorage: {code, token}
-  const { createPad } = window.DoodleSketch;
+  const { createRoundPad } = window.DoodleSketch;
   // Words arrive as English ids: `name` says them in the page's language (static/i18n.js).
   const { _, word: name } = window.DoodleI18n;
   const $ = (id) => document.getElementById(id);
@@ -40,26 +40,11 @@
   }
 
   // --- the canvas --------------------------------------------------------------------------
-  const pad = createPad({
-    canvas: $("canvas"), board: $("board"),
-    canDraw: () => phone.dataset.view === "draw" && !st.paused && socket.connected
-      && performance.now() >= st.clockStart && performance.now() < st.deadline,
-    inkTime: (e) => Math.max(0, Math.round((e.timeStamp > 0 ? e.timeStamp : performance.now()) - st.clockStart)),
-    send: (stroke, points) => {
-      if (!socket.connected || !st.round) return;
-      st.seq += 1;
-      socket.emit("ink", { round: st.round.index, stroke, points, seq: st.seq });
-    },
+  const socket = io("/classroom", { reconnectionDelayMax: 4000 });
+  const pad = createRoundPad({
+    canvas: $("canvas"), board: $("board"), undo: $("btn-undo"), clear: $("btn-clear"), socket, st,
+    mayDraw: () => phone.dataset.view === "draw",
     onInkLimit: () => toast(_("That's a lot of ink! Undo or clear to draw more.")),
-  });
-
-  $("btn-undo").addEventListener("click", () => {
-    if (st.round && pad.undo()) socket.emit("undo", { round: st.round.index });
-  });
-  $("btn-clear").addEventListener("click", () => {
-    if (!st.round) return;
-    pad.clear();
-    socket.emit("clear", { round: st.round.index });
   });
 
   function timer() {
@@ -72,7 +57,6 @@
   }
 
   // --- joining -------------------------------------------------------------------------------
-  const socket = io("/classroom", { reconnectionDelayMax: 4000 });
 
   function seated(ack) {
     st.me = ack.player; st.code = ack.code; st.token = ack.token; st.nickname = ack.nickname;

@@ -1,6 +1,6 @@
 // Doodle Lab: the drawing canvas shared by the solo game (play.js) and the classroom's
 // phones (join.js) and projector (classroom.js). A plain script: it defines
-// window.DoodleSketch = { createPad, drawMini, strokePath, hasInk, toaster, ... }.
+// window.DoodleSketch = { createPad, createRoundPad, drawMini, strokePath, hasInk, toaster, ... }.
 //
 // createPad: a touch/mouse/pen canvas that keeps the drawing in "drawing space" (the
 // canvas's CSS px when the round started; after a resize the drawing is fitted, centred,
@@ -289,6 +289,34 @@
     return Object.assign(pad, { resize, resetSpace, redraw, flush, endStroke, dropPending, reset, undo, clear, adopt });
   }
 
+  // A classroom canvas (a phone's, or the projector's when the teacher draws): the round's
+  // clock is `st`'s (round, clockStart, deadline, paused, seq); ink, undo and clear go to the
+  // /classroom `socket`; `mayDraw()` says whether this screen draws now.
+  function createRoundPad(o) {
+    const { st, socket, mayDraw } = o;
+    const pad = createPad({
+      canvas: o.canvas, board: o.board,
+      canDraw: () => mayDraw() && !st.paused && socket.connected
+        && performance.now() >= st.clockStart && performance.now() < st.deadline,
+      inkTime: (e) => Math.max(0, Math.round((e.timeStamp > 0 ? e.timeStamp : performance.now()) - st.clockStart)),
+      send: (stroke, points) => {
+        if (!socket.connected || !st.round) return;
+        st.seq += 1;
+        socket.emit("ink", { round: st.round.index, stroke, points, seq: st.seq });
+      },
+      onInkLimit: o.onInkLimit,
+    });
+    o.undo.addEventListener("click", () => {
+      if (st.round && mayDraw() && pad.undo()) socket.emit("undo", { round: st.round.index });
+    });
+    o.clear.addEventListener("click", () => {
+      if (!st.round || !mayDraw()) return;
+      pad.clear();
+      socket.emit("clear", { round: st.round.index });
+    });
+    return pad;
+  }
+
   // A toast: `toaster(el, ms)` returns show(text), which shows `text` in `el` for `ms`.
   function toaster(el, ms = 4000) {
     let timer = 0;
@@ -301,6 +329,6 @@
   }
 
   window.DoodleSketch = Object.freeze({
-    createPad, drawMini, strokePath, hasInk, strokeTime, firstTime, toaster, INK, LINE_WIDTH,
+    createPad, createRoundPad, drawMini, strokePath, hasInk, strokeTime, firstTime, toaster, INK, LINE_WIDTH,
   });
 })();
