@@ -1,10 +1,17 @@
 // The vision lab's task page (templates/vision_task.html): sends a photo to
 // POST /api/vision/<task> and draws the JSON result (game/vision/tasks.py lists its fields).
+// The server words its errors and notes in the page's language; the page's own text comes
+// from static/i18n.js.
 (() => {
   "use strict";
   const main = document.querySelector(".vision[data-task]");
   if (!main) return;
+  const { _, ngettext, word, number, locale } = window.DoodleI18n;
   const task = main.dataset.task;
+  // The doodle model's labels are the game's English category ids, named in the page's
+  // language; the other models' (ImageNet's, COCO's, ADE20K's) stay as the model gives them.
+  const labelText = task === "doodle" ? word : (label) => label;
+  const percent = (x, digits) => `${number(x * 100, digits)} %`;
   const form = main.querySelector(".vision-form");
   const status = main.querySelector(".vision-status");
   const result = main.querySelector(".vision-result");
@@ -49,13 +56,14 @@
     body.append("photo", "1");
     if (task === "detection") body.append("threshold", String(DETECTION_FLOOR));
     if (form.elements.labels) body.append("labels", form.elements.labels.value);
-    setStatus("Looking at your photo…", "busy");
+    setStatus(_("Looking at your photo…"), "busy");
     main.setAttribute("aria-busy", "true");
     let data;
     try {
       const response = await fetch(main.dataset.api, { method: "POST", body });
-      data = await response.json().catch(() => ({ error: `the server answered ${response.status}` }));
-      if (!response.ok) throw new Error(data.error || `the server answered ${response.status}`);
+      const answered = _("the server answered %(status)s", { status: response.status });
+      data = await response.json().catch(() => ({ error: answered }));
+      if (!response.ok) throw new Error(data.error || answered);
     } catch (err) {
       setStatus(err.message, "error");
       return;
@@ -64,7 +72,7 @@
     }
     const submit = form.querySelector('button[type="submit"]');
     if (submit) submit.disabled = false;
-    setStatus(`${data.model} answered in ${data.seconds.toFixed(2)} s`);
+    setStatus(_("%(model)s answered in %(seconds)s s", { model: data.model, seconds: number(data.seconds, 2) }));
     if (data.notes.length) status.append(el("ul", { className: "vision-notes" }, data.notes.map((n) => el("li", { textContent: n }))));
     render(data);
   }
@@ -73,7 +81,7 @@
     return new Promise((resolve, reject) => {
       const img = new Image();
       img.onload = () => resolve(img);
-      img.onerror = () => reject(new Error("the browser could not show the result image"));
+      img.onerror = () => reject(new Error(_("the browser could not show the result image")));
       img.src = src;
     });
   }
@@ -89,8 +97,8 @@
       const fill = el("span");
       fill.style.width = `${(score * 100).toFixed(1)}%`;
       return el("li", {}, [
-        el("span", { className: "bar-label", textContent: label }),
-        el("span", { className: "bar-score", textContent: `${(score * 100).toFixed(1)} %` }),
+        el("span", { className: "bar-label", textContent: labelText(label) }),
+        el("span", { className: "bar-score", textContent: percent(score, 1) }),
         el("span", { className: "bar", role: "presentation" }, [fill]),
       ]);
     }));
@@ -111,8 +119,8 @@
     else stage.append(canvasFor(photo, data));
     if (data.bitmap) {
       result.append(el("figure", {}, [
-        el("img", { className: "vision-bitmap", src: data.bitmap, alt: "the 28 by 28 doodle the model saw" }),
-        el("figcaption", { className: "small", textContent: "What the doodle model saw: 28 × 28 pixels, ink in white." }),
+        el("img", { className: "vision-bitmap", src: data.bitmap, alt: _("the 28 by 28 doodle the model saw") }),
+        el("figcaption", { className: "small", textContent: _("What the doodle model saw: 28 × 28 pixels, ink in white.") }),
       ]));
     }
     if (data.labels) result.append(bars(data.labels));
@@ -141,7 +149,7 @@
         const c = colour(labelIndex.get(label));
         ctx.strokeStyle = c;
         ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-        const text = `${label} ${(score * 100).toFixed(0)} %`;
+        const text = `${label} ${percent(score, 0)}`;
         const w = ctx.measureText(text).width + 2 * line;
         const ty = y0 >= font + 2 * line ? y0 - font - 2 * line : y0;
         ctx.fillStyle = c;
@@ -149,10 +157,12 @@
         ctx.fillStyle = "#fff";
         ctx.fillText(text, x0 + line, ty + line);
       }
-      caption.textContent = `${shown.length} of ${data.objects.length} objects with a score of at least ${threshold.toFixed(2)}`;
+      caption.textContent = ngettext("%(shown)s of %(n)s object with a score of at least %(threshold)s",
+        "%(shown)s of %(n)s objects with a score of at least %(threshold)s", data.objects.length,
+        { shown: shown.length, threshold: number(threshold, 2) });
     }
     slider.addEventListener("input", redraw);
-    stage.append(canvas, el("label", { className: "vision-slider" }, ["Score threshold", slider, caption]));
+    stage.append(canvas, el("label", { className: "vision-slider" }, [_("Score threshold"), slider, caption]));
     redraw();
   }
 
@@ -180,14 +190,16 @@
       ctx.drawImage(photo, 0, 0, data.width, data.height);
       layers.forEach((layer, i) => { if (shown[i]) ctx.drawImage(layer, 0, 0); });
     }
-    const legend = el("ul", { className: "vision-legend", ariaLabel: "Segments: untick to hide" },
+    const legend = el("ul", { className: "vision-legend", ariaLabel: _("Segments: untick to hide") },
       data.segments.map((seg, i) => {
         const box = el("input", { type: "checkbox", checked: true });
         box.addEventListener("change", () => { shown[i] = box.checked; redraw(); });
         const swatch = el("span", { className: "swatch" });
         swatch.style.background = colour(i);
-        const score = seg.score == null ? "" : `, ${(seg.score * 100).toFixed(0)} %`;
-        return el("li", {}, [el("label", {}, [box, swatch, `${seg.label} (${(seg.area * 100).toFixed(0)} %${score})`])]);
+        const text = seg.score == null
+          ? _("%(label)s (%(area)s of the photo)", { label: seg.label, area: percent(seg.area, 0) })
+          : _("%(label)s (%(area)s of the photo, score %(score)s)", { label: seg.label, area: percent(seg.area, 0), score: percent(seg.score, 0) });
+        return el("li", {}, [el("label", {}, [box, swatch, text])]);
       }));
     redraw();
     stage.append(canvas, legend);
@@ -200,21 +212,23 @@
     return [f(0), f(8), f(4)].map((v) => Math.round(v * 255));
   }
 
+  const threeDigits = (x) => x.toLocaleString(locale, { maximumSignificantDigits: 3 });
+
   function drawDepth(stage, photo, data) {
     const { png, scale, min, max } = data.depth;
     stage.classList.add("is-pair");
     stage.append(
-      el("figure", {}, [canvasFor(photo, data), el("figcaption", { textContent: "The photo" })]),
-      el("figure", {}, [el("img", { src: png, alt: "the depth map" }), el("figcaption", { textContent: "Depth, as the model sees it" })]),
+      el("figure", {}, [canvasFor(photo, data), el("figcaption", { textContent: _("The photo") })]),
+      el("figure", {}, [el("img", { src: png, alt: _("the depth map") }), el("figcaption", { textContent: _("Depth, as the model sees it") })]),
     );
     stage.after(
       el("div", { className: "vision-scale" }, [
-        el("span", { textContent: min.toPrecision(3) }),
-        el("img", { src: scale, alt: "colour scale, from the lowest value on the left to the highest on the right" }),
-        el("span", { textContent: max.toPrecision(3) }),
+        el("span", { textContent: threeDigits(min) }),
+        el("img", { src: scale, alt: _("colour scale, from the lowest value on the left to the highest on the right") }),
+        el("span", { textContent: threeDigits(max) }),
       ]),
-      el("p", { className: "small", textContent: "DPT models give relative inverse depth (bright is near); ZoeDepth gives metres (bright is far)." }),
-      el("p", {}, [el("a", { className: "btn", href: png, download: `depth-${data.model.replace(/\W+/g, "-")}.png`, textContent: "Download the depth map (PNG)" })]),
+      el("p", { className: "small", textContent: _("DPT models give relative inverse depth (bright is near); ZoeDepth gives metres (bright is far).") }),
+      el("p", {}, [el("a", { className: "btn", href: png, download: `depth-${data.model.replace(/\W+/g, "-")}.png`, textContent: _("Download the depth map (PNG)") })]),
     );
   }
 })();

@@ -1,6 +1,6 @@
 """Accessibility in a real browser: axe-core (static/vendor/axe.min.js) audits every page
 of the app in English and in Spanish, some in the states a player reaches (a classroom's
-lobby, a logged-in moderator), and none may have a serious or critical violation; every
+lobby, a logged-in moderator, a vision task's result), and none may have a serious or critical violation; every
 page keeps a phone's width with its text at 200 %.
 
 The pages come from the app's url_map (tests/test_i18n.py's page_paths): a new page is
@@ -9,12 +9,14 @@ fake classifier (tests/classroom_e2e_server.py), so it starts in seconds.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Page  # noqa: E402
@@ -94,6 +96,14 @@ def test_every_page_passes_axe(server, browser, lang):
         report["/admin (logged in)"] = audit(page)
         page = open_page(context, server + "/admin/drawings?word=cat")
         report["/admin/drawings (logged in)"] = audit(page)
+        # A vision result (the offline EfficientNet-Lite0): the photo, the labels' bars, the notes.
+        page = open_page(context, server + "/vision/classification")
+        photo = io.BytesIO()
+        Image.radial_gradient("L").convert("RGB").save(photo, "PNG")
+        page.set_input_files('input[name="image"]', {"name": "photo.png", "mimeType": "image/png",
+                                                     "buffer": photo.getvalue()})
+        page.wait_for_selector(".vision-result[data-ready]", timeout=60_000)
+        report["/vision/classification (a result)"] = audit(page)
     finally:
         context.close()
     print(f"\naxe-core, {lang}: serious or critical violations per page")

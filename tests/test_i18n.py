@@ -7,6 +7,7 @@ string fails here."""
 from __future__ import annotations
 
 import html.parser
+import itertools
 import os
 import random
 import re
@@ -21,6 +22,7 @@ from game.app import create_app
 from game.classroom import PICTIONARY, RoomConfig, RoomRegistry, UnknownWords, articles_of, match_guess
 from game.extensions import socketio
 from game.routes import load_categories
+from game.vision.tasks import TASKS
 from test_engine import Clock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,23 +204,26 @@ def test_scripts_have_no_english_outside_gettext(script):
 
 def page_paths(app) -> list[str]:
     """Every GET page of the app: routes without arguments, and those with one filled in
-    (a word, a code); APIs, files and redirects left out."""
-    fill = {"word": "cat", "code": "ABCDE", "key_id": "1", "format": "ndjson", "filename": "style.css"}
+    (a word, a code; every vision task, whose pages differ); APIs, files and redirects left out."""
+    fill = {"word": ["cat"], "code": ["ABCDE"], "key_id": ["1"], "format": ["ndjson"], "filename": ["style.css"],
+            "name": list(TASKS)}
     paths = []
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or rule.endpoint == "static" or rule.rule.startswith(("/api/", "/lang/")):
             continue
         if any(arg not in fill for arg in rule.arguments):
             continue
-        path = rule.build({a: fill[a] for a in rule.arguments}, append_unknown=False)[1]
-        if not path.endswith((".js", ".webmanifest", ".zip", "healthz")):
-            paths.append(path)
+        args = sorted(rule.arguments)
+        for values in itertools.product(*(fill[a] for a in args)):
+            path = rule.build(dict(zip(args, values)), append_unknown=False)[1]
+            if not path.endswith((".js", ".webmanifest", ".zip", "healthz")):
+                paths.append(path)
     return sorted(set(paths))
 
 
 def test_the_pages_found_include_the_known_ones(app):
     assert {"/", "/play", "/classroom", "/join", "/contribute", "/data", "/data/cat", "/admin",
-            "/offline"} <= set(page_paths(app))
+            "/offline", "/vision", "/vision/classification", "/vision/doodle"} <= set(page_paths(app))
 
 
 def test_every_page_is_in_spanish_when_the_browser_asks_for_it(app, client):
@@ -239,6 +244,8 @@ def test_every_page_is_in_spanish_when_the_browser_asks_for_it(app, client):
     ("/join/ABCDE", "Únete a la clase"), ("/contribute", "Antes de dibujar"), ("/data", "Los datos"),
     ("/data/bicycle", "<h1>bicicleta</h1>"), ("/admin", "Contraseña de administración"),
     ("/offline", "No tienes conexión"), ("/no-such-page", "No encontrado"),
+    ("/vision", "Laboratorio de visión"), ("/vision/classification", "Clasificación de imágenes"),
+    ("/", "laboratorio de visión</a>"),
 ])
 def test_known_spanish_strings(client, path, spanish):
     page = client.get(path, headers={"Accept-Language": "es", "Accept": "text/html"}).get_data(as_text=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import struct
 import zlib
 
@@ -448,3 +449,49 @@ def test_big_photo_is_scaled_down_and_raw_body_works(client):
     body = r.get_json()
     assert (body["width"], body["height"]) == (1024, 683)
     assert any("scaled down from 3000 × 2000" in n for n in body["notes"])
+
+
+# --- in Spanish ----------------------------------------------------------------------------
+
+ES = {"Accept-Language": "es-MX,es;q=0.9"}
+
+
+def test_pages_in_spanish(client):
+    index = client.get("/vision", headers=ES).get_data(as_text=True)
+    assert '<html lang="es">' in index and "<h1>Laboratorio de visión</h1>" in index
+    assert ">Detección de objetos</a>" in index
+    page = client.get("/vision/classification", headers=ES).get_data(as_text=True)
+    assert "<h1>Clasificación de imágenes</h1>" in page and "radiografías" in page  # the task's two lines
+    assert "Hacer una foto" in page and "Hasta 16 MB." in page
+    catalogue = json.loads(re.search(r'<script type="application/json" id="i18n">(.*?)</script>', page, re.S)[1])
+    assert catalogue["messages"]["Looking at your photo…"] == "Mirando tu foto…"  # static/vision.js's, in the page
+    assert 'id="i18n-words"' not in page  # ImageNet's labels stay the model's
+    missing = client.get(f"/vision/detection?model={NOT_CACHED}", headers=ES).get_data(as_text=True)
+    assert "no está descargado en este servidor" in missing and f"{NOT_CACHED} (no descargado)" in missing
+    assert "Laboratorio de visión" in client.get("/vision/no-such-task", headers=ES).get_data(as_text=True)
+    client.set_cookie("lang", "es")  # the switcher's choice
+    doodle = client.get("/vision/doodle").get_data(as_text=True)
+    words = json.loads(re.search(r'<script type="application/json" id="i18n-words">(.*?)</script>', doodle, re.S)[1])
+    assert words["bicycle"] == ["bicicleta", "una bicicleta"]  # the doodle model's labels, named by the page
+
+
+def test_api_errors_and_notes_in_spanish(client):
+    r = client.post("/api/vision/classification", headers=ES,
+                    data={"image": (io.BytesIO(b"%PDF-1.4 this is not a photo"), "notes.pdf")})
+    assert r.status_code == 400 and r.get_json()["error"] == \
+        "no podemos leer esta imagen: envía una foto (JPEG, PNG, WebP o GIF)"
+    # Made on the lab's worker threads, outside the request: worded in its language all the same.
+    r = client.post("/api/vision/detection", headers=ES,
+                    data={"image": (io.BytesIO(encode(photo())), "x.png"), "model": NOT_CACHED})
+    assert r.status_code == 503 and "no está descargado" in r.get_json()["error"]
+    assert "`python -m game.vision pull --all detection`" in r.get_json()["error"]
+    r = client.post("/api/vision/doodle", headers=ES,
+                    data={"image": (io.BytesIO(encode(paper_photo([]), "JPEG")), "blank.jpg")})
+    assert r.status_code == 422 and r.get_json()["error"].startswith("no se encontró ningún dibujo")
+    assert client.post("/api/vision/classification", data=b"x").get_json()["error"] == \
+        "this is not an image we can read: send a photo (JPEG, PNG, WebP or GIF)"  # English without the header
+    gif = io.BytesIO()
+    frames = [Image.new("RGB", (64, 48), c) for c in ("red", "green")]
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:])
+    r = client.post("/api/vision/classification", headers=ES, data={"image": (io.BytesIO(gif.getvalue()), "a.gif")})
+    assert r.status_code == 200 and r.get_json()["notes"] == ["una imagen animada de 2 fotogramas: el modelo ve el primero"]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 class VisionError(Exception):
     """A request the lab cannot serve; `status` is the HTTP status, `message` says why in
-    words a student can act on (the API answers `{"error": message}`)."""
+    words a student can act on (the API answers `{"error": message}`), in the request's
+    language: a lazy string where it is made outside the request (the worker threads)."""
 
     def __init__(self, status: int, message: str):
         super().__init__(message)

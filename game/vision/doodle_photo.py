@@ -15,6 +15,9 @@ the look of Google's numpy_bitmap (white strokes on black, drawn as game/ink.py 
 from __future__ import annotations
 
 import numpy as np
+# Lazy: this runs on the lab's worker threads, outside any request; the message is worded
+# when shown, in the language of the request that waits for it.
+from flask_babel import lazy_gettext as _
 from PIL import Image, ImageFilter
 
 from game import ink
@@ -81,8 +84,8 @@ def photo_to_bitmap(image: Image.Image) -> np.ndarray:
     when no drawing stands out from the paper."""
     mask = ink_mask(image)
     if mask.sum() < MIN_INK_PIXELS:
-        raise VisionError(422, "no drawing found: photograph a dark pen drawing on plain light paper, "
-                               "filling most of the frame")
+        raise VisionError(422, _("no drawing found: photograph a dark pen drawing on plain light paper, "
+                                 "filling most of the frame"))
     ys, xs = np.nonzero(mask)
     crop = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     width = stroke_width(crop)

@@ -5,7 +5,8 @@ Handled: EXIF orientation (a phone photo taken sideways is turned upright), ever
 mode (CMYK, 16-bit grey, palette, transparency) to 8-bit RGB, animated images (first
 frame), big photos (scaled down; JPEGs decoded at reduced scale). Refused: not an image
 (400), truncated or damaged (400), more pixels than the limit (413, a decompression bomb).
-The upload's byte limit is the request's (routes.py).
+The upload's byte limit is the request's (routes.py). Messages and notes are worded in
+the request's language (open_photo runs in the request's thread).
 """
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from flask_babel import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from game.vision import VisionError
 
-FORMATS = "JPEG, PNG, WebP or GIF"
 EXIF_ORIENTATION = 0x0112
 # Modes whose pixels may be transparent; composited over white, as on paper.
 ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
@@ -33,32 +34,39 @@ class Photo:
 
 
 def megapixels(pixels: int) -> str:
-    return f"{pixels / 1e6:.3g} megapixels"
+    return _("%(n)s megapixels", n=f"{pixels / 1e6:.3g}")
+
+
+def formats() -> str:
+    return _("JPEG, PNG, WebP or GIF")
 
 
 def open_photo(data: bytes, max_pixels: int, max_side: int) -> Photo:
     """Decode an upload; raises VisionError (400 or 413) for what cannot be a photo."""
     if not data:
-        raise VisionError(400, f"no image: send a photo ({FORMATS}) in the form field `image`")
+        raise VisionError(400, _("no image: send a photo (%(formats)s) in the form field `image`", formats=formats()))
     try:
         with warnings.catch_warnings():
             # Pillow warns above its own limit and refuses above twice that; ours is checked below.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
-        raise VisionError(413, f"the image has far more pixels than the limit, {megapixels(max_pixels)}") from None
+        raise VisionError(413, _("the image has far more pixels than the limit, %(limit)s",
+                                 limit=megapixels(max_pixels))) from None
     except UnidentifiedImageError:
-        raise VisionError(400, f"this is not an image we can read: send a photo ({FORMATS})") from None
+        raise VisionError(400, _("this is not an image we can read: send a photo (%(formats)s)",
+                                 formats=formats())) from None
     except (OSError, SyntaxError, ValueError) as e:  # a header Pillow recognised but could not parse
-        raise VisionError(400, f"the image is damaged ({e})") from None
+        raise VisionError(400, _("the image is damaged (%(reason)s)", reason=e)) from None
     width, height = img.size
     if width * height > max_pixels:
-        raise VisionError(413, f"the image is {width} × {height} pixels ({megapixels(width * height)}); "
-                               f"the limit is {megapixels(max_pixels)}")
+        raise VisionError(413, _("the image is %(width)s × %(height)s pixels (%(size)s); the limit is %(limit)s",
+                                 width=width, height=height, size=megapixels(width * height),
+                                 limit=megapixels(max_pixels)))
     notes = []
     frames = getattr(img, "n_frames", 1)
     if frames > 1:
-        notes.append(f"an animated image of {frames} frames: the model sees the first one")
+        notes.append(_("an animated image of %(frames)s frames: the model sees the first one", frames=frames))
     if img.format == "JPEG":
         # Decode at 1/2, 1/4 or 1/8 scale when that still leaves max_side: a 12 MP phone
         # photo loads 4x faster in a quarter of the memory.
@@ -66,16 +74,17 @@ def open_photo(data: bytes, max_pixels: int, max_side: int) -> Photo:
     try:
         img.load()
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise VisionError(400, f"the image is truncated or damaged ({e}); upload it again") from None
+        raise VisionError(400, _("the image is truncated or damaged (%(reason)s); upload it again", reason=e)) from None
     orientation = img.getexif().get(EXIF_ORIENTATION, 1)
     if orientation in range(2, 9):
         img = ImageOps.exif_transpose(img)
-        notes.append("turned upright as the camera's EXIF orientation says")
+        notes.append(_("turned upright as the camera's EXIF orientation says"))
     img = to_rgb(img)
     if max(img.size) > max_side:
         before = img.size
         img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
-        notes.append(f"scaled down from {before[0]} × {before[1]} to {img.width} × {img.height} pixels")
+        notes.append(_("scaled down from %(width)s × %(height)s to %(new_width)s × %(new_height)s pixels",
+                       width=before[0], height=before[1], new_width=img.width, new_height=img.height))
     return Photo(img, notes)
 
 

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+# Lazy: ModelNotDownloaded is raised on the lab's worker threads, outside any request; it
+# is worded when shown, in the language of the request that waits for it.
+from flask_babel import lazy_gettext as _
 from PIL import Image
 
 from game.vision import VisionError
@@ -28,10 +31,10 @@ BUILTIN_TASKS = {EFFICIENTNET: "classification", DOODLE: "doodle"}  # the task e
 class ModelNotDownloaded(VisionError):
     def __init__(self, task: str, model: str, default: bool = True):
         command = f"python -m game.vision pull {task}" if default else f"python -m game.vision pull --all {task}"
-        super().__init__(503, f"the model {model} is not downloaded on this server (or its download was cut "
-                              "off), and the lab never "
-                              f"fetches models while it serves. Run `{command}` on the server while it has "
-                              "internet, then try again.")
+        super().__init__(503, _(
+            "the model %(model)s is not downloaded on this server (or its download was cut off), and the lab never "
+            "fetches models while it serves. Run `%(command)s` on the server while it has internet, then try again.",
+            model=model, command=command))
         self.command = command
 
 

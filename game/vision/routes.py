@@ -8,7 +8,7 @@
 
 Models run on the lab's own worker threads, never a request's: a request waits at most
 VISION_TIMEOUT seconds (then 504; the model finishes in the background and stays loaded).
-Every refusal is `{"error": message}` with a 4xx or 5xx status.
+Every refusal is `{"error": message}` with a 4xx or 5xx status, in the request's language.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import concurrent.futures
 import time
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request, url_for
+from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from game.vision import VisionError
@@ -72,8 +73,9 @@ class VisionLab:
     def model_for(self, task: Task, requested: str | None) -> str:
         model = requested or self.defaults[task.name]
         if model not in self.models[task.name]:
-            raise VisionError(400, f"{model[:100]!r} is not one of this server's {task.name} models: "
-                                   f"{', '.join(self.models[task.name])}")
+            raise VisionError(400, _("%(model)s is not one of this server's %(task)s models: %(models)s",
+                                     model=repr(model[:100]), task=task.name,
+                                     models=", ".join(self.models[task.name])))
         return model
 
     def run(self, task: Task, model: str, image, options: dict) -> tuple[dict, float]:
@@ -89,14 +91,15 @@ class VisionLab:
             return future.result(timeout=self.timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()  # still queued: never run it; running: it finishes, its model stays loaded
-            raise VisionError(504, f"the model took longer than {self.timeout:g} s: the server is busy or "
-                                   "loading the model for the first time; try again in a minute") from None
+            raise VisionError(504, _("the model took longer than %(seconds)s s: the server is busy or loading the "
+                                     "model for the first time; try again in a minute",
+                                     seconds=f"{self.timeout:g}")) from None
         except VisionError:
             raise
         except Exception as e:
             current_app.logger.exception("vision %s with %s failed", task.name, model)
-            raise VisionError(500, f"the model {model} failed on this photo ({type(e).__name__}); "
-                                   "the server's log has the details") from None
+            raise VisionError(500, _("the model %(model)s failed on this photo (%(error)s); the server's log has "
+                                     "the details", model=model, error=type(e).__name__)) from None
 
 
 def init_app(app: Flask) -> None:
@@ -117,7 +120,8 @@ def _lab() -> VisionLab:
 
 def _task(name: str) -> Task:
     if name not in TASKS:
-        raise VisionError(404, f"no vision task {name[:50]!r}; the tasks: {', '.join(TASKS)}")
+        raise VisionError(404, _("no vision task %(name)s; the tasks: %(tasks)s", name=repr(name[:50]),
+                                 tasks=", ".join(TASKS)))
     return TASKS[name]
 
 
@@ -136,8 +140,8 @@ def index():
 def task_page(name: str):
     lab, task = _lab(), _task(name)
     model = lab.model_for(task, request.args.get("model"))
-    missing = None if lab.pipelines.available(model) else ModelNotDownloaded(
-        task.name, model, model == lab.defaults[task.name]).message
+    missing = None if lab.pipelines.available(model) else str(ModelNotDownloaded(
+        task.name, model, model == lab.defaults[task.name]).message)
     models = [(m, lab.pipelines.available(m)) for m in lab.models[task.name]]
     return render_template("vision_task.html", task=task, model=model, models=models, missing=missing,
                            max_upload=size_text(lab.max_upload))
@@ -152,7 +156,7 @@ def api(name: str):
     if "image" in request.files:
         data = request.files["image"].read()
     elif request.mimetype.startswith("multipart/") or request.mimetype == "application/x-www-form-urlencoded":
-        raise VisionError(400, "no image: send the photo in the form field `image`")
+        raise VisionError(400, _("no image: send the photo in the form field `image`"))
     else:
         data = request.get_data(cache=False)
     photo = open_photo(data, lab.max_pixels, lab.max_side)
@@ -166,15 +170,17 @@ def api(name: str):
 
 @bp.errorhandler(VisionError)
 def vision_error(error: VisionError):
+    message = str(error.message)  # a lazy message is worded here, and escaped in the page like any text
     if request.path.startswith("/api/"):
-        return jsonify(error=error.message), error.status
-    return render_template("message.html", title="Vision lab", message=error.message,
-                           back=(url_for("vision.index"), "Back to the vision lab")), error.status
+        return jsonify(error=message), error.status
+    return render_template("message.html", title=_("Vision lab"), message=message,
+                           back=(url_for("vision.index"), _("Back to the vision lab"))), error.status
 
 
 @bp.errorhandler(RequestEntityTooLarge)
 def too_large(error):
     """Over VISION_MAX_UPLOAD: name the limit (the app's own 413 handler names MAX_CONTENT_LENGTH)."""
-    return jsonify(error=f"the upload is larger than the limit, {size_text(_lab().max_upload)}: "
-                         f"send a smaller photo (the lab scales photos to {_lab().max_side} pixels anyway)"), 413
+    return jsonify(error=_("the upload is larger than the limit, %(limit)s: send a smaller photo (the lab scales "
+                           "photos to %(side)s pixels anyway)", limit=size_text(_lab().max_upload),
+                           side=_lab().max_side)), 413
 

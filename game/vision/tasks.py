@@ -9,6 +9,9 @@ Every `run(pipe, image, options)` returns a dict; the page knows these result fi
     depth     {"png": data URL, "scale": data URL, "min", "max"}    -> a colour-scaled map
     bitmap    PNG data URL of the 28 x 28 input                     -> what the doodle model saw
 Coordinates and masks are in the photo's pixels as the lab returns it (upright, scaled down).
+Labels are the models' own: ImageNet's, COCO's and ADE20K's English names as the model
+gives them (no catalogue has them), and the doodle model's English category ids, which
+the page names in its language (static/i18n.js's `word`), as the game's wire does.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+# Lazy: the tasks are module data, worded when a page shows them, in its request's language.
+from flask_babel import lazy_gettext as _
 from PIL import Image
 
 from game.vision import VisionError
@@ -35,7 +40,7 @@ DEPTH_COLORMAP = "inferno"
 @dataclass(frozen=True)
 class Task:
     name: str  # in the URLs: /vision/<name>, /api/vision/<name>
-    title: str
+    title: str  # title, what and where: lazy strings, in the language of the page showing them
     what: str  # what the task is, one line
     where: str  # where it is used, one line
     hf_task: str  # transformers' pipeline task
@@ -103,32 +108,32 @@ def doodle(classifier, image: Image.Image, options: dict) -> dict:
 
 
 TASKS: dict[str, Task] = {t.name: t for t in (
-    Task("classification", "Image classification",
-         "Which of a fixed set of labels (ImageNet's 1,000 here) best describes the whole photo.",
-         "Used to sort photo libraries, screen X-rays and skin lesions, spot plant diseases, check products on a line.",
+    Task("classification", _("Image classification"),
+         _("Which of a fixed set of labels (ImageNet's 1,000 here) best describes the whole photo."),
+         _("Used to sort photo libraries, screen X-rays and skin lesions, spot plant diseases, check products on a line."),
          "image-classification",
          (EFFICIENTNET, "google/vit-base-patch16-224", "microsoft/resnet-50", "facebook/deit-base-patch16-224"),
          classify),
-    Task("detection", "Object detection",
-         "Finds each object in the photo: a box, a label and a score for every one.",
-         "Used in autonomous driving, counting cells or people, reading document layouts, checking shelves in shops.",
+    Task("detection", _("Object detection"),
+         _("Finds each object in the photo: a box, a label and a score for every one."),
+         _("Used in autonomous driving, counting cells or people, reading document layouts, checking shelves in shops."),
          "object-detection", ("facebook/detr-resnet-50", "hustvl/yolos-small"), detect),
-    Task("segmentation", "Image segmentation",
-         "Labels every pixel: which region of the photo is sky, road, person, wall…",
-         "Used to outline tumours and organs in medical scans, in self-driving cars, photo editing and satellite maps.",
+    Task("segmentation", _("Image segmentation"),
+         _("Labels every pixel: which region of the photo is sky, road, person, wall…"),
+         _("Used to outline tumours and organs in medical scans, in self-driving cars, photo editing and satellite maps."),
          "image-segmentation",
          ("nvidia/segformer-b0-finetuned-ade-512-512", "facebook/mask2former-swin-tiny-ade-semantic"), segment),
-    Task("depth", "Depth estimation",
-         "Guesses how far away each pixel is, from a single photo.",
-         "Used by robots and drones to avoid obstacles, in augmented reality, portrait-mode blur and 3-D scanning.",
+    Task("depth", _("Depth estimation"),
+         _("Guesses how far away each pixel is, from a single photo."),
+         _("Used by robots and drones to avoid obstacles, in augmented reality, portrait-mode blur and 3-D scanning."),
          "depth-estimation", ("Intel/dpt-hybrid-midas", "Intel/zoedepth-nyu-kitti"), estimate_depth),
-    Task("zero-shot", "Zero-shot classification",
-         "Scores labels you type yourself: the model was never trained on them, it matches text and image.",
-         "Used to search photo collections in words, sort documents and moderate content with no new training.",
+    Task("zero-shot", _("Zero-shot classification"),
+         _("Scores labels you type yourself: the model was never trained on them, it matches text and image."),
+         _("Used to search photo collections in words, sort documents and moderate content with no new training."),
          "zero-shot-image-classification", ("openai/clip-vit-base-patch32",), zero_shot),
-    Task("doodle", "Doodle photo",
-         "Draw with a pen on paper, take a photo: it becomes a 28 × 28 doodle for the game's own classifier.",
-         "The same idea reads handwriting on forms and cheques, and digitises sketches and whiteboards.",
+    Task("doodle", _("Doodle photo"),
+         _("Draw with a pen on paper, take a photo: it becomes a 28 × 28 doodle for the game's own classifier."),
+         _("The same idea reads handwriting on forms and cheques, and digitises sketches and whiteboards."),
          "", (DOODLE,), doodle),
 )}
 
@@ -144,12 +149,13 @@ def parse_options(task: Task, form) -> dict:
         except ValueError:
             options["threshold"] = -1.0
         if not 0.0 <= options["threshold"] <= 1.0:
-            raise VisionError(400, f"threshold must be a number from 0 to 1, got {raw[:20]!r}")
+            raise VisionError(400, _("threshold must be a number from 0 to 1, got %(got)s", got=repr(raw[:20])))
     if task.name == "zero-shot":
         labels = list(dict.fromkeys(s.strip() for s in re.split(r"[,\n]", form.get("labels", "")) if s.strip()))
         if len(labels) < 2:
-            raise VisionError(400, "type at least two labels, separated by commas (e.g. cat, dog, car)")
+            raise VisionError(400, _("type at least two labels, separated by commas (e.g. cat, dog, car)"))
         if len(labels) > MAX_LABELS or any(len(s) > MAX_LABEL_CHARS for s in labels):
-            raise VisionError(400, f"at most {MAX_LABELS} labels of at most {MAX_LABEL_CHARS} characters each")
+            raise VisionError(400, _("at most %(labels)s labels of at most %(chars)s characters each",
+                                     labels=MAX_LABELS, chars=MAX_LABEL_CHARS))
         options["labels"] = labels
     return options
