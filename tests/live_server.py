@@ -6,6 +6,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -55,3 +56,14 @@ def running_server(argv: list[str], log_path: Path, port: int, wait: float = 60,
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def stroke_counter_server(folder: Path, env: dict | None = None):
+    """tests/classroom_e2e_server.py (the real app, with a fake classifier that counts strokes)
+    on a free port, its database and log in `folder`; yields its base URL."""
+    port = free_port()
+    env = {"DATABASE_URL": f"sqlite:///{folder / 'contributions.sqlite3'}", **(env or {})}
+    with running_server([sys.executable, str(ROOT / "tests" / "classroom_e2e_server.py"), str(port)],
+                        folder / "serve.log", port, env=env) as (base, _):
+        yield base

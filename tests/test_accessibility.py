@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,8 +21,8 @@ from playwright.sync_api import Page  # noqa: E402
 
 from classroom_e2e_server import WORDS, StrokeCounter  # noqa: E402
 from game.app import create_app  # noqa: E402
-from live_server import free_port, running_server  # noqa: E402
-from test_e2e_play import CHROMIUM, PHONE, launched_chromium  # noqa: E402
+from live_server import stroke_counter_server  # noqa: E402
+from test_e2e_play import PHONE, browser  # noqa: E402,F401 (fixture)
 from test_i18n import page_paths  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,20 +40,8 @@ def pages() -> list[str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("a11y")
-    port = free_port()
-    env = {"DOODLE_ADMIN_PASSWORD": PASSWORD, "DATABASE_URL": f"sqlite:///{folder / 'contributions.sqlite3'}"}
-    with running_server([sys.executable, str(ROOT / "tests" / "classroom_e2e_server.py"), str(port)],
-                        folder / "serve.log", port, env=env) as (base, _):
+    with stroke_counter_server(tmp_path_factory.mktemp("a11y"), {"DOODLE_ADMIN_PASSWORD": PASSWORD}) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} not found: the accessibility audit needs Debian's chromium")
-    with launched_chromium() as b:
-        yield b
 
 
 def audit(page: Page) -> list[dict]:

@@ -9,39 +9,24 @@ The projector's mosaic, leaderboard, podium and gallery are checked.
 """
 from __future__ import annotations
 
-import os
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
 playwright = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from live_server import free_port, running_server  # noqa: E402
-from test_e2e_play import CHROMIUM, PHONE, Finger, launched_chromium  # noqa: E402
+from live_server import stroke_counter_server  # noqa: E402
+from test_e2e_play import PHONE, Finger, browser  # noqa: E402,F401 (fixture)
 
-ROOT = Path(__file__).resolve().parent.parent
 SECONDS = 5
 PROJECTOR = dict(viewport={"width": 1280, "height": 800})
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("e2e-classroom") / "serve.log"
-    with running_server([sys.executable, str(ROOT / "tests" / "classroom_e2e_server.py"), str(port)],
-                        log_path, port) as (base, _):
+    with stroke_counter_server(tmp_path_factory.mktemp("e2e-classroom")) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} not found: the classroom's browser test needs Debian's chromium")
-    with launched_chromium() as b:
-        yield b
 
 
 def watch(page: Page, problems: list[str], name: str) -> Page:

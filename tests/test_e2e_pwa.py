@@ -5,37 +5,21 @@ voice's language). The server is the real app with the classroom tests' fake cla
 from __future__ import annotations
 
 import io
-import os
-import sys
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("playwright.sync_api")
 from PIL import Image  # noqa: E402
 
-from live_server import free_port, running_server  # noqa: E402
-from test_e2e_play import CHROMIUM, launched_chromium  # noqa: E402
+from live_server import stroke_counter_server  # noqa: E402
+from test_e2e_play import browser  # noqa: E402,F401 (fixture)
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pwa")
-    port = free_port()
-    env = {"DATABASE_URL": f"sqlite:///{folder / 'contributions.sqlite3'}"}
-    with running_server([sys.executable, str(ROOT / "tests" / "classroom_e2e_server.py"), str(port)],
-                        folder / "serve.log", port, env=env) as (base, _):
+    with stroke_counter_server(tmp_path_factory.mktemp("pwa")) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} not found: the installable app's test needs Debian's chromium")
-    with launched_chromium() as b:
-        yield b
 
 
 def test_the_manifest_makes_the_app_installable(server, browser):
