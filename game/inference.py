@@ -105,10 +105,11 @@ class ClassifierProcess:
     GIL with every connection's threads, so a batch of a few drawings took several times
     its own cost under load; here it has a core and an interpreter to itself, and the
     batcher thread waits on a pipe without holding the GIL. The server's process then
-    never imports torch either. Calls are serialised (one pipe); a worker that dies is
-    started again and the call that saw it die raises RuntimeError (the batcher retries)."""
+    never imports torch either. Calls are serialised (one pipe); a worker that dies (or
+    does not answer in `call_timeout` seconds) is started again, and the call that saw it
+    die raises RuntimeError (the batcher retries)."""
 
-    def __init__(self, path: str | Path, start_timeout: float = 300.0):
+    def __init__(self, path: str | Path, start_timeout: float = 300.0, call_timeout: float = 60.0):
         from safetensors import safe_open  # numpy is enough to read the metadata
 
         self.path = str(path)
@@ -119,7 +120,7 @@ class ClassifierProcess:
         if "categories" not in meta:
             raise ValueError(f"{self.path} is not a Doodle Lab model (no categories in its metadata)")
         self.categories = json.loads(meta["categories"])
-        self.start_timeout = start_timeout
+        self.start_timeout, self.call_timeout = start_timeout, call_timeout
         self._lock = threading.Lock()
         # spawn, not fork: the server's threads (and their locks) must not be copied.
         self._ctx = multiprocessing.get_context("spawn")
@@ -152,7 +153,7 @@ class ClassifierProcess:
         if self._conn is not None:
             self._conn.close()
         if self._proc is not None and self._proc.is_alive():
-            self._proc.terminate()
+            self._proc.kill()  # it keeps nothing worth a clean exit, and a hung one ignores SIGTERM
             self._proc.join(5)
         self._proc = self._conn = None
 
@@ -162,12 +163,14 @@ class ClassifierProcess:
                 self._start()
             try:
                 self._conn.send((method, args))
+                if not self._conn.poll(self.call_timeout):
+                    raise TimeoutError(f"no answer in {self.call_timeout:g} s")
                 ok, value = self._conn.recv()
-            except (EOFError, OSError) as e:
+            except (EOFError, OSError) as e:  # TimeoutError is an OSError: a hung worker goes too
                 log.error("the classifier process died (%s); starting another", e)
                 self._stop()
                 self._start()
-                raise RuntimeError("the classifier process died during this call") from None
+                raise RuntimeError(f"the classifier process died during this call ({e or 'exited'})") from None
         if not ok:
             raise value
         return value

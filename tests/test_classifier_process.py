@@ -72,3 +72,14 @@ def test_the_server_process_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-2:] == ["3", "False"]
+
+
+def test_a_hung_worker_is_replaced(remote):
+    os.kill(remote._proc.pid, signal.SIGSTOP)  # alive but never answering
+    remote.call_timeout = 1.0
+    try:
+        with pytest.raises(RuntimeError, match="no answer in 1 s"):
+            remote.classify(CIRCLE)
+    finally:
+        remote.call_timeout = 60.0
+    assert len(remote.classify(CIRCLE, 3)) == 3
