@@ -65,15 +65,14 @@ def validate(drawing) -> list[np.ndarray]:
     return strokes
 
 
-def _resample(strokes: list[np.ndarray]) -> list[np.ndarray]:
-    """Resample (n, 2) polylines at 1-unit arc-length spacing, keeping both ends.
+def _resample(pts: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Resample polylines at 1-unit arc-length spacing, keeping both ends. The strokes
+    are `pts` (n, 2) laid end to end, `lens` points each; so is the result.
 
     All strokes (of a whole batch of drawings) go through numpy at once, with the
     very numbers np.interp gives stroke by stroke: sample k of a stroke lies on its
     last segment starting at or before arc length k, found by counting the stroke's
     points whose arc length rounded up is at most k."""
-    lens = np.array([len(p) for p in strokes])
-    pts = np.concatenate(strokes)
     first = np.cumsum(lens) - lens
     owner = np.repeat(np.arange(len(lens)), lens)
     seg = np.hypot(*np.diff(pts, axis=0).T)
@@ -100,19 +99,17 @@ def _resample(strokes: list[np.ndarray]) -> list[np.ndarray]:
     out[np.repeat(start, n) + k] = samples
     out[start[with_end] + n[with_end]] = pts[(first + lens - 1)[with_end]]
     out[start[~moving]] = pts[first[~moving]]
-    return np.split(out, start[1:])
+    return out, m
 
 
-def _rdp(strokes: list[np.ndarray], epsilon: float) -> list[np.ndarray]:
-    """Ramer-Douglas-Peucker on (n, 2) polylines, all at once.
+def _rdp(pts: np.ndarray, lens: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ramer-Douglas-Peucker on polylines laid end to end (as `_resample`), all at once.
 
     Each pass splits every open interval of every stroke at its farthest point, if
     farther than `epsilon`: the recursion's result (its intervals are independent),
     with numpy working on whole batches of strokes instead of one interval a call.
     Compares |cross product| with epsilon * |chord| (no division); a closed chord
     measures the distance to its end point."""
-    lens = np.array([len(p) for p in strokes])
-    pts = np.concatenate(strokes)
     x, y = np.ascontiguousarray(pts[:, 0]), np.ascontiguousarray(pts[:, 1])
     first = np.cumsum(lens) - lens
     keep = np.zeros(len(pts), dtype=bool)
@@ -144,8 +141,7 @@ def _rdp(strokes: list[np.ndarray], epsilon: float) -> list[np.ndarray]:
         mid = idx[hit][split]
         keep[mid] = True
         lo, hi = np.concatenate([lo[split], mid]), np.concatenate([mid, hi[split]])
-    kept = np.add.reduceat(keep, first)
-    return np.split(pts[keep], np.cumsum(kept)[:-1])
+    return pts[keep], np.add.reduceat(keep, first)
 
 
 def normalize(strokes: list[np.ndarray]) -> list[np.ndarray]:
@@ -162,10 +158,12 @@ def _simplify_many(drawings, epsilon: float) -> list[list[np.ndarray]]:
     Validation and normalisation go a drawing at a time; resampling and RDP take
     every stroke of every drawing in one go (most of the time a drawing costs)."""
     per_drawing = [normalize([s[:2].T for s in validate(d)]) for d in drawings]
-    simple = _rdp(_resample([p for strokes in per_drawing for p in strokes]), epsilon)
-    flat = np.split(np.rint(np.concatenate(simple)).astype(np.int64), np.cumsum([len(p) for p in simple])[:-1])
-    ends = np.cumsum([len(strokes) for strokes in per_drawing])
-    return [flat[end - len(strokes):end] for strokes, end in zip(per_drawing, ends)]
+    strokes = [p for d in per_drawing for p in d]
+    pts, lens = _resample(np.concatenate(strokes), np.array([len(p) for p in strokes]))
+    pts, lens = _rdp(pts, lens, epsilon)
+    flat = np.split(np.rint(pts).astype(np.int64), np.cumsum(lens)[:-1])
+    ends = np.cumsum([len(d) for d in per_drawing])
+    return [flat[end - len(d):end] for d, end in zip(per_drawing, ends)]
 
 
 def simplify(drawing, epsilon: float = EPSILON) -> list[list[list[int]]]:
