@@ -16,9 +16,9 @@ import timm
 import torch
 from torch.fx.experimental.optimization import fuse
 from safetensors.torch import load_file, save_file
-from safetensors import safe_open
 
 from game import ink
+from game.inference import model_metadata
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 DEFAULT_MODEL = DATA / "models" / "doodle-resnet18s.safetensors"
@@ -61,12 +61,7 @@ class DoodleClassifier:
     @classmethod
     def load(cls, path: str | Path | None = None) -> "DoodleClassifier":
         path = Path(path) if path else DEFAULT_MODEL
-        if not path.exists():
-            raise FileNotFoundError(f"model file not found: {path} (train one with `python -m training train`)")
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-        if "categories" not in meta:
-            raise ValueError(f"{path} is not a Doodle Lab model (no categories in its metadata)")
+        meta = model_metadata(path)
         categories = json.loads(meta["categories"])
         model = build_model(len(categories), json.loads(meta.get("arch", json.dumps(ARCH))))
         model.load_state_dict(load_file(str(path)))

@@ -97,6 +97,21 @@ class Batcher:
         return [r for d in drawings for r in self._results([d])]
 
 
+def model_metadata(path: str | Path) -> dict[str, str]:
+    """A Doodle Lab model file's metadata (categories, temperature, arch...), read without
+    torch, so that the server's process need not import it; clear errors for a missing
+    file or one that is not ours."""
+    from safetensors import safe_open
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"model file not found: {path} (train one with `python -m training train`)")
+    with safe_open(str(path), "np") as f:
+        meta = f.metadata() or {}
+    if "categories" not in meta:
+        raise ValueError(f"{path} is not a Doodle Lab model (no categories in its metadata)")
+    return meta
+
+
 class ClassifierProcess:
     """The doodle classifier (game.classifier.DoodleClassifier) in a process of its own,
     with the same methods: classify, classify_batch, classify_bitmaps, categories.
@@ -110,16 +125,8 @@ class ClassifierProcess:
     die raises RuntimeError (the batcher retries)."""
 
     def __init__(self, path: str | Path, start_timeout: float = 300.0, call_timeout: float = 60.0):
-        from safetensors import safe_open  # numpy is enough to read the metadata
-
         self.path = str(path)
-        if not Path(self.path).is_file():
-            raise FileNotFoundError(f"model file not found: {self.path} (train one with `python -m training train`)")
-        with safe_open(self.path, "np") as f:
-            meta = f.metadata() or {}
-        if "categories" not in meta:
-            raise ValueError(f"{self.path} is not a Doodle Lab model (no categories in its metadata)")
-        self.categories = json.loads(meta["categories"])
+        self.categories = json.loads(model_metadata(path)["categories"])
         self.start_timeout, self.call_timeout = start_timeout, call_timeout
         self._lock = threading.Lock()
         # spawn, not fork: the server's threads (and their locks) must not be copied.

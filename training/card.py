@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from safetensors import safe_open
 
 from game.classifier import ARCH
 from game.deck import metrics_path
+from game.inference import model_metadata
 
 CREDIT = ("This data made available by Google, Inc. under the Creative Commons Attribution 4.0 "
           "International license. <https://github.com/googlecreativelab/quickdraw-dataset>")
@@ -32,8 +32,7 @@ def reproduce_command(config: dict) -> str:
 
 def write(model_path: Path, report: dict) -> Path:
     model_path = Path(model_path)
-    with safe_open(str(model_path), "pt") as f:
-        meta = f.metadata() or {}
+    meta = model_metadata(model_path)
     counts = json.loads(meta.get("data_counts", "{}"))
     config = json.loads(meta.get("config", "{}"))
     history = json.loads(meta.get("history", "[]"))

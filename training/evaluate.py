@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from safetensors import safe_open
 
 from game import ink
 from game.classifier import DEFAULT_MODEL, DoodleClassifier
+from game.inference import model_metadata
 from training import data
 
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
@@ -100,8 +100,7 @@ def plot_history(history: list[dict], path: Path) -> None:
 
 
 def model_history(path: Path) -> list[dict]:
-    with safe_open(str(path), "pt") as f:
-        return json.loads((f.metadata() or {}).get("history", "[]"))
+    return json.loads(model_metadata(path).get("history", "[]"))
 
 
 def add_arguments(parser) -> None:
