@@ -231,10 +231,11 @@
     hostPad.reset();
     showWord(false);
     if (!r.word) $("host-word").textContent = "";
-    $("host-drawing").hidden = !hostDraws();
-    $("mosaic").hidden = hostDraws();
+    const drawing = hostDraws();
+    $("host-drawing").hidden = !drawing;
+    $("mosaic").hidden = drawing;
     $("host-ai").textContent = "";
-    if (hostDraws()) { hostPad.resetSpace(); hostPad.resize(); }
+    if (drawing) { hostPad.resetSpace(); hostPad.resize(); }
     $("stage-round").textContent = _("Round %(round)s of %(total)s", { round: r.index + 1, total: r.total });
     const hint = (r.hints && r.hints[window.DoodleI18n.locale]) || r.hint;
     $("stage-word").textContent = r.word ? _("Draw: %(word)s", { word: name(r.word) })
