@@ -90,6 +90,14 @@ class DoodleClassifier:
             raise ValueError(f"drawings must be a list of drawings, got {type(drawings).__name__}")
         return self._top(self.probabilities(ink.to_bitmaps(list(drawings))), k)
 
+    def simplify_and_classify(self, drawings, k: int = 5) -> list[tuple[list, list[tuple[str, float]]]]:
+        """(Google's simplified drawing, guesses) for each drawing: classify_batch's guesses,
+        with the simplification they were made from (one pass of the ink pipeline for both)."""
+        if not isinstance(drawings, (list, tuple)):
+            raise ValueError(f"drawings must be a list of drawings, got {type(drawings).__name__}")
+        simplified, bitmaps = ink.simplify_and_render(list(drawings))
+        return list(zip(simplified, self._top(self.probabilities(bitmaps), k)))
+
     def classify_bitmaps(self, bitmaps, k: int = 5) -> list[list[tuple[str, float]]]:
         arr = np.asarray(bitmaps)
         if arr.dtype != np.uint8 or arr.ndim != 2 or arr.shape[1] != ink.SIDE * ink.SIDE:

@@ -28,6 +28,7 @@ from flask_babel import gettext as _
 from game.contributions import (ContributionError, Store, contributor_id, country_from_headers, default_url,
                                 validate)
 from game.engine import BAD_PAYLOAD, GameError, recognised
+from game.inference import Batcher
 from game.ratelimit import KeyedLimiter
 from game.routes import load_categories
 
@@ -63,6 +64,9 @@ class Contributions:
         self.url = cfg["DATABASE_URL"] or default_url(app.instance_path)
         self.limiter = KeyedLimiter(float(cfg["CONTRIBUTION_RATE"]), float(cfg["CONTRIBUTION_BURST"]))
         self.classify_timeout = float(cfg["CLASSIFY_TIMEOUT"])
+        self._classifier = app.extensions["doodle"].classifier
+        self._batch = (int(cfg["BATCH_MAX"]), float(cfg["BATCH_WAIT"]))
+        self._reader: Batcher | None = None
         self._store: Store | None = None
         self._lock = threading.Lock()
         self.games = GameDrawings(self, app.logger, int(cfg["GAME_DRAWINGS_QUEUE"]))
@@ -74,10 +78,25 @@ class Contributions:
                 self._store = Store(self.url)
             return self._store
 
+    @property
+    def reader(self) -> Batcher:
+        """The micro-batcher that simplifies and classifies contributions: one pass of the
+        ink pipeline in the classifier's process gives the model's verdict and the stored
+        simplification (made in the server's process, it halved the contributions a second)."""
+        with self._lock:
+            if self._reader is None:
+                classifier = self._classifier
+                self._reader = Batcher(lambda drawings: classifier.simplify_and_classify(list(drawings), 1),
+                                       max_batch=self._batch[0], max_wait=self._batch[1])
+            return self._reader
+
     def close(self) -> None:
         """Store the games' drawings still queued, then close the database."""
         self.games.close()
         with self._lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
             if self._store is not None:
                 self._store.close()
                 self._store = None
@@ -222,27 +241,28 @@ def add_contribution():
     except (ValueError, RecursionError):
         raise ContributionError(400, _("the body must be JSON")) from None
     record = validate(payload, service.accepted)
-    recognized = _recognized(record["word"], record["drawing"], service.classify_timeout)
-    key_id = service.store.add(record, recognized=recognized, countrycode=country_from_headers(request.headers))
+    recognized, simplified = _read(service, record["word"], record["drawing"])
+    key_id = service.store.add(record, recognized=recognized, countrycode=country_from_headers(request.headers),
+                               simplified=simplified)
     return jsonify(key_id=key_id, word=record["word"], recognized=recognized), 201
 
 
-def _recognized(word: str, drawing: list, timeout: float) -> bool:
-    """The game's rule (game.engine): the word is the model's top guess with p >= the threshold.
-    Through the game's batcher, so contributions share model calls with the players'."""
-    doodle = current_app.extensions["doodle"]
+def _read(service: Contributions, word: str, drawing: list) -> tuple[bool, list | None]:
+    """The model's verdict by the game's rule (game.engine: the word is the top guess with
+    p >= the threshold), and the simplified drawing it was made from (None if no answer)."""
     done, answer = threading.Event(), []
 
-    def on_guesses(guesses):
-        answer.append(guesses)
+    def on_answer(simplified_and_guesses):
+        answer.append(simplified_and_guesses)
         done.set()
 
-    doodle.batcher.submit(object(), drawing, on_guesses)  # a key of its own: never replaced
-    if not done.wait(timeout) or not answer[0]:
+    service.reader.submit(object(), drawing, on_answer)  # a key of its own: never replaced
+    if not done.wait(service.classify_timeout):
         # The drawing is still worth keeping; the verdict is the one thing lost.
         current_app.logger.warning("no classification for a %r contribution; stored as not recognized", word)
-        return False
-    return recognised(answer[0], word, doodle.threshold)
+        return False, None
+    simplified, guesses = answer[0]
+    return recognised(guesses, word, current_app.extensions["doodle"].threshold), simplified
 
 
 @bp.errorhandler(ContributionError)

@@ -227,13 +227,17 @@ class Store:
         self.engine.dispose()
 
     def add(self, record: dict, *, recognized: bool, countrycode: str = UNKNOWN_COUNTRY,
-            status: str = OK, now: datetime | None = None) -> str:
-        """Store a validated record (`validate`'s output); return its key_id."""
+            status: str = OK, now: datetime | None = None, simplified: list | None = None) -> str:
+        """Store a validated record (`validate`'s output); return its key_id. `simplified`:
+        the drawing's simplification where the caller has it (the classifier made it),
+        else made here by the shared ink pipeline."""
         now = now or datetime.now(timezone.utc)
+        if simplified is None:
+            simplified = ink.simplify(record["drawing"])
         row = {
             "word": record["word"], "countrycode": countrycode, "timestamp": google_timestamp(now),
             "recognized": bool(recognized), "drawing": _dumps(record["drawing"]),
-            "simplified": _dumps(ink.simplify(record["drawing"])), "contributor": record["contributor"],
+            "simplified": _dumps(simplified), "contributor": record["contributor"],
             "status": _status(status), "created_at": now,
         }
         return self._commits.write(row)

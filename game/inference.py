@@ -114,7 +114,8 @@ def model_metadata(path: str | Path) -> dict[str, str]:
 
 class ClassifierProcess:
     """The doodle classifier (game.classifier.DoodleClassifier) in a process of its own,
-    with the same methods: classify, classify_batch, classify_bitmaps, categories.
+    with the same methods: classify, classify_batch, classify_bitmaps, simplify_and_classify,
+    categories.
 
     Inference is CPU-bound Python and torch. In the server's process it competes for the
     GIL with every connection's threads, so a batch of a few drawings took several times
@@ -190,6 +191,9 @@ class ClassifierProcess:
 
     def classify_bitmaps(self, bitmaps, k: int = 5):
         return self._call("classify_bitmaps", bitmaps, k)
+
+    def simplify_and_classify(self, drawings, k: int = 5):
+        return self._call("simplify_and_classify", drawings, k)
 
     def close(self) -> None:
         with self._lock:

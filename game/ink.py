@@ -166,13 +166,17 @@ def _simplify_many(drawings, epsilon: float) -> list[list[np.ndarray]]:
     return [flat[end - len(d):end] for d, end in zip(per_drawing, ends)]
 
 
+def _google(strokes: list[np.ndarray]) -> list[list[list[int]]]:
+    return [[p[:, 0].tolist(), p[:, 1].tolist()] for p in strokes]
+
+
 def simplify(drawing, epsilon: float = EPSILON) -> list[list[list[int]]]:
     """Google's simplification: align top-left, scale the longer side to 0-255,
     resample at 1-unit spacing, Ramer-Douglas-Peucker with `epsilon`, round to ints.
 
     Returns Google's simplified format: a list of ``[xs, ys]`` integer strokes.
     """
-    return [[p[:, 0].tolist(), p[:, 1].tolist()] for p in _simplify_many([drawing], epsilon)[0]]
+    return _google(_simplify_many([drawing], epsilon)[0])
 
 
 def render(simplified, line_width: float = LINE_WIDTH, pad: float = PAD) -> np.ndarray:
@@ -210,6 +214,16 @@ def to_bitmaps(drawings) -> np.ndarray:
     if not drawings:
         return np.zeros((0, SIDE, SIDE), dtype=np.uint8)
     return np.stack([_render(strokes) for strokes in _simplify_many(drawings, EPSILON)])
+
+
+def simplify_and_render(drawings) -> tuple[list[list[list[list[int]]]], np.ndarray]:
+    """Both ends of the pipeline at once: Google's simplified drawings (as `simplify`) and
+    the model's inputs rendered from them (as `to_bitmaps`), for a caller that keeps both
+    (the dataset stores the very simplification the model judged)."""
+    if not drawings:
+        return [], np.zeros((0, SIDE, SIDE), dtype=np.uint8)
+    many = _simplify_many(drawings, EPSILON)
+    return [_google(s) for s in many], np.stack([_render(s) for s in many])
 
 
 def to_bitmap(drawing) -> np.ndarray:

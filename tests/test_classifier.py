@@ -69,6 +69,8 @@ def test_classify_shapes_and_probabilities(clf, held_out):
         assert [w for w, _ in row] == [w for w, _ in top[:2]]
         assert [p for _, p in row] == pytest.approx([p for _, p in top[:2]], abs=1e-5)
     assert clf.classify_batch([], k=3) == []
+    simplified, guesses = clf.simplify_and_classify([drawing], k=5)[0]
+    assert simplified == ink.simplify(drawing) and guesses == top
     # A drawing in 0-255 and the same drawing in screen pixels get the same answer.
     scaled = [[[x * 2.5 + 300 for x in s[0]], [y * 2.5 + 40 for y in s[1]]] for s in test.drawings[0]]
     assert clf.classify(scaled, k=1)[0][0] == clf.classify(test.drawings[0], k=1)[0][0]

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from game import ink
 from game.classifier import DEFAULT_MODEL, DoodleClassifier
 from game.inference import ClassifierProcess
 
@@ -37,6 +38,9 @@ def test_same_answers_as_in_process(remote):
     bitmaps[1, 300:320] = 255
     assert [w for w, _ in remote.classify_bitmaps(bitmaps, 3)[1]] == [w for w, _ in local.classify_bitmaps(bitmaps, 3)[1]]
     assert remote.classify(CIRCLE, 2) == [tuple(x) for x in remote.classify_batch([CIRCLE], 2)[0]]
+    (simplified, guesses), = remote.simplify_and_classify([ZIGZAG], 3)
+    assert simplified == ink.simplify(ZIGZAG)
+    assert [w for w, _ in guesses] == [w for w, _ in local.classify(ZIGZAG, 3)]
 
 
 def test_bad_input_raises_value_error_and_the_worker_goes_on(remote):

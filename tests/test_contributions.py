@@ -16,7 +16,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from game import contributions as C
+from game import contributions as C, ink
 from game.app import ROOT, create_app
 from game.engine import MAX_POINTS_PER_DRAWING, MAX_STROKES
 from game.ratelimit import KeyedLimiter
@@ -37,6 +37,9 @@ class FakeClassifier:
                 raise ValueError("the fake classifier refuses negative x")
             out.append([("cat", 0.9), ("dog", 0.05)][:k])
         return out
+
+    def simplify_and_classify(self, drawings, k=5):
+        return list(zip((ink.simplify(d) for d in drawings), self.classify_batch(drawings, k)))
 
 
 def drawing(n: int = 3, x0: float = 10.0) -> list:
@@ -269,6 +272,9 @@ def test_classifier_failure_still_stores(make_app):
     r = app.test_client().post("/api/contributions", json=p)
     assert r.status_code == 201 and r.get_json()["recognized"] is False
     assert stored(app) == 1
+    # No answer from the model, so no simplification from it either: the store makes one.
+    record = app.extensions["contributions"].store.get(r.get_json()["key_id"])
+    assert record["simplified"] == ink.simplify(p["drawing"])
 
 
 def _with_drawing(d) -> dict:

@@ -69,6 +69,11 @@ def test_a_batch_gives_each_drawing_what_it_gets_alone(quickdraw_dir):
     assert ink.to_bitmaps([]).shape == (0, 28, 28)
     with pytest.raises(ValueError, match="stroke 0"):
         ink.to_bitmaps([drawings[0], [[[1, 2], [3]]]])
+    # Both ends at once (contributions keep the simplification the model judged): the same.
+    simplified, bitmaps = ink.simplify_and_render(drawings)
+    assert simplified == [ink.simplify(d) for d in drawings]
+    assert np.array_equal(bitmaps, batch)
+    assert ink.simplify_and_render([])[0] == [] and ink.simplify_and_render([])[1].shape == (0, 28, 28)
 
 
 def test_rdp_keeps_corners_and_drops_collinear_points():
