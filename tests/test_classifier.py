@@ -56,6 +56,18 @@ def test_held_out_big_category_bitmaps(clf, held_out):
     assert np.mean([g[0][0] == t for g, t in zip(guesses, truth)]) >= 0.6
 
 
+def test_bfloat16_gives_float32s_answers(held_out):
+    """Where the CPU has bfloat16 the classifier runs in it (game.classifier.native_bfloat16):
+    on held-out bitmaps it must answer as float32 does, within a hundredth of probability."""
+    import torch
+    _, test = held_out
+    rows = np.stack(test.bitmaps[:1000])
+    full = DoodleClassifier.load(dtype=torch.float32).probabilities(rows)
+    half = DoodleClassifier.load(dtype=torch.bfloat16).probabilities(rows)
+    assert np.mean(full.argmax(1) == half.argmax(1)) >= 0.99
+    assert np.abs(full - half).max() < 0.05 and np.abs(full - half).mean() < 1e-3
+
+
 def test_classify_shapes_and_probabilities(clf, held_out):
     _, test = held_out
     drawing = test.raw[0] if test.raw[0] is not None else test.drawings[0]

@@ -76,6 +76,23 @@ def test_a_batch_gives_each_drawing_what_it_gets_alone(quickdraw_dir):
     assert ink.simplify_and_render([])[0] == [] and ink.simplify_and_render([])[1].shape == (0, 28, 28)
 
 
+def test_rdp_over_the_candidates_is_rdp_over_every_sample():
+    """RDP runs only over each straight run's end samples (ink._rdp_candidates). With
+    coordinates in general position (no run exactly parallel to a chord, where rounding
+    alone decides) that is the same result as over every resampled point."""
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        strokes = [np.cumsum(rng.normal(0, 20, (rng.integers(1, 40), 2)), axis=0) + rng.uniform(0, 500, 2)
+                   for _ in range(rng.integers(1, 6))]
+        pts = ink.normalize(strokes)
+        lens = np.array([len(p) for p in pts])
+        resampled, counts, candidate = ink._resample(np.concatenate(pts), lens)
+        assert candidate.sum() < len(candidate) or len(candidate) < 10
+        every = ink._rdp(resampled, counts, ink.EPSILON)
+        fewer = ink._rdp(*ink._rdp_candidates(resampled, counts, candidate), ink.EPSILON)
+        assert np.array_equal(every[0], fewer[0]) and np.array_equal(every[1], fewer[1])
+
+
 def test_rdp_keeps_corners_and_drops_collinear_points():
     line = [[list(range(0, 101)), [0] * 101]]
     assert ink.simplify(line) == [[[0, 255], [0, 0]]]
