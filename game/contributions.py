@@ -463,11 +463,29 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 # --- export -------------------------------------------------------------------
 
 
+EXPORT_MANIFEST = ".doodle-lab-export.json"  # which words an export wrote into its folder
+
+
 def export(store: Store, out: str | os.PathLike, fmt: str = "raw") -> dict[str, int]:
     """Write `<word>.ndjson` per word into `out`, in Google's exact format; return the
-    counts. Each file is written beside and renamed into place, so none is half-written."""
+    counts. Each file is written beside and renamed into place, so none is half-written.
+
+    Exporting again into the same folder brings it up to date: a word left with no drawing
+    to export (all rejected or deleted since) loses its old file, which training would
+    otherwise still read. The folder's manifest (EXPORT_MANIFEST) says which files an
+    export wrote; ndjson files it does not list are someone else's, and the export refuses
+    to mix with them (ValueError) rather than delete or shadow them."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    manifest = out / EXPORT_MANIFEST
+    try:
+        earlier = set(json.loads(manifest.read_text(encoding="utf-8"))["words"]) if manifest.exists() else set()
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{manifest} is not a Doodle Lab export manifest; export into an empty folder") from None
+    strangers = sorted(p.name for p in out.glob("*.ndjson") if p.stem not in earlier)
+    if strangers:
+        raise ValueError(f"{out} holds ndjson files that no export wrote ({', '.join(strangers[:3])}"
+                         f"{', ...' if len(strangers) > 3 else ''}); export into an empty folder")
     counts: dict[str, int] = {}
     for word, records in itertools.groupby(store.iter_export(fmt=fmt), key=itemgetter("word")):
         part = out / f".{word}.ndjson.part"
@@ -480,6 +498,13 @@ def export(store: Store, out: str | os.PathLike, fmt: str = "raw") -> dict[str, 
             os.replace(part, out / f"{word}.ndjson")
         finally:
             part.unlink(missing_ok=True)
+    for word in earlier - set(counts):
+        (out / f"{word}.ndjson").unlink(missing_ok=True)
+    part = out / f"{EXPORT_MANIFEST}.part"
+    part.write_text(json.dumps({"format": fmt, "words": sorted(counts), "drawings": sum(counts.values()),
+                                "exported_at": google_timestamp(datetime.now(timezone.utc))}, indent=1),
+                    encoding="utf-8")
+    os.replace(part, manifest)
     return counts
 
 
@@ -503,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     store = Store(args.database or default_url(_flask_instance_path()))
     try:
         counts = export(store, args.out, args.format)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     finally:
         store.close()
     print(f"wrote {sum(counts.values())} drawings in {len(counts)} files to {args.out}", file=sys.stderr)

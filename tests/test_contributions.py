@@ -404,7 +404,7 @@ def test_export_round_trip_through_the_training_readers(store, tmp_path):
     for fmt in ("raw", "simplified"):
         out = tmp_path / fmt
         assert C.main(["export", "--format", fmt, "--out", str(out), "--database", store.url]) == 0
-        assert sorted(p.name for p in out.iterdir()) == ["The Eiffel Tower.ndjson", "cat.ndjson"]
+        assert sorted(p.name for p in out.glob("*.ndjson")) == ["The Eiffel Tower.ndjson", "cat.ndjson"]
         for word, word_keys in keys.items():
             if not word_keys:
                 continue
@@ -416,12 +416,38 @@ def test_export_round_trip_through_the_training_readers(store, tmp_path):
                 assert {k: r[k] for k in C.FIELDS if k != "drawing"} == {k: mine[k] for k in C.FIELDS
                                                                           if k != "drawing"}
                 assert r["drawing"] == (mine["drawing"] if fmt == "raw" else mine["simplified"])
-        assert all(rejected not in p.read_text() for p in out.iterdir())
+        assert all(rejected not in p.read_text() for p in out.glob("*.ndjson"))
 
     # Simplified exports fit Google's binary format too, and read back the same.
     records = list(iter_ndjson(tmp_path / "simplified" / "cat.ndjson"))
     assert write_binary(records, tmp_path / "cat.bin") == 2
     assert [r["drawing"] for r in iter_binary(tmp_path / "cat.bin")] == [r["drawing"] for r in records]
+
+
+def test_exporting_again_brings_the_folder_up_to_date(store, tmp_path, capsys):
+    """A word whose drawings were all rejected since the last export loses its file (else
+    training would still read them), and the export never touches files it did not write."""
+    out = tmp_path / "out"
+    dog = add(store, "dog")
+    cats = [add(store, "cat"), add(store, "cat")]
+    assert C.export(store, out) == {"cat": 2, "dog": 1}
+    store.set_status(dog, "rejected")
+    store.set_status(cats[0], "rejected")
+    assert C.export(store, out) == {"cat": 1}
+    assert sorted(p.name for p in out.glob("*.ndjson")) == ["cat.ndjson"]
+    assert [r["key_id"] for r in iter_ndjson(out / "cat.ndjson")] == [cats[1]]
+    assert json.loads((out / C.EXPORT_MANIFEST).read_text())["words"] == ["cat"]
+
+    # Someone else's ndjson (Google's files, say) in the folder: refused, nothing changed.
+    google = tmp_path / "google"
+    google.mkdir()
+    (google / "cat.ndjson").write_text("theirs\n")
+    assert C.main(["export", "--out", str(google), "--database", store.url]) == 2
+    assert "no export wrote (cat.ndjson)" in capsys.readouterr().err
+    assert [p.name for p in google.iterdir()] == ["cat.ndjson"] and (google / "cat.ndjson").read_text() == "theirs\n"
+    (out / C.EXPORT_MANIFEST).write_text("not json")
+    with pytest.raises(ValueError, match="not a Doodle Lab export manifest"):
+        C.export(store, out)
 
 
 def test_nothing_half_written_on_a_failed_export(store, tmp_path, monkeypatch):
