@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from game.extensions import socketio
 
@@ -25,6 +26,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SECRET_KEY=os.environ.get("DOODLE_SECRET_KEY") or secrets.token_hex(32),
         MAX_CONTENT_LENGTH=1024 * 1024,  # 1 MB: a doodle is a few KB
         CATEGORIES_PATH=str(ROOT / "data" / "categories.txt"),
+        # Reverse proxies in front that set X-Forwarded-For/-Proto/-Host (docs/serving.md).
+        TRUSTED_PROXIES=int(os.environ.get("DOODLE_TRUSTED_PROXIES") or 0),
     )
     if config:
         app.config.update(config)
@@ -63,4 +66,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     browse.init_app(app)
     # The vision lab (/vision): photos through image models; the doodle-photo task uses the game's model.
     vision.init_app(app)
+    # Outermost, around Socket.IO's middleware too: behind a proxy every client would
+    # otherwise share its address, and one rate limit (contributions, joins, admin logins).
+    # Without trusted proxies the headers are ignored, so a client cannot forge its way past.
+    if app.config["TRUSTED_PROXIES"]:
+        n = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     return app

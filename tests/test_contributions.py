@@ -367,6 +367,24 @@ def test_a_flood_from_one_client_is_rate_limited(make_app):
     assert stored(app) == 4
 
 
+@pytest.mark.parametrize("proxies", [0, 1])
+def test_behind_a_trusted_proxy_each_client_has_its_own_limit(make_app, proxies):
+    """Every request comes from the proxy's address; with TRUSTED_PROXIES its
+    X-Forwarded-For names the client, and without, a client cannot forge one."""
+    app = make_app(CONTRIBUTION_RATE=0.001, CONTRIBUTION_BURST=2, TRUSTED_PROXIES=proxies)
+    client = app.test_client()
+
+    def post(forwarded_for):
+        return client.post("/api/contributions", json=payload(), headers={"X-Forwarded-For": forwarded_for},
+                           environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code
+
+    assert [post("203.0.113.5"), post("203.0.113.5"), post("203.0.113.5")] == [201, 201, 429]
+    # Another client behind the same proxy: its own limit only when the proxy is trusted.
+    assert post("198.51.100.9") == (201 if proxies else 429)
+    # A client forging its own X-Forwarded-For ahead of the proxy's gets the proxy's last entry.
+    assert post("1.2.3.4, 203.0.113.5") == 429
+
+
 # --- export -------------------------------------------------------------------
 
 
