@@ -87,3 +87,20 @@ def test_a_hung_worker_is_replaced(remote):
     finally:
         remote.call_timeout = 60.0
     assert len(remote.classify(CIRCLE, 3)) == 3
+
+
+def test_a_dropped_classifier_takes_its_worker_with_it():
+    """The server caches classifiers by model file; one dropped from the cache (a model
+    replaced on disk) without close() must not leave its worker, and its memory, behind:
+    its end of the pipe closes, and the worker, reading EOF, exits."""
+    import gc
+    import time
+    clf = ClassifierProcess(DEFAULT_MODEL)
+    worker = clf._proc
+    assert worker.is_alive()
+    del clf
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while worker.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not worker.is_alive()
