@@ -59,7 +59,8 @@ def test_short_training_run_beats_chance(short_run, quickdraw_dir):
 def test_evaluate_cli_prints_json_and_writes_pngs(short_run, quickdraw_dir, tmp_path):
     out, _ = short_run
     proc = subprocess.run([sys.executable, "-m", "training", "evaluate", "--model", str(out),
-                           "--data", str(quickdraw_dir), "--words", ",".join(WORDS), "--out", str(tmp_path)],
+                           "--data", str(quickdraw_dir), "--words", ",".join(WORDS), "--out", str(tmp_path),
+                           "--card"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
@@ -71,6 +72,11 @@ def test_evaluate_cli_prints_json_and_writes_pngs(short_run, quickdraw_dir, tmp_
     assert set(report["per_category_recall_val"]) == set(WORDS)
     for png in ("short-confusion.png", "short-training-curve.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # --card: the model card and metrics beside the model, saying how the figures were computed.
+    card = (out.parent / "MODEL_CARD.md").read_text()
+    assert "CC BY 4.0" in card or "Creative Commons Attribution 4.0" in card
+    assert f"in {report['precision']} (" in card and report["precision"] in ("bfloat16", "float32")
+    assert json.loads(out.with_suffix(".metrics.json").read_text())["per_category_recall"] == report["per_category_recall"]
 
 
 def test_evaluate_cli_reports_missing_data(tmp_path):

@@ -98,6 +98,9 @@ def write(model_path: Path, report: dict) -> Path:
         "",
         "## Held-out metrics (test split)",
         "",
+        f"Computed as the game serves the model on the machine that ran evaluate: in {report['precision']}"
+        " (bfloat16 where the CPU has it natively, float32 elsewhere).",
+        "",
         "| set | drawings | top-1 | top-3 | MAP@3 |",
         "|---|---|---|---|---|",
         f"| all 345 words, stroke drawings (game path: raw → simplify → render) | {a['n']} | {_pct(a['top1'])} | "

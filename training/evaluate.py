@@ -62,6 +62,7 @@ def evaluate(clf: DoodleClassifier, split: data.Split, big_words: list[str]) -> 
         "per_category_recall": per_category_recall(cats, pred, y),
         "big_categories": big_words,
         "temperature": clf.temperature,
+        "precision": str(clf.dtype).removeprefix("torch."),
     }
     return report, confusion
 
