@@ -83,6 +83,11 @@ UNKNOWN_WORDS = "unknown_words"  # the teacher's deck names words the model does
 NOT_ENOUGH_PLAYERS = "not_enough_players"
 TOO_MANY_ROOMS = "too_many_rooms"
 
+# Why a room closed (`closed`'s `code`; its `reason` says the same in English for API clients).
+CLOSED_BY_TEACHER = "closed_by_teacher"
+TEACHER_AWAY = "teacher_away"
+CLOSE_REASONS = {CLOSED_BY_TEACHER: "closed by the teacher", TEACHER_AWAY: "the teacher has been away too long"}
+
 MAX_NICKNAME = 20
 MAX_GUESS = 40
 CORRECT, ALMOST, WRONG = "correct", "almost", "wrong"
@@ -541,9 +546,9 @@ class Room:
             player.connected = connected
             self._emit_state()
 
-    def close(self, reason: str) -> None:
-        """The registry dropped the room: tell everyone (`closed`)."""
-        self._emit(None, "closed", {"reason": reason})
+    def close(self, why: str) -> None:
+        """The registry dropped the room: tell everyone (`closed`, with `why` as its code)."""
+        self._emit(None, "closed", {"code": why, "reason": CLOSE_REASONS[why]})
 
     def host_connected(self, connected: bool) -> None:
         """The teacher's screen came or went. The room outlives the host's tab for
@@ -1067,7 +1072,7 @@ class RoomRegistry:
                 raise GameError(NOT_HOST, _("only the teacher can close the room"))
             with self._lock:
                 self._rooms.pop(code, None)
-            room.close("closed by the teacher")
+            room.close(CLOSED_BY_TEACHER)
         return room
 
     def expire(self) -> list[Room]:
@@ -1082,5 +1087,5 @@ class RoomRegistry:
             self._failures.forget(now)
         for room in gone:
             with room.lock:
-                room.close("the teacher has been away too long")
+                room.close(TEACHER_AWAY)
         return gone

@@ -183,10 +183,12 @@
     view("join-form");
     $("join-error").textContent = MESSAGES.kicked;
   });
-  socket.on("closed", () => {
+  socket.on("closed", (c) => {
     forget();
     view("join-form");
-    $("join-error").textContent = _("The teacher closed the room.");
+    $("join-error").textContent = c && c.code === "teacher_away"
+      ? _("The room closed: the teacher's screen has been away too long.")
+      : _("The teacher closed the room.");
   });
   socket.on("error", (e) => {
     e = e || {};

@@ -689,7 +689,8 @@ def test_the_room_outlives_the_hosts_tab_then_expires():
     clock.advance(601)
     other = rooms.create()
     assert rooms.expire() == [room] and len(rooms) == 1
-    assert room.drain()[-1] == Event(None, "closed", {"reason": "the teacher has been away too long"})
+    assert room.drain()[-1] == Event(None, "closed", {"code": "teacher_away",
+                                                      "reason": "the teacher has been away too long"})
     refused("no_room", rooms.find, room.code, "phone")
     refused("no_room", rooms.get, room.code)
     assert rooms.get(other.code) is other  # other rooms untouched
@@ -707,7 +708,8 @@ def test_the_teacher_can_close_the_room():
     rooms, room, (ana,), clock = room_with(("Ana",))
     refused("not_host", rooms.close, room.code, ana.token)
     rooms.close(room.code, room.host_token)
-    assert len(rooms) == 0 and room.drain()[-1].name == "closed"
+    assert len(rooms) == 0 and room.drain()[-1] == Event(None, "closed", {"code": "closed_by_teacher",
+                                                                          "reason": "closed by the teacher"})
 
 
 def test_rooms_do_not_touch_each_other():

@@ -379,7 +379,7 @@ def test_rooms_do_not_touch_each_other(connect, clock):
     assert call(second, "kick", {"player": other_ana.ack["player"]})["ok"]  # b's Ana, not a's
     assert [p["nickname"] for p in call(first, "state")["room"]["players"]] == ["Ana"]
     assert call(first, "close", {})["ok"]
-    assert last(ana, "closed")["reason"]
+    assert last(ana, "closed")["code"] == "closed_by_teacher"
     assert call(connect(), "join", {"code": a["code"], "nickname": "Bo"})["code"] == "no_room"
     assert call(second, "state")["ok"] is True
 
