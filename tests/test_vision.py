@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from game.app import create_app
 from game.vision import VisionError
 from game.vision.images import open_photo
-from game.vision.pipelines import EfficientNetLite0
+from game.vision.pipelines import EfficientNetLite0, Pipelines
 from training.data import split_of
 from vision_models import LABELS, build_tiny_models, vision_config
 
@@ -495,3 +495,37 @@ def test_api_errors_and_notes_in_spanish(client):
     frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:])
     r = client.post("/api/vision/classification", headers=ES, data={"image": (io.BytesIO(gif.getvalue()), "a.gif")})
     assert r.status_code == 200 and r.get_json()["notes"] == ["una imagen animada de 2 fotogramas: el modelo ve el primero"]
+
+
+def test_at_most_max_loaded_models_stay_loaded():
+    """Trying every model of every task must not fill the server's memory: loading one
+    more than VISION_MAX_LOADED drops the least recently used, which loads again if asked."""
+    loads = []
+
+    def builtin(name):
+        def load():
+            loads.append(name)
+            return object()
+        return load
+
+    pipes = Pipelines(None, {name: builtin(name) for name in "abc"}, max_loaded=2)
+    a = pipes.get("t", "", "a")
+    pipes.get("t", "", "b")
+    assert pipes.get("t", "", "a") is a  # cached, and now the most recently used
+    pipes.get("t", "", "c")  # one too many: b, least recently used, goes
+    assert pipes.loaded() == [("t", "a"), ("t", "c")]
+    pipes.get("t", "", "b")
+    assert loads == ["a", "b", "c", "b"] and pipes.loaded() == [("t", "c"), ("t", "b")]
+    with pytest.raises(ValueError):
+        Pipelines(None, {}, max_loaded=0)
+
+
+def test_the_lab_keeps_the_configured_number_of_models(app):
+    from test_contributions import FakeClassifier
+
+    assert app.extensions["vision"].pipelines.max_loaded == 6  # one a task
+    other = create_app({"TESTING": True, "CLASSIFIER": FakeClassifier(), "DECK": ["cat"], "VISION_MAX_LOADED": 2})
+    try:
+        assert other.extensions["vision"].pipelines.max_loaded == 2
+    finally:
+        other.extensions["doodle"].close()

@@ -12,6 +12,7 @@ that only uses the built-ins, never pays transformers' import (seconds).
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -118,25 +119,45 @@ def has_weights(path: Path) -> bool:
 
 class Pipelines:
     """Loaded models by (task, model id). `get` loads on first use under a lock, so two
-    requests for a model load it once; a failed load is not cached (a later pull fixes it)."""
+    requests for a model load it once; a failed load is not cached (a later pull fixes it).
+    At most `max_loaded` stay loaded: loading one more drops the least recently used (a
+    request still running on it keeps it until it ends), so trying every model of every
+    task cannot fill the server's memory."""
 
-    def __init__(self, cache_dir: str | None, builtins: dict[str, Callable[[], Any]]):
+    def __init__(self, cache_dir: str | None, builtins: dict[str, Callable[[], Any]], max_loaded: int = 6):
+        if max_loaded < 1:
+            raise ValueError("max_loaded must be at least 1")
         self.cache_dir = cache_dir
         self.builtins = builtins
-        self._loaded: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
+        self.max_loaded = max_loaded
+        self._loaded: OrderedDict[tuple[str, str], Any] = OrderedDict()  # least recently used first
+        self._lock = threading.Lock()  # loading
+        self._order = threading.Lock()  # _loaded itself: never held during a load
 
     def available(self, model: str) -> bool:
         return model in self.builtins or local_dir(model, self.cache_dir) is not None
 
+    def loaded(self) -> list[tuple[str, str]]:
+        """The (task, model) pairs loaded, least recently used first."""
+        with self._order:
+            return list(self._loaded)
+
     def get(self, task: str, hf_task: str, model: str, default: bool = True):
         key = (task, model)
-        if key in self._loaded:  # no lock: a loaded model never waits behind another's load
-            return self._loaded[key]
+        with self._order:  # a loaded model never waits behind another's load
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
         with self._lock:
-            if key not in self._loaded:
-                self._loaded[key] = self._load(task, hf_task, model, default)
-            return self._loaded[key]
+            with self._order:
+                if key in self._loaded:
+                    return self._loaded[key]
+            pipe = self._load(task, hf_task, model, default)
+            with self._order:
+                self._loaded[key] = pipe
+                while len(self._loaded) > self.max_loaded:
+                    self._loaded.popitem(last=False)
+            return pipe
 
     def _load(self, task: str, hf_task: str, model: str, default: bool):
         if model in self.builtins:

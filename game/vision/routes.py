@@ -36,6 +36,7 @@ CONFIG_DEFAULTS = {
     "VISION_TIMEOUT": 60.0,  # seconds a request waits for its model (504 beyond); the first use loads it
     "VISION_CACHE_DIR": None,  # the Hugging Face cache to read models from; None: huggingface_hub's ($HF_HUB_CACHE)
     "VISION_WORKERS": 1,  # threads running models: more serve more students at once, each slower
+    "VISION_MAX_LOADED": 6,  # models kept loaded (one a task by default); beyond, the least recently used goes
 }
 
 
@@ -67,7 +68,7 @@ class VisionLab:
         self.pipelines = Pipelines(cfg["VISION_CACHE_DIR"], {
             EFFICIENTNET: EfficientNetLite0.load,
             DOODLE: lambda: extensions["doodle"].classifier,  # the game's model, already loaded
-        })
+        }, max_loaded=int(cfg["VISION_MAX_LOADED"]))
         self.executor = concurrent.futures.ThreadPoolExecutor(int(cfg["VISION_WORKERS"]), thread_name_prefix="vision")
 
     def model_for(self, task: Task, requested: str | None) -> str:
