@@ -101,16 +101,12 @@ class DoodleClassifier:
         return self.classify_batch([drawing], k)[0]
 
     def classify_batch(self, drawings, k: int = 5) -> list[list[tuple[str, float]]]:
-        if not isinstance(drawings, (list, tuple)):
-            raise ValueError(f"drawings must be a list of drawings, got {type(drawings).__name__}")
-        return self._top(self.probabilities(ink.to_bitmaps(list(drawings))), k)
+        return self._top(self.probabilities(ink.to_bitmaps(_listed(drawings))), k)
 
     def simplify_and_classify(self, drawings, k: int = 5) -> list[tuple[list, list[tuple[str, float]]]]:
         """(Google's simplified drawing, guesses) for each drawing: classify_batch's guesses,
         with the simplification they were made from (one pass of the ink pipeline for both)."""
-        if not isinstance(drawings, (list, tuple)):
-            raise ValueError(f"drawings must be a list of drawings, got {type(drawings).__name__}")
-        simplified, bitmaps = ink.simplify_and_render(list(drawings))
+        simplified, bitmaps = ink.simplify_and_render(_listed(drawings))
         return list(zip(simplified, self._top(self.probabilities(bitmaps), k)))
 
     def classify_bitmaps(self, bitmaps, k: int = 5) -> list[list[tuple[str, float]]]:
@@ -119,3 +115,9 @@ class DoodleClassifier:
             raise ValueError(f"bitmaps must be uint8 of shape (N, 784) like Google's numpy_bitmap, "
                              f"got {arr.dtype} {arr.shape}")
         return self._top(self.probabilities(arr), k)
+
+
+def _listed(drawings) -> list:
+    if not isinstance(drawings, (list, tuple)):
+        raise ValueError(f"drawings must be a list of drawings, got {type(drawings).__name__}")
+    return list(drawings)

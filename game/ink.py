@@ -215,6 +215,8 @@ def _simplify_many(drawings, epsilon: float) -> list[list[np.ndarray]]:
     """Google's simplification of many drawings, as integer (n, 2) arrays a stroke.
     Validation goes a drawing at a time; normalisation, resampling and RDP take every
     stroke of every drawing in one go (most of the time a drawing costs)."""
+    if not drawings:
+        return []
     per_drawing = [validate(d) for d in drawings]
     strokes = [s[:2].T for d in per_drawing for s in d]
     lens = np.array([len(p) for p in strokes])
@@ -272,21 +274,22 @@ def _render(strokes: list[np.ndarray], line_width: float = LINE_WIDTH, pad: floa
     return np.asarray(img.resize((SIDE, SIDE), Image.Resampling.BOX))
 
 
+def _render_many(many: list[list[np.ndarray]]) -> np.ndarray:
+    """`_simplify_many`'s drawings -> uint8 (N, 28, 28)."""
+    return np.stack([_render(s) for s in many]) if many else np.zeros((0, SIDE, SIDE), dtype=np.uint8)
+
+
 def to_bitmaps(drawings) -> np.ndarray:
     """Drawings (raw screen pixels or 0-255) -> the model's inputs, uint8 (N, 28, 28)."""
-    if not drawings:
-        return np.zeros((0, SIDE, SIDE), dtype=np.uint8)
-    return np.stack([_render(strokes) for strokes in _simplify_many(drawings, EPSILON)])
+    return _render_many(_simplify_many(drawings, EPSILON))
 
 
 def simplify_and_render(drawings) -> tuple[list[list[list[list[int]]]], np.ndarray]:
     """Both ends of the pipeline at once: Google's simplified drawings (as `simplify`) and
     the model's inputs rendered from them (as `to_bitmaps`), for a caller that keeps both
     (the dataset stores the very simplification the model judged)."""
-    if not drawings:
-        return [], np.zeros((0, SIDE, SIDE), dtype=np.uint8)
     many = _simplify_many(drawings, EPSILON)
-    return [_google(s) for s in many], np.stack([_render(s) for s in many])
+    return [_google(s) for s in many], _render_many(many)
 
 
 def to_bitmap(drawing) -> np.ndarray:
