@@ -22,6 +22,7 @@ import time
 import weakref
 from typing import NamedTuple
 
+import orjson
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 
@@ -238,11 +239,17 @@ def add_contribution():
     service = _service()
     if not service.limiter.take(request.remote_addr):
         raise ContributionError(429, _("more than %(rate)s contributions a second; slow down", rate=f"{service.limiter.rate:g}"))
+    body = request.get_data(cache=False)
+    # Parsed here, not by get_json: any content type is JSON to us, and every failure is ours
+    # to word. orjson parses in a quarter of the time; what it refuses, the json module tries
+    # too, so that a NaN or Infinity literal gets validate's precise message, not this one.
     try:
-        # Parsed here, not by get_json: any content type is JSON to us, and every failure is ours to word.
-        payload = json.loads(request.get_data(cache=False))
-    except (ValueError, RecursionError):
-        raise ContributionError(400, _("the body must be JSON")) from None
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            raise ContributionError(400, _("the body must be JSON")) from None
     record = validate(payload, service.accepted)
     recognized, simplified = _read(service, record["word"], record["drawing"])
     key_id = service.store.add(record, recognized=recognized, countrycode=country_from_headers(request.headers),

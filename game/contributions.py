@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import re
 import secrets
@@ -32,6 +33,7 @@ from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
 # API refusals in the language of the request (game/engine.py says why).
+import orjson
 from flask_babel import gettext as _
 from sqlalchemy import (Boolean, DateTime, Index, Integer, String, Text, create_engine, delete, event,
                         func, insert, select, text, update)
@@ -40,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from game import ink
-from game.engine import MAX_COORDINATE, MAX_POINTS_PER_DRAWING, MAX_STROKES, is_number
+from game.engine import MAX_COORDINATE, MAX_POINTS_PER_DRAWING, MAX_STROKES
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 DB_FILENAME = "contributions.sqlite3"
@@ -153,13 +155,31 @@ def _validate_drawing(drawing) -> list:
         if total > MAX_POINTS_PER_DRAWING:
             raise ContributionError(422, _("a drawing holds at most %(max)s points", max=MAX_POINTS_PER_DRAWING))
         for axis in stroke:
-            # NaN fails every comparison, so `abs(v) <= limit` also refuses NaN and infinity.
-            if not all(is_number(v) and abs(v) <= MAX_COORDINATE for v in axis):
+            if not _finite_numbers(axis):
                 raise ContributionError(422, _("stroke %(i)s: coordinates and times must be finite numbers of at most %(max)s in size",
                                                i=i, max=f"{MAX_COORDINATE:g}"))
         if min(stroke[2]) < 0:
             raise ContributionError(422, _("stroke %(i)s: times must not be negative", i=i))
     return drawing
+
+
+_NUMBER_TYPES = frozenset((int, float))  # not bool: JSON true is not a number
+
+
+def _finite_numbers(axis: list) -> bool:
+    """Every value an int or float, finite, of at most MAX_COORDINATE in size. Whole-list
+    passes in C (type set, isfinite, min, max): a third of the time of a Python loop
+    over the points, which showed in the contributions a second."""
+    kinds = set(map(type, axis))
+    if not kinds <= _NUMBER_TYPES:
+        return False
+    try:
+        # NaN would make min and max meaningless: refused first.
+        if float in kinds and not all(map(math.isfinite, axis)):
+            return False
+    except OverflowError:  # an int too large for a float
+        return False
+    return -MAX_COORDINATE <= min(axis) and max(axis) <= MAX_COORDINATE
 
 
 def country_from_headers(headers) -> str:
@@ -185,7 +205,8 @@ def google_timestamp(moment: datetime) -> str:
 
 
 def _dumps(value) -> str:
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    """Compact JSON text of a drawing (validated or simplified: finite numbers only)."""
+    return orjson.dumps(value).decode()
 
 
 # --- the store ----------------------------------------------------------------

@@ -321,6 +321,9 @@ BAD_INPUTS = {
     "huge coordinate": (_with_drawing([[[1e300, 2], [1, 2], [0, 1]]]), 422, "finite numbers"),
     "huge integer": (_raw('{"word":"cat","consent":true,"drawing":[[[1' + "0" * 400 + ',2],[1,2],[0,1]]]}'),
                      422, "finite numbers"),
+    "huge integer beside a float": (_raw('{"word":"cat","consent":true,"drawing":[[[1.5,1' + "0" * 400 +
+                                         '],[1,2],[0,1]]]}'), 422, "finite numbers"),
+    "huge negative coordinate": (_with_drawing([[[1, 2], [-1e300, 2], [0, 1]]]), 422, "finite numbers"),
     "negative time": (_with_drawing([[[1, 2], [1, 2], [-5, 1]]]), 422, "negative"),
     "too many points": (_with_drawing([[list(range(1000)), list(range(1000)), list(range(1000))]] * 6),
                         422, f"{MAX_POINTS_PER_DRAWING} points"),
