@@ -269,8 +269,11 @@ def _render(strokes: list[np.ndarray], line_width: float = LINE_WIDTH, pad: floa
     # PIL lines have flat caps and mitre-less joints; a disc at every point makes Google's
     # round caps and joins (2.5x faster than PIL's joint="curve", which does the same in
     # Python per vertex). All ink is the same white, so the order of drawing is free.
+    # The discs go straight to the drawing core, as ImageDraw.ellipse(fill=) does after
+    # parsing its colour each call: the parsing was a fifth of the renderer's time.
+    disc, white = draw.draw.draw_ellipse, draw.draw.draw_ink(255)
     for box in np.concatenate([xy - r, xy + r], axis=1).tolist():
-        draw.ellipse(box, fill=255)
+        disc(box, white, 1)
     return np.asarray(img.resize((SIDE, SIDE), Image.Resampling.BOX))
 
 
