@@ -2,8 +2,8 @@
 clients into SQLite and into PostgreSQL, and the data browser's page for a word with 10,000
 drawings.
 
-For each database, starts the real server (`python -m game serve`, the shipped model: every
-contribution is classified) with DATABASE_URL pointing at it (SQLite: a file in a temporary
+For each database, starts the real server (gunicorn as docs/serving.md runs it in production,
+or `python -m game serve` with --server dev; the shipped model: every contribution is classified) with DATABASE_URL pointing at it (SQLite: a file in a temporary
 folder; PostgreSQL: a throwaway server, tests/pg_server.py, Debian's `postgresql` binaries)
 and the per-address rate limit lifted (DOODLE_CONTRIBUTION_RATE/BURST), then:
 
@@ -18,9 +18,9 @@ TARGETS, printed PASS/FAIL: >= 500 contributions/s into SQLite from 20 clients; 
 page in <= 300 ms. The clients run on the same machine (two cores here), so their own CPU is
 in the figures.
 
-    python benchmarks/contributions.py                    # both databases
+    python benchmarks/contributions.py                    # both databases, production server
     python benchmarks/contributions.py --requests 500 --skip-postgres --json
-    python benchmarks/contributions.py --server gunicorn     # the production server, docs/serving.md
+    python benchmarks/contributions.py --server dev       # Werkzeug's, what `make run` starts
 """
 from __future__ import annotations
 
@@ -54,10 +54,10 @@ PAGE_WORD = "cat"
 
 
 class AppServer:
-    """`python -m game serve` (or gunicorn, as docs/serving.md runs it) on a free port with
+    """gunicorn as docs/serving.md runs it (or `python -m game serve`) on a free port with
     DATABASE_URL = `url`, from `with` to its end."""
 
-    def __init__(self, url: str, kind: str = "dev"):
+    def __init__(self, url: str, kind: str = "gunicorn"):
         self.url, self.kind, self.port = url, kind, free_port()
         self.base = f"http://127.0.0.1:{self.port}"
 
@@ -201,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--page-drawings", type=int, default=10_000,
                     help=f"drawings of {PAGE_WORD!r} for the page timing (default 10000; 0: skip)")
     ap.add_argument("--page-repeats", type=int, default=10)
-    ap.add_argument("--server", choices=("dev", "gunicorn"), default="dev",
-                    help="python -m game serve (default), or gunicorn as docs/serving.md runs it")
+    ap.add_argument("--server", choices=("dev", "gunicorn"), default="gunicorn",
+                    help="gunicorn as docs/serving.md runs it in production (default), or python -m game serve")
     ap.add_argument("--skip-postgres", action="store_true")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
