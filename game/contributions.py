@@ -329,55 +329,63 @@ class Store:
 
 
 class _Pending:
-    __slots__ = ("row", "done", "ok", "error")
+    __slots__ = ("row", "woken", "writer", "ok", "error")
 
     def __init__(self, row: dict):
-        self.row, self.done, self.ok, self.error = row, False, False, None
+        self.row, self.woken, self.writer, self.ok, self.error = row, threading.Event(), False, False, None
 
 
 class _GroupCommit:
     """Group commit: rows added concurrently are inserted in one transaction and share its
     commit (an fsync, a few ms: one a row would cap SQLite near 300 rows/s on this disk).
 
-    No thread of its own: the first caller to find no commit in progress becomes the writer,
-    takes everything queued (up to `max_batch` rows), commits it and wakes the others; those
-    whose rows were in it return, the rest elect the next writer. A caller returns only once
-    its row's transaction has committed, and raises if it did not."""
+    No thread of its own: a caller that finds no commit in progress becomes the writer. It
+    takes everything queued (up to `max_batch` rows, its own first), commits it, wakes the
+    callers whose rows were in it and hands the writer's role to the oldest row still
+    queued. Each waiting caller is woken once, either way (waking every waiter at every
+    commit cost a tenth of the server's time at 500 contributions a second). A caller
+    returns only once its row's transaction has committed, and raises if it did not."""
 
     def __init__(self, engine: Engine, max_batch: int = 500):
         self.engine, self.max_batch = engine, max_batch
         self._queue: list[_Pending] = []
         self._writing = False
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
 
     def write(self, row: dict) -> str:
         """Insert `row` (its key_id drawn here); return the key_id once committed."""
-        entry = _Pending(row)
         row["key_id"] = _new_key_id()
-        with self._cond:
+        entry = _Pending(row)
+        with self._lock:
             self._queue.append(entry)
-        while True:
-            with self._cond:
-                while self._writing and not entry.done:
-                    self._cond.wait()
-                if entry.done:
-                    break
-                self._writing = True
-                batch = self._queue[:self.max_batch]
-                del self._queue[:self.max_batch]
-            try:
-                self._commit(batch)
-            finally:
-                with self._cond:
-                    for e in batch:
-                        if not e.ok and e.error is None:
-                            e.error = RuntimeError("the contribution was not committed")
-                        e.done = True
-                    self._writing = False
-                    self._cond.notify_all()
+            entry.writer, self._writing = not self._writing, True
+        if not entry.writer:
+            entry.woken.wait()  # committed (or failed), or made the writer
+        if entry.writer:
+            self._write_batch()
         if entry.error is not None:
             raise entry.error
         return row["key_id"]
+
+    def _write_batch(self) -> None:
+        with self._lock:
+            batch = self._queue[:self.max_batch]
+            del self._queue[:self.max_batch]
+        try:
+            self._commit(batch)
+        finally:
+            for e in batch:
+                if not e.ok and e.error is None:
+                    e.error = RuntimeError("the contribution was not committed")
+            with self._lock:
+                successor = self._queue[0] if self._queue else None
+                if successor is not None:
+                    successor.writer = True
+                self._writing = successor is not None
+            for e in batch:
+                e.woken.set()
+            if successor is not None:
+                successor.woken.set()
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:
