@@ -5,6 +5,7 @@ the database's default, and concurrent writers."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
 
@@ -73,6 +74,38 @@ def test_concurrent_writers_lose_nothing(database_url):
             record = store.get(key)
             assert record["drawing"] == _record("dog", i)["drawing"] and record["recognized"] == (i % 2 == 0)
         assert store.counts() == {"dog": 200}
+    finally:
+        store.close()
+
+
+def test_waiting_rows_share_the_next_commit(database_url, monkeypatch):
+    """While one commit is on its way to disk, rows added meanwhile queue for the next
+    one: fewer commits than rows, each row in exactly one, every caller answered."""
+    store = C.Store(database_url)
+    batches: list[int] = []
+    commit = C._GroupCommit._commit
+
+    def slow_commit(self, batch):
+        batches.append(len(batch))
+        time.sleep(0.02)  # a slow disk: the others queue meanwhile
+        commit(self, batch)
+
+    monkeypatch.setattr(C._GroupCommit, "_commit", slow_commit)
+    try:
+        barrier = threading.Barrier(40)
+
+        def add(i):
+            barrier.wait()
+            return store.add(_record("cow", i), recognized=True)
+
+        with ThreadPoolExecutor(40) as pool:
+            keys = list(pool.map(add, range(40)))
+        assert len(set(keys)) == 40 and sum(batches) == 40
+        assert 2 <= len(batches) < 40 and max(batches) > 1
+        assert store.counts() == {"cow": 40}
+        # The writer's role went back to nobody: a later add alone commits at once.
+        store.add(_record("cow", 40), recognized=True)
+        assert batches[-1] == 1 and store.counts() == {"cow": 41}
     finally:
         store.close()
 
