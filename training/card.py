@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 from game.classifier import ARCH
 from game.deck import metrics_path
 from game.inference import model_metadata
