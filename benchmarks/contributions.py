@@ -29,6 +29,7 @@ import argparse
 import itertools
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -89,19 +90,76 @@ class AppServer:
         self.log.close()
 
 
+class Poster:
+    """A lean keep-alive HTTP client for the timed burst: requests are bytes built once, and
+    a reply is read by its status line and Content-Length. http.client spent 0.29 ms of CPU a
+    contribution (on the two cores the server has) against 0.10 here, and cost the measured
+    server 9-17 % of its contributions a second in paired runs: clients on phones cost it nothing."""
+
+    def __init__(self, port: int):
+        self.port, self.sock, self.reader = port, None, None
+
+    @staticmethod
+    def request(body: bytes) -> bytes:
+        return (b"POST /api/contributions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body)) + body
+
+    def post(self, request: bytes) -> int:
+        """Send one request (`request`'s bytes); its reply's status."""
+        for attempt in (1, 2):
+            reused = self.sock is not None
+            if self.sock is None:
+                self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=60)
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.reader = self.sock.makefile("rb")
+            try:
+                self.sock.sendall(request)
+                status_line = self.reader.readline()
+                if not status_line:
+                    raise ConnectionError("the server closed the connection")
+                status, length, close = int(status_line.split()[1]), None, False
+                while (line := self.reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    name = name.strip().lower()
+                    if name == b"content-length":
+                        length = int(value)
+                    elif name == b"connection":
+                        close = value.strip().lower() == b"close"
+                if length is None:
+                    self.reader.read()  # no length: the body ends with the connection
+                else:
+                    self.reader.read(length)
+            except (OSError, ValueError, IndexError):
+                self.close()
+                if attempt == 1 and reused:  # a kept-alive connection the server had closed
+                    continue
+                raise
+            if close or length is None:
+                self.close()
+            return status
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.reader.close()
+            self.sock.close()
+            self.sock = self.reader = None
+
+
 def burst(port: int, bodies: list[bytes], clients: int) -> dict:
-    """Post every body from `clients` threads; the figures."""
+    """Post every body from `clients` threads, each waiting for its reply; the figures."""
+    requests = [Poster.request(body) for body in bodies]
     indexes = itertools.count()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
 
     def loop():
-        client = Client(port)
+        client = Poster(port)
         try:
-            while (i := next(indexes)) < len(bodies):
+            while (i := next(indexes)) < len(requests):
                 t0 = time.perf_counter()
-                status, _ = client.request("POST", "/api/contributions", bodies[i])
+                status = client.post(requests[i])
                 dt = time.perf_counter() - t0
                 with lock:
                     statuses[status] = statuses.get(status, 0) + 1
