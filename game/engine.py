@@ -323,8 +323,8 @@ class Game:
         # One check over the whole message's values (a call a point cost twice as much).
         if (not all(isinstance(p, list) and len(p) == 3 for p in points)
                 or not finite_numbers([v for p in points for v in p])):
-                raise GameError(BAD_PAYLOAD, _("each point must be [x, y, t], finite numbers of at most %(max)s in size",
-                                               max=f"{MAX_COORDINATE:g}"))
+            raise GameError(BAD_PAYLOAD, _("each point must be [x, y, t], finite numbers of at most %(max)s in size",
+                                           max=f"{MAX_COORDINATE:g}"))
 
     def _current_round(self, index) -> Round:
         self._advance()
