@@ -70,12 +70,21 @@ def test_evaluate_cli_prints_json_and_writes_pngs(short_run, quickdraw_dir, tmp_
     assert set(report["accuracy_by_stroke_fraction"]) == {"25%", "50%", "75%", "100%"}
     assert set(report["per_category_recall"]) == set(WORDS)
     assert set(report["per_category_recall_val"]) == set(WORDS)
+    # cat and bicycle are the big words here, both with Google's numpy_bitmap rows.
+    by_source = report["big_categories_by_source"]
+    assert set(by_source) == {"numpy_bitmap"} and by_source["numpy_bitmap"]["words"] == 2
+    assert by_source["numpy_bitmap"]["bitmaps"]["n"] == report["big_categories_bitmaps"]["n"]
+    assert by_source["numpy_bitmap"]["strokes"]["n"] == report["big_categories_strokes"]["n"]
+    losses = report["big_categories_bitmaps_thin_word_losses"]
+    assert losses["top1_within_big_words"] >= report["big_categories_bitmaps"]["top1"]
+    assert {w for w, _ in losses["thin_words"]} <= {"anvil", "umbrella", "lightning"}
     for png in ("short-confusion.png", "short-training-curve.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # --card: the model card and metrics beside the model, saying how the figures were computed.
     card = (out.parent / "MODEL_CARD.md").read_text()
     assert "CC BY 4.0" in card or "Creative Commons Attribution 4.0" in card
     assert f"in {report['precision']} (" in card and report["precision"] in ("bfloat16", "float32")
+    assert "| numpy_bitmap | 2 |" in card
     assert json.loads(out.with_suffix(".metrics.json").read_text())["per_category_recall"] == report["per_category_recall"]
 
 
@@ -104,3 +113,19 @@ def test_metrics_are_kaggles_map3():
     m = metrics(probs, y)
     assert m["top1"] == 0.25 and m["top3"] == 0.75
     assert m["map3"] == pytest.approx((1 + 1 / 2 + 1 / 3 + 0) / 4)
+
+
+def test_thin_word_losses_say_where_the_big_words_misses_go():
+    from training.evaluate import thin_word_losses
+    cats = ["cat", "bicycle", "motorbike", "anvil"]
+    probs = np.array([[0.6, 0.1, 0.2, 0.1],   # cat: right
+                      [0.3, 0.2, 0.4, 0.1],   # bicycle -> motorbike; among the big words, cat
+                      [0.1, 0.3, 0.5, 0.1],   # bicycle -> motorbike; among the big words, right
+                      [0.1, 0.2, 0.1, 0.6]])  # cat -> anvil; among the big words, bicycle
+    y = np.array([0, 1, 1, 0])
+    losses = thin_word_losses(cats, probs, y, big=[0, 1])
+    assert losses["n"] == 4
+    assert losses["top1_within_big_words"] == 0.5
+    assert losses["share_taken_by_thin_words"] == 0.75
+    assert losses["thin_words"] == [("motorbike", 2), ("anvil", 1)]
+    assert thin_word_losses(cats, probs[:0], y[:0], big=[0, 1]) == {"n": 0}

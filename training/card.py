@@ -29,6 +29,28 @@ def reproduce_command(config: dict) -> str:
     return " ".join(["python -m training train", *flags, "   # Quick, Draw! files in ../shared/quickdraw (or --data DIR)"])
 
 
+def _big_word_lines(report: dict) -> list[str]:
+    """The big words' figures split by where their bitmaps come from, and what the thin words take."""
+    by_source, losses = report["big_categories_by_source"], report["big_categories_bitmaps_thin_word_losses"]
+    if not by_source or not losses.get("n"):
+        return []
+    return [
+        "The big words by where their bitmaps come from, beside the same words' stroke drawings. png_bitmap",
+        "rows come from another renderer, one that no other word's drawings share, so a model can tell those",
+        "words partly by style; numpy_bitmap rows and stroke drawings are in the game's own style.",
+        "",
+        "| bitmaps from | words | bitmaps: drawings, top-1 | the same words' stroke drawings: drawings, top-1 |",
+        "|---|---|---|---|",
+        *[f"| {source} | {m['words']} | {m['bitmaps']['n']}, {_pct(m['bitmaps'].get('top1'))} | "
+          f"{m['strokes']['n']}, {_pct(m['strokes'].get('top1'))} |" for source, m in by_source.items()],
+        "",
+        f"With the guess restricted to the big words, their bitmaps score {_pct(losses['top1_within_big_words'])}: "
+        f"{_pct(losses['share_taken_by_thin_words'])} of them go to a thin word (one without thousands of bitmaps), most to "
+        + ", ".join(f"{w} ({n})" for w, n in losses["thin_words"]) + ".",
+        "",
+    ]
+
+
 def write(model_path: Path, report: dict) -> Path:
     model_path = Path(model_path)
     meta = model_metadata(model_path)
@@ -109,6 +131,7 @@ def write(model_path: Path, report: dict) -> Path:
         f"| the {len(report['big_categories'])} big words, Google / png bitmaps | {bb['n']} | {_pct(bb.get('top1'))} | "
         f"{_pct(bb.get('top3'))} | {bb.get('map3', 0):.3f} |",
         "",
+        *_big_word_lines(report),
         "Top-1 after part of the strokes (all words): " + ", ".join(
             f"{k}: {_pct(v)}" for k, v in report["accuracy_by_stroke_fraction"].items()) + ".",
         "",

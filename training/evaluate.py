@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -43,21 +44,47 @@ def per_category_recall(cats: list[str], pred: np.ndarray, y: np.ndarray) -> dic
     return {word: float((pred[y == c] == c).mean()) for c, word in enumerate(cats) if (y == c).any()}
 
 
+def thin_word_losses(cats: list[str], probs: np.ndarray, y: np.ndarray, big: list[int], top: int = 10) -> dict:
+    """Where the big words' misses go: top-1 with the guess restricted to the big words (what
+    the 345-way model would score if the thin words never took a guess), the share of drawings
+    taken by a thin word instead, and the thin words that take the most."""
+    if len(y) == 0:
+        return {"n": 0}
+    inside = np.asarray(big)
+    pred = probs.argmax(1)
+    thin = ~np.isin(pred, inside)
+    return {"n": int(len(y)), "top1_within_big_words": float((inside[probs[:, inside].argmax(1)] == y).mean()),
+            "share_taken_by_thin_words": float(thin.mean()),
+            "thin_words": Counter(cats[p] for p in pred[thin]).most_common(top)}
+
+
 def evaluate(clf: DoodleClassifier, split: data.Split, big_words: list[str]) -> tuple[dict, np.ndarray]:
     cats = clf.categories
     y = np.array(split.drawing_labels)
     by_fraction = {f: clf.probabilities(_bitmaps_of(split, f)) for f in FRACTIONS}
     probs = by_fraction[1.0]
     pred = probs.argmax(1) if len(y) else np.zeros(0, int)
-    big = np.isin(y, [cats.index(w) for w in big_words])
-    yb = np.array(split.bitmap_labels)
+    big_ids = [cats.index(w) for w in big_words]
+    big = np.isin(y, big_ids)
+    yb, sources = np.array(split.bitmap_labels), np.array(split.bitmap_sources)
     bitmap_probs = clf.probabilities(np.stack(split.bitmaps)) if len(yb) else np.zeros((0, len(cats)))
+    # Google's numpy_bitmap rows are in the game's own style; png_bitmap rows come from another
+    # renderer that no thin word's drawings have, so a model can lean on the style there: the
+    # same words' stroke drawings (the game's path) beside their bitmaps show how much.
+    by_source = {}
+    for source in sorted(set(split.bitmap_sources)):
+        rows = sources == source
+        words = np.isin(y, yb[rows])
+        by_source[source] = {"words": int(len(np.unique(yb[rows]))), "bitmaps": metrics(bitmap_probs[rows], yb[rows]),
+                             "strokes": metrics(probs[words], y[words])}
     confusion = np.zeros((len(cats), len(cats)), dtype=np.int64)
     np.add.at(confusion, (y, pred), 1)
     report = {
         "all_categories": metrics(probs, y),
         "big_categories_strokes": metrics(probs[big], y[big]),
         "big_categories_bitmaps": metrics(bitmap_probs, yb),
+        "big_categories_by_source": by_source,
+        "big_categories_bitmaps_thin_word_losses": thin_word_losses(cats, bitmap_probs, yb, big_ids),
         "accuracy_by_stroke_fraction": {f"{int(f * 100)}%": metrics(p, y).get("top1") for f, p in by_fraction.items()},
         "per_category_recall": per_category_recall(cats, pred, y),
         "big_categories": big_words,
