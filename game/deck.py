@@ -18,8 +18,9 @@ def metrics_path(model_path: str | Path) -> Path:
 
 def load_deck(categories: Sequence[str], metrics: str | Path, min_recall: float = 0.75) -> list[str]:
     """The categories whose recall on the validation split (the metrics JSON's
-    `per_category_recall_val`; the test split's stays for unbiased reports) is at least `min_recall`, in model order; all categories when the file is missing or
-    unreadable, or leaves fewer than MIN_WORDS words."""
+    `per_category_recall_val`; the test split's stays for unbiased reports) is at least
+    `min_recall`, in model order; all categories when the file is missing or unreadable,
+    or leaves fewer than MIN_WORDS words."""
     try:
         recall = json.loads(Path(metrics).read_text(encoding="utf-8"))["per_category_recall_val"]
         words = [w for w in categories if isinstance(recall.get(w), (int, float)) and recall[w] >= min_recall]

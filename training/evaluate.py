@@ -50,7 +50,7 @@ def thin_word_losses(cats: list[str], probs: np.ndarray, y: np.ndarray, big: lis
     taken by a thin word instead, and the thin words that take the most."""
     if len(y) == 0:
         return {"n": 0}
-    inside = np.asarray(big)
+    inside = np.asarray(big, dtype=np.int64)
     pred = probs.argmax(1)
     thin = ~np.isin(pred, inside)
     return {"n": int(len(y)), "top1_within_big_words": float((inside[probs[:, inside].argmax(1)] == y).mean()),
