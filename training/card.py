@@ -32,7 +32,7 @@ def reproduce_command(config: dict) -> str:
 def _big_word_lines(report: dict) -> list[str]:
     """The big words' figures split by where their bitmaps come from, and what the thin words take."""
     by_source, losses = report["big_categories_by_source"], report["big_categories_bitmaps_thin_word_losses"]
-    if not by_source or not losses.get("n"):
+    if not by_source:  # no held-out bitmaps, so no losses either
         return []
     return [
         "The big words by where their bitmaps come from, beside the same words' stroke drawings. png_bitmap",
