@@ -1,4 +1,5 @@
 """training: the split, a short real training run, evaluation's JSON and PNGs, and seeding."""
+import argparse
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from safetensors.torch import load_file
 
 from game.classifier import DoodleClassifier
 from training import data, train
+from training.card import reproduce_command
 
 WORDS = ["cat", "bicycle", "anvil", "umbrella", "lightning"]
 
@@ -95,15 +97,29 @@ def test_evaluate_cli_reports_missing_data(tmp_path):
     assert "Quick, Draw! data not found" in proc.stderr
 
 
-def test_training_is_seeded(quickdraw_dir, tmp_path):
+@pytest.mark.parametrize("bf16", [True, False], ids=["bf16-where-native", "float32"])
+def test_training_is_seeded(quickdraw_dir, tmp_path, bf16):
     weights = []
     for name in ("a", "b"):
         cfg = dict(train.CONFIG, data=str(quickdraw_dir), out=str(tmp_path / f"{name}.safetensors"),
-                   words="cat,anvil", epochs=1, steps_per_epoch=3, batch_size=16)
+                   words="cat,anvil", epochs=1, steps_per_epoch=3, batch_size=16, bf16=bf16)
         train.train(cfg, log=lambda *a: None)
         weights.append(load_file(str(tmp_path / f"{name}.safetensors")))
     assert weights[0].keys() == weights[1].keys()
     assert all((weights[0][k] == weights[1][k]).all() for k in weights[0])
+
+
+def test_train_flags_parse_like_the_config():
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+    assert {k: defaults[k] for k in train.CONFIG} == train.CONFIG
+    args = parser.parse_args(["--bf16", "--epochs", "3", "--extra", "a", "--extra", "b"])
+    assert (args.bf16, args.epochs, args.extra) == (True, 3, ["a", "b"])
+    # The model card's reproduce line is made of the same flags.
+    line = reproduce_command(vars(args)).split("#")[0].split()
+    assert line[4:] == ["--epochs", "3", "--bf16", "--extra", "a", "--extra", "b"]
+    assert vars(parser.parse_args(line[4:])) == vars(args)
 
 
 def test_metrics_are_kaggles_map3():

@@ -23,8 +23,11 @@ def _pct(x) -> str:
 def reproduce_command(config: dict) -> str:
     """The `python -m training train` line that gives this config (defaults left out)."""
     from training.train import CONFIG
-    flags = [f"--{k.replace('_', '-')} {v}" for k, v in config.items()
-             if k in CONFIG and k not in ("data", "extra", "out") and v != CONFIG[k]]
+    flags = []
+    for k, v in config.items():
+        if k in CONFIG and k not in ("data", "extra", "out") and v != CONFIG[k]:
+            name = k.replace("_", "-")
+            flags.append((f"--{name}" if v else f"--no-{name}") if isinstance(v, bool) else f"--{name} {v}")
     flags += [f"--extra {d}" for d in config.get("extra", [])]
     return " ".join(["python -m training train", *flags, "   # Quick, Draw! files in ../shared/quickdraw (or --data DIR)"])
 
@@ -105,7 +108,9 @@ def write(model_path: Path, report: dict) -> Path:
         "of drawings are seen more than the 25-drawing ones but far less than their share; then a stroke drawing",
         "or a bitmap of it (stroke_share, or big_stroke_share for those 34 words). Augmentation of",
         "strokes (prefixes of the strokes so it guesses early, stroke dropout, per-stroke jitter, a global affine)",
-        "before rendering, and a small affine on bitmaps. AdamW, cosine schedule, label smoothing.",
+        "before rendering, and a small affine on bitmaps. AdamW, cosine schedule, label smoothing, in "
+        + ("bfloat16 autocast where the CPU has it natively (AMX / AVX-512 BF16)." if config.get("bf16")
+           else "float32."),
         "",
         "Reproduce (CPU, 2 cores, seeded):",
         "",

@@ -7,6 +7,7 @@ on the validation split, and a safetensors file the game loads.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import time
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from game import ink
-from game.classifier import DEFAULT_MODEL, bitmaps_to_tensor, build_model, save
+from game.classifier import DEFAULT_MODEL, bitmaps_to_tensor, build_model, native_bfloat16, save
 from training import data
 
 # ---- config (each is a --flag; the shipped model's command is in its model card) ----
@@ -40,6 +41,9 @@ CONFIG = dict(
     seed=1337,
     threads=2,
     device="cpu",           # "cuda" on a GPU: the same loop, the sampler stays on the CPU
+    bf16=False,             # autocast to bfloat16 where the device has it natively (AMX / AVX-512 BF16, or a
+                            # GPU): a step takes 117 ms instead of 218 here. The shipped model is float32's;
+                            # a bfloat16 run of 44 epochs (52 min) matched it within noise (README)
 )
 
 
@@ -128,11 +132,18 @@ def eval_inputs(split: data.Split, fractions=(1.0,)) -> tuple[torch.Tensor, torc
 
 
 @torch.no_grad()
-def logits_of(model, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
+def logits_of(model, x: torch.Tensor, bf16: bool = False, batch: int = 512) -> torch.Tensor:
     model.eval()
     device = next(model.parameters()).device
-    return torch.cat([model(x[i:i + batch].to(device)).cpu()
-                      for i in range(0, len(x), batch)]) if len(x) else torch.zeros(0)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        return torch.cat([model(x[i:i + batch].to(device)).float().cpu()
+                          for i in range(0, len(x), batch)]) if len(x) else torch.zeros(0)
+
+
+def uses_bf16(cfg: dict, device: torch.device) -> bool:
+    """bfloat16 autocast only where the hardware computes it: emulated, it would be slower than float32."""
+    native = torch.cuda.is_bf16_supported() if device.type == "cuda" else native_bfloat16()
+    return bool(cfg["bf16"] and native)
 
 
 def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
@@ -155,7 +166,9 @@ def train(cfg: dict, log=print) -> dict:
     words = [w for w in cfg["words"].split(",") if w] or None
     categories, splits = data.load(Path(cfg["data"]), words, tuple(Path(p) for p in cfg["extra"]), log=log)
     device = torch.device(cfg["device"])
-    model = build_model(len(categories)).to(device)
+    bf16 = uses_bf16(cfg, device)
+    # Channels-last is oneDNN's (and cuDNN's) fast layout for bfloat16 convolutions.
+    model = build_model(len(categories)).to(device, memory_format=torch.channels_last)
     sampler = Sampler(splits["train"], len(categories), cfg, cfg["seed"])
     # Validation on stroke drawings, the game's input; calibration also on their
     # halves, since the game judges drawings in progress.
@@ -175,8 +188,10 @@ def train(cfg: dict, log=print) -> dict:
         model.train()
         losses = []
         for _ in range(cfg["steps_per_epoch"]):
-            x, y = (t.to(device) for t in sampler.batch(cfg["batch_size"]))
-            loss = F.cross_entropy(model(x), y, label_smoothing=cfg["label_smoothing"])
+            x, y = sampler.batch(cfg["batch_size"])
+            x, y = x.to(device, memory_format=torch.channels_last), y.to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss = F.cross_entropy(model(x), y, label_smoothing=cfg["label_smoothing"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -184,15 +199,15 @@ def train(cfg: dict, log=print) -> dict:
             losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses[-50:]):.3f}")
-        lv = logits_of(model, xv)
+        lv = logits_of(model, xv, bf16)
         val_loss = float(F.cross_entropy(lv, yv)) if len(yv) else float("nan")
         val_acc = float((lv.argmax(1) == yv).float().mean()) if len(yv) else float("nan")
-        bitmap_acc = float((logits_of(model, xvb).argmax(1) == yvb).float().mean()) if len(yvb) else float("nan")
+        bitmap_acc = float((logits_of(model, xvb, bf16).argmax(1) == yvb).float().mean()) if len(yvb) else float("nan")
         history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
                         "val_top1": val_acc, "val_bitmaps_top1": bitmap_acc, "minutes": (time.time() - t0) / 60})
         bar.write(json.dumps(history[-1]))
     bar.close()
-    temperature = fit_temperature(logits_of(model, xc), yc) if len(yc) else 1.0
+    temperature = fit_temperature(logits_of(model, xc, bf16), yc) if len(yc) else 1.0
     out = Path(cfg["out"])
     out.parent.mkdir(parents=True, exist_ok=True)
     counts = {name: s.counts() for name, s in splits.items()}
@@ -204,11 +219,14 @@ def train(cfg: dict, log=print) -> dict:
 
 def add_arguments(parser) -> None:
     for key, default in CONFIG.items():
-        if isinstance(default, list):
-            parser.add_argument(f"--{key}", action="append", default=[], metavar="DIR",
+        flag = f"--{key.replace('_', '-')}"
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        elif isinstance(default, list):
+            parser.add_argument(flag, action="append", default=[], metavar="DIR",
                                 help="folder of exported contributions in Google's ndjson (repeatable)")
         else:
-            parser.add_argument(f"--{key.replace('_', '-')}", type=type(default), default=default)
+            parser.add_argument(flag, type=type(default), default=default)
 
 
 def cli(args) -> int:
