@@ -167,8 +167,10 @@ def train(cfg: dict, log=print) -> dict:
     categories, splits = data.load(Path(cfg["data"]), words, tuple(Path(p) for p in cfg["extra"]), log=log)
     device = torch.device(cfg["device"])
     bf16 = uses_bf16(cfg, device)
-    # Channels-last is oneDNN's (and cuDNN's) fast layout for bfloat16 convolutions.
-    model = build_model(len(categories)).to(device, memory_format=torch.channels_last)
+    # Channels-last is oneDNN's (and cuDNN's) fast layout for bfloat16 convolutions; float32
+    # keeps the layout the shipped model was trained in (its command: the same steps as before).
+    layout = torch.channels_last if bf16 else torch.contiguous_format
+    model = build_model(len(categories)).to(device, memory_format=layout)
     sampler = Sampler(splits["train"], len(categories), cfg, cfg["seed"])
     # Validation on stroke drawings, the game's input; calibration also on their
     # halves, since the game judges drawings in progress.
@@ -189,7 +191,7 @@ def train(cfg: dict, log=print) -> dict:
         losses = []
         for _ in range(cfg["steps_per_epoch"]):
             x, y = sampler.batch(cfg["batch_size"])
-            x, y = x.to(device, memory_format=torch.channels_last), y.to(device)
+            x, y = x.to(device, memory_format=layout), y.to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = F.cross_entropy(model(x), y, label_smoothing=cfg["label_smoothing"])
             opt.zero_grad(set_to_none=True)
