@@ -74,8 +74,9 @@ def evaluate(clf: DoodleClassifier, split: data.Split, big_words: list[str]) -> 
     by_source = {}
     for source in sorted(set(split.bitmap_sources)):
         rows = sources == source
-        words = np.isin(y, yb[rows])
-        by_source[source] = {"words": int(len(np.unique(yb[rows]))), "bitmaps": metrics(bitmap_probs[rows], yb[rows]),
+        ids = np.unique(yb[rows])
+        words = np.isin(y, ids)
+        by_source[source] = {"words": int(len(ids)), "bitmaps": metrics(bitmap_probs[rows], yb[rows]),
                              "strokes": metrics(probs[words], y[words])}
     confusion = np.zeros((len(cats), len(cats)), dtype=np.int64)
     np.add.at(confusion, (y, pred), 1)

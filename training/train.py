@@ -142,8 +142,9 @@ def logits_of(model, x: torch.Tensor, bf16: bool = False, batch: int = 512) -> t
 
 def uses_bf16(cfg: dict, device: torch.device) -> bool:
     """bfloat16 autocast only where the hardware computes it: emulated, it would be slower than float32."""
-    native = torch.cuda.is_bf16_supported() if device.type == "cuda" else native_bfloat16()
-    return bool(cfg["bf16"] and native)
+    if not cfg["bf16"]:
+        return False
+    return torch.cuda.is_bf16_supported() if device.type == "cuda" else native_bfloat16()
 
 
 def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
