@@ -26,7 +26,7 @@ from game.deck import load_deck, metrics_path
 from game.engine import (BAD_PAYLOAD, RATE_LIMITED, SERVER_ERROR, Game, GameError, GameRegistry,
                          InferenceRequest, Settings)
 from game.extensions import socketio
-from game.inference import Batcher, ClassifierProcess
+from game.inference import CPU_AFFINITIES, Batcher, ClassifierProcess, share_cpus
 from game.ratelimit import TokenBucket
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,9 @@ CONFIG_DEFAULTS = {
     # The shipped (or MODEL_PATH) model runs in a process of its own (inference.ClassifierProcess);
     # False loads it into the server's process (the only way before; a debugger's choice).
     "INFERENCE_PROCESS": True,
+    # "auto": the server's threads on one CPU, the model's process on the others (inference.share_cpus);
+    # "off": wherever the OS puts them. None: $DOODLE_CPU_AFFINITY, else "auto".
+    "CPU_AFFINITY": None,
 }
 
 
@@ -62,8 +65,11 @@ def init_app(app: Flask) -> None:
     cfg = app.config
     model_path = cfg["MODEL_PATH"] = (cfg["MODEL_PATH"] or os.environ.get("DOODLE_MODEL")
                                       or str(ROOT / "data" / "models" / "doodle-resnet18s.safetensors"))
+    affinity = cfg["CPU_AFFINITY"] = cfg["CPU_AFFINITY"] or os.environ.get("DOODLE_CPU_AFFINITY") or "auto"
+    if affinity not in CPU_AFFINITIES:
+        raise ValueError(f"CPU_AFFINITY (or $DOODLE_CPU_AFFINITY) must be one of {CPU_AFFINITIES}, got {affinity!r}")
     classifier = (cfg["CLASSIFIER"] if cfg["CLASSIFIER"] is not None
-                  else _load_classifier(model_path, bool(cfg["INFERENCE_PROCESS"])))
+                  else _load_classifier(model_path, bool(cfg["INFERENCE_PROCESS"]), affinity))
     categories = list(classifier.categories)
     if cfg["DECK"] is not None:
         deck = list(dict.fromkeys(cfg["DECK"]))
@@ -75,16 +81,17 @@ def init_app(app: Flask) -> None:
     app.extensions["doodle"] = Doodle(app, classifier, deck)
 
 
-def _load_classifier(path: str, process: bool):
+def _load_classifier(path: str, process: bool, affinity: str):
     p = Path(path)
     # Keyed by modification time too, so a retrained model file is picked up.
-    return _load_classifier_cached(str(p.resolve()), p.stat().st_mtime_ns if p.exists() else 0, process)
+    return _load_classifier_cached(str(p.resolve()), p.stat().st_mtime_ns if p.exists() else 0, process, affinity)
 
 
 @functools.lru_cache(maxsize=2)
-def _load_classifier_cached(path: str, mtime_ns: int, process: bool):
+def _load_classifier_cached(path: str, mtime_ns: int, process: bool, affinity: str):
     if process:
-        return ClassifierProcess(path)
+        # The server's threads share one CPU only where the model has others to itself.
+        return ClassifierProcess(path, cpus=share_cpus(affinity))
     # Imported here: torch loads only when a real model does (tests may inject one).
     from game.classifier import DoodleClassifier
     return DoodleClassifier.load(path)

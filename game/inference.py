@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from pathlib import Path
@@ -125,8 +126,10 @@ class ClassifierProcess:
     does not answer in `call_timeout` seconds) is started again, and the call that saw it
     die raises RuntimeError (the batcher retries)."""
 
-    def __init__(self, path: str | Path, start_timeout: float = 300.0, call_timeout: float = 60.0):
+    def __init__(self, path: str | Path, start_timeout: float = 300.0, call_timeout: float = 60.0,
+                 cpus: set[int] | None = None):
         self.path = str(path)
+        self.cpus = cpus  # where it runs (share_cpus); None: where the OS puts it
         self.categories = json.loads(model_metadata(path)["categories"])
         self.start_timeout, self.call_timeout = start_timeout, call_timeout
         self._lock = threading.Lock()
@@ -138,7 +141,7 @@ class ClassifierProcess:
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_serve_classifier, args=(self.path, child),
+        self._proc = self._ctx.Process(target=_serve_classifier, args=(self.path, child, self.cpus),
                                        name="doodle-classifier", daemon=True)
         self._proc.start()
         child.close()
@@ -200,9 +203,11 @@ class ClassifierProcess:
             self._stop()
 
 
-def _serve_classifier(path: str, conn) -> None:
+def _serve_classifier(path: str, conn, cpus: set[int] | None) -> None:
     """The classifier process: load the model, then answer calls until the pipe closes."""
     try:
+        if cpus:
+            os.sched_setaffinity(0, cpus)  # before torch, which sizes its thread pool by it
         import torch
         # One thread: the server's process needs the other core, and torch's OpenMP threads
         # stall when a core is taken (batches of 40 drawings took up to 1 s with two).
@@ -225,3 +230,43 @@ def _serve_classifier(path: str, conn) -> None:
         except Exception as e:
             answer = (False, RuntimeError(f"classifier: {type(e).__name__}: {e}"))
         conn.send(answer)
+
+
+# --- where the server's threads and the model's process run --------------------------
+
+CPU_AFFINITIES = ("auto", "off")
+_all_cpus: set[int] | None = None  # what this process could use before share_cpus pinned it
+
+
+def share_cpus(affinity: str) -> set[int] | None:
+    """With `affinity` "auto" and two or more CPUs to run on (Linux), pin every thread of
+    this process to the first of them and return the others, for the model's process.
+    None, and nothing changed, with "off" or a single CPU.
+
+    The server's threads share one interpreter lock, so they never use more than a core at
+    once; left to roam both cores of the 2-core machine, a contribution from 20 clients cost
+    1.9-2.0 ms of CPU in the server's process instead of 1.2-1.3 and 1.5-1.6 in the model's
+    instead of 1.2 (threads handing the lock across cores), and they got 390-420 a second
+    instead of 600-640 (benchmarks/contributions.py)."""
+    global _all_cpus
+    if affinity != "auto" or not hasattr(os, "sched_setaffinity"):
+        return None
+    if _all_cpus is None:
+        _all_cpus = set(os.sched_getaffinity(0))
+    if len(_all_cpus) < 2:
+        return None
+    server = {min(_all_cpus)}
+    # Threads started from now on inherit their creator's CPUs; those running now are set one by one.
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), server)
+        except ProcessLookupError:
+            pass  # it ended meanwhile
+    return _all_cpus - server
+
+
+def unpin_thread() -> None:
+    """Give the calling thread every CPU share_cpus took from it: for threads whose work runs
+    outside the interpreter lock (the vision lab's models, torch on every core)."""
+    if _all_cpus is not None:
+        os.sched_setaffinity(0, _all_cpus)

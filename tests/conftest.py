@@ -1,10 +1,15 @@
 """Shared fixtures: the Quick, Draw! data folder beside the checkout (CI has it there), and
 the contributions database on both backends (SQLite, and a throwaway PostgreSQL server)."""
+import os
 from pathlib import Path
 
 import pytest
 
 import pg_server
+
+# Apps built in the test process must not pin it to one CPU (game.inference.share_cpus), nor
+# the servers it starts: test_classifier_process checks pinning with it set to "auto".
+os.environ["DOODLE_CPU_AFFINITY"] = "off"
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "quickdraw"
 BACKENDS = ("sqlite", "postgresql")

@@ -68,6 +68,27 @@ def test_bfloat16_gives_float32s_answers(held_out):
     assert np.abs(full - half).max() < 0.05 and np.abs(full - half).mean() < 1e-3
 
 
+def test_prepacked_convolutions_give_the_same_numbers(held_out, monkeypatch):
+    """The classifier lays its convolutions' weights out once for oneDNN (classifier.prepack),
+    for batches of PACK_BATCH: batches of every size must get the probabilities torch's own
+    convolutions give, in float32 and in bfloat16."""
+    import torch
+    from game import classifier as module
+    _, test = held_out
+    rows = np.stack(test.bitmaps[:300])
+    for dtype in (torch.float32, torch.bfloat16):
+        packed = DoodleClassifier.load(dtype=dtype)
+        with monkeypatch.context() as m:
+            m.setattr(module, "prepack", lambda model, dtype: model)
+            plain = DoodleClassifier.load(dtype=dtype)
+        n_convs = sum(type(m) is torch.nn.Conv2d for m in plain.model.modules())
+        assert sum(isinstance(m, module._PackedConv2d) for m in packed.model.modules()) == n_convs == 21
+        for batch in (rows[:1], rows[:module.PACK_BATCH], rows):
+            a, b = packed.probabilities(batch), plain.probabilities(batch)
+            assert (a.argmax(1) == b.argmax(1)).all()
+            assert np.abs(a - b).max() <= 1e-5, dtype
+
+
 def test_classify_shapes_and_probabilities(clf, held_out):
     _, test = held_out
     drawing = test.raw[0] if test.raw[0] is not None else test.drawings[0]

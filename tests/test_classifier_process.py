@@ -78,6 +78,50 @@ def test_the_server_process_does_not_import_torch():
     assert out.stdout.split()[-2:] == ["3", "False"]
 
 
+AFFINITY_REPORT = """
+import json, os, threading
+from game.app import create_app
+older = threading.Thread(target=threading.Event().wait, daemon=True)  # started before the app
+older.start()
+app = create_app()
+clf = app.extensions["doodle"].classifier
+server = {tuple(sorted(os.sched_getaffinity(int(t)))) for t in os.listdir("/proc/self/task")}
+vision = app.extensions["vision"].executor.submit(lambda: sorted(os.sched_getaffinity(0))).result()
+print(json.dumps({"server": sorted(server), "model": sorted(os.sched_getaffinity(clf._proc.pid)),
+                  "vision": vision, "guesses": len(clf.classify(%r, 3))}))
+""" % (CIRCLE,)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="CPU affinity needs Linux and at least two CPUs")
+@pytest.mark.parametrize("affinity", ["auto", "off"])
+def test_the_server_threads_share_one_cpu_and_the_model_has_the_others(affinity):
+    """CPU_AFFINITY "auto" (the default): every thread of the server's process, those started
+    before the app too, on its first CPU; the model's process on the others; the vision lab's
+    threads, whose models compute outside the interpreter lock, on all of them. "off": all
+    on every CPU."""
+    import json
+    cpus = sorted(os.sched_getaffinity(0))
+    out = subprocess.run([sys.executable, "-c", AFFINITY_REPORT], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "DOODLE_CPU_AFFINITY": affinity})
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.splitlines()[-1])
+    assert report["guesses"] == 3
+    assert report["vision"] == cpus
+    if affinity == "auto":
+        assert report["server"] == [[cpus[0]]]
+        assert report["model"] == cpus[1:]
+    else:
+        assert report["server"] == [cpus]
+        assert report["model"] == cpus
+
+
+def test_an_unknown_cpu_affinity_is_refused():
+    from game.app import create_app
+    with pytest.raises(ValueError, match="CPU_AFFINITY .* must be one of .*'auto', 'off'.*got 'sometimes'"):
+        create_app({"CPU_AFFINITY": "sometimes"})
+
+
 def test_a_hung_worker_is_replaced(remote):
     os.kill(remote._proc.pid, signal.SIGSTOP)  # alive but never answering
     remote.call_timeout = 1.0

@@ -19,6 +19,7 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template, reque
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from game.inference import unpin_thread
 from game.vision import VisionError
 from game.vision.images import data_url, open_photo
 from game.vision.pipelines import (BUILTIN_TASKS, DOODLE, EFFICIENTNET, EfficientNetLite0, ModelNotDownloaded,
@@ -69,7 +70,9 @@ class VisionLab:
             EFFICIENTNET: EfficientNetLite0.load,
             DOODLE: lambda: extensions["doodle"].classifier,  # the game's model, already loaded
         }, max_loaded=int(cfg["VISION_MAX_LOADED"]))
-        self.executor = concurrent.futures.ThreadPoolExecutor(int(cfg["VISION_WORKERS"]), thread_name_prefix="vision")
+        # The models compute outside the interpreter lock: their threads may use every CPU.
+        self.executor = concurrent.futures.ThreadPoolExecutor(int(cfg["VISION_WORKERS"]), thread_name_prefix="vision",
+                                                              initializer=unpin_thread)
 
     def model_for(self, task: Task, requested: str | None) -> str:
         model = requested or self.defaults[task.name]
