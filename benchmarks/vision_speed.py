@@ -98,7 +98,11 @@ def main() -> int:
         tiny = build_tiny_models(Path(tmp))
         models = vision_config(tiny)
         models["classification"].insert(0, "efficientnet-lite0")
-        app = create_app({"SECRET_KEY": "bench", "VISION_MODELS": models, "VISION_CACHE_DIR": tmp})
+        # CPU_AFFINITY off: this process ran torch before building the app, so pinning it to one CPU
+        # (what a served app does) would pin torch's threads too; a served app's lab threads keep
+        # every CPU (efficientnet-lite0 took 29-31 ms through `python -m game serve` either way).
+        app = create_app({"SECRET_KEY": "bench", "VISION_MODELS": models, "VISION_CACHE_DIR": tmp,
+                          "CPU_AFFINITY": "off"})
         client = app.test_client()
         picture, drawing = photo(), drawing_photo()
         rows = [measure(client, "classification", "efficientnet-lite0", picture, args.runs),
