@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from game.classifier import DoodleClassifier
+from game.classifier import DoodleClassifier, native_bfloat16
+from game.inference import model_metadata
 from training import data, train
-from training.card import reproduce_command
+from training.card import reproduce_command, training_precision
 
 WORDS = ["cat", "bicycle", "anvil", "umbrella", "lightning"]
 
@@ -107,6 +108,12 @@ def test_training_is_seeded(quickdraw_dir, tmp_path, bf16):
         weights.append(load_file(str(tmp_path / f"{name}.safetensors")))
     assert weights[0].keys() == weights[1].keys()
     assert all((weights[0][k] == weights[1][k]).all() for k in weights[0])
+    # The model records the precision it really trained in, and its card says it.
+    meta = model_metadata(tmp_path / "a.safetensors")
+    precision = "bfloat16" if bf16 and native_bfloat16() else "float32"
+    assert json.loads(meta["training_precision"]) == precision
+    assert training_precision(meta, json.loads(meta["config"])).startswith(precision)
+    assert "--bf16 was asked" in training_precision({"training_precision": '"float32"'}, {"bf16": True})
 
 
 def test_train_flags_parse_like_the_config():

@@ -54,6 +54,16 @@ def _big_word_lines(report: dict) -> list[str]:
     ]
 
 
+def training_precision(meta: dict, config: dict) -> str:
+    """The card's words for the precision the model trained in (models saved before it was
+    recorded trained in float32: --bf16 came with the record)."""
+    precision = json.loads(meta.get("training_precision", '"float32"'))
+    if precision == "bfloat16":
+        return "bfloat16 autocast (native on the CPU that trained it: AMX / AVX-512 BF16)."
+    return "float32 (--bf16 was asked, but the CPU that trained it has no native bfloat16)." if config.get("bf16") \
+        else "float32."
+
+
 def write(model_path: Path, report: dict) -> Path:
     model_path = Path(model_path)
     meta = model_metadata(model_path)
@@ -109,8 +119,7 @@ def write(model_path: Path, report: dict) -> Path:
         "or a bitmap of it (stroke_share, or big_stroke_share for those 34 words). Augmentation of",
         "strokes (prefixes of the strokes so it guesses early, stroke dropout, per-stroke jitter, a global affine)",
         "before rendering, and a small affine on bitmaps. AdamW, cosine schedule, label smoothing, in "
-        + ("bfloat16 autocast where the CPU has it natively (AMX / AVX-512 BF16)." if config.get("bf16")
-           else "float32."),
+        + training_precision(meta, config),
         "",
         "Reproduce (CPU, 2 cores, seeded):",
         "",

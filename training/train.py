@@ -214,7 +214,9 @@ def train(cfg: dict, log=print) -> dict:
     out = Path(cfg["out"])
     out.parent.mkdir(parents=True, exist_ok=True)
     counts = {name: s.counts() for name, s in splits.items()}
-    save(model.cpu(), out, categories, temperature, extra={"history": history, "config": cfg, "data_counts": counts})
+    # The precision it really trained in: --bf16 falls back to float32 where bfloat16 is not native.
+    save(model.cpu(), out, categories, temperature, extra={"history": history, "config": cfg, "data_counts": counts,
+                                                           "training_precision": "bfloat16" if bf16 else "float32"})
     log(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB), temperature {temperature:.3f}, "
         f"{(time.time() - t0) / 60:.1f} min")
     return {"history": history, "temperature": temperature, "data_counts": counts, "path": str(out)}
