@@ -246,8 +246,8 @@ def share_cpus(affinity: str) -> set[int] | None:
     The server's threads share one interpreter lock, so they never use more than a core at
     once; left to roam both cores of the 2-core machine, a contribution from 20 clients cost
     1.9-2.0 ms of CPU in the server's process instead of 1.2-1.3 and 1.5-1.6 in the model's
-    instead of 1.2 (threads handing the lock across cores), and they got 390-450 a second
-    instead of 600-760 (benchmarks/contributions.py). Threads that compute outside the lock
+    instead of 1.2 (threads handing the lock across cores), and they got 390-520 a second
+    instead of 580-760 (benchmarks/contributions.py). Threads that compute outside the lock
     take the CPUs back with unpin_thread."""
     global _all_cpus
     if affinity != "auto" or not hasattr(os, "sched_setaffinity"):
