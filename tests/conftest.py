@@ -7,8 +7,8 @@ import pytest
 
 import pg_server
 
-# Apps built in the test process must not pin it to one CPU (game.inference.share_cpus), nor
-# the servers it starts: test_classifier_process checks pinning with it set to "auto".
+# Apps built in the test process must not pin it to one CPU (game.inference.share_cpus); the
+# servers tests start (live_server.py) set it back to "auto", as in production.
 os.environ["DOODLE_CPU_AFFINITY"] = "off"
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "quickdraw"

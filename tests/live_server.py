@@ -28,7 +28,8 @@ def running_server(argv: list[str], log_path: Path, port: int, wait: float = 60,
     """Run `argv` (a server on 127.0.0.1:`port`, with `env` added to the environment), its
     output to `log_path`; yields (base URL, process) once /healthz answers, and stops it
     afterwards (a test may have killed it already)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    # CPU_AFFINITY as in production (conftest turns it off for apps built in the test process).
+    env = dict(os.environ, PYTHONUNBUFFERED="1", DOODLE_CPU_AFFINITY="auto", **(env or {}))
     env.pop("DOODLE_HOST", None)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
