@@ -133,9 +133,11 @@ def update(root: Path = ROOT) -> None:
 
 
 @lru_cache(maxsize=16)
-def _script_messages(code: str, po_mtime: float) -> dict:
-    """The translations of the messages used in static/*.js (their catalogue locations
-    name a .js file): {msgid: msgstr} or {msgid: [forms]} for plurals."""
+def _script_messages(code: str, po_mtime: float) -> tuple[str, dict]:
+    """The catalogue's own plural rule (its Plural-Forms header: the forms it holds are
+    the ones that rule indexes, whatever Babel's CLDR data says of the language now) and
+    the translations of the messages used in static/*.js (their catalogue locations name
+    a .js file): {msgid: msgstr} or {msgid: [forms]} for plurals."""
     messages: dict = {}
     path = TRANSLATIONS / code / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as f:
@@ -148,14 +150,17 @@ def _script_messages(code: str, po_mtime: float) -> dict:
                 messages[m.id[0]] = list(m.string)
         elif m.string:
             messages[m.id] = m.string
-    return messages
+    return catalog.plural_expr, messages
 
 
 def script_catalogue(code: str) -> dict:
     """What static/i18n.js reads: the locale, its gettext plural rule and messages."""
     path = TRANSLATIONS / code / "LC_MESSAGES" / "messages.po"
-    messages = _script_messages(code, path.stat().st_mtime) if path.exists() else {}
-    return {"locale": code, "plural": get_plural(code).plural_expr, "messages": messages}
+    if path.exists():
+        plural, messages = _script_messages(code, path.stat().st_mtime)
+    else:  # English: the messages are the msgids
+        plural, messages = get_plural(code).plural_expr, {}
+    return {"locale": code, "plural": plural, "messages": messages}
 
 
 # --- category names ---------------------------------------------------------------

@@ -235,7 +235,7 @@
     $("host-drawing").hidden = !drawing;
     $("mosaic").hidden = drawing;
     $("host-ai").textContent = "";
-    if (drawing) { hostPad.resetSpace(); hostPad.resize(); }
+    if (drawing) hostPad.resetSpace();
     $("stage-round").textContent = _("Round %(round)s of %(total)s", { round: r.index + 1, total: r.total });
     const hint = (r.hints && r.hints[window.DoodleI18n.locale]) || r.hint;
     $("stage-word").textContent = r.word ? _("Draw: %(word)s", { word: name(r.word) })

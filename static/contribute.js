@@ -1,6 +1,8 @@
 // The contribute page: draw the prompted word, submit it to POST /api/contributions, next.
 // Nothing is sent before the consent card is accepted; the consent and an anonymous
 // contributor id (random, made by static/dataset.js) are kept in localStorage.
+// A drawing is always stored under the word shown while it was drawn: the request carries
+// a copy taken at Submit, and the canvas takes no ink while it is saving (phase "saving").
 (() => {
   "use strict";
 
@@ -14,7 +16,7 @@
   const g = canvas.getContext("2d");
 
   // strokes: [{x: [], y: [], t: []}], t in ms since the drawing's first point (Google's raw).
-  let strokes = [], pointer = null, origin = 0, points = 0, word = "", sending = false;
+  let strokes = [], pointer = null, origin = 0, points = 0, word = "";
 
   // localStorage and the anonymous contributor id: static/dataset.js, shared with the games.
   const { stored, store, contributor: contributorId } = window.DoodleDataset;
@@ -32,11 +34,20 @@
     return w;
   }
 
+  // A new word always comes with an empty canvas, even mid-stroke.
   function nextWord() {
     word = pickWord();
     $("word").textContent = name(word);
-    strokes = []; points = 0;
+    strokes = []; points = 0; pointer = null;
     paint();
+  }
+
+  function setPhase(phase) {
+    root.dataset.phase = phase;
+    const saving = phase === "saving";
+    root.setAttribute("aria-busy", String(saving));
+    for (const id of ["btn-undo", "btn-clear", "btn-next", "btn-submit"]) $(id).disabled = saving;
+    $("btn-submit").textContent = saving ? _("Saving…") : _("Submit");
   }
 
   // --- drawing ----------------------------------------------------------------------------
@@ -104,19 +115,28 @@
 
   // --- buttons ----------------------------------------------------------------------------
   $("btn-undo").addEventListener("click", () => {
+    if (root.dataset.phase !== "drawing") return;
     const s = strokes.pop();
     if (s) points -= s.x.length;
     paint();
   });
-  $("btn-clear").addEventListener("click", () => { strokes = []; points = 0; paint(); });
-  $("btn-next").addEventListener("click", () => { say(""); nextWord(); });
+  $("btn-clear").addEventListener("click", () => {
+    if (root.dataset.phase !== "drawing") return;
+    strokes = []; points = 0; pointer = null; paint();
+  });
+  $("btn-next").addEventListener("click", () => {
+    if (root.dataset.phase !== "drawing") return;
+    say(""); nextWord();
+  });
 
   $("btn-submit").addEventListener("click", async () => {
-    if (sending || stored(CONSENT_KEY) !== "1") return;
+    if (root.dataset.phase !== "drawing" || stored(CONSENT_KEY) !== "1") return;
     if (!strokes.length) { say(_("Draw %(word)s first, then submit.", { word: name(word) })); return; }
-    sending = true;
+    pointer = null;  // a stroke still under a finger ends here: what is sent is what is shown
     const body = { word, consent: true, contributor: contributorId(),
                    drawing: strokes.map((s) => [s.x, s.y, s.t]) };
+    setPhase("saving");
+    say(_("Saving your %(word)s…", { word: name(word) }));
     try {
       const r = await fetch("/api/contributions", {
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
@@ -130,7 +150,7 @@
     } catch {
       say(_("Not saved: the server can't be reached. Try again."));
     } finally {
-      sending = false;
+      setPhase("drawing");
     }
   });
 
@@ -141,7 +161,7 @@
 
   function start() {
     $("consent-card").hidden = true;
-    root.dataset.phase = "drawing";
+    setPhase("drawing");
     say(_("Draw the word, then press Submit."));
   }
 

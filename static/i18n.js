@@ -35,7 +35,8 @@
   function ngettext(singular, plural, n, params) {
     const forms = catalogue.messages[singular];
     const i = pluralIndex(n);
-    const text = Array.isArray(forms) && forms[i] ? forms[i] : (i === 0 ? singular : plural);
+    // A rule that names a form the catalogue lacks still speaks the language: its last form.
+    const text = Array.isArray(forms) && forms.length ? forms[Math.min(i, forms.length - 1)] : (i === 0 ? singular : plural);
     return format(text, { n, ...params });
   }
 

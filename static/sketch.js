@@ -98,23 +98,26 @@
 
     function resize() {
       const rect = canvas.getBoundingClientRect();
-      const w = Math.max(1, rect.width);
-      const h = Math.max(1, rect.height);
+      // A hidden canvas has no size: a drawing space taken from it would scale the ink
+      // hundreds of times. It is measured when it shows.
+      if (rect.width < 1 || rect.height < 1) return;
+      const w = rect.width, h = rect.height;
       const dpr = window.devicePixelRatio || 1;
-      if (w === view.w && h === view.h && dpr === view.dpr) return;
+      if (w === view.w && h === view.h && dpr === view.dpr && view.baseW) return;
       view.w = w; view.h = h; view.dpr = dpr;
       // High-DPI: the backing store has device pixels; we draw in CSS pixels through the transform.
       canvas.width = Math.round(w * dpr);
       canvas.height = Math.round(h * dpr);
-      if (!view.baseW) resetSpace();
+      if (!view.baseW) { view.baseW = w; view.baseH = h; }
       fitView();
       redraw();
     }
 
+    // A new drawing space, the canvas's size now, or when it next shows if it is hidden.
     function resetSpace() {
-      view.baseW = view.w;
-      view.baseH = view.h;
-      fitView();
+      view.baseW = 0;
+      view.baseH = 0;
+      resize();
     }
 
     function fitView() {

@@ -22,7 +22,7 @@ from playwright.sync_api import Page  # noqa: E402
 from classroom_e2e_server import WORDS, StrokeCounter  # noqa: E402
 from game.app import create_app  # noqa: E402
 from live_server import stroke_counter_server  # noqa: E402
-from test_e2e_play import PHONE, browser  # noqa: E402,F401 (fixture)
+from test_e2e_play import PHONE, browser, screenshots_dir  # noqa: E402,F401 (fixture)
 from test_i18n import page_paths  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,5 +163,60 @@ def test_every_control_is_reachable_by_keyboard(server, browser):
             assert info[1], f"no visible focus on {info[0]}"
             reached.add(info[0])
         assert len(reached) == controls
+    finally:
+        context.close()
+
+
+DESKTOP = dict(viewport={"width": 1366, "height": 768})
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("device", ["phone", "desktop"])
+def test_every_page_on_a_phone_and_a_desktop(server, browser, lang, device):
+    """Every page at a phone's and a desktop's size, in the language asked for, with no
+    script error and no sideways scroll; a screenshot of each is left in screenshots_dir()
+    (build/screenshots) to be looked at."""
+    size = PHONE if device == "phone" else DESKTOP
+    context = browser.new_context(**size, locale=lang, extra_http_headers={"Accept-Language": lang})
+    problems = []
+    try:
+        for path in pages():
+            page = context.new_page()
+            page.on("pageerror", lambda e, path=path: problems.append(f"{path}: {e}"))
+            page.goto(server + path, wait_until="load")
+            page.wait_for_timeout(300)
+            assert page.evaluate("document.documentElement.lang") == lang, path
+            wide = page.evaluate(WIDER_THAN_THE_SCREEN, size["viewport"]["width"])
+            assert not wide, (path, wide)
+            name = path.strip("/").replace("/", "-") or "home"
+            page.screenshot(path=str(screenshots_dir() / f"{name}.{device}.{lang}.png"))
+            page.close()
+    finally:
+        context.close()
+    assert not problems, problems
+
+
+# Counts a plural rule can trip on; each message's Spanish forms for them.
+PLURALS = {
+    ("The AI recognised %(got)s of your %(n)s doodle.", "The AI recognised %(got)s of your %(n)s doodles."): {
+        0: "La IA reconoció 0 de tus 0 dibujos.", 1: "La IA reconoció 1 de tu 1 dibujo.",
+        2: "La IA reconoció 2 de tus 2 dibujos.", 1_000_000: "La IA reconoció 1000000 de tus 1000000 dibujos."},
+    ("%(got)s of %(n)s drawing recognised.", "%(got)s of %(n)s drawings recognised."): {
+        0: "0 de 0 dibujos reconocidos.", 1: "1 de 1 dibujo reconocido.",
+        2: "2 de 2 dibujos reconocidos.", 1_000_000: "1000000 de 1000000 dibujos reconocidos."},
+}
+
+
+@pytest.mark.parametrize("path", ["/play", "/classroom"])
+def test_the_pages_say_counts_in_spanish(server, browser, path):
+    """The scripts' plural forms come from the Spanish catalogue for 0, 1, 2 and a million,
+    whatever plural rule the installed Babel knows for Spanish."""
+    context = browser.new_context(locale="es", extra_http_headers={"Accept-Language": "es"})
+    try:
+        page = open_page(context, server + path)
+        for (one, many), expected in PLURALS.items():
+            said = {n: page.evaluate("([one, many, n]) => window.DoodleI18n.ngettext(one, many, n, { got: n })",
+                                     [one, many, n]) for n in expected}
+            assert said == expected, said
     finally:
         context.close()

@@ -17,7 +17,7 @@ playwright = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Page, expect  # noqa: E402
 
 from live_server import stroke_counter_server  # noqa: E402
-from test_e2e_play import PHONE, Finger, browser  # noqa: E402,F401 (fixture)
+from test_e2e_play import PHONE, Finger, browser, screenshots_dir  # noqa: E402,F401 (fixture)
 
 SECONDS = 5
 PROJECTOR = dict(viewport={"width": 1280, "height": 800})
@@ -219,4 +219,123 @@ def test_classroom_pictionary_with_the_teacher_drawing(server, browser):
     expect(projector.locator("#results")).to_be_visible(timeout=15_000)
     board = projector.locator("#leaderboard li").all_text_contents()
     assert len(board) == 2 and board[0].startswith("1. Ana"), board  # guessed once, drew once
+    assert not problems, problems
+
+
+# What a canvas shows: is there ink within `r` device pixels of each point (CSS px from the
+# canvas's top-left)?
+INK_AT_JS = """([sel, points, r]) => {
+  const c = document.querySelector(sel), g = c.getContext('2d');
+  const k = c.width / c.getBoundingClientRect().width;
+  return points.map(([x, y]) => {
+    const d = g.getImageData(Math.round(x * k) - r, Math.round(y * k) - r, 2 * r + 1, 2 * r + 1).data;
+    for (let i = 3; i < d.length; i += 4) if (d[i]) return true;
+    return false;
+  });
+}"""
+
+# The share of a canvas's pixels with ink.
+INK_SHARE_JS = """(sel) => {
+  const c = document.querySelector(sel), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
+  return n / (c.width * c.height);
+}"""
+
+# A projector's mosaic tile against `strokes` (what the finger drew, [[xs], [ys]]) drawn by the
+# same function into a canvas of the tile's size: the share of their inked pixels in common
+# (intersection over union), and the span of the coordinates the server relayed.
+TILE_VS_DRAWING_JS = """([player, strokes]) => {
+  const tile = window.doodleClassroom.st.tiles.get(player);
+  const rect = tile.canvas.getBoundingClientRect();
+  const ref = document.createElement('canvas');
+  Object.assign(ref.style, { position: 'fixed', left: '0', top: '0', width: rect.width + 'px', height: rect.height + 'px' });
+  document.body.append(ref);
+  window.DoodleSketch.drawMini(ref, strokes);
+  const a = tile.canvas.getContext('2d').getImageData(0, 0, tile.canvas.width, tile.canvas.height).data;
+  const b = ref.getContext('2d').getImageData(0, 0, ref.width, ref.height).data;
+  ref.remove();
+  let both = 0, either = 0;
+  for (let i = 3; i < a.length; i += 4) { if (a[i] && b[i]) both++; if (a[i] || b[i]) either++; }
+  const xs = tile.strokes.flatMap((s) => s[0]), ys = tile.strokes.flatMap((s) => s[1]);
+  return { iou: either ? both / either : 0, ink: either,
+           span: [Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys)] };
+}"""
+
+
+def l_shape(box: dict) -> list[tuple[float, float]]:
+    """An "L" over most of the canvas, in CSS px from its top-left: down the left, then
+    along the bottom."""
+    w, h = box["width"], box["height"]
+    down = [(0.2 * w, (0.2 + 0.5 * j / 10) * h) for j in range(11)]
+    along = [((0.2 + 0.6 * j / 10) * w, 0.7 * h) for j in range(1, 11)]
+    return down + along
+
+
+def test_a_phone_and_a_laptop_draw_what_the_student_drew(server, browser):
+    """A student's ink, by touch on a phone and by mouse on a laptop: the canvas shows the
+    stroke under the finger and nothing else, the server gets it in the canvas's own
+    coordinates, and the projector's mosaic shows the same drawing."""
+    problems: list[str] = []
+    projector = watch(browser.new_context(**PROJECTOR).new_page(), problems, "projector")
+    projector.goto(f"{server}/classroom")
+    projector.get_by_role("button", name="Create a room").click()
+    code_el = projector.locator("#room-code")
+    expect(code_el).to_have_text(re.compile(r"^[A-HJ-NP-Z2-9]{5}$"))
+    students = {"Ana": browser.new_context(**PHONE).new_page(),
+                "Bo": browser.new_context(viewport={"width": 1366, "height": 768}).new_page()}
+    for name, page in students.items():
+        watch(page, problems, name)
+        page.goto(f"{server}/join/{code_el.text_content()}")
+        page.locator("#join-nickname").fill(name)
+        page.get_by_role("button", name="Join").click()
+        expect(page.locator("#wait")).to_be_visible()
+    expect(projector.locator("#players li")).to_have_count(2)
+    projector.locator("#set-rounds").fill("1")
+    projector.locator("#set-seconds").fill("20")
+    projector.locator('input[name="deck"][value="custom"]').check()
+    projector.locator("#set-words").fill("cat")
+    projector.get_by_role("button", name="Start").click()
+
+    drawn = {}
+    for name, page in students.items():
+        wait_drawing(page, 0)
+        box = page.locator("#canvas").bounding_box()
+        assert box and box["width"] > 200 and box["height"] > 200, box
+        path = l_shape(box)
+        if name == "Ana":  # a finger
+            Finger(page).draw([[(box["x"] + x, box["y"] + y, 20 * i) for i, (x, y) in enumerate(path)]])
+        else:  # a mouse
+            page.mouse.move(box["x"] + path[0][0], box["y"] + path[0][1])
+            page.mouse.down()
+            for x, y in path[1:]:
+                page.mouse.move(box["x"] + x, box["y"] + y)
+            page.mouse.up()
+        # Under the stroke: ink. Away from it (the L's open side, the corners): none.
+        on = page.evaluate(INK_AT_JS, ["#canvas", [list(p) for p in path[::3]], 3])
+        w, h = box["width"], box["height"]
+        off = page.evaluate(INK_AT_JS, ["#canvas", [[0.6 * w, 0.35 * h], [0.9 * w, 0.1 * h], [0.05 * w, 0.95 * h],
+                                                    [0.5 * w, 0.45 * h], [0.95 * w, 0.9 * h]], 2])
+        assert all(on), f"{name}: no ink under the stroke at {[p for p, i in zip(path[::3], on) if not i]}"
+        assert not any(off), f"{name}: ink away from the stroke: {off}"
+        share = page.evaluate(INK_SHARE_JS, "#canvas")
+        assert 0.002 < share < 0.06, f"{name}: {share:.1%} of the canvas inked by one thin L"
+        drawn[name] = (path, w, h)
+        if name == "Ana":
+            page.screenshot(path=str(screenshots_dir() / "classroom-phone-drawing.png"))
+
+    expect(projector.locator("#mosaic .cr-tile")).to_have_count(2)
+    players = dict(projector.evaluate(
+        "[...window.doodleClassroom.st.nicknames].map(([pid, name]) => [name, pid])"))
+    for name, (path, w, h) in drawn.items():
+        strokes = [[[x for x, _ in path], [y for _, y in path]]]
+        projector.wait_for_function(
+            "([pid, n]) => { const t = window.doodleClassroom.st.tiles.get(pid);"
+            " return t && t.strokes.length === 1 && t.strokes[0][0].length >= n; }",
+            arg=[players[name], len(path) - 2])
+        seen = projector.evaluate(TILE_VS_DRAWING_JS, [players[name], strokes])
+        # The server got the drawing in the canvas's coordinates: 0.6 of its width, 0.5 of its height.
+        assert abs(seen["span"][0] - 0.6 * w) < 0.05 * w and abs(seen["span"][1] - 0.5 * h) < 0.05 * h, (name, seen, w, h)
+        assert seen["iou"] > 0.8, (name, seen)
+    projector.screenshot(path=str(screenshots_dir() / "classroom-projector-mosaic.png"))
     assert not problems, problems

@@ -13,7 +13,8 @@ import os
 import pytest
 from playwright.sync_api import expect
 
-from test_e2e_play import CHROMIUM, INK_PIXELS_JS, PHONE, Finger, browser, phone_page, server  # noqa: F401 (fixtures)
+from test_e2e_play import (  # noqa: F401 (fixtures)
+    CHROMIUM, INK_PIXELS_JS, PHONE, Finger, browser, phone_page, screenshots_dir, server)
 
 WORD = "cat"
 
@@ -96,6 +97,94 @@ def test_contribute_on_a_phone_then_replay_in_the_data_browser(server, browser):
 
         page.get_by_role("button", name="Close").tap()
         expect(dialog).to_be_hidden()
+        assert not problems, "\n".join(problems)
+    finally:
+        context.close()
+
+
+def strokes_across(box: dict, n: int) -> list[list[tuple[float, float, float]]]:
+    """`n` short strokes across the canvas (viewport px, ms): n tells the drawings apart."""
+    out = []
+    for i in range(n):
+        y = box["y"] + box["height"] * (i + 1) / (n + 1)
+        out.append([(box["x"] + box["width"] * (0.2 + 0.6 * j / 6), y, 10 * j) for j in range(7)])
+    return out
+
+
+def test_each_drawing_is_stored_under_the_word_shown_while_it_was_drawn(server, browser):
+    """At machine speed: draw, Submit, and draw on at once. While the first is saving the
+    page says so and the canvas takes no ink; the reply brings the next word with an empty
+    canvas; two more drawings go back to back. Every stored drawing has the word that was
+    on the screen while it was drawn, and the strokes drawn under it."""
+    from game.contributions import Store
+
+    context, page, problems = phone_page(browser)
+    held = []
+    try:
+        page.goto(f"{server}/contribute?word={WORD}")
+        page.get_by_role("button", name="I agree, let's draw").tap()
+        expect(page.locator("#word")).to_have_text(WORD)
+        box = page.locator("#canvas").bounding_box()
+        finger = Finger(page)
+        replies = []
+        page.on("response", lambda r: replies.append(r) if r.url.endswith("/api/contributions") else None)
+
+        # The first reply is held back: the page is "saving" as long as it likes.
+        page.route("**/api/contributions", lambda route: held.append(route))
+        shown = [(WORD, WORD)]
+        finger.draw(strokes_across(box, 2))
+        page.get_by_role("button", name="Submit").tap()
+        submit = page.locator("#btn-submit")
+        expect(submit).to_have_text("Saving…")
+        expect(submit).to_be_disabled()
+        expect(page.locator("#status")).to_contain_text(f"Saving your {WORD}")
+        inked = page.evaluate(INK_PIXELS_JS, "#canvas")
+        finger.draw(strokes_across(box, 4))  # drawing on at once: nothing happens to the canvas
+        assert page.evaluate(INK_PIXELS_JS, "#canvas") == inked
+        expect(page.locator("#word")).to_have_text(WORD)
+        page.screenshot(path=str(screenshots_dir() / "contribute-saving.png"))
+        assert len(held) == 1
+        held[0].continue_()
+        page.unroute("**/api/contributions")
+        expect(submit).to_have_text("Submit")
+        expect(page.locator("#status")).to_contain_text(f"Thanks! Your {WORD} is saved")
+        assert page.evaluate(INK_PIXELS_JS, "#canvas") == 0
+        second = page.locator("#word").text_content()
+        assert second != WORD
+
+        # Back to back, no waiting: draw 3 strokes, Submit, at once draw 1 stroke, Submit. The
+        # word shown before and after each drawing is noted.
+        for n in (3, 1):
+            before = page.locator("#word").text_content()
+            finger.draw(strokes_across(box, n))
+            shown.append((before, page.locator("#word").text_content()))
+            page.get_by_role("button", name="Submit").tap()
+        assert shown[1] == (second, second)
+        page.wait_for_function("document.getElementById('contribute').dataset.phase === 'drawing'")
+        page.wait_for_function("() => !document.getElementById('status').textContent.startsWith('Saving')")
+        sent = page.evaluate("performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/api/contributions')).length")
+        for _ in range(50):  # the last reply's event reaches this process a moment after the page
+            if len(replies) >= sent:
+                break
+            page.wait_for_timeout(100)
+
+        stored = []
+        store = Store(os.environ["DATABASE_URL"])
+        try:
+            for reply in replies:
+                if reply.status == 201:
+                    record = store.get(reply.json()["key_id"])
+                    stored.append((record["word"], len(record["drawing"])))
+        finally:
+            store.close()
+        # The first drawing under the first word; the next under the second; the 1-stroke drawing
+        # only if all of it was drawn after the second was saved, under the word then shown.
+        assert len(replies) == sent and all(r.status == 201 for r in replies), [r.status for r in replies]
+        assert stored[:2] == [(WORD, 2), (second, 3)], stored
+        assert len(stored) <= 3, stored
+        if len(stored) == 3:
+            before, after = shown[2]
+            assert stored[2] == (after, 1) and before == after != second, (stored, shown)
         assert not problems, "\n".join(problems)
     finally:
         context.close()

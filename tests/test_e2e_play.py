@@ -38,6 +38,14 @@ SECONDS = 10
 DRAW_MS = 3000  # the doodle is replayed with its own rhythm, compressed into this long
 
 
+def screenshots_dir() -> Path:
+    """Where the browser tests leave their screenshots, to be looked at: DOODLE_E2E_SCREENSHOTS,
+    else build/screenshots in the checkout (ignored by git)."""
+    folder = Path(os.environ.get("DOODLE_E2E_SCREENSHOTS") or ROOT / "build" / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 # --- data --------------------------------------------------------------------------------
 
 
@@ -344,8 +352,7 @@ def test_solo_game_on_a_phone(server, browser, doodles):
             "document.querySelector('#summary-list > li').dataset.replayed === '1'", timeout=25_000)
         assert page.evaluate(INK_PIXELS_JS, "#summary-list > li:first-child canvas") == full
         expect(page.get_by_role("button", name="Play again")).to_be_visible()
-        if os.environ.get("DOODLE_E2E_SCREENSHOTS"):
-            page.screenshot(path=os.path.join(os.environ["DOODLE_E2E_SCREENSHOTS"], "summary.png"))
+        page.screenshot(path=str(screenshots_dir() / "play-summary.png"))
 
         assert not problems, "\n".join(problems)
     finally:
