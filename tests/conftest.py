@@ -25,7 +25,7 @@ def quickdraw_dir() -> Path:
 @pytest.fixture(scope="session")
 def postgres_server():
     """One throwaway PostgreSQL server for the session (tests/pg_server.py), stopped at the
-    end; skipped only when the PostgreSQL binaries are absent (.ci/run installs them)."""
+    end; skipped only when the PostgreSQL binaries are absent (`make test` installs them)."""
     reason = pg_server.unavailable()
     if reason:
         pytest.skip(reason)

@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL server for the tests and benchmarks/contributions.py.
 
 Uses the binaries of Debian's `postgresql` package (/usr/lib/postgresql/<version>/bin, which
-`.ci/run` installs): `initdb` into a fresh temporary folder, `pg_ctl start` on a free port,
+`make test` installs): `initdb` into a fresh temporary folder, `pg_ctl start` on a free port,
 listening on a Unix socket in that folder only (no TCP), trust authentication, default
 durability settings (fsync, synchronous_commit on). PostgreSQL refuses to run as root, so
 as root (CI) the folder is handed to the `postgres` user the package creates and the server
@@ -43,8 +43,8 @@ def _run_as() -> str | None:
 def unavailable() -> str | None:
     """Why no throwaway server can be started here, or None when one can."""
     if bin_dir() is None:
-        return ("PostgreSQL binaries not found in /usr/lib/postgresql/*/bin: install Debian's "
-                "`postgresql` package (.ci/run does)")
+        return ("PostgreSQL binaries not found in /usr/lib/postgresql/*/bin: these tests need Debian's "
+                "postgresql (`apt-get install postgresql`; `make test` installs it where it runs as root)")
     if os.geteuid() == 0:
         try:
             pwd.getpwnam(SUPERUSER)

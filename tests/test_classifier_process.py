@@ -138,13 +138,11 @@ def test_a_dropped_classifier_takes_its_worker_with_it():
     replaced on disk) without close() must not leave its worker, and its memory, behind:
     its end of the pipe closes, and the worker, reading EOF, exits."""
     import gc
-    import time
     clf = ClassifierProcess(DEFAULT_MODEL)
     worker = clf._proc
     assert worker.is_alive()
     del clf
     gc.collect()
-    deadline = time.monotonic() + 10
-    while worker.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # A busy machine may still be loading the model in the worker: it reads EOF after that.
+    worker.join(timeout=120)
     assert not worker.is_alive()

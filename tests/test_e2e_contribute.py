@@ -14,13 +14,10 @@ import pytest
 from playwright.sync_api import expect
 
 from test_e2e_play import (  # noqa: F401 (fixtures)
-    CHROMIUM, INK_PIXELS_JS, PHONE, Finger, browser, phone_page, screenshots_dir, server)
+    INK_PIXELS_JS, PHONE, Finger, browser, phone_page, screenshots_dir, server)
 
 WORD = "cat"
 
-pytestmark = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK),
-    reason=f"{CHROMIUM} not found: the end-to-end test needs Debian's chromium (`apt-get install chromium`)")
 
 # Every value the replay's point counter takes, and when (the dialog's data-points).
 WATCH_JS = """() => {

@@ -18,14 +18,11 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from test_e2e_play import CHROMIUM, PHONE, browser, phone_page, server  # noqa: F401 (fixtures)
+from test_e2e_play import PHONE, browser, phone_page, server  # noqa: F401 (fixtures)
 from test_vision import empty_cache, encode, paper_photo, photo, tiny_models  # noqa: F401 (fixtures)
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (the test extra) ships the real photos")
 
-pytestmark = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK),
-    reason=f"{CHROMIUM} not found: the end-to-end test needs Debian's chromium (`apt-get install chromium`)")
 
 # Pixels of the result canvas that are not blank: the photo was drawn.
 DRAWN_PIXELS_JS = """(sel) => {
