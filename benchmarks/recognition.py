@@ -14,9 +14,10 @@ threshold reports:
   (what a prompt that happens to be the model's favourite confusion would see);
 - seconds to recognise (median, p90).
 
-The threshold is chosen on the validation split (highest recognition rate whose
-false-recognition rate is <= 0.5 %, a margin under the 2 % target) and reported on the
-test split, which neither training nor the choice saw. The live counterpart, through a
+The threshold is an operating point, chosen on the validation split: the most recognitions
+whose false-recognition rate is within the 1 % budget (less a tenth, for the sampling noise
+of a few hundred drawings). It is reported on the test split, which neither training nor
+the choice saw. The live counterpart, through a
 server, is `python -m game.replay` (and benchmarks/solo_load.py).
 
     python benchmarks/recognition.py [--model M] [--data ../shared/quickdraw/raw] [--json]
@@ -38,10 +39,10 @@ from game.classifier import DEFAULT_MODEL, DoodleClassifier  # noqa: E402
 from game.deck import load_deck, metrics_path  # noqa: E402
 from game.replay import chunks, load_drawings  # noqa: E402
 
-THRESHOLDS = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+THRESHOLDS = [round(0.3 + 0.05 * i, 2) for i in range(13)]  # 0.3 to 0.9
 SECONDS = 20.0
-TARGET_FALSE = 0.02
-CHOICE_FALSE = 0.005
+TARGET_FALSE = 0.01
+CHOICE_FALSE = 0.009  # the budget less a tenth, for the sampling noise of the validation drawings
 
 
 def traces(clf: DoodleClassifier, drawings: dict[str, list], seconds: float) -> list[dict]:
@@ -117,7 +118,7 @@ def main() -> int:
     for split in ("val", "test"):
         print(f"\n{split}: threshold  recognised  false (random prompt)  worst case  s median  s p90  (n)")
         for m in result[split]:
-            print(f"{'':>7}{m['threshold']:>9.1f}  {m['recognition_rate']:>10.1%}  {m['false_recognition_rate']:>21.2%}"
+            print(f"{'':>7}{m['threshold']:>9.2f}  {m['recognition_rate']:>10.1%}  {m['false_recognition_rate']:>21.2%}"
                   f"  {m['worst_case_false_rate']:>10.1%}  {m['seconds_median']!s:>8}  {m['seconds_p90']!s:>5}"
                   f"  ({m['drawings']})")
     print(f"\nchosen on val: {chosen}; {result['target']}")

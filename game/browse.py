@@ -13,12 +13,14 @@ from __future__ import annotations
 import math
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 
 from game.contributions import OK
+from game.i18n import locale, word_name
 from game.quickdraw_files import QuickDrawFolder
 from game.routes import load_categories
 
@@ -30,6 +32,25 @@ _DIGITS = re.compile(r"[0-9]{1,7}")
 FILTERS = {"": None, "all": None, "yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 # What the JSON API returns of a drawing: Google's fields, then where it comes from.
 API_FIELDS = ("key_id", "word", "countrycode", "timestamp", "recognized", "drawing", "source", "format")
+# /data's `show` parameter: the words with drawings (the default when any has one) or all.
+SHOW = ("drawn", "all")
+MAX_QUERY = 64  # characters of the search box kept
+# Letters a language sorts on their own, after their base letter (Spanish: n < ñ < o), where
+# folding the accents away would sort them with it; the rest of the marks only break ties.
+OWN_LETTERS = {"es": {"ñ": "n\U0010ffff"}}
+
+
+def folded(text: str) -> str:
+    """Text for matching: no accents, no case ("Ángel" and "angel" match)."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold()
+
+
+def collation_key(name: str, code: str) -> tuple[str, str, str]:
+    """Sort key of a name in language `code`, as a dictionary sorts it: letters first,
+    accents and case only to break ties ("ángel" sorts with "a", "ñ" after "n" in Spanish)."""
+    own = OWN_LETTERS.get(code, {})
+    base = "".join(own.get(c, c) for c in name.casefold())
+    return folded(base), unicodedata.normalize("NFKD", name.casefold()), name
 
 
 class BrowseError(Exception):
@@ -146,10 +167,33 @@ def replay_data(drawings: list[dict]) -> list[dict]:
 # --- pages --------------------------------------------------------------------
 
 
+def drawings_of(row: dict) -> int:
+    """A row's drawings: its contributions and, with Google's files, their drawings."""
+    return row["contributions"] + row.get("raw", 0) + row.get("simplified", 0)
+
+
 @bp.get("/data")
 def index():
-    browser = _browser()
-    return render_template("data_index.html", rows=browser.counts(), quickdraw=browser.folder is not None)
+    """The words in the page's language: those with drawings first, then the others, each
+    group in that language's alphabetical order; `show=drawn` (the default when any word
+    has drawings) keeps only the first group, `q` the names holding it (accents and case
+    ignored). static/data.js filters the same rows as the visitor types, without a request."""
+    browser, code = _browser(), locale()
+    rows = [dict(row, name=word_name(row["word"]), drawings=drawings_of(row)) for row in browser.counts()]
+    for row in rows:
+        row["search"] = folded(row["name"])
+    rows.sort(key=lambda row: (row["drawings"] == 0, collation_key(row["name"], code)))
+    drawn = sum(1 for row in rows if row["drawings"])
+    show = request.args.get("show", "").strip().lower()
+    if show not in SHOW:
+        show = "drawn" if drawn else "all"
+    query = request.args.get("q", "").strip()[:MAX_QUERY]
+    needle = folded(query)
+    for row in rows:
+        row["shown"] = (show == "all" or row["drawings"] > 0) and needle in row["search"]
+    return render_template("data_index.html", rows=rows, quickdraw=browser.folder is not None,
+                           show=show, query=query, drawn=drawn, shown=sum(1 for row in rows if row["shown"]),
+                           matching=sum(1 for row in rows if needle in row["search"]))
 
 
 @bp.get("/data/<word>")

@@ -51,8 +51,8 @@ from typing import Iterable, Mapping, NamedTuple, Sequence
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from game.engine import (BAD_PAYLOAD, DRAWING, MAX_WORDS, NOT_STARTED, OVER, PROMPT, RATE_LIMITED, ROUND_OVER,
-                         Clock, Game, GameError, InferenceRequest, Round, Settings, recognised)
+from game.engine import (BAD_PAYLOAD, DRAWING, MAX_WORDS, NOT_STARTED, OVER, PROMPT, RATE_LIMITED, RECOGNITION_THRESHOLD,
+                         ROUND_OVER, Clock, Game, GameError, InferenceRequest, Round, Settings, recognised)
 
 ROOT = Path(__file__).resolve().parent.parent
 RUDE_WORDS_PATH = ROOT / "data" / "rude_words.txt"
@@ -116,7 +116,7 @@ class UnknownWords(GameError):
 class RoomConfig:
     """The server's side of a room (the teacher's side is `Settings`)."""
 
-    threshold: float = 0.6  # the recognition threshold, as the solo game's
+    threshold: float = RECOGNITION_THRESHOLD  # as the solo game's
     starts_in: float = 3.0  # the prompt card before a round's clock starts
     break_seconds: float = 6.0  # the round's results on screen before the next prompt
     max_players: int = 40
@@ -214,18 +214,18 @@ def clean_nickname(raw) -> str:
     and control or invisible characters are refused rather than stripped, so what the
     student typed is what the class sees."""
     if not isinstance(raw, str):
-        raise GameError(BAD_NICKNAME, _("the nickname must be text"))
+        raise GameError(BAD_NICKNAME, _("The nickname must be text."))
     if len(raw) > 4 * MAX_NICKNAME:  # refuse a 10,000-character paste before any work
-        raise GameError(BAD_NICKNAME, _("a nickname has at most %(max)s characters", max=MAX_NICKNAME))
+        raise GameError(BAD_NICKNAME, _("Nicknames are at most %(max)s characters.", max=MAX_NICKNAME))
     name = " ".join(unicodedata.normalize("NFC", raw).split())
     if not name:
-        raise GameError(BAD_NICKNAME, _("type a nickname"))
+        raise GameError(BAD_NICKNAME, _("Type a nickname."))
     if len(name) > MAX_NICKNAME:
-        raise GameError(BAD_NICKNAME, _("a nickname has at most %(max)s characters", max=MAX_NICKNAME))
+        raise GameError(BAD_NICKNAME, _("Nicknames are at most %(max)s characters.", max=MAX_NICKNAME))
     if any(c in "<>&" for c in name):
-        raise GameError(BAD_NICKNAME, _("a nickname cannot contain <, > or &"))
+        raise GameError(BAD_NICKNAME, _("A nickname cannot contain <, > or &."))
     if any(unicodedata.category(c).startswith("C") for c in name):
-        raise GameError(BAD_NICKNAME, _("a nickname cannot contain control or invisible characters"))
+        raise GameError(BAD_NICKNAME, _("A nickname cannot contain control or invisible characters."))
     return name
 
 
@@ -510,14 +510,14 @@ class Room:
         """A new player. Joining mid-round plays from the next round."""
         name = clean_nickname(nickname)
         if self._filter.is_rude(name):
-            raise GameError(BAD_NICKNAME, _("that nickname is not allowed here: please choose another one"))
+            raise GameError(BAD_NICKNAME, _("That nickname is not allowed here. Please choose another one."))
         key, now = name.casefold(), self._clock()
         if self._blocked_names.get(key, -math.inf) > now:
-            raise GameError(KICKED, _("the teacher removed this nickname from the room"))
+            raise GameError(KICKED, _("The teacher removed this nickname from the room."))
         if any(p.key == key for p in self.players.values()):
-            raise GameError(NICKNAME_TAKEN, _("someone in the room is already called %(name)s", name=name))
+            raise GameError(NICKNAME_TAKEN, _("Someone in the room is already called %(name)s. Please choose another nickname.", name=name))
         if len(self.players) >= self.config.max_players:
-            raise GameError(ROOM_FULL, _("the room is full (%(max)s players)", max=self.config.max_players))
+            raise GameError(ROOM_FULL, _("The room is full (%(max)s players).", max=self.config.max_players))
         serial = next(self._serials)
         player = Player(f"p{serial}", secrets.token_urlsafe(16), name, serial)
         self.players[player.id] = player

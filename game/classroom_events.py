@@ -34,7 +34,7 @@ from flask import Blueprint, Flask, current_app, render_template, request
 from flask_babel import gettext as _
 
 from game import i18n
-from game.classroom import (HOST, NO_PLAYER, NO_ROOM, PICTIONARY, Room, RoomConfig, RoomRegistry,
+from game.classroom import (HOST, MAX_NICKNAME, NO_PLAYER, NO_ROOM, PICTIONARY, Room, RoomConfig, RoomRegistry,
                             UnknownWords)
 from game.contribute import Consent, game_consent
 from game.engine import BAD_PAYLOAD, RATE_LIMITED, Game, GameError
@@ -65,7 +65,8 @@ def teacher():
 @bp.get("/join/<code>")
 def join(code: str = ""):
     """The phone page (static/join.js); the QR code points at /join/<code>."""
-    return render_template("join.html", code="".join(c for c in code.upper() if c.isalnum())[:8])
+    return render_template("join.html", code="".join(c for c in code.upper() if c.isalnum())[:8],
+                           max_nickname=MAX_NICKNAME)
 
 
 def init_app(app: Flask) -> None:

@@ -10,6 +10,10 @@ rules run the same under a test's fake clock as under `time.monotonic`
     game.add_ink(0, stroke=0, points=[[x, y, t], ...], seq=1)
     game.record_guesses([("cat", 0.8), ...], game.inference_request())
     game.tick()                           # timeouts, next rounds
+
+Between two rounds the last result stays on the player's screen for `break_seconds`: the
+next `round` is sent as the last one ends, its `prompt_in` saying when its prompt card
+replaces the result, and `end_break` (the player's "Next") shows it at once.
 """
 from __future__ import annotations
 
@@ -39,6 +43,9 @@ SERVER_ERROR = "server_error"
 
 MAX_ROUNDS = 12
 MIN_SECONDS, MAX_SECONDS = 5, 60
+# The recognition rule's operating point: benchmarks/recognition.py chooses it on validation
+# drawings (docs/protocol.md, "Recognition rule").
+RECOGNITION_THRESHOLD = 0.4
 MAX_POINTS_PER_MESSAGE = 500
 MAX_POINTS_PER_DRAWING = 5_000
 MAX_STROKES = 1_000  # game.ink refuses drawings with more
@@ -90,13 +97,15 @@ def recognised(guesses: Sequence[tuple[str, float]], word: str, threshold: float
 @dataclass(frozen=True)
 class Settings:
     """A game's settings: `rounds`, `seconds` and `words` are the player's (new_game),
-    `starts_in` and `threshold` the server's."""
+    `starts_in` (the prompt card), `break_seconds` (a round's result, before the next
+    prompt) and `threshold` the server's."""
 
     rounds: int = 6
     seconds: float = 20
     words: tuple[str, ...] | None = None
     starts_in: float = 2.0
-    threshold: float = 0.6
+    threshold: float = RECOGNITION_THRESHOLD
+    break_seconds: float = 3.0
 
     def __post_init__(self):
         if type(self.rounds) is not int or not 1 <= self.rounds <= MAX_ROUNDS:
@@ -135,6 +144,7 @@ PROMPT, DRAWING, OVER = "prompt", "drawing", "over"
 class Round:
     index: int
     word: str
+    shows_at: float  # game time the prompt card shows (after the last round's result)
     starts_at: float  # game time the round's clock starts (after the prompt)
     deadline: float
     state: str = PROMPT
@@ -216,11 +226,11 @@ class Game:
 
     def round_info(self) -> dict:
         """The current round as the `round` event shows it, with the time left now:
-        `starts_in` (prompt) and `remaining` (the round's clock)."""
+        `prompt_in` (the last result's break), `starts_in` (break and prompt) and
+        `remaining` (the round's clock)."""
         self._advance()
         r, now = self.round, self._now()
-        return {**self._round_event(r), "starts_in": round(max(0.0, r.starts_at - now), 3),
-                "remaining": round(max(0.0, r.deadline - max(now, r.starts_at)), 3)}
+        return {**self._round_event(r), "remaining": round(max(0.0, r.deadline - max(now, r.starts_at)), 3)}
 
     def snapshot(self) -> dict:
         """What `resume` acknowledges: the round (None once the game is over), the
@@ -278,6 +288,18 @@ class Game:
         r = self._current_round(round)
         r.skipped = True
         self._end_round(r)
+
+    def end_break(self, round: int) -> None:
+        """The player has read the last result ("Next"): round `round`'s prompt shows now
+        instead of at the end of the break, its clock `starts_in` later, and its `round`
+        event is sent again with the new times. Nothing happens once the prompt shows."""
+        r = self._current_round(round)
+        now = self._now()
+        if r.state != PROMPT or now >= r.shows_at:
+            return
+        r.shows_at, r.starts_at = now, now + self.settings.starts_in
+        r.deadline = r.starts_at + self.settings.seconds
+        self._outbox.append(("round", self._round_event(r)))
 
     def inference_request(self) -> InferenceRequest | None:
         """The current drawing for the classifier; None when there is nothing to look at."""
@@ -346,17 +368,22 @@ class Game:
         return r
 
     def _round_event(self, r: Round) -> dict:
+        now = self._now()
         return {"game_id": self.id, "index": r.index, "total": self.settings.rounds, "word": r.word,
-                "seconds": self.settings.seconds, "starts_in": self.settings.starts_in}
+                "seconds": self.settings.seconds, "prompt_in": round(max(0.0, r.shows_at - now), 3),
+                "starts_in": round(max(0.0, r.starts_at - now), 3)}
 
     def _result(self, r: Round) -> dict:
         return {"game_id": self.id, "index": r.index, "word": r.word, "recognized": r.recognized,
                 "seconds": r.seconds, "drawing": self._copy(r.strokes), "guesses": r.guesses,
                 "skipped": r.skipped}
 
-    def _start_round(self, index: int) -> None:
-        starts_at = self._now() + self.settings.starts_in
-        r = Round(index, self.words[index], starts_at, starts_at + self.settings.seconds)
+    def _start_round(self, index: int, pause: float = 0.0) -> None:
+        """Deal round `index`: its prompt shows `pause` seconds from now (the last round's
+        result stays up meanwhile), its clock starts `starts_in` after that."""
+        shows_at = self._now() + pause
+        starts_at = shows_at + self.settings.starts_in
+        r = Round(index, self.words[index], shows_at, starts_at, starts_at + self.settings.seconds)
         self.rounds.append(r)
         self._outbox.append(("round", self._round_event(r)))
 
@@ -364,7 +391,7 @@ class Game:
         r.state = OVER
         self._outbox.append(("round_over", self._result(r)))
         if r.index + 1 < self.settings.rounds:
-            self._start_round(r.index + 1)
+            self._start_round(r.index + 1, self.settings.break_seconds)
         else:
             self._outbox.append(("game_over", {"game_id": self.id, "results": self.results}))
 
@@ -375,7 +402,7 @@ class Game:
         if r.state == PROMPT and now >= r.starts_at:
             r.state = DRAWING
         if r.state == DRAWING and now >= r.deadline:
-            self._end_round(r)  # the next round's prompt starts now, however late the tick
+            self._end_round(r)  # the next round's break starts now, however late the tick
 
 
 class GameRegistry:

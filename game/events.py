@@ -23,7 +23,7 @@ from flask_babel import gettext as _
 
 from game.contribute import Consent, game_consent
 from game.deck import load_deck, metrics_path
-from game.engine import (BAD_PAYLOAD, RATE_LIMITED, SERVER_ERROR, Game, GameError, GameRegistry,
+from game.engine import (BAD_PAYLOAD, RATE_LIMITED, RECOGNITION_THRESHOLD, SERVER_ERROR, Game, GameError, GameRegistry,
                          InferenceRequest, Settings)
 from game.extensions import socketio
 from game.inference import CPU_AFFINITIES, Batcher, ClassifierProcess, share_cpus
@@ -38,8 +38,10 @@ CONFIG_DEFAULTS = {
     "CLASSIFIER": None,  # an object with classify_batch(drawings, k) and categories
     "DECK": None,  # explicit default words; None: the words the model recognises well
     "DECK_MIN_RECALL": 0.75,
-    "RECOGNITION_THRESHOLD": 0.6,  # benchmarks/recognition.py: chosen on val, false 0.35 % on test
+    "RECOGNITION_THRESHOLD": RECOGNITION_THRESHOLD,
     "ROUND_STARTS_IN": 2.0,
+    # A round's result stays up this long before the next prompt (or until the player taps "Next").
+    "ROUND_BREAK": 3.0,
     "GAME_CLOCK": time.monotonic,
     "TICK_INTERVAL": 0.05,
     "RATE_LIMIT": 30.0,  # messages a second a connection...
@@ -110,6 +112,7 @@ class Doodle:
         self.clock = cfg["GAME_CLOCK"]
         self.threshold = float(cfg["RECOGNITION_THRESHOLD"])
         self.starts_in = float(cfg["ROUND_STARTS_IN"])
+        self.break_seconds = float(cfg["ROUND_BREAK"])
         self.tick_interval = float(cfg["TICK_INTERVAL"])
         self.rate, self.burst = float(cfg["RATE_LIMIT"]), float(cfg["RATE_BURST"])
         self.registry = GameRegistry(self.clock)
@@ -125,7 +128,7 @@ class Doodle:
         self._ticker = Ticker(self._server, self.tick_interval, self.tick, self.logger)
         self._actions: dict[str, Callable[[str, dict], Any]] = {
             "new_game": self._new_game, "ink": self._ink, "undo": self._undo, "clear": self._clear,
-            "skip": self._skip, "resume": self._resume}
+            "skip": self._skip, "next": self._next, "resume": self._resume}
 
     # --- the handlers' entry point -------------------------------------------
 
@@ -153,7 +156,8 @@ class Doodle:
     def _new_game(self, sid: str, data: dict) -> dict:
         given = {k: data[k] for k in ("rounds", "seconds", "words") if data.get(k) is not None}
         consent = game_consent(data, request.headers)
-        settings = Settings(**given, starts_in=self.starts_in, threshold=self.threshold)
+        settings = Settings(**given, starts_in=self.starts_in, threshold=self.threshold,
+                            break_seconds=self.break_seconds)
         game = Game(settings, self.deck, self.clock, categories=self.categories)
         if consent is not None:
             self._consents[game] = consent
@@ -181,6 +185,9 @@ class Doodle:
 
     def _skip(self, sid: str, data: dict) -> None:
         self._command(sid, data, Game.skip)
+
+    def _next(self, sid: str, data: dict) -> None:
+        self._command(sid, data, Game.end_break)
 
     def _command(self, sid: str, data: dict, command: Callable[[Game, int], None]) -> None:
         game = self.registry.owned(_string(data, "game_id"), sid)
@@ -393,3 +400,8 @@ def on_clear(*args):
 @socketio.on("skip")
 def on_skip(*args):
     _doodle().handle("skip", request.sid, args)
+
+
+@socketio.on("next")
+def on_next(*args):
+    _doodle().handle("next", request.sid, args)

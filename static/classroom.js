@@ -19,6 +19,7 @@
     clockStart: 0, seq: 0,                 // the teacher's own drawing (Pictionary)
     tiles: new Map(),                      // player id -> {li, canvas, label, guess, strokes}
     nicknames: new Map(),
+    shownWords: null,                      // the words put in the form from the room: {text, ids}
   };
 
   function view(name) {
@@ -76,8 +77,14 @@
   socket.on("connect", async () => {
     const s = saved();
     if (st.token || s) {
+      const fresh = !st.token;  // this page's first connection: its form is still the defaults
       const ack = await call("host_rejoin", { code: st.code || s.code, host_token: st.token || s.token });
-      if (ack.ok) { st.token = st.token || s.token; showRoom(ack); return; }
+      if (ack.ok) {
+        st.token = st.token || s.token;
+        if (fresh && ack.room.settings) showSettings(ack.room.settings);
+        showRoom(ack);
+        return;
+      }
       try { localStorage.removeItem(STORE); } catch { /* ignore */ }
       st.token = null;
       toast(_("Your last room is gone: %(why)s", { why: ack.message }));
@@ -99,7 +106,11 @@
   // --- lobby: settings and players -------------------------------------------------------
   function settingsPayload() {
     const custom = document.querySelector('input[name="deck"]:checked').value === "custom";
-    const words = $("set-words").value.split(/[,\n]/).map((w) => w.trim()).filter(Boolean);
+    const text = $("set-words").value;
+    // The words shown from the room's settings, unedited, go back as the ids they came as
+    // (two languages' names may fold alike: "mono" and "moño").
+    const words = st.shownWords && st.shownWords.text === text ? st.shownWords.ids
+      : text.split(/[,\n]/).map((w) => w.trim()).filter(Boolean);
     return {
       rounds: Number($("set-rounds").value), seconds: Number($("set-seconds").value),
       mode: $("set-mode").value, host_draws: $("set-host-draws").checked,
@@ -107,14 +118,34 @@
     };
   }
 
+  // The room's settings back into the form (a reloaded page): the teacher's words by their
+  // names in this page's language, as the teacher would type them.
+  function showSettings(s) {
+    $("set-rounds").value = String(s.rounds);
+    $("set-seconds").value = String(s.seconds);
+    if (s.mode) $("set-mode").value = s.mode;
+    $("set-host-draws").checked = !!s.host_draws;
+    document.querySelector(`input[name="deck"][value="${s.words ? "custom" : "default"}"]`).checked = true;
+    $("set-words").value = s.words ? s.words.map(name).join(", ") : "";
+    st.shownWords = s.words ? { text: $("set-words").value, ids: s.words } : null;
+  }
+
   function onRoom(room) {
+    // A new game starts: the last game's events and scores leave the projector.
+    if (room.phase === "playing" && st.room && st.room.phase !== "playing") {
+      $("feed").textContent = "";
+      $("leaderboard").textContent = "";
+    }
     st.room = room;
     st.paused = room.paused;
     const list = $("players");
     list.textContent = "";
     for (const p of room.players) {
       st.nicknames.set(p.id, p.nickname);
-      const li = item(list, p.connected ? p.nickname : _("%(name)s (away)", { name: p.nickname }), p.connected ? "" : "is-away");
+      const li = item(list, "", p.connected ? "" : "is-away");
+      const who = document.createElement("span");
+      who.className = "cr-player-name";
+      who.textContent = p.connected ? p.nickname : _("%(name)s (away)", { name: p.nickname });
       const remove = document.createElement("button");
       remove.type = "button";
       remove.className = "btn cr-remove";
@@ -124,7 +155,7 @@
         const ack = await call("kick", { player: p.id });
         if (!ack.ok) toast(ack.message);
       });
-      li.append(" ", remove);
+      li.append(who, " ", remove);
     }
     $("player-count").textContent = `(${number(room.players.length)})`;
     if (room.leaderboard) renderLeaderboard(room.leaderboard);
@@ -270,7 +301,7 @@
       if (d.player === "host" && hostDraws()) {
         // After a refresh of this page mid-turn, the server's copy is the drawing so far.
         if (d.reset && !hostPad.strokes.length && hasInk(t.strokes)) hostPad.adopt(t.strokes);
-        $("host-ai").textContent = d.recognized ? _("✓ The AI got it: %(guess)s", { guess: guessText(d.guess) })
+        $("host-ai").textContent = d.recognized ? _("The AI got it: %(guess)s", { guess: guessText(d.guess) })
           : _("The AI sees: %(guess)s", { guess: guessText(d.guess) });
       }
     }
@@ -278,7 +309,7 @@
 
   function recognised(t, yes) {
     t.li.classList.toggle("is-recognized", yes);
-    t.status.textContent = yes ? _("✓ Recognised") : "";
+    t.status.textContent = yes ? _("Recognised by the AI") : "";
   }
 
   function feed(text) {
@@ -288,13 +319,13 @@
   }
 
   socket.on("recognized", (e) => {
-    feed(_("✓ The AI got %(name)s's drawing in %(time)s (+%(points)s)", { name: e.nickname, time: secondsText(e.seconds), points: e.points }));
+    feed(_("The AI got %(name)s's drawing in %(time)s (+%(points)s)", { name: e.nickname, time: secondsText(e.seconds), points: e.points }));
     const t = st.tiles.get(e.player);
     if (t) recognised(t, true);
   });
-  socket.on("ai_got_it", (e) => feed(_("🤖 The AI got it in %(time)s", { time: secondsText(e.seconds) })));
+  socket.on("ai_got_it", (e) => feed(_("The AI got it in %(time)s", { time: secondsText(e.seconds) })));
   socket.on("almost", (e) => feed(_("%(name)s is close!", { name: e.nickname })));
-  socket.on("guessed", (e) => feed(_("🎉 %(name)s guessed it in %(time)s (+%(points)s)",
+  socket.on("guessed", (e) => feed(_("%(name)s guessed it in %(time)s (+%(points)s)",
     { name: e.nickname, time: secondsText(e.seconds), points: e.points })));
 
   socket.on("round_over", (r) => {
@@ -315,10 +346,19 @@
   }
 
   // --- the end: podium and gallery ---------------------------------------------------------
+  // The podium's places in words, on the medals' colours (style.css): no emoji to rely on.
+  const PLACES = [_("1st"), _("2nd"), _("3rd")];
+
   function renderPodium(podium) {
     const list = $("podium");
     list.textContent = "";
-    for (const e of podium) item(list, `${["🥇", "🥈", "🥉"][e.rank - 1] || ""} ${e.nickname} — ${e.score}`, `rank-${e.rank}`);
+    for (const e of podium) {
+      const li = item(list, "", `rank-${e.rank}`);
+      const place = document.createElement("span");
+      place.className = "cr-place";
+      place.textContent = PLACES[e.rank - 1] || number(e.rank);
+      li.append(place, " ", `${e.nickname} — ${e.score}`);
+    }
   }
 
   function renderGallery(gallery) {
@@ -339,8 +379,8 @@
         const cap = document.createElement("figcaption");
         const top = d.guesses && d.guesses[0];
         const saw = hasInk(d.drawing) && top ? `${name(top.word)} (${pct(top.p)})` : _("nothing");
-        cap.textContent = d.recognized ? _("%(name)s: ✓ the AI saw %(saw)s", { name: d.nickname, saw })
-          : _("%(name)s: ✗ the AI saw %(saw)s", { name: d.nickname, saw });
+        cap.textContent = d.recognized ? _("%(name)s: recognised, the AI saw %(saw)s", { name: d.nickname, saw })
+          : _("%(name)s: not recognised, the AI saw %(saw)s", { name: d.nickname, saw });
         fig.append(canvas, cap);
         section.append(fig);
         tiles.push([canvas, d.drawing]);

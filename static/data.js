@@ -2,6 +2,7 @@
 // by stroke with its original timing (Google's raw t, ms from the drawing's start).
 // Simplified drawings have no t: they replay at a steady pace. The drawings come from
 // the page itself (#replay-data), so a replay costs no request.
+// On /data itself it filters the words as the visitor types (the second part below).
 (() => {
   "use strict";
 
@@ -11,6 +12,7 @@
 
   const { _ } = window.DoodleI18n;
   const $ = (id) => document.getElementById(id);
+  if (!$("replay-data")) return; // not a page of drawings
   const dialog = $("replay"), canvas = $("replay-canvas"), note = $("replay-note");
   const drawings = JSON.parse($("replay-data").textContent);
   const g = canvas.getContext("2d");
@@ -108,4 +110,57 @@
   $("replay-again").addEventListener("click", () => { if (current !== null) replay(current); });
   $("replay-close").addEventListener("click", () => dialog.close());
   dialog.addEventListener("close", () => { cancelAnimationFrame(frame); dialog.dataset.replaying = "0"; });
+})();
+
+// /data's finder (templates/data_index.html): the server lists every word, drawn ones first,
+// in the page's alphabetical order, and hides those its `q` and `show` leave out; this
+// applies the same filter as the visitor types or picks, with no request. Each row's
+// data-name is its name folded as the server folds it (game/browse.py's `folded`): no
+// accents, no case, so "angel" finds "ángel".
+(() => {
+  "use strict";
+
+  const form = document.getElementById("data-find");
+  if (!form) return;
+  const { _, number } = window.DoodleI18n;
+  const input = form.elements.q;
+  const shown = document.getElementById("data-shown");
+  const rows = [...document.querySelectorAll(".data-counts tbody tr")];
+  const fold = (text) => text.normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase();
+
+  function show() {
+    const checked = form.querySelector('input[name="show"]:checked');
+    return checked ? checked.value : "all";
+  }
+
+  function apply() {
+    const needle = fold(input.value.trim());
+    const all = show() === "all";
+    let n = 0, matching = 0;
+    for (const row of rows) {
+      const matches = row.dataset.name.includes(needle);
+      const visible = matches && (all || Number(row.dataset.drawings) > 0);
+      row.hidden = !visible;
+      if (visible) n++;
+      if (matches) matching++;
+    }
+    let text = _("Showing %(num)s of %(total)s words.", { num: number(n), total: number(rows.length) });
+    const query = input.value.trim();
+    if (needle && !n) {
+      text += " " + (matching
+        ? _("No word with drawings matches “%(query)s”: pick all the words to see the others.", { query })
+        : _("No word matches “%(query)s”.", { query }));
+    }
+    shown.textContent = text;
+    // The address keeps the search, so a reload or a shared link shows the same list.
+    const params = new URLSearchParams();
+    if (query) params.set("q", query);
+    if (form.querySelector('input[name="show"]')) params.set("show", show());
+    const search = params.toString();
+    history.replaceState(null, "", search ? `?${search}` : location.pathname);
+  }
+
+  input.addEventListener("input", apply);
+  form.addEventListener("change", apply);
+  form.addEventListener("submit", (e) => { e.preventDefault(); apply(); });
 })();

@@ -78,9 +78,31 @@
     rate_limited: _("Too many tries. Wait a few minutes and try again."),
   };
 
+  // The nickname's limit, counted as the server counts (NFC, spaces collapsed, characters
+  // rather than UTF-16 units): the hint beside the field says it, and says so as soon as a
+  // name passes it. Nothing is cut: the person shortens the name they chose.
+  const nickname = $("join-nickname"), nicknameHint = $("join-nickname-hint");
+  const MAX_NICKNAME = Number(nickname.dataset.max) || 20;
+  const nicknameHintText = nicknameHint.textContent;
+  function nicknameFits() {
+    const n = [...nickname.value.normalize("NFC").trim().split(/\s+/).join(" ")].length;
+    const over = n > MAX_NICKNAME;
+    nicknameHint.textContent = over
+      ? _("Nicknames are at most %(max)s characters. This one has %(n)s.", { max: MAX_NICKNAME, n }) : nicknameHintText;
+    nicknameHint.classList.toggle("is-over", over);
+    nickname.setAttribute("aria-invalid", String(over));
+    return !over;
+  }
+  nickname.addEventListener("input", nicknameFits);
+
   $("join-form").addEventListener("submit", (e) => {
     e.preventDefault();
     $("join-error").textContent = "";
+    if (!nicknameFits()) {
+      $("join-error").textContent = _("Nicknames are at most %(max)s characters.", { max: MAX_NICKNAME });
+      nickname.focus();
+      return;
+    }
     // With the open dataset toggle's choice (templates/_dataset_toggle.html), as rejoin.
     const payload = { code: $("join-code").value.trim(), nickname: $("join-nickname").value,
                       ...window.DoodleDataset.fields() };
@@ -154,12 +176,12 @@
   socket.on("guess", (g) => {
     if (!st.round || g.round !== st.round.index) return;
     const top = g.guesses && g.guesses[0];
-    $("ai-guess").textContent = g.recognized ? _("✓ The AI got it!") : top ? _("The AI sees: %(word)s…", { word: name(top.word) }) : "";
+    $("ai-guess").textContent = g.recognized ? _("The AI got it!") : top ? _("The AI sees: %(word)s…", { word: name(top.word) }) : "";
   });
 
   socket.on("guess_result", (g) => {
-    $("guess-result").textContent = g.verdict === "correct" ? _("🎉 Correct!")
-      : g.verdict === "almost" ? _("Almost! “%(text)s” is close.", { text: g.text }) : _("✗ Not “%(text)s”.", { text: g.text });
+    $("guess-result").textContent = g.verdict === "correct" ? _("Correct!")
+      : g.verdict === "almost" ? _("Almost! “%(text)s” is close.", { text: g.text }) : _("No, it isn't “%(text)s”.", { text: g.text });
   });
 
   socket.on("round_over", (r) => {

@@ -10,9 +10,9 @@
   // --- constants -------------------------------------------------------------------------
   const FLUSH_MS = 75;                 // ink batching: one message per ~75 ms while drawing
   const WARN_SECONDS = 5;              // the countdown warns in the last 5 seconds
-  const MIN_RESULT_MS = 1200;          // a round's result stays up this long before the next prompt...
-  const MIN_PROMPT_MS = 1200;          // ...unless the prompt would get less than this
-  const FINAL_RESULT_MS = 2000;        // the last round's result, before the summary
+  // Between rounds the server holds the next prompt back for its break (the `round` event's
+  // `prompt_in`, docs/protocol.md): the result stays up until then, or until "Next".
+  const FINAL_RESULT_MS = 3000;        // the last round's result, before the summary: the same break
   const MAX_FRAGMENTS = 3;             // "I see a … or a … or a …"
   const GUESS_FLOOR = 0.05;            // a guess below this is not worth saying
   const STORE_GAME = "doodle-lab:game";    // sessionStorage: {game_id, token}
@@ -29,7 +29,7 @@
     promptCard: $("prompt-card"), promptRound: $("prompt-round"), promptWord: $("prompt-word"),
     promptSeconds: $("prompt-seconds"), promptBar: $("prompt-bar"), promptLast: $("prompt-last"),
     resultCard: $("result-card"), resultKicker: $("result-kicker"), resultTitle: $("result-title"),
-    resultCanvas: $("result-canvas"), resultDetail: $("result-detail"),
+    resultCanvas: $("result-canvas"), resultDetail: $("result-detail"), resultBar: $("result-bar"), next: $("btn-next"),
     summary: $("summary"), summaryScore: $("summary-score"), summaryList: $("summary-list"),
     again: $("btn-again"), toast: $("toast"), announce: $("announce"),
   };
@@ -54,6 +54,8 @@
     saidWords: [],        // this round's guesses so far, in the order they were said
     recognizedSaid: false,
     roundOverAt: 0,
+    shown: false,         // whether the current round has been put on screen (its prompt or its clock)
+    finalResults: null,   // game_over's results while the last round's result is up
     timers: [],           // timeouts to drop when the round changes
     warnedInk: false,
   };
@@ -241,6 +243,17 @@
     refreshButtons();
   });
 
+  // "Next" on a round's result: the server ends its break and sends the next round again
+  // with its prompt starting now; after the last round, the summary.
+  el.next.addEventListener("click", () => {
+    if (state.phase !== "result") return;
+    if (state.finalResults) { showSummary(state.finalResults); return; }
+    const r = state.round;
+    if (!r || state.over.has(r.index) || state.shown || !socket.connected) return;  // no next round yet
+    el.next.disabled = true;
+    socket.emit("next", roundRef());
+  });
+
   el.again.addEventListener("click", () => newGame());
   el.newGame.addEventListener("click", () => newGame());
 
@@ -268,6 +281,7 @@
     dropTimers();
     const now = performance.now();
     state.round = r;
+    state.shown = false;
     state.skipping = false;
     state.saidWords = [];
     state.recognizedSaid = false;
@@ -275,9 +289,49 @@
     state.warned = false;
     pad.reset();
     const startsIn = Math.max(0, Number(r.starts_in) || 0);
+    // The break first (after a round): the last result stays up, nothing of this round shows.
+    const promptIn = Math.min(startsIn, Math.max(0, Number(r.prompt_in) || 0));
     state.inkStart = elapsed != null ? now - elapsed * 1000 : now + startsIn * 1000;
     state.timerStart = state.inkStart;
 
+    show(el.connectCard, false);
+    show(el.summary, false);
+    pad.resetSpace();
+    redraw();
+
+    const startAt = state.inkStart;
+    if (startAt - now > 50) {
+      const showPrompt = () => {
+        present(r);
+        show(el.resultCard, false);
+        show(el.promptCard, true);
+        runBar(el.promptBar, startAt - performance.now());
+        setPhase("prompt");
+        announce(_("Round %(round)s of %(total)s. Draw: %(word)s, in under %(seconds)s seconds.",
+          { round: r.index + 1, total: r.total, word: name(r.word), seconds: number(r.seconds) }));
+        say(_("Draw %(thing)s", { thing: phrase(r.word) }));
+      };
+      const showAt = now + promptIn * 1000;
+      if (showAt > now + 20) {
+        const last = state.results[r.index - 1];
+        if (el.resultCard.hidden && last) showResult(last, { quiet: true });  // a page resumed in the break
+        setPhase("result");
+        runBar(el.resultBar, showAt - now);
+        later(showPrompt, showAt - now);
+      } else showPrompt();
+      later(startDrawing, startAt - now);
+    } else {
+      startDrawing();
+      announce(_("Draw: %(word)s.", { word: name(r.word) }));
+    }
+    startTicking();
+  }
+
+  // The round on screen: the header, the prompt card, the countdown. Never before its prompt:
+  // during the break the header still names the round whose result is up.
+  function present(r) {
+    if (state.shown) return;
+    state.shown = true;
     el.game.dataset.word = r.word;
     el.game.dataset.round = String(r.index);
     el.hudRound.textContent = `${r.index + 1}/${r.total}`;
@@ -290,37 +344,15 @@
     el.promptSeconds.textContent = String(r.seconds);
     const last = state.results[r.index - 1];
     el.promptLast.textContent = last && performance.now() - state.roundOverAt < 5000 ? lastLine(last) : "";
+  }
 
-    show(el.connectCard, false);
-    show(el.summary, false);
-    pad.resetSpace();
-    redraw();
-
-    const startAt = state.inkStart;
-    if (startAt - now > 50) {
-      // The prompt card, after the previous result has had its moment (within the prompt time).
-      const showAt = Math.min(Math.max(now, state.roundOverAt + MIN_RESULT_MS), startAt - MIN_PROMPT_MS);
-      const showPrompt = () => {
-        show(el.resultCard, false);
-        show(el.promptCard, true);
-        el.promptBar.style.transition = "none";
-        el.promptBar.style.transform = "scaleX(1)";
-        void el.promptBar.offsetWidth;  // restart the bar's animation
-        el.promptBar.style.transition = `transform ${Math.max(0, startAt - performance.now())}ms linear`;
-        el.promptBar.style.transform = "scaleX(0)";
-        setPhase("prompt");
-        announce(_("Round %(round)s of %(total)s. Draw: %(word)s, in under %(seconds)s seconds.",
-          { round: r.index + 1, total: r.total, word: name(r.word), seconds: number(r.seconds) }));
-      };
-      if (showAt > now + 20) later(showPrompt, showAt - now); else showPrompt();
-      if (showAt > now + 20) setPhase("result");
-      later(startDrawing, startAt - now);
-    } else {
-      startDrawing();
-      announce(_("Draw: %(word)s.", { word: name(r.word) }));
-    }
-    startTicking();
-    if (startAt - now > 50) say(_("Draw %(thing)s", { thing: phrase(r.word) }));
+  // A bar that empties over `ms`: the prompt's time, the result's.
+  function runBar(bar, ms) {
+    bar.style.transition = "none";
+    bar.style.transform = "scaleX(1)";
+    void bar.offsetWidth;  // restart the animation
+    bar.style.transition = `transform ${Math.max(0, ms)}ms linear`;
+    bar.style.transform = "scaleX(0)";
   }
 
   function lastLine(r) {
@@ -333,6 +365,7 @@
   }
 
   function startDrawing() {
+    present(state.round);
     show(el.resultCard, false);
     show(el.promptCard, false);
     setPhase("drawing");
@@ -397,7 +430,11 @@
     return words.length ? either(words) : "";
   }
 
-  function showResult(r) {
+  // Not recognised, yet the prompt was the AI's top guess at the end, under the threshold: the
+  // round does not count, and the card says the AI was right but unsure, not that it failed.
+  const almost = (r) => !r.recognized && hasInk(r.drawing) && !!r.guesses && !!r.guesses[0] && r.guesses[0].word === r.word;
+
+  function showResult(r, { quiet = false } = {}) {
     show(el.promptCard, false);
     const total = state.round ? state.round.total : r.index + 1;
     el.resultKicker.textContent = roundOf(r.index, total);
@@ -405,18 +442,30 @@
       el.resultTitle.textContent = _("✓ The AI got %(thing)s!", { thing: phrase(r.word) });
       el.resultDetail.textContent = r.seconds != null ? _("Recognised in %(time)s.", { time: fmtSeconds(r.seconds) })
         : _("Recognised.");
+    } else if (almost(r)) {
+      el.resultTitle.textContent = r.skipped ? _("Skipped: %(word)s", { word: name(r.word) })
+        : _("Almost: %(thing)s", { thing: phrase(r.word) });
+      el.resultDetail.textContent = _("The AI's best guess was right, %(thing)s, but at %(percent)s%% it wasn't sure enough to say it.",
+        { thing: phrase(r.word), percent: number(Math.round(r.guesses[0].p * 100)) });
+      if (!r.skipped && !quiet) say(_("I thought so, but I wasn't sure enough."));
     } else {
       el.resultTitle.textContent = r.skipped ? _("Skipped: %(word)s", { word: name(r.word) })
         : _("Time's up: %(thing)s", { thing: phrase(r.word) });
       const thought = hasInk(r.drawing) ? aiThought(r) : "";
       el.resultDetail.textContent = !hasInk(r.drawing) ? _("Nothing was drawn.")
         : thought ? _("The AI thought it was %(things)s.", { things: thought }) : _("The AI had no idea.");
-      if (!r.skipped) say(_("Sorry, I couldn't guess it."));
+      if (!r.skipped && !quiet) say(_("Sorry, I couldn't guess it."));
     }
+    const last = r.index + 1 >= total;
+    el.next.textContent = last ? _("See your doodles") : _("Next");
+    el.next.disabled = false;
+    el.resultBar.style.transition = "none";
+    el.resultBar.style.transform = "scaleX(1)";  // it empties once the break is known
     show(el.resultCard, true);
-    announce(`${el.resultTitle.textContent} ${el.resultDetail.textContent}`);
+    if (!quiet) announce(`${el.resultTitle.textContent} ${el.resultDetail.textContent}`);
     drawMini(el.resultCanvas, r.drawing || [], Infinity);
     setPhase("result");
+    el.next.focus({ preventScroll: true });
   }
 
   // --- the summary -----------------------------------------------------------------------
@@ -480,7 +529,7 @@
       verdict.className = "verdict";
       verdict.textContent = r.recognized
         ? (r.seconds != null ? _("✓ Recognised in %(time)s", { time: fmtSeconds(r.seconds) }) : _("✓ Recognised"))
-        : r.skipped ? _("✗ Skipped") : _("✗ Not recognised");
+        : r.skipped ? _("✗ Skipped") : almost(r) ? _("Almost: right, but not sure enough") : _("✗ Not recognised");
       const thought = document.createElement("p");
       thought.className = "thought small";
       const t = drawn ? aiThought(r) : "";
@@ -522,7 +571,7 @@
   }
 
   function resetGame() {
-    state.gameId = null; state.token = null; state.round = null;
+    state.gameId = null; state.token = null; state.round = null; state.finalResults = null;
     state.over = new Set(); state.results = []; pad.reset();
     el.game.dataset.word = "";
     redraw();
@@ -651,13 +700,15 @@
     const results = g.results || state.results;
     const delay = Math.max(0, state.roundOverAt + FINAL_RESULT_MS - performance.now());
     state.results = results;
+    state.finalResults = results;
     setPhase("result");
+    runBar(el.resultBar, delay);
     later(() => showSummary(results), delay);
   });
   socket.on("error", (e) => {
     e = e || {};
     // Ink that crosses the end of the round is expected; the round_over says the rest.
-    if (e.code === "round_over" && ["ink", "undo", "clear", "skip"].includes(e.event)) return;
+    if (e.code === "round_over" && ["ink", "undo", "clear", "skip", "next"].includes(e.event)) return;
     if (["ink", "undo", "clear"].includes(e.event) && state.phase === "drawing") resync();
     if (e.code === "not_started") return;  // a clock a hair early; the resync fixes it
     toast(e.message || _("Something went wrong."));

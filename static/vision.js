@@ -15,13 +15,13 @@
   const form = main.querySelector(".vision-form");
   const status = main.querySelector(".vision-status");
   const result = main.querySelector(".vision-result");
-  const select = main.querySelector(".vision-model select");
+  const models = main.querySelector("form.vision-model");
   // The detection API returns boxes down to this score; the slider filters them on the page.
   const DETECTION_FLOOR = 0.05;
   const DETECTION_START = 0.5;
   let lastFile = null;
 
-  if (select) select.addEventListener("change", () => select.form.submit());
+  if (models) models.addEventListener("change", () => models.submit()); // the page on the model chosen
   if (!form) return; // the model is not downloaded: the page says so
 
   for (const input of form.querySelectorAll('input[type="file"]')) {
@@ -66,6 +66,7 @@
       if (!response.ok) throw new Error(data.error || answered);
     } catch (err) {
       setStatus(err.message, "error");
+      result.hidden = true; // the last photo's result is not this one's
       return;
     } finally {
       main.removeAttribute("aria-busy");

@@ -1,6 +1,8 @@
 """The classroom's end-to-end server: the real app on a free port, with a fake classifier
-that reads a drawing's number of strokes (2: "cat", 3: "dog", else "anvil" at 30 %), so a
-browser test decides what the AI sees by how many strokes a phone draws.
+that reads a drawing's number of strokes (2: "cat", 3: "dog", 4: "teddy-bear" at 35 %, below
+the recognition threshold, else "anvil" at 30 %), so a browser test decides what the AI sees
+by how many strokes a phone draws. "teddy-bear" is a word whose id is not its name ("teddy
+bear").
 
     python tests/classroom_e2e_server.py PORT
 """
@@ -11,8 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-WORDS = ["cat", "dog", "anvil", "sun", "tree", "house"]
-SEEN = {2: "cat", 3: "dog"}
+WORDS = ["cat", "dog", "anvil", "sun", "tree", "house", "teddy-bear"]
+SEEN = {2: "cat", 3: "dog", 4: "teddy-bear"}
+SURE = {"cat": 0.9, "dog": 0.9, "teddy-bear": 0.35}  # the rest: anvil at 0.3
 
 
 class StrokeCounter:
@@ -22,7 +25,7 @@ class StrokeCounter:
         out = []
         for drawing in drawings:
             word = SEEN.get(len(drawing), "anvil")
-            p = 0.9 if word != "anvil" else 0.3
+            p = SURE.get(word, 0.3)
             rest = [w for w in WORDS if w != word]
             out.append([(word, p)] + [(w, (1 - p) / len(rest)) for w in rest][: k - 1])
         return out

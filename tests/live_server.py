@@ -24,7 +24,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(argv: list[str], log_path: Path, port: int, wait: float = 60, env: dict | None = None):
+def running_server(argv: list[str], log_path: Path, port: int, wait: float = 180, env: dict | None = None):
     """Run `argv` (a server on 127.0.0.1:`port`, with `env` added to the environment), its
     output to `log_path`; yields (base URL, process) once /healthz answers, and stops it
     afterwards (a test may have killed it already)."""

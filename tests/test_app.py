@@ -160,7 +160,7 @@ def live_server(request, tmp_path_factory):
     URL, its log and which server it is."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    with running_server(SERVERS[request.param](port), log_path, port, wait=30) as (base, _):
+    with running_server(SERVERS[request.param](port), log_path, port) as (base, _):
         yield base, log_path, request.param
 
 
@@ -183,8 +183,8 @@ def test_serve_speaks_socketio_over_a_real_websocket(live_server):
 
         def receive() -> str:
             while True:
-                packet = ws.receive(timeout=5)
-                assert packet is not None, "no packet in 5 s"
+                packet = ws.receive(timeout=60)  # a bound for a hang, not a speed target
+                assert packet is not None, "no packet in 60 s"
                 if packet == "2":  # Engine.IO ping
                     ws.send("3")
                     continue

@@ -12,12 +12,14 @@ import zipfile
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import insert
 
 from game import contributions as C
 from game.admin import ConfigurationError
 from game.app import create_app
 from test_contributions import CATEGORIES, FakeClassifier, add, db_url, drawing, make_app  # noqa: F401 (fixtures)
+from test_e2e_play import PHONE, browser, phone_page, screenshots_dir  # noqa: F401 (fixture: Debian's chromium)
 
 PASSWORD = "correct horse battery staple"
 
@@ -97,6 +99,98 @@ def test_index_counts_words_without_rejected(app, client):
     assert page.status_code == 200
     assert '<a href="/data/cat">cat</a></th>\n          <td>2</td>' in html
     assert 'href="/data/The%20Eiffel%20Tower"' in html  # words with spaces link safely
+
+
+# The words seeded for the order tests, in Spanish alphabetical order: accents sort with
+# their letter (ángel with a), ñ after n (arándano < araña, banco < bañera).
+DRAWN_ES = ["ángel", "arándano", "araña", "árbol", "banco", "bañera", "búho", "cebra", "gato"]
+DRAWN_EN = ["angel", "bathtub", "bench", "blueberry", "cat", "owl", "spider", "tree", "zebra"]
+ES = {"Accept-Language": "es-MX,es;q=0.9"}
+
+
+def listed(html: str) -> tuple[list[str], list[str]]:
+    """The word names /data lists, in order: (all rows, the rows not hidden)."""
+    rows = re.findall(r'<tr data-name="[^"]*" data-drawings="\d+"( hidden)?>\s*<th scope="row"><a href="[^"]+">([^<]+)</a>',
+                      html)
+    return [name for _, name in rows], [name for hidden, name in rows if not hidden]
+
+
+def seed_drawn(store) -> None:
+    for n, word in enumerate(reversed(DRAWN_EN)):  # counts differ: the order is not by count
+        for _ in range(1 + n % 3):
+            add(store, word)
+
+
+def test_index_in_spanish_lists_drawn_words_first_in_spanish_order(app, client):
+    seed_drawn(store_of(app))
+    page = client.get("/data", headers=ES)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    everything, shown = listed(html)
+    # By default only the words with drawings, in Spanish alphabetical order...
+    assert shown == DRAWN_ES
+    assert 'value="drawn" checked' in html and "Las palabras con dibujos (9)" in html
+    assert "Mostrando 9 de 345 palabras." in html
+    # ...and the others after them, hidden until asked for, in Spanish order too.
+    assert everything[:9] == DRAWN_ES and len(everything) == 345
+    rest = everything[9:]
+    assert rest[:3] == ["abeja", "abrigo", "almohada"]
+    assert [w for w in rest if w.startswith("au")] == ["audífonos", "autobús", "autobús escolar"]
+    # ñ is a letter of its own, after n: mono, montaña, montaña rusa, moño, mora.
+    assert [w for w in rest if w.startswith("mo")] == [
+        "mochila", "molino de viento", "mono", "montaña", "montaña rusa", "moño", "mora", "mosquito", "moto"]
+    shown_all = listed(client.get("/data?show=all", headers=ES).get_data(as_text=True))[1]
+    assert shown_all == everything
+
+    # English: the same words in English order; the JSON keeps the ids in the list's order.
+    assert listed(client.get("/data").get_data(as_text=True))[1] == DRAWN_EN
+    words = [row["word"] for row in client.get("/api/data", headers=ES).get_json()["words"]]
+    assert words == CATEGORIES
+
+
+@pytest.mark.parametrize("query, show, expected", [
+    ("ARBOL", "", ["árbol"]),  # no accent, capitals: found
+    ("  árbol ", "", ["árbol"]),  # spaces around
+    ("ara", "", ["arándano", "araña"]),
+    ("ARAÑA", "", ["araña"]),
+    ("cat", "", []),  # the English id is not the Spanish name
+    ("MOCHILA", "", []),  # a word with no drawings, under the default filter
+    ("MOCHILA", "all", ["mochila"]),
+])
+def test_index_search_matches_the_spanish_name_ignoring_accents(app, client, query, show, expected):
+    seed_drawn(store_of(app))
+    html = client.get("/data", query_string={"q": query, "show": show}, headers=ES).get_data(as_text=True)
+    assert listed(html)[1] == expected
+    assert f'value="{query.strip()}"' in html  # the box keeps what was typed
+    if query == "MOCHILA" and not expected:  # a word, with no drawings: the page says where it is
+        assert "Ninguna palabra con dibujos coincide con «MOCHILA»: elige todas las palabras para ver las demás." in html
+    elif not expected:
+        assert f"Ninguna palabra coincide con «{query.strip()}»." in html
+
+
+def test_index_with_no_drawings_lists_every_word(client):
+    html = client.get("/data", headers=ES).get_data(as_text=True)
+    everything, shown = listed(html)
+    assert shown == everything and len(shown) == 345 and shown[:2] == ["abeja", "abrigo"]
+    assert 'name="show" value="all"' in html and 'type="radio"' not in html  # no filter that would hide all
+    assert "Ninguna palabra tiene dibujos todavía" in html
+
+
+@pytest.mark.parametrize("query_string", [
+    {"show": "nonsense"}, {"show": "ALL", "q": "x" * 500}, {"q": "<script>alert(1)</script>"},
+    {"q": "%"}, {"q": "\u0000"}, {"q": "ｇａｔｏ"},
+])
+def test_index_odd_searches_are_safe(app, client, query_string):
+    seed_drawn(store_of(app))
+    page = client.get("/data", query_string=query_string, headers=ES)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "<script>alert" not in html
+    q = query_string.get("q", "")
+    if q == "ｇａｔｏ":  # full-width letters fold to the plain ones
+        assert listed(html)[1] == ["gato"]
+    if len(q) > 64:
+        assert 'value="' + "x" * 64 + '"' in html
 
 
 def test_word_grid_paginates_newest_first_with_filters(make_app):
@@ -397,3 +491,82 @@ def test_production_refuses_to_start_without_a_password(make_app, monkeypatch, d
     assert login(app.test_client()).status_code == 303
     monkeypatch.delenv("DOODLE_ENV")
     assert make_app(ADMIN_PASSWORD=None).config["DOODLE_ENV"] == "development"  # the default: starts
+
+
+# --- /data in a real browser, on a phone ----------------------------------------------
+
+
+@pytest.fixture
+def live_data(app):
+    """The app (SQLite, the words of DRAWN_EN drawn) served in this process."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    seed_drawn(store_of(app))
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+
+
+def test_data_index_on_a_phone_in_spanish(live_data, browser):
+    """A person on a phone, in Spanish: the drawn words first in Spanish order, the search
+    box filters as they type (no accents, no capitals needed) with no request, the filter
+    shows the other words, the address keeps the search; without a script the same form
+    filters on the server."""
+    context, page, problems = phone_page(browser)
+    visible = page.locator(".data-counts tbody tr:not([hidden]) th a")
+    status = page.locator("#data-shown")
+    box = page.get_by_label("Buscar una palabra")
+    try:
+        page.goto(f"{live_data}/lang/es?next=/data")
+        assert visible.all_text_contents() == DRAWN_ES
+        expect(status).to_have_text("Mostrando 9 de 345 palabras.")
+        assert page.get_by_label("Las palabras con dibujos (9)").is_checked()
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
+        page.screenshot(path=str(screenshots_dir() / "data-index.phone.es.png"), full_page=False)
+
+        requests = []  # to the data pages or API (the service worker fetches its shell meanwhile)
+        page.on("request", lambda r: requests.append(r.url) if "/data" in r.url else None)
+        box.tap()
+        box.press_sequentially("ARBOL", delay=30)
+        expect(status).to_have_text("Mostrando 1 de 345 palabras.")
+        assert visible.all_text_contents() == ["árbol"]
+        box.fill("")
+        box.press_sequentially("ara", delay=30)
+        expect(status).to_have_text("Mostrando 2 de 345 palabras.")
+        assert visible.all_text_contents() == ["arándano", "araña"]
+        box.fill("mochila")
+        expect(status).to_contain_text("Ninguna palabra con dibujos coincide con «mochila»")
+        assert visible.count() == 0
+        page.get_by_label("Las 345 palabras").tap()
+        expect(status).to_have_text("Mostrando 1 de 345 palabras.")
+        assert visible.all_text_contents() == ["mochila"]
+        box.fill("zzz")
+        expect(status).to_have_text("Mostrando 0 de 345 palabras. Ninguna palabra coincide con «zzz».")
+        box.fill("")
+        expect(status).to_have_text("Mostrando 345 de 345 palabras.")
+        assert visible.all_text_contents()[:11] == DRAWN_ES + ["abeja", "abrigo"]
+        assert requests == []  # all of it in the page
+        box.fill("ángel")
+        page.screenshot(path=str(screenshots_dir() / "data-index-search.phone.es.png"))
+        assert page.url.endswith("/data?q=%C3%A1ngel&show=all")
+        page.reload()  # the address keeps the search: the server lists the same
+        assert visible.all_text_contents() == ["ángel"] and box.input_value() == "ángel"
+        assert problems == []
+    finally:
+        context.close()
+
+    # No script: the same form asks the server.
+    context = browser.new_context(**PHONE, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_data}/lang/es?next=/data")
+        page.get_by_label("Buscar una palabra").fill("Arbol")
+        page.get_by_role("button", name="Buscar").tap()
+        page.wait_for_url("**/data?q=Arbol&show=drawn")
+        assert page.locator(".data-counts tbody tr:not([hidden]) th a").all_text_contents() == ["árbol"]
+    finally:
+        context.close()

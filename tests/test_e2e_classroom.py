@@ -5,10 +5,13 @@ The server is the real app (tests/classroom_e2e_server.py) with a fake classifie
 counts strokes (2 strokes: "cat", 3: "dog", else "anvil"), so the test decides what the
 AI sees: Ana draws the word both rounds, Bo draws one stroke (an "anvil"), Cy one stroke
 in the first round only. Drawing is real touch input (CDP, as tests/test_e2e_play.py).
-The projector's mosaic, leaderboard, podium and gallery are checked.
+The projector's mosaic, leaderboard, podium and gallery are checked; so are the lobby on a
+projector's screen (1366×768, 1280×800), words whose ids are not their names ("teddy-bear")
+in English and Spanish, and a second game starting with a clean feed.
 """
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -37,14 +40,22 @@ def watch(page: Page, problems: list[str], name: str) -> Page:
 
 
 def draw_strokes(page: Page, n: int) -> None:
-    """`n` short separate strokes across the phone's canvas, with real touch input."""
+    """`n` short separate strokes across the phone's canvas, with real touch input. Headless
+    chromium may take a run of quick sideways strokes for its "swipe back" gesture (a phone
+    went back to about:blank on its 4th), so more than 3 strokes go down the canvas."""
     box = page.locator("#canvas").bounding_box()
     assert box and box["width"] > 200 and box["height"] > 200, box
     strokes = []
     for i in range(n):
-        y = box["y"] + box["height"] * (i + 1) / (n + 1)
-        x0, x1 = box["x"] + box["width"] * 0.2, box["x"] + box["width"] * 0.8
-        strokes.append([(x0 + (x1 - x0) * j / 8, y + (j % 2) * 6, 25 * j + 300 * i) for j in range(9)])
+        at = (i + 1) / (n + 1)
+        if n > 3:
+            x = box["x"] + box["width"] * at
+            y0, y1 = box["y"] + box["height"] * 0.2, box["y"] + box["height"] * 0.8
+            strokes.append([(x + (j % 2) * 6, y0 + (y1 - y0) * j / 8, 25 * j + 300 * i) for j in range(9)])
+        else:
+            y = box["y"] + box["height"] * at
+            x0, x1 = box["x"] + box["width"] * 0.2, box["x"] + box["width"] * 0.8
+            strokes.append([(x0 + (x1 - x0) * j / 8, y + (j % 2) * 6, 25 * j + 300 * i) for j in range(9)])
     Finger(page).draw(strokes)
 
 
@@ -111,7 +122,7 @@ def test_classroom_race_game(server, browser):
         draw_strokes(phones["Bo"], 1)
         if index == 0:
             draw_strokes(phones["Cy"], 1)
-        expect(phones["Ana"].locator("#ai-guess")).to_have_text("✓ The AI got it!")
+        expect(phones["Ana"].locator("#ai-guess")).to_have_text("The AI got it!")
         expect(phones["Bo"].locator("#ai-guess")).to_contain_text("anvil")
         # The projector's mosaic: every drawing live, with the AI's guess under it.
         mosaic = projector.locator("#mosaic .cr-tile")
@@ -125,7 +136,7 @@ def test_classroom_race_game(server, browser):
         expect(projector.locator("#banner")).to_contain_text(f"It was: {word}", timeout=SECONDS * 1000 + 5000)
 
     expect(projector.locator("#results")).to_be_visible(timeout=15_000)
-    expect(projector.locator("#podium li").first).to_contain_text("Ana")
+    expect(projector.locator("#podium li").first).to_have_text(re.compile(r"^1st\s+Ana — \d+$"))  # the place in words
     expect(projector.locator("#leaderboard li").first).to_contain_text("Ana")
     board = projector.locator("#leaderboard li").all_text_contents()
     assert [line.split(" — ")[0].split(". ")[1] for line in board][0] == "Ana" and len(board) == 3
@@ -263,6 +274,68 @@ TILE_VS_DRAWING_JS = """([player, strokes]) => {
 }"""
 
 
+LONG_NAME = "Maximiliana Fernández Ruiz"  # 26 characters: more than the 20 a nickname may have
+NICKNAME_TEXTS = {
+    "en": {"hint": "At most 20 characters.", "over": "Nicknames are at most 20 characters. This one has 26.",
+           "refused": "Nicknames are at most 20 characters.",
+           "taken": "Someone in the room is already called maximiliana. Please choose another nickname."},
+    "es": {"hint": "Como máximo 20 caracteres.", "over": "Los apodos tienen como máximo 20 caracteres. Este tiene 26.",
+           "refused": "Los apodos tienen como máximo 20 caracteres.",
+           "taken": "Alguien en la sala ya se llama maximiliana. Elige otro apodo, por favor."},
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_a_long_nickname_is_never_cut_and_refusals_are_sentences(server, browser, lang):
+    """The join form says the nickname's limit; a longer name, typed key by key as a person
+    would, stays whole in the field and the form says it is too long, before and after
+    Join, instead of cutting it; a taken name is refused with a whole sentence."""
+    problems: list[str] = []
+    texts = NICKNAME_TEXTS[lang]
+    projector = watch(browser.new_context(**PROJECTOR).new_page(), problems, "projector")
+    projector.goto(f"{server}/classroom")
+    projector.get_by_role("button", name="Create a room").click()
+    expect(projector.locator("#room-code")).to_have_text(re.compile(r"^[A-HJ-NP-Z2-9]{5}$"))
+    code = projector.locator("#room-code").text_content()
+
+    phone = watch(browser.new_context(**PHONE, locale=lang).new_page(), problems, "phone")
+    phone.goto(f"{server}/join/{code}")
+    hint, field, error = phone.locator("#join-nickname-hint"), phone.locator("#join-nickname"), phone.locator("#join-error")
+    expect(hint).to_be_visible()
+    expect(hint).to_have_text(texts["hint"])
+    field.press_sequentially(LONG_NAME)
+    expect(field).to_have_value(LONG_NAME)  # not cut at 20
+    expect(hint).to_have_text(texts["over"])
+    expect(field).to_have_attribute("aria-invalid", "true")
+    phone.locator("#btn-join").tap()
+    expect(error).to_have_text(texts["refused"])
+    expect(error).to_be_visible()
+    expect(phone.locator("#wait")).to_be_hidden()
+    expect(field).to_have_value(LONG_NAME)
+    phone.screenshot(path=str(screenshots_dir() / f"join-long-nickname-{lang}.png"))
+    assert projector.locator("#players li").count() == 0  # nobody joined under a cut name
+
+    # Shortened by the person, it joins.
+    field.fill("Maximiliana")
+    expect(hint).to_have_text(texts["hint"])
+    expect(field).to_have_attribute("aria-invalid", "false")
+    phone.locator("#btn-join").tap()
+    expect(phone.locator("#wait")).to_be_visible()
+    expect(projector.locator("#players li")).to_have_count(1)
+
+    # The server's refusals read as sentences: a capital first, a full stop last.
+    other = watch(browser.new_context(**PHONE, locale=lang).new_page(), problems, "other")
+    other.goto(f"{server}/join/{code}")
+    other.locator("#join-nickname").fill("maximiliana")
+    other.locator("#btn-join").tap()
+    expect(other.locator("#join-error")).to_have_text(texts["taken"])
+    assert re.fullmatch(r"[A-ZÁÉÍÓÚÑ].*\.", other.locator("#join-error").text_content())
+    other.screenshot(path=str(screenshots_dir() / f"join-nickname-taken-{lang}.png"))
+    for page in (projector, phone, other):
+        page.context.close()
+    assert not problems, problems
+
+
 def l_shape(box: dict) -> list[tuple[float, float]]:
     """An "L" over most of the canvas, in CSS px from its top-left: down the left, then
     along the bottom."""
@@ -338,4 +411,217 @@ def test_a_phone_and_a_laptop_draw_what_the_student_drew(server, browser):
         assert abs(seen["span"][0] - 0.6 * w) < 0.05 * w and abs(seen["span"][1] - 0.5 * h) < 0.05 * h, (name, seen, w, h)
         assert seen["iou"] > 0.8, (name, seen)
     projector.screenshot(path=str(screenshots_dir() / "classroom-projector-mosaic.png"))
+    assert not problems, problems
+
+
+# --- the lobby on a projector, words by their names, one game after another ------------------
+
+PROJECTOR_SIZES = {"1366x768": {"width": 1366, "height": 768}, "1280x800": {"width": 1280, "height": 800}}
+HOST_STORE = "doodle-lab:classroom-host"
+
+# The lobby as the page opens (scrolled to the top): the room code's lines, where the QR code,
+# the join URL and the sticky Start bar are, and each player's row, name and Remove button.
+LOBBY_GEOMETRY_JS = """() => {
+  window.scrollTo(0, 0);
+  const box = (e) => { const r = e.getBoundingClientRect(); return { left: r.left, top: r.top, right: r.right, bottom: r.bottom }; };
+  const code = document.getElementById('room-code');
+  return {
+    viewport: { width: innerWidth, height: innerHeight }, pageWidth: document.documentElement.scrollWidth,
+    code: { lines: code.getClientRects().length, height: code.parentElement.getBoundingClientRect().height,
+            fontSize: parseFloat(getComputedStyle(code).fontSize), box: box(code) },
+    qr: box(document.querySelector('#qr svg')), url: box(document.getElementById('join-url')),
+    bar: box(document.getElementById('controls')),
+    players: [...document.querySelectorAll('#players li')].map((li) => ({
+      row: box(li), name: box(li.querySelector('.cr-player-name') || li), remove: box(li.querySelector('.cr-remove')) })),
+  };
+}"""
+
+# Every text the elements with these ids show, in order (a banner or a phone's title changes
+# within seconds: the test reads them afterwards).
+RECORD_TEXTS_JS = """(ids) => {
+  window.__texts = [];
+  for (const id of ids) {
+    const e = document.getElementById(id);
+    new MutationObserver(() => window.__texts.push([id, e.textContent]))
+      .observe(e, { childList: true, characterData: true, subtree: true });
+  }
+}"""
+
+
+def texts_seen(page: Page, element_id: str) -> list[str]:
+    return [text for i, text in page.evaluate("window.__texts") if i == element_id]
+
+
+def in_view(b: dict, viewport: dict) -> bool:
+    return b["left"] >= 0 and b["top"] >= 0 and b["right"] <= viewport["width"] and b["bottom"] <= viewport["height"]
+
+
+def middle(b: dict) -> float:
+    return (b["top"] + b["bottom"]) / 2
+
+
+def overlap(a: dict, b: dict) -> bool:
+    return a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"] and b["top"] < a["bottom"]
+
+
+def join_phone(browser, server: str, code: str, name: str, problems: list[str], lang: str = "en") -> Page:
+    page = watch(browser.new_context(**PHONE, extra_http_headers={"Accept-Language": lang}).new_page(),
+                 problems, name)
+    page.goto(f"{server}/join/{code}")
+    page.locator("#join-nickname").fill(name)
+    page.locator("#btn-join").tap()
+    expect(page.locator("#wait")).to_be_visible()
+    return page
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_lobby_fits_a_projector_screen(server, browser, lang):
+    """The teacher's lobby on a projector's screen (1366×768, then 1280×800), with players of
+    short, long and unbreakable names: the room code on one line, the QR code and the join
+    URL whole on the screen and clear of the sticky Start bar, without scrolling; the Remove
+    buttons lined up, each beside its player's name."""
+    problems: list[str] = []
+    context = browser.new_context(viewport=PROJECTOR_SIZES["1366x768"], locale=lang,
+                                  extra_http_headers={"Accept-Language": lang})
+    projector = watch(context.new_page(), problems, "projector")
+    projector.goto(f"{server}/classroom")
+    projector.locator("#btn-create").click()
+    code_el = projector.locator("#room-code")
+    expect(code_el).to_have_text(re.compile(r"^[A-HJ-NP-Z2-9]{5}$"))
+    code = code_el.text_content()
+    names = ["Ana", "Maximiliano José", "Wolfeschlegelst", "Bo"]
+    phones = [join_phone(browser, server, code, name, problems) for name in names]
+    expect(projector.locator("#players li")).to_have_count(len(names))
+    for size, viewport in PROJECTOR_SIZES.items():
+        projector.set_viewport_size(viewport)
+        g = projector.evaluate(LOBBY_GEOMETRY_JS)
+        assert g["viewport"] == viewport and g["pageWidth"] <= viewport["width"], (size, g)
+        assert g["code"]["lines"] == 1 and g["code"]["height"] < 1.6 * g["code"]["fontSize"], (size, g["code"])
+        for part in ("code", "qr", "url"):
+            where = g[part]["box"] if part == "code" else g[part]
+            assert in_view(where, viewport), f"{size}: the {part} is not all on the screen: {where}"
+            assert not overlap(where, g["bar"]), f"{size}: the Start bar covers the {part}: {where} {g['bar']}"
+        assert g["qr"]["bottom"] - g["qr"]["top"] >= 250, f"{size}: a QR code too small to scan from a desk: {g['qr']}"
+        columns: dict[int, list[dict]] = {}
+        for p in g["players"]:
+            columns.setdefault(round(p["row"]["left"]), []).append(p)
+        for rows in columns.values():
+            lefts = [p["remove"]["left"] for p in rows]
+            assert max(lefts) - min(lefts) < 1, f"{size}: Remove buttons not lined up: {lefts}"
+        for p in g["players"]:
+            assert abs(p["remove"]["right"] - p["row"]["right"]) < 1, (size, p)  # at the row's end
+            assert p["name"]["right"] <= p["remove"]["left"], (size, p)  # beside the name, not under it
+            assert abs(middle(p["name"]) - middle(p["remove"])) < 2, (size, p)  # on the name's line
+        projector.screenshot(path=str(screenshots_dir() / f"classroom-lobby-{size}.{lang}.png"))
+    for page in (projector, *phones):
+        page.context.close()
+    assert not problems, problems
+
+
+def test_words_by_their_names_and_each_game_starts_clean(server, browser):
+    """A word whose id is not its name ("teddy-bear"): typed by the teacher as "Teddy Bear",
+    it shows as "teddy bear" on an English phone and the projector (the word, the AI's guess,
+    the banner, the gallery) and as "osito de peluche" on a Spanish phone and a Spanish
+    projector, whose settings form gives the teacher's words back by their Spanish names.
+    The second game, started from there, begins with an empty feed and leaderboard."""
+    problems: list[str] = []
+    projector = watch(browser.new_context(**PROJECTOR).new_page(), problems, "projector")
+    projector.goto(f"{server}/classroom")
+    projector.locator("#btn-create").click()
+    code_el = projector.locator("#room-code")
+    expect(code_el).to_have_text(re.compile(r"^[A-HJ-NP-Z2-9]{5}$"))
+    code = code_el.text_content()
+    phones = {name: join_phone(browser, server, code, name, problems, lang) for name, lang in (("Ana", "en"), ("Lupe", "es"))}
+    for page in (projector, *phones.values()):
+        page.evaluate(RECORD_TEXTS_JS, ["banner"] if page is projector else ["wait-title"])
+    expect(projector.locator("#players li")).to_have_count(2)
+    projector.locator("#set-rounds").fill("2")
+    projector.locator("#set-seconds").fill("30")
+    projector.locator('input[name="deck"][value="custom"]').check()
+    # The names the pages give the words whose ids are not names (data/categories_en.txt).
+    assert projector.evaluate("['teddy-bear', 'see saw', 'The Eiffel Tower', 't-shirt'].map(window.DoodleI18n.word)") \
+        == ["teddy bear", "seesaw", "Eiffel Tower", "T-shirt"]
+    projector.locator("#set-words").fill("cat, Teddy Bear")  # a person types names, not ids
+    projector.get_by_role("button", name="Start").click()
+
+    # Round 1, cat: Ana draws it, in the feed.
+    expect(projector.locator("#stage-word")).to_have_text("Draw: cat")
+    for page in phones.values():
+        wait_drawing(page, 0)
+    expect(phones["Lupe"].locator("#draw-word")).to_have_text("gato")
+    draw_strokes(phones["Ana"], 2)
+    expect(phones["Ana"].locator("#ai-guess")).to_have_text("The AI got it!")
+    expect(projector.locator("#mosaic .cr-tile", has_text="Ana")).to_contain_text("Recognised by the AI")
+    expect(projector.locator("#feed li")).to_have_text([re.compile(r"^The AI got Ana's drawing in ")])
+    projector.get_by_role("button", name="Skip round").click()
+
+    # Round 2, teddy-bear: by its name everywhere, and so is the AI's guess (4 strokes: a teddy
+    # bear at 35 %, not sure enough to count).
+    expect(projector.locator("#stage-word")).to_have_text("Draw: teddy bear", timeout=15_000)
+    for page in phones.values():
+        wait_drawing(page, 1)
+    expect(phones["Ana"].locator("#draw-word")).to_have_text("teddy bear")
+    expect(phones["Lupe"].locator("#draw-word")).to_have_text("osito de peluche")
+    draw_strokes(phones["Ana"], 4)
+    draw_strokes(phones["Lupe"], 4)
+    expect(phones["Ana"].locator("#ai-guess")).to_have_text("The AI sees: teddy bear…")
+    expect(phones["Lupe"].locator("#ai-guess")).to_have_text("La IA ve: osito de peluche…")
+    for name in phones:
+        expect(projector.locator("#mosaic .cr-tile", has_text=name)).to_contain_text("teddy bear (35%)")
+    projector.get_by_role("button", name="Skip round").click()
+
+    expect(projector.locator("#results")).to_be_visible(timeout=15_000)
+    gallery = projector.locator("#gallery .cr-gallery-word")
+    expect(gallery.locator("h3")).to_have_text(["cat", "teddy bear"])
+    expect(gallery.nth(0).locator("figure", has_text="Ana")).to_have_text("Ana: recognised, the AI saw cat (90%)")
+    expect(gallery.nth(1).locator("figure", has_text="Lupe")).to_have_text(
+        "Lupe: not recognised, the AI saw teddy bear (35%)")
+    expect(projector.locator("#podium li").first).to_have_text(re.compile(r"^1st\s+Ana — \d+$"))
+    projector.screenshot(path=str(screenshots_dir() / "classroom-results.en.png"), full_page=True)
+    banners = texts_seen(projector, "banner")
+    assert "It was: teddy bear. 0 of 2 drawings recognised." in banners, banners
+    expect(phones["Ana"].locator("#wait-title")).to_have_text("Game over")
+    expect(phones["Lupe"].locator("#wait-title")).to_have_text("Fin de la partida")
+    assert "It was: teddy bear" in texts_seen(phones["Ana"], "wait-title")
+    assert "Era: osito de peluche" in texts_seen(phones["Lupe"], "wait-title")
+    assert "Era: gato" in texts_seen(phones["Lupe"], "wait-title")
+    shown = " ".join(page.locator("body").inner_text() for page in (projector, *phones.values()))
+    assert "teddy-bear" not in shown, "a raw word id on a page"
+
+    # The same room on a Spanish projector (the teacher's saved host token): the gallery and the
+    # settings form in Spanish; its Start, with the words as shown, starts the same words again.
+    saved = projector.evaluate(f"localStorage.getItem({json.dumps(HOST_STORE)})")
+    es_context = browser.new_context(viewport=PROJECTOR_SIZES["1366x768"], locale="es",
+                                     extra_http_headers={"Accept-Language": "es"})
+    es_context.add_init_script(f"localStorage.setItem({json.dumps(HOST_STORE)}, {json.dumps(saved)})")
+    es = watch(es_context.new_page(), problems, "Spanish projector")
+    es.goto(f"{server}/classroom")
+    expect(es.locator("#results")).to_be_visible()
+    expect(es.locator("#gallery .cr-gallery-word h3")).to_have_text(["gato", "osito de peluche"])
+    expect(es.locator("#gallery .cr-gallery-word").nth(1).locator("figure", has_text="Lupe")).to_contain_text(
+        "Lupe: no reconocido, la IA vio osito de peluche")
+    expect(es.locator("#podium li").first).to_have_text(re.compile(r"^1\.º\s+Ana — \d+$"))
+    assert "teddy-bear" not in es.locator("body").inner_text()
+    es.screenshot(path=str(screenshots_dir() / "classroom-results.es.png"), full_page=True)
+    es.get_by_role("button", name="Ajustes y jugadores").click()
+    expect(es.locator("#set-words")).to_have_value("gato, osito de peluche")
+    expect(es.locator('input[name="deck"][value="custom"]')).to_be_checked()
+    expect(es.locator("#set-rounds")).to_have_value("2")
+    es.get_by_role("button", name="Empezar").click()
+
+    # Game 2: the first game's feed and scores are gone from both projectors.
+    for page in (projector, es):
+        page.wait_for_function("() => { const s = window.doodleClassroom.st; return s.round && s.round.index === 0"
+                               " && document.getElementById('classroom').dataset.view === 'stage'; }")
+        expect(page.locator("#feed li")).to_have_count(0)
+        expect(page.locator("#leaderboard li")).to_have_count(0)
+    expect(projector.locator("#stage-word")).to_have_text("Draw: cat")
+    expect(es.locator("#stage-word")).to_have_text("Dibuja: gato")
+    wait_drawing(phones["Ana"], 0)
+    draw_strokes(phones["Ana"], 2)
+    for page in (projector, es):  # the new game's own events, and only those
+        expect(page.locator("#feed li")).to_have_count(1)
+    expect(projector.locator("#feed li")).to_have_text([re.compile(r"^The AI got Ana's drawing in ")])
+    es.get_by_role("button", name="Terminar partida").click()
+    expect(projector.locator("#results")).to_be_visible(timeout=15_000)
     assert not problems, problems

@@ -32,6 +32,9 @@ CHROMIUM_MISSING = (f"{CHROMIUM} not found: the browser tests need Debian's chro
                     "`make test` installs it where it runs as root)")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True)
+# What a page shows is awaited up to 20 s, not Playwright's 5: a busy 2-core machine is slow to
+# render, and a test that passes waits no longer for it.
+expect.set_options(timeout=20_000)
 
 # Words to play, in order of preference: the first ROUNDS that have a held-out raw drawing.
 CANDIDATES = ["bicycle", "apple", "house", "cat", "umbrella", "clock", "star", "tree"]
@@ -355,6 +358,164 @@ def test_solo_game_on_a_phone(server, browser, doodles):
         expect(page.get_by_role("button", name="Play again")).to_be_visible()
         page.screenshot(path=str(screenshots_dir() / "play-summary.png"))
 
+        assert not problems, "\n".join(problems)
+    finally:
+        context.close()
+
+
+# --- between rounds: the result card, and the next word kept back -----------------------------
+
+# Every change to the page, with what a person sees then: the page's rendered text (the
+# visually hidden aria-live announcer included), the tab's title, which card is up.
+WATCH_PAGE_JS = """() => {
+  window.__frames = [];
+  const $ = (id) => document.getElementById(id);
+  const record = () => window.__frames.push({
+    t: performance.now(), result: !$('result-card').hidden, prompt: !$('prompt-card').hidden,
+    title: $('result-title').textContent, text: document.body.innerText + '\\n' + document.title });
+  new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+  record();
+}"""
+BREAK_S = 3.0  # the server's break between rounds (ROUND_BREAK)
+
+
+def result_spans(frames: list[dict], title: str) -> list[dict]:
+    """The frames from the moment the result card titled `title` shows to the first one without it."""
+    start = next(i for i, f in enumerate(frames) if f["result"] and title in f["title"])
+    end = next((i for i in range(start, len(frames)) if not frames[i]["result"]), len(frames))
+    return frames[start:end + 1]
+
+
+def test_the_result_stays_up_and_never_shows_the_next_word(server, browser):
+    """After a round its result card stays up for the server's break (or until "Next"); the
+    next word is nowhere on screen, nor in what a screen reader is told, before its prompt."""
+    context, page, problems = phone_page(browser)
+    try:
+        words = ["cat", "bicycle", "house"]
+        page.goto(f"{server}/play?rounds=3&seconds=10&words={','.join(words)}")
+        page.wait_for_function("window.doodleLab && window.doodleLab.socket.connected")
+        page.evaluate(RECORD_JS)
+        page.evaluate(WATCH_PAGE_JS)
+        result, prompt = page.locator("#result-card"), page.locator("#prompt-card")
+
+        # Round 1, skipped: its result stays up for the whole break, then bicycle's prompt.
+        phase_is(page, "drawing", timeout=30_000)
+        page.get_by_role("button", name="Skip").tap()
+        expect(result).to_be_visible()
+        expect(page.locator("#result-title")).to_have_text("Skipped: cat")
+        expect(page.get_by_role("button", name="Next")).to_be_visible()
+        page.screenshot(path=str(screenshots_dir() / "play-result-card.png"))
+        expect(prompt).to_be_visible(timeout=15_000)
+        expect(page.locator("#prompt-word")).to_have_text("bicycle")
+        expect(page.locator("#hud-word")).to_have_text("bicycle")
+        page.wait_for_function("document.getElementById('announce').textContent.includes('bicycle')")
+        frames = page.evaluate("window.__frames")
+        shown = result_spans(frames, "Skipped: cat")
+        assert shown[-1]["t"] - shown[0]["t"] >= (BREAK_S - 0.2) * 1000, "the result card went away before the break ended"
+        assert shown[-1]["prompt"] and "bicycle" in shown[-1]["text"]  # the watch sees the prompt's text...
+        assert "Round 2 of 3. Draw: bicycle" in frames[-1]["text"]  # ...and the screen reader's announcer
+        leaks = [f["text"] for f in shown[:-1] if "bicycle" in f["text"].lower()]
+        assert not leaks, f"the next word showed during the result: {leaks[0]!r}"
+        assert all("Draw: cat" in f["text"] for f in shown[:-1])  # the header still names the round just over
+
+        # Round 2, skipped, then "Next" at once: the server sends house's round again, prompt now.
+        phase_is(page, "drawing", timeout=15_000)
+        page.get_by_role("button", name="Skip").tap()
+        expect(page.locator("#result-title")).to_have_text("Skipped: bicycle")
+        page.get_by_role("button", name="Next").tap()
+        expect(prompt).to_be_visible()
+        expect(page.locator("#prompt-word")).to_have_text("house")
+        sent = [m for e, m in page.evaluate("window.__sent") if e == "next"]
+        assert sent and sent[0]["round"] == 2
+        rounds = [m for e, m in page.evaluate("window.__received") if e == "round" and m["index"] == 2]
+        assert [(r["prompt_in"], r["starts_in"]) for r in rounds] == [(BREAK_S, BREAK_S + 2), (0, 2)]
+        frames = page.evaluate("window.__frames")
+        shown = result_spans(frames, "Skipped: bicycle")
+        assert not [f["text"] for f in shown[:-1] if "house" in f["text"].lower()]
+
+        # The last round: its result, then the summary on "See your doodles".
+        phase_is(page, "drawing", timeout=15_000)
+        page.get_by_role("button", name="Skip").tap()
+        expect(page.locator("#result-title")).to_have_text("Skipped: house")
+        page.get_by_role("button", name="See your doodles").tap()
+        expect(page.locator("#summary")).to_be_visible()
+        expect(page.locator("#summary-list > li")).to_have_count(3)
+        assert not problems, "\n".join(problems)
+    finally:
+        context.close()
+
+
+# The play page's tool buttons as a phone shows them: for each, its label's lines and box, the
+# button's inner box (inside its border and padding), its overflow and font size.
+TOOLS_JS = """() => [...document.querySelectorAll('.tools .tool')].map((b) => {
+  const label = [...b.childNodes].filter((n) => n.nodeType === 3 && n.textContent.trim()).pop();
+  const range = document.createRange();
+  range.selectNodeContents(label);
+  const text = range.getBoundingClientRect(), box = b.getBoundingClientRect(), css = getComputedStyle(b);
+  const px = (v) => parseFloat(v);
+  return { label: label.textContent.trim(), lines: range.getClientRects().length, fontSize: px(css.fontSize),
+           scrollWidth: b.scrollWidth, clientWidth: b.clientWidth, scrollHeight: b.scrollHeight, clientHeight: b.clientHeight,
+           top: box.top, height: box.height, text: { left: text.left, right: text.right, top: text.top, bottom: text.bottom },
+           inner: { left: box.left + px(css.borderLeftWidth) + px(css.paddingLeft), right: box.right - px(css.borderRightWidth) - px(css.paddingRight),
+                    top: box.top + px(css.borderTopWidth), bottom: box.bottom - px(css.borderBottomWidth) } };
+})"""
+
+
+@pytest.mark.parametrize("lang, labels", [("es", ["Deshacer", "Borrar", "Saltar", "Silenciar"]),
+                                          ("en", ["Undo", "Clear", "Skip", "Mute"])])
+def test_the_tool_buttons_fit_a_phone_in_every_language(server, browser, lang, labels):
+    context = browser.new_context(**PHONE, locale=lang)
+    page = context.new_page()
+    try:
+        page.goto(f"{server}/play?rounds=1&seconds=10&words=cat")
+        phase_is(page, "drawing", timeout=30_000)  # no card over the tools
+        tools = page.evaluate(TOOLS_JS)
+        assert [t["label"] for t in tools] == labels
+        for t in tools:
+            assert t["scrollWidth"] <= t["clientWidth"] and t["scrollHeight"] <= t["clientHeight"], t
+            assert t["lines"] == 1 and t["fontSize"] >= 14, t  # one line, never below 14 px
+            # The label sits inside the button's padding, clear of its border.
+            assert t["inner"]["left"] <= t["text"]["left"] and t["text"]["right"] <= t["inner"]["right"], t
+            assert t["inner"]["top"] <= t["text"]["top"] and t["text"]["bottom"] <= t["inner"]["bottom"], t
+        assert len({round(t["top"]) for t in tools}) == 1  # one row, the canvas keeps the screen
+        assert max(t["height"] for t in tools) <= 60, tools
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.locator(".tools").screenshot(path=str(screenshots_dir() / f"play-tools-{lang}.png"))
+    finally:
+        context.close()
+
+
+
+@pytest.fixture(scope="module")
+def stroke_server(tmp_path_factory):
+    """The real app with tests/classroom_e2e_server.py's fake classifier (one stroke: "anvil"
+    at 30 %, under the threshold), so a test decides what the AI sees."""
+    from live_server import stroke_counter_server
+    with stroke_counter_server(tmp_path_factory.mktemp("e2e-strokes")) as base:
+        yield base
+
+
+def test_time_up_with_the_right_word_under_the_threshold_says_almost(stroke_server, browser):
+    """The prompt was the AI's top guess when time ran out, but under the threshold: the round
+    does not count, and neither the card nor the summary says the AI failed while naming the
+    right word."""
+    context, page, problems = phone_page(browser)
+    try:
+        page.goto(f"{stroke_server}/play?rounds=1&seconds=5&words=anvil")
+        page.wait_for_function("window.doodleLab && window.doodleLab.socket.connected")
+        phase_is(page, "drawing", timeout=30_000)
+        box = canvas_box(page)
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        Finger(page).draw([[(cx - 80, cy, 0), (cx, cy + 40, 60), (cx + 80, cy, 120)]])
+        expect(page.locator("#result-card")).to_be_visible(timeout=20_000)
+        expect(page.locator("#result-title")).to_have_text("Almost: an anvil")
+        detail = page.locator("#result-detail").text_content()
+        assert detail == "The AI's best guess was right, an anvil, but at 30% it wasn't sure enough to say it.", detail
+        page.screenshot(path=str(screenshots_dir() / "play-result-almost.png"))
+        expect(page.locator("#summary")).to_be_visible(timeout=20_000)
+        tile = page.locator("#summary-list > li").first
+        expect(tile.locator(".verdict")).to_have_text("Almost: right, but not sure enough")
+        expect(page.locator("#summary-score")).to_have_text("The AI recognised 0 of your 1 doodle.")
         assert not problems, "\n".join(problems)
     finally:
         context.close()

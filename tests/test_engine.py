@@ -7,6 +7,7 @@ import pytest
 
 from game.engine import (MAX_POINTS_PER_DRAWING, MAX_POINTS_PER_MESSAGE, Game, GameError, GameRegistry,
                          Settings)
+from game.engine import RECOGNITION_THRESHOLD as T
 
 DECK = ["cat", "dog", "bicycle", "circle", "house", "tree", "sun", "fish", "car", "star", "moon", "cup"]
 
@@ -58,15 +59,19 @@ def test_a_default_game_is_six_rounds_of_twenty_seconds_ending_on_time():
     game = new_game(clock)
     events = game.drain()
     assert events == [("round", {"game_id": game.id, "index": 0, "total": 6, "word": game.words[0],
-                                 "seconds": 20, "starts_in": 2.0})]
+                                 "seconds": 20, "prompt_in": 0.0, "starts_in": 2.0})]
     for i in range(6):
         assert game.round.index == i and game.round.state == "prompt"
-        clock.advance(2 + 20 - 0.001)
+        # After a round, its result stays up for the break (3 s) before the next prompt (2 s).
+        clock.advance((3 if i else 0) + 2 + 20 - 0.001)
         game.tick()
         assert game.round.state == "drawing" and names(game) == []
         clock.advance(0.001)
         game.tick()
-        assert names(game) == (["round_over", "round"] if i < 5 else ["round_over", "game_over"])
+        events = game.drain()
+        assert [n for n, _ in events] == (["round_over", "round"] if i < 5 else ["round_over", "game_over"])
+        if i < 5:
+            assert (events[1][1]["index"], events[1][1]["prompt_in"], events[1][1]["starts_in"]) == (i + 1, 3.0, 5.0)
     assert game.over
     assert [r["word"] for r in game.results] == game.words
     assert all(r["recognized"] is False and r["seconds"] is None and r["skipped"] is False
@@ -76,11 +81,52 @@ def test_a_default_game_is_six_rounds_of_twenty_seconds_ending_on_time():
 def test_a_late_tick_starts_the_next_prompt_from_now():
     clock = Clock()
     game = new_game(clock)
-    clock.advance(2 + 20 + 5)  # the server stalled: the round ends, the next prompt starts
+    clock.advance(2 + 20 + 5)  # the server stalled: the round ends, the next break starts
     game.tick()
     assert names(game) == ["round", "round_over", "round"]
     assert game.round.index == 1 and game.round.state == "prompt"
-    assert game.round_info()["starts_in"] == 2.0
+    assert (game.round_info()["prompt_in"], game.round_info()["starts_in"]) == (3.0, 5.0)
+
+
+def test_the_result_stays_up_for_the_break_unless_the_player_goes_on():
+    clock = Clock()
+    game = new_game(clock, rounds=3, seconds=10)
+    game.drain()
+    game.skip(0)
+    events = game.drain()
+    assert [n for n, _ in events] == ["round_over", "round"]
+    assert (events[1][1]["prompt_in"], events[1][1]["starts_in"]) == (3.0, 5.0)
+    clock.advance(1)
+    refused("not_started", game.add_ink, 1, 0, line(2))  # the break: no drawing yet
+    assert game.round_info()["prompt_in"] == 2.0
+    game.end_break(1)  # "Next": the prompt now, the clock 2 s later; the round is sent again
+    assert game.drain() == [("round", {**events[1][1], "prompt_in": 0.0, "starts_in": 2.0})]
+    assert game.round_info()["remaining"] == 10.0
+    game.end_break(1)  # once the prompt shows: nothing
+    assert game.drain() == []
+    refused("round_over", game.end_break, 0)
+    refused("not_started", game.end_break, 2)
+    refused("bad_payload", game.end_break, "1")
+    clock.advance(2)
+    game.add_ink(1, 0, line(2))
+    game.end_break(1)  # while drawing: nothing either
+    assert game.drain() == [] and game.round.deadline == clock.t + 10  # the clock kept its time
+    game.skip(1)
+    game.drain()
+    clock.advance(3)  # without "Next" the prompt shows when the break ends
+    assert game.round_info()["prompt_in"] == 0 and game.round.state == "prompt"
+    clock.advance(2)
+    game.tick()
+    assert game.round.state == "drawing"
+    game.skip(2)
+    refused("round_over", game.end_break, 2)  # the game is over
+
+
+def test_a_game_without_a_break_prompts_at_once():
+    game = new_game(rounds=2, break_seconds=0)
+    game.drain()
+    game.skip(0)
+    assert game.drain()[1][1]["prompt_in"] == 0 and game.round_info()["starts_in"] == 2.0
 
 
 def test_no_word_repeats_within_a_game():
@@ -132,12 +178,12 @@ def test_recognition_ends_the_round_with_the_time_it_took():
     game.drain()
     game.add_ink(0, 0, line(5), seq=7)
     clock.advance(3.25)
-    assert game.record_guesses([(word, 0.6), ("dog", 0.3)], game.inference_request()) is True  # at the threshold
+    assert game.record_guesses([(word, T), ("dog", 0.3)], game.inference_request()) is True  # at the threshold
     events = game.drain()
     assert [n for n, _ in events] == ["guess", "round_over", "round"]
     guess, over = events[0][1], events[1][1]
     assert guess == {"game_id": game.id, "round": 0, "seq": 7, "recognized": True, "elapsed": 3.25,
-                     "guesses": [{"word": word, "p": 0.6}, {"word": "dog", "p": 0.3}]}
+                     "guesses": [{"word": word, "p": T}, {"word": "dog", "p": 0.3}]}
     assert over["recognized"] is True and over["seconds"] == 3.25 and over["skipped"] is False
     assert over["guesses"] == guess["guesses"]
     assert over["drawing"] == [[[0, 1, 2, 3, 4], [0, 2, 4, 6, 8], [0, 10, 20, 30, 40]]]
@@ -145,7 +191,7 @@ def test_recognition_ends_the_round_with_the_time_it_took():
 
 
 @pytest.mark.parametrize("guesses", [
-    [("WORD", 0.49), ("dog", 0.3)],  # below the threshold
+    [("WORD", T - 0.01), ("dog", 0.3)],  # below the threshold
     [("dog", 0.6), ("WORD", 0.39)],  # not the top guess
     [("dog", 0.99)],  # another word, however sure
     [],
@@ -302,7 +348,7 @@ def test_skip_during_the_prompt_or_the_drawing():
     game.drain()
     game.skip(0)  # straight from the prompt
     assert names(game) == ["round_over", "round"]
-    clock.advance(2.5)
+    clock.advance(3 + 2.5)
     game.add_ink(1, 0, line(2))
     game.skip(1)
     refused("round_over", game.skip, 1)
@@ -339,7 +385,10 @@ def test_pause_keeps_the_remaining_time():
     game.tick()
     assert game.round.index == 1
     game.resume()  # resuming a running game changes nothing
-    assert game.round_info()["starts_in"] == 2.0
+    assert game.round_info()["starts_in"] == 5.0
+    game.pause()  # the break stands still too
+    clock.advance(60)
+    assert (game.round_info()["prompt_in"], game.round_info()["starts_in"]) == (3.0, 5.0)
 
 
 def test_game_over_results_and_snapshot():
@@ -356,7 +405,7 @@ def test_game_over_results_and_snapshot():
     assert snapshot["round"]["remaining"] == 6.0 and snapshot["results"] == []
     game.record_guesses([(game.words[0], 0.8), ("dog", 0.1)])
     game.skip(1)
-    clock.advance(2 + 10)
+    clock.advance(3 + 2 + 10)
     game.tick()
     events = game.drain()
     assert events[-1][0] == "game_over"

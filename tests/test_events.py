@@ -9,6 +9,7 @@ import time
 import pytest
 
 from game.app import create_app
+from game.engine import RECOGNITION_THRESHOLD as T
 from game.extensions import socketio
 from game.inference import Batcher
 
@@ -149,7 +150,7 @@ def test_new_game_ack_then_the_first_round(client):
     assert ack["settings"] == {"rounds": 6, "seconds": 20, "words": None}
     events = receive(client, "round")
     assert events == [("round", {"game_id": ack["game_id"], "index": 0, "total": 6,
-                                 "word": events[0][1]["word"], "seconds": 20, "starts_in": 2.0})]
+                                 "word": events[0][1]["word"], "seconds": 20, "prompt_in": 0.0, "starts_in": 2.0})]
     assert events[0][1]["word"] in WORDS[:12]  # dealt from the deck
     assert quiet(client) == []
 
@@ -182,12 +183,12 @@ def test_ink_gets_guesses_echoing_seq(client, clock, fake):
     ack, first = start(client, clock, rounds=1, words=["cat"])
     gid = ack["game_id"]
     clock.advance(1.5)
-    client.emit("ink", ink(gid, says("dog", 0.6, n=3), seq=41))
+    client.emit("ink", ink(gid, says("dog", 0.55, n=3), seq=41))
     guess = last(client, "guess")
     assert guess["game_id"] == gid and guess["round"] == 0 and guess["seq"] == 41
     assert guess["recognized"] is False and guess["elapsed"] == 1.5
     assert [g["word"] for g in guess["guesses"]][:2] == ["dog", "cat"] and len(guess["guesses"]) == 5
-    assert guess["guesses"][0]["p"] == 0.6
+    assert guess["guesses"][0]["p"] == 0.55
     client.emit("ink", ink(gid, [[5, 5, 50]], stroke=1, seq=42))  # a second stroke
     assert last(client, "guess")["seq"] == 42
     assert fake.batches and all(n == 1 for n in fake.batches)
@@ -196,19 +197,40 @@ def test_ink_gets_guesses_echoing_seq(client, clock, fake):
 def test_recognition_ends_the_round(client, clock):
     ack, _ = start(client, clock, rounds=2, words=["cat", "dog"])
     gid = ack["game_id"]
-    client.emit("ink", ink(gid, says("cat", 0.4)))  # the word, but below the threshold
+    client.emit("ink", ink(gid, says("cat", T - 0.1)))  # the word, but below the threshold
     assert last(client, "guess")["recognized"] is False
     clock.advance(3)
-    client.emit("ink", ink(gid, says("cat", 0.6), stroke=1, seq=2))  # at the threshold
+    client.emit("ink", ink(gid, says("cat", T), stroke=1, seq=2))  # at the threshold
     events = receive(client, "round")
     assert [n for n, _ in events] == ["guess", "round_over", "round"]
     guess, over, nxt = (p for _, p in events)
     assert guess["recognized"] is True and guess["seq"] == 2
     assert over["recognized"] is True and over["seconds"] == 3.0 and over["word"] == "cat"
-    assert over["drawing"][1] == [[WORDS.index("cat")], [60.0], [0]]
+    assert over["drawing"][1] == [[WORDS.index("cat")], [T * 100], [0]]
     assert nxt["index"] == 1 and nxt["word"] == "dog"
     client.emit("ink", ink(gid, says("cat", 0.9)))  # round 0 is over
     assert last(client, "error") == {"event": "ink", "code": "round_over", "message": "round 0 is over"}
+
+
+def test_next_ends_the_break_and_sends_the_round_again(client, clock):
+    ack, _ = start(client, clock, rounds=2, seconds=10, words=["cat", "dog"])
+    gid = ack["game_id"]
+    client.emit("skip", {"game_id": gid, "round": 0})
+    nxt = last(client, "round")
+    assert (nxt["index"], nxt["prompt_in"], nxt["starts_in"]) == (1, 3.0, 5.0)  # the result's break first
+    clock.advance(1)
+    client.emit("next", {"game_id": gid, "round": 1})  # the player tapped "Next"
+    again = last(client, "round")
+    assert again == {**nxt, "prompt_in": 0.0, "starts_in": 2.0}
+    client.emit("next", {"game_id": gid, "round": 1})  # twice (the break ran out meanwhile): nothing
+    assert quiet(client) == []
+    client.emit("next", {"game_id": gid, "round": 0})
+    assert last(client, "error")["code"] == "round_over"
+    client.emit("next", {"game_id": gid})
+    assert last(client, "error")["code"] == "bad_payload"
+    clock.advance(2)
+    client.emit("ink", ink(gid, says("dog", 0.9), round_=1))
+    assert last(client, "game_over")["results"][1]["recognized"] is True
 
 
 def test_timeout_ends_the_round_from_the_ticker(client, clock):
@@ -228,7 +250,7 @@ def test_skip_through_every_round_to_game_over(client, clock):
     for i in range(3):
         words.append(last(client, "round")["word"])
         if i == 1:
-            clock.advance(2)
+            clock.advance(3 + 2)  # the break after round 0, then the prompt
             client.emit("ink", ink(gid, says("sun", 0.2), round_=1))
             receive(client, "guess")
         client.emit("skip", {"game_id": gid, "round": i})
@@ -384,13 +406,19 @@ def test_disconnect_pauses_and_resume_continues(connect, clock):
     ack2 = second.emit("resume", {"game_id": gid, "token": token}, callback=True)
     assert ack2["ok"] is True and ack2["results"] == []
     assert ack2["round"] == {"game_id": gid, "index": 0, "total": 2, "word": "cat", "seconds": 10,
-                             "starts_in": 0, "remaining": 6.0}
+                             "prompt_in": 0, "starts_in": 0, "remaining": 6.0}
     assert ack2["drawing"] == [[[WORDS.index("sun"), 1], [30.0, 1], [0, 10]]]
     second.emit("ink", ink(gid, says("cat", 0.9), stroke=1, seq=3))  # carries on drawing
     events = receive(second, "round")
     assert [n for n, _ in events] == ["guess", "round_over", "round"] and events[1][1]["seconds"] == 4.0
-    clock.advance(2 + 10)
-    assert last(second, "game_over")["results"][1]["word"] == "dog"
+    second.disconnect()  # during the break: it waits too
+    clock.advance(10)
+    third = connect()
+    ack3 = third.emit("resume", {"game_id": gid, "token": token}, callback=True)
+    assert (ack3["round"]["index"], ack3["round"]["prompt_in"], ack3["round"]["starts_in"]) == (1, 3.0, 5.0)
+    assert [r["word"] for r in ack3["results"]] == ["cat"]  # the result the break shows
+    clock.advance(3 + 2 + 10)
+    assert last(third, "game_over")["results"][1]["word"] == "dog"
     again = connect().emit("resume", {"game_id": gid, "token": token}, callback=True)
     assert again["ok"] is True and again["round"] is None and len(again["results"]) == 2
 

@@ -177,7 +177,52 @@ def test_not_downloaded_model_says_so_and_names_the_command(client):
     text = page.get_data(as_text=True)
     assert "is not downloaded on this server" in text and "python -m game.vision pull --all detection" in text
     assert 'class="vision-form"' not in text  # no upload offered for a model that cannot run
-    assert f"{NOT_CACHED} (not downloaded)" in text
+    # The models to choose from, each with whether it is here: the chosen one is not.
+    choices = dict(re.findall(r'<input type="radio" name="model" value="([^"]+)".*?<span class="model-state[^"]*">([^<]+)</span>',
+                              text, re.S))
+    assert choices == {tiny: "ready" for tiny in choices if tiny != NOT_CACHED} | {NOT_CACHED: "not downloaded"}
+    assert len(choices) == 2 and f'value="{NOT_CACHED}" checked' in text
+
+
+def test_index_says_which_tasks_run_here(client, empty_cache):
+    """/vision says, per task, whether its model is here, and the command that fetches it."""
+    def states(html: str) -> dict[str, str]:
+        items = re.findall(r'<li data-task="([^"]+)" data-ready="(yes|no)">.*?<span class="vision-ready[^"]*">(.*?)</span>',
+                           html, re.S)
+        assert [name for name, *_ in items] == ["classification", "detection", "segmentation", "depth", "zero-shot",
+                                                "doodle"]
+        return {name: (ready, text) for name, ready, text in items}
+
+    # Out of the box with nothing downloaded: the two built-ins run, the Hub models wait for a pull.
+    bare = create_app({"TESTING": True, "SECRET_KEY": "t", "VISION_CACHE_DIR": empty_cache})
+    seen = states(bare.test_client().get("/vision").get_data(as_text=True))
+    assert seen["classification"] == ("yes", "✓ Ready: runs here with efficientnet-lite0.")
+    assert seen["doodle"] == ("yes", "✓ Ready: runs here with doodle-lab.")
+    assert seen["detection"] == ("no", "✗ Not downloaded here: its model, facebook/detr-resnet-50, needs "
+                                       "<code>python -m game.vision pull detection</code> on the server first.")
+    for name in ("segmentation", "depth", "zero-shot"):
+        assert seen[name][0] == "no" and f"<code>python -m game.vision pull {name}</code>" in seen[name][1]
+    spanish = states(bare.test_client().get("/vision", headers=ES).get_data(as_text=True))
+    assert spanish["depth"] == ("no", "✗ No descargado aquí: su modelo, Intel/dpt-hybrid-midas, necesita antes "
+                                      "<code>python -m game.vision pull depth</code> en el servidor.")
+    assert spanish["doodle"] == ("yes", "✓ Listo: funciona aquí con doodle-lab.")
+
+    # The tiny models downloaded: every task runs.
+    assert {ready for ready, _ in states(client.get("/vision").get_data(as_text=True)).values()} == {"yes"}
+
+
+def test_index_offers_another_model_when_the_default_is_missing(tiny_models, empty_cache):
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "VISION_CACHE_DIR": empty_cache,
+                      "VISION_MODELS": {"detection": [NOT_CACHED, tiny_models["detection"]]}})
+    html = app.test_client().get("/vision").get_data(as_text=True)
+    item = re.search(r'<li data-task="detection".*?</li>', html, re.S)[0]
+    assert 'data-ready="yes"' in item
+    assert f"✓ Ready with {tiny_models['detection']}. Its default model, {NOT_CACHED}, is not downloaded here: " \
+           "<code>python -m game.vision pull detection</code> on the server fetches it." in item
+    # The link opens the page on the model that runs; that page offers the upload.
+    href = re.search(r'<a class="btn vision-task" href="([^"]+)"', item)[1].replace("&amp;", "&")
+    page = app.test_client().get(href).get_data(as_text=True)
+    assert 'class="vision-form"' in page and "is not downloaded on this server" not in page
 
 
 def test_default_hub_model_not_cached_names_pull_task(empty_cache):
@@ -314,6 +359,88 @@ def test_doodle_photo_is_recognised(client, held_out_doodles):
 def test_doodle_blank_paper_is_422(client):
     r = post(client, "doodle", encode(paper_photo([]), "JPEG"), filename="blank.jpg")
     assert r.status_code == 422 and "no drawing found" in r.get_json()["error"]
+
+
+def phone_photo_of(strokes, size=(1024, 768), pen=6, seed=0, tint=(1.0, 0.96, 0.86), ink=(40, 40, 70),
+                   noise=10.0, blur=1.5, shadow=0.45, quality=70) -> Image.Image:
+    """A drawing as a phone photographs it: tinted, grainy paper, lit unevenly (a shadow
+    towards one corner, darker edges, the phone's soft shadow on one side), sensor noise,
+    a little out of focus, JPEG."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    light = 235 * (1 - shadow * (xx / w) * (yy / h))
+    light *= 1 - 0.25 * np.clip(np.hypot(2 * xx / w - 1, 2 * yy / h - 1) - 0.5, 0, None)  # vignetting
+    light *= 1 - 0.25 * np.exp(-(((xx - 0.85 * w) / (0.2 * w)) ** 2 + ((yy - 0.2 * h) / (0.3 * h)) ** 2))
+    grain = np.asarray(Image.fromarray(rng.normal(0, 1, (h // 4, w // 4)).astype(np.float32), "F")
+                       .resize((w, h), Image.Resampling.BICUBIC))
+    paper = np.stack([light * c for c in tint], -1) * (1 + 0.02 * grain[..., None]) + rng.normal(0, noise, (h, w, 3))
+    img = Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    scale = min(w, h) * 0.7 / 255
+    ox, oy = (w - 255 * scale) / 2, (h - 255 * scale) / 2
+    for xs, ys, *_ in strokes:
+        draw.line([(ox + x * scale, oy + y * scale) for x, y in zip(xs, ys)], fill=ink, width=pen, joint="curve")
+    return Image.open(io.BytesIO(encode(img.filter(ImageFilter.GaussianBlur(blur)), "JPEG", quality=quality)))
+
+
+# A face: a circle, two eyes, a smile (0-255 drawing units).
+FACE = [[[128 + 120 * np.cos(t) for t in np.linspace(0, 2 * np.pi, 48)],
+         [128 + 120 * np.sin(t) for t in np.linspace(0, 2 * np.pi, 48)]],
+        [[85, 95], [90, 90]], [[160, 170], [90, 90]],
+        [[128 + 60 * np.cos(t) for t in np.linspace(0.2, np.pi - 0.2, 16)],
+         [140 + 50 * np.sin(t) for t in np.linspace(0.2, np.pi - 0.2, 16)]]]
+
+PHOTO_PAPERS = {  # how the paper and the light vary
+    "cream paper": {},
+    "blue-tinted paper, deep shadow": dict(tint=(0.85, 0.92, 1.0), shadow=0.6),
+    "grey felt-tip": dict(ink=(95, 95, 110), noise=6.0),
+    "noisy, sharp, low JPEG quality": dict(noise=16.0, blur=0.5, quality=60),
+    "very noisy, deepest shadow": dict(noise=20.0, blur=0.3, shadow=0.7, quality=50),
+}
+
+
+@pytest.mark.parametrize("paper", list(PHOTO_PAPERS))
+@pytest.mark.parametrize("pen", [3, 8, 16])
+def test_doodle_photo_of_a_drawing_on_real_paper_is_accepted(client, paper, pen):
+    r = post(client, "doodle", encode(phone_photo_of(FACE, pen=pen, seed=pen, **PHOTO_PAPERS[paper]), "JPEG"),
+             filename="drawing.jpg")
+    assert r.status_code == 200, (paper, pen, r.get_json())
+    assert len(r.get_json()["labels"]) == 5
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea", "camera", "rocket", "coins", "retina"])
+def test_doodle_photo_of_something_else_is_422(client, name):
+    """Real photos are not drawings: refused with a message that says so and what to do,
+    never a guess ("animal migration 3.9 %" for the astronaut)."""
+    image = Image.fromarray(getattr(skimage_data, name)())
+    for data, filename in ((encode(image, "JPEG", quality=90), f"{name}.jpg"), (encode(image), f"{name}.png")):
+        r = post(client, "doodle", data, filename=filename)
+        assert r.status_code == 422, (name, r.get_json())
+        error = r.get_json()["error"]
+        assert error.startswith("no drawing found: ") and "is it a photo of something else?" in error, error
+        assert "photograph a dark pen drawing on plain light paper" in error and "labels" not in r.get_json()
+
+
+def test_doodle_photo_checks_each_say_why():
+    """Each check on its own: too much ink (a black silhouette on white: no shading at all),
+    and shading away from the lines (a pen line across a faded photo: little ink)."""
+    from game.vision import doodle_photo
+
+    silhouette = Image.fromarray(np.asarray(skimage_data.horse(), dtype=np.uint8) * 255).convert("RGB")
+    with pytest.raises(VisionError, match="too much of this photo is dark") as refused:
+        doodle_photo.photo_to_bitmap(silhouette)
+    assert refused.value.status == 422
+    faded = 255 - 0.2 * (255 - np.asarray(skimage_data.astronaut(), dtype=np.float64))
+    img = Image.fromarray(faded.astype(np.uint8))
+    ImageDraw.Draw(img).line([(20, 20), (490, 490)], fill=(30, 30, 30), width=5)
+    assert doodle_photo.ink_mask(img).mean() < 0.05  # the line is the ink: the shading refuses it
+    with pytest.raises(VisionError, match="shades and textures"):
+        doodle_photo.photo_to_bitmap(img)
+    # The same line on plain paper is a drawing.
+    plain = Image.new("RGB", (800, 600), (235, 232, 220))
+    ImageDraw.Draw(plain).line([(100, 100), (700, 500)], fill=(30, 30, 30), width=5)
+    assert doodle_photo.photo_to_bitmap(plain).max() == 255
 
 
 # --- bad uploads -------------------------------------------------------------------------
@@ -467,7 +594,10 @@ def test_pages_in_spanish(client):
     assert catalogue["messages"]["Looking at your photo…"] == "Mirando tu foto…"  # static/vision.js's, in the page
     assert 'id="i18n-words"' not in page  # ImageNet's labels stay the model's
     missing = client.get(f"/vision/detection?model={NOT_CACHED}", headers=ES).get_data(as_text=True)
-    assert "no está descargado en este servidor" in missing and f"{NOT_CACHED} (no descargado)" in missing
+    assert "no está descargado en este servidor" in missing
+    shown_id = NOT_CACHED.replace("/", "/<wbr>")  # a line may break after the slash
+    assert re.search(rf'value="{NOT_CACHED}" checked>\s*<span class="model-id">{shown_id}</span>\s*'
+                     r'<span class="model-state is-missing">no descargado</span>', missing)
     assert "Laboratorio de visión" in client.get("/vision/no-such-task", headers=ES).get_data(as_text=True)
     client.set_cookie("lang", "es")  # the switcher's choice
     doodle = client.get("/vision/doodle").get_data(as_text=True)
@@ -488,6 +618,10 @@ def test_api_errors_and_notes_in_spanish(client):
     r = client.post("/api/vision/doodle", headers=ES,
                     data={"image": (io.BytesIO(encode(paper_photo([]), "JPEG")), "blank.jpg")})
     assert r.status_code == 422 and r.get_json()["error"].startswith("no se encontró ningún dibujo")
+    r = client.post("/api/vision/doodle", headers=ES,
+                    data={"image": (io.BytesIO(encode(Image.fromarray(skimage_data.astronaut()), "JPEG")), "a.jpg")})
+    assert r.status_code == 422 and r.get_json()["error"].startswith("no se encontró ningún dibujo")
+    assert "¿es una foto de otra cosa?" in r.get_json()["error"]
     assert client.post("/api/vision/classification", data=b"x").get_json()["error"] == \
         "this is not an image we can read: send a photo (JPEG, PNG, WebP or GIF)"  # English without the header
     gif = io.BytesIO()

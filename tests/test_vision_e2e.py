@@ -9,7 +9,6 @@ kind of result: boxes, masks, a depth map, typed labels.
 from __future__ import annotations
 
 import math
-import os
 import re
 import threading
 
@@ -19,7 +18,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from test_e2e_play import PHONE, browser, phone_page, server  # noqa: F401 (fixtures)
-from test_vision import empty_cache, encode, paper_photo, photo, tiny_models  # noqa: F401 (fixtures)
+from test_vision import FACE, empty_cache, encode, paper_photo, phone_photo_of, photo, tiny_models  # noqa: F401 (fixtures)
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (the test extra) ships the real photos")
 
@@ -157,6 +156,109 @@ def test_every_result_kind_is_drawn(tiny_server, browser, tmp_path):
             page.get_by_role("button", name="Score these labels").tap()
         expect(page.locator(".vision-bars li")).to_have_count(2)
         assert fits_the_phone(page)
+        assert problems == []
+    finally:
+        context.close()
+
+
+# Each model choice, its whole id and its state inside its box: nothing cut off or scrolled.
+CHOICES_JS = """() => [...document.querySelectorAll('.vision-models label')].map((label) => {
+  const box = label.getBoundingClientRect();
+  const inside = (el) => { const r = el.getBoundingClientRect();
+    return r.left >= box.left - 0.5 && r.right <= box.right + 0.5 && r.width > 0; };
+  const id = label.querySelector('.model-id'), state = label.querySelector('.model-state');
+  return {value: label.querySelector('input').value, id: id.textContent, state: state.textContent,
+          fits: label.scrollWidth <= label.clientWidth && id.scrollWidth <= id.clientWidth
+                && state.scrollWidth <= state.clientWidth && inside(id) && inside(state)};
+})"""
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_index_on_a_phone_says_which_tasks_run_here(server, browser, lang):
+    from test_e2e_play import screenshots_dir
+
+    context, page, problems = phone_page(browser)
+    try:
+        page.goto(f"{server}/lang/{lang}?next=/vision")
+        tasks = page.locator(".vision-tasks li")
+        assert tasks.count() == 6
+        ready, missing = ("✓ Ready", "✗ Not downloaded here") if lang == "en" else ("✓ Listo", "✗ No descargado aquí")
+        for i in range(6):
+            item = tasks.nth(i)
+            name, state = item.get_attribute("data-task"), item.locator(".vision-ready")
+            expect(state).to_be_visible()
+            if item.get_attribute("data-ready") == "yes":
+                expect(state).to_contain_text(ready)
+            else:
+                expect(state).to_contain_text(missing)
+                expect(state.locator("code")).to_have_text(re.compile(rf"^python -m game\.vision pull (--all )?{name}$"))
+        # The built-ins run out of the box.
+        expect(page.locator('[data-task="classification"] .vision-ready')).to_contain_text(ready)
+        expect(page.locator('[data-task="doodle"] .vision-ready')).to_contain_text(ready)
+        assert fits_the_phone(page)
+        page.screenshot(path=str(screenshots_dir() / f"vision-index-ready.phone.{lang}.png"), full_page=True)
+        assert problems == []
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_model_choices_are_readable_on_a_phone(server, browser, lang):
+    """The models' ids and states, in full on a 390 px phone (a <select> cut them to
+    "…(not down"); choosing one opens the page on it."""
+    from game.vision.tasks import TASKS
+    from test_e2e_play import screenshots_dir
+
+    context, page, problems = phone_page(browser)
+    try:
+        page.goto(f"{server}/lang/{lang}?next=/vision")
+        for task in ("segmentation", "classification", "detection"):
+            page.goto(f"{server}/vision/{task}")
+            choices = page.evaluate(CHOICES_JS)
+            assert [c["value"] for c in choices] == list(TASKS[task].models)
+            assert all(c["id"] == c["value"] and c["fits"] for c in choices), choices
+            states = {"ready", "not downloaded"} if lang == "en" else {"listo", "no descargado"}
+            assert {c["state"] for c in choices} <= states
+            assert fits_the_phone(page)
+            page.screenshot(path=str(screenshots_dir() / f"vision-models-{task}.phone.{lang}.png"), full_page=True)
+        other = TASKS["detection"].models[1]
+        page.locator(f'.vision-models input[value="{other}"]').check()
+        page.wait_for_url(f"**/vision/detection?model={other.replace('/', '%2F')}")
+        assert page.locator(f'.vision-models input[value="{other}"]').is_checked()
+        expect(page.locator(".vision-model p, .vision-missing, .vision-form").first).to_be_visible()
+        assert problems == []
+    finally:
+        context.close()
+
+
+def test_doodle_page_says_when_a_photo_is_not_a_drawing(server, browser, tmp_path):
+    """A photo of a drawing is read; then a photo of an astronaut: the page says no drawing
+    was found and why, and takes the last drawing's result away."""
+    from test_e2e_play import screenshots_dir
+
+    drawing = tmp_path / "face.jpg"
+    drawing.write_bytes(encode(phone_photo_of(FACE, pen=8), "JPEG"))
+    astronaut = tmp_path / "astronaut.jpg"
+    astronaut.write_bytes(encode(Image.fromarray(skimage_data.astronaut()), "JPEG", quality=90))
+    context, page, problems = phone_page(browser)
+    try:
+        page.goto(f"{server}/vision/doodle")
+        expect(page.locator("p.vision-model")).to_have_text("Model: doodle-lab")
+        with page.expect_response("**/api/vision/doodle") as reply:
+            page.locator('input[type="file"][name="image"]').set_input_files(str(drawing))
+        assert reply.value.status == 200, reply.value.text()
+        expect(page.locator(".vision-result")).to_be_visible()
+        with page.expect_response("**/api/vision/doodle") as reply:
+            page.locator('input[type="file"][name="image"]').set_input_files(str(astronaut))
+        assert reply.value.status == 422
+        status = page.locator(".vision-status")
+        expect(status).to_have_class(re.compile(r"\bis-error\b"))
+        expect(status).to_contain_text("no drawing found: too much of this photo is dark for pen lines on paper")
+        expect(status).to_contain_text("is it a photo of something else?")
+        expect(page.locator(".vision-result")).to_be_hidden()
+        assert fits_the_phone(page)
+        page.screenshot(path=str(screenshots_dir() / "vision-doodle-astronaut.phone.en.png"), full_page=True)
+        problems[:] = [p for p in problems if "422" not in p]  # the refusal itself
         assert problems == []
     finally:
         context.close()

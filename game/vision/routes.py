@@ -135,9 +135,20 @@ def upload_limit():
     request.max_content_length = _lab().max_upload
 
 
+def readiness(lab: VisionLab, task: Task) -> dict:
+    """Whether a task can run on this server now: its default model's id and whether it is
+    here (`ready`), the other models that are (`others`), and the command that downloads
+    the default (ModelNotDownloaded's)."""
+    default = lab.defaults[task.name]
+    here = [m for m in lab.models[task.name] if lab.pipelines.available(m)]
+    return {"task": task, "default": default, "ready": default in here, "others": [m for m in here if m != default],
+            "command": ModelNotDownloaded(task.name, default).command}
+
+
 @bp.get("/vision")
 def index():
-    return render_template("vision_index.html", tasks=TASKS.values())
+    lab = _lab()
+    return render_template("vision_index.html", tasks=[readiness(lab, task) for task in TASKS.values()])
 
 
 @bp.get("/vision/<name>")
