@@ -7,6 +7,26 @@ import pytest
 
 import pg_server
 
+# Why tests skip for want of a system package (Debian's chromium, postgresql): each reason is
+# said in one line of the summary, however many tests it skips (pytest_runtest_makereport).
+MISSING_PACKAGES: set[str] = set()
+
+
+def skip_missing_package(reason: str):
+    MISSING_PACKAGES.add(reason)
+    pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = report.longrepr[2].removeprefix("Skipped: ")
+        if reason in MISSING_PACKAGES:
+            # One place for all of them: pytest folds them into one line.
+            report.longrepr = (__file__, skip_missing_package.__code__.co_firstlineno, report.longrepr[2])
+
+
 # Apps built in the test process must not pin it to one CPU (game.inference.share_cpus); the
 # servers tests start (live_server.py) set it back to "auto", as in production.
 os.environ["DOODLE_CPU_AFFINITY"] = "off"
@@ -28,7 +48,7 @@ def postgres_server():
     end; skipped only when the PostgreSQL binaries are absent (`make test` installs them)."""
     reason = pg_server.unavailable()
     if reason:
-        pytest.skip(reason)
+        skip_missing_package(reason)
     server = pg_server.start()
     yield server
     server.stop()

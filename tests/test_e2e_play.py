@@ -22,6 +22,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from conftest import skip_missing_package
 from live_server import free_port, running_server
 from training.data import split_of
 
@@ -100,7 +101,7 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(CHROMIUM_MISSING)
+        skip_missing_package(CHROMIUM_MISSING)
     with launched_chromium() as b:
         yield b
 
