@@ -378,8 +378,9 @@
         const canvas = document.createElement("canvas");
         const cap = document.createElement("figcaption");
         const top = d.guesses && d.guesses[0];
-        const saw = hasInk(d.drawing) && top ? `${name(top.word)} (${pct(top.p)})` : _("nothing");
-        cap.textContent = d.recognized ? _("%(name)s: recognised, the AI saw %(saw)s", { name: d.nickname, saw })
+        const saw = hasInk(d.drawing) && top ? `${name(top.word)} (${pct(top.p)})` : "";
+        cap.textContent = !saw ? _("%(name)s: nothing drawn", { name: d.nickname })
+          : d.recognized ? _("%(name)s: recognised, the AI saw %(saw)s", { name: d.nickname, saw })
           : _("%(name)s: not recognised, the AI saw %(saw)s", { name: d.nickname, saw });
         fig.append(canvas, cap);
         section.append(fig);
