@@ -128,7 +128,6 @@ def test_each_drawing_is_stored_under_the_word_shown_while_it_was_drawn(server, 
 
         # The first reply is held back: the page is "saving" as long as it likes.
         page.route("**/api/contributions", lambda route: held.append(route))
-        shown = [(WORD, WORD)]
         finger.draw(strokes_across(box, 2))
         page.get_by_role("button", name="Submit").tap()
         submit = page.locator("#btn-submit")
@@ -150,13 +149,18 @@ def test_each_drawing_is_stored_under_the_word_shown_while_it_was_drawn(server, 
         assert second != WORD
 
         # Back to back, no waiting: draw 3 strokes, Submit, at once draw 1 stroke, Submit. The
-        # word shown before and after each drawing is noted.
+        # page notes the word on the screen as each stroke starts and as it ends.
+        page.evaluate("""() => {
+          const canvas = document.getElementById('canvas'), word = () => document.getElementById('word').textContent;
+          window.__strokes = [];
+          canvas.addEventListener('pointerdown', () => window.__strokes.push([word(), null]), true);
+          canvas.addEventListener('pointerup', () => { window.__strokes.at(-1)[1] = word(); }, true);
+        }""")
         for n in (3, 1):
-            before = page.locator("#word").text_content()
             finger.draw(strokes_across(box, n))
-            shown.append((before, page.locator("#word").text_content()))
             page.get_by_role("button", name="Submit").tap()
-        assert shown[1] == (second, second)
+        shown = page.evaluate("window.__strokes")
+        assert shown[:3] == [[second, second]] * 3, shown
         page.wait_for_function("document.getElementById('contribute').dataset.phase === 'drawing'")
         page.wait_for_function("() => !document.getElementById('status').textContent.startsWith('Saving')")
         sent = page.evaluate("performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/api/contributions')).length")
@@ -180,8 +184,8 @@ def test_each_drawing_is_stored_under_the_word_shown_while_it_was_drawn(server, 
         assert stored[:2] == [(WORD, 2), (second, 3)], stored
         assert len(stored) <= 3, stored
         if len(stored) == 3:
-            before, after = shown[2]
-            assert stored[2] == (after, 1) and before == after != second, (stored, shown)
+            down, up = shown[3]
+            assert stored[2] == (down, 1) and down == up != second, (stored, shown)
         assert not problems, "\n".join(problems)
     finally:
         context.close()
