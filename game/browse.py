@@ -20,7 +20,7 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template, reque
 from flask_babel import gettext as _
 
 from game.contributions import OK
-from game.i18n import locale, word_name
+from game.i18n import fold, locale, word_name
 from game.quickdraw_files import QuickDrawFolder
 from game.routes import load_categories
 
@@ -40,17 +40,12 @@ MAX_QUERY = 64  # characters of the search box kept
 OWN_LETTERS = {"es": {"ñ": "n\U0010ffff"}}
 
 
-def folded(text: str) -> str:
-    """Text for matching: no accents, no case ("Ángel" and "angel" match)."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold()
-
-
 def collation_key(name: str, code: str) -> tuple[str, str, str]:
     """Sort key of a name in language `code`, as a dictionary sorts it: letters first,
     accents and case only to break ties ("ángel" sorts with "a", "ñ" after "n" in Spanish)."""
     own = OWN_LETTERS.get(code, {})
     base = "".join(own.get(c, c) for c in name.casefold())
-    return folded(base), unicodedata.normalize("NFKD", name.casefold()), name
+    return fold(base), unicodedata.normalize("NFKD", name.casefold()), name
 
 
 class BrowseError(Exception):
@@ -181,14 +176,14 @@ def index():
     browser, code = _browser(), locale()
     rows = [dict(row, name=word_name(row["word"]), drawings=drawings_of(row)) for row in browser.counts()]
     for row in rows:
-        row["search"] = folded(row["name"])
+        row["search"] = fold(row["name"])
     rows.sort(key=lambda row: (row["drawings"] == 0, collation_key(row["name"], code)))
     drawn = sum(1 for row in rows if row["drawings"])
     show = request.args.get("show", "").strip().lower()
     if show not in SHOW:
         show = "drawn" if drawn else "all"
     query = request.args.get("q", "").strip()[:MAX_QUERY]
-    needle = folded(query)
+    needle = fold(query)
     for row in rows:
         row["shown"] = (show == "all" or row["drawings"] > 0) and needle in row["search"]
     return render_template("data_index.html", rows=rows, quickdraw=browser.folder is not None,

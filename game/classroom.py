@@ -53,6 +53,7 @@ from flask_babel import ngettext
 
 from game.engine import (BAD_PAYLOAD, DRAWING, MAX_WORDS, NOT_STARTED, OVER, PROMPT, RATE_LIMITED, RECOGNITION_THRESHOLD,
                          ROUND_OVER, Clock, Game, GameError, InferenceRequest, Round, Settings, recognised)
+from game.i18n import fold
 
 ROOT = Path(__file__).resolve().parent.parent
 RUDE_WORDS_PATH = ROOT / "data" / "rude_words.txt"
@@ -140,12 +141,6 @@ def speed_points(elapsed: float, seconds: float) -> int:
 # --- text --------------------------------------------------------------------
 
 
-def _fold(text: str) -> str:
-    """Case and accents dropped: "Cabrón" -> "cabron", "coño" -> "cono"."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
 # Leading words a guess may have or leave out: English's "the" (the categories have "The
 # Mona Lisa"); a room adds the articles of its languages' category lists ("una", "la").
 ARTICLES = frozenset({"the"})
@@ -154,7 +149,7 @@ ARTICLES = frozenset({"the"})
 def _key(text: str, articles: frozenset[str] = ARTICLES) -> str:
     """A guess or a word as compared: folded, letters and digits only, and no leading
     article."""
-    words = re.findall(r"\w+", _fold(text).replace("_", " "))
+    words = re.findall(r"\w+", fold(text).replace("_", " "))
     if len(words) > 1 and words[0] in articles:
         words = words[1:]
     return "".join(words)
@@ -163,7 +158,7 @@ def _key(text: str, articles: frozenset[str] = ARTICLES) -> str:
 def articles_of(names: Mapping[str, Mapping[str, tuple[str, str]]]) -> frozenset[str]:
     """The articles in category lists ({locale: {category: (name, phrase)}}): what a phrase
     adds before its name ("una" of "bicicleta|una bicicleta"), folded."""
-    found = {_fold(phrase[: -len(name)].strip()) for pairs in names.values() for name, phrase in pairs.values()
+    found = {fold(phrase[: -len(name)].strip()) for pairs in names.values() for name, phrase in pairs.values()
              if phrase != name and phrase.endswith(name)}
     return ARTICLES | {a for a in found if a and " " not in a}
 
@@ -246,7 +241,7 @@ class RudeFilter:
             entry = line.split("#", 1)[0].strip()
             if not entry:
                 continue
-            letters = "".join(re.findall(r"[a-z]", _fold(entry.rstrip("*"))))
+            letters = "".join(re.findall(r"[a-z]", fold(entry.rstrip("*"))))
             pattern = "".join(f"{c}{{{len(list(run))},}}" for c, run in itertools.groupby(letters))
             (anywhere if entry.endswith("*") else whole).append(pattern)
         never = "(?!)"
@@ -259,7 +254,7 @@ class RudeFilter:
 
     def is_rude(self, text: str) -> bool:
         # camelCase is split first ("BigAss"), before case is folded away.
-        folded = _fold(re.sub(r"([a-z])([A-Z])", r"\1 \2", text)).translate(_LEET)
+        folded = fold(re.sub(r"([a-z])([A-Z])", r"\1 \2", text)).translate(_LEET)
         for one in "il":
             words = re.findall(r"[a-z]+", folded.replace("1", one))
             # The words, and all of them run together: "f u c k", "f.u.c.k", "hijo de puta".

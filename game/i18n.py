@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import unicodedata
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -195,6 +196,13 @@ def word_name(word: str) -> str:
 
 
 # --- the language switcher ---------------------------------------------------------
+
+
+def fold(text: str) -> str:
+    """Text for matching words as people type them: accents and case dropped ("Ángel" ->
+    "angel", "coño" -> "cono")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def _same_site(target: str | None) -> str:

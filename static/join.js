@@ -82,7 +82,7 @@
   // rather than UTF-16 units): the hint beside the field says it, and says so as soon as a
   // name passes it. Nothing is cut: the person shortens the name they chose.
   const nickname = $("join-nickname"), nicknameHint = $("join-nickname-hint");
-  const MAX_NICKNAME = Number(nickname.dataset.max) || 20;
+  const MAX_NICKNAME = Number(nickname.dataset.max);
   const nicknameHintText = nicknameHint.textContent;
   function nicknameFits() {
     const n = [...nickname.value.normalize("NFC").trim().split(/\s+/).join(" ")].length;

@@ -442,19 +442,17 @@
       el.resultTitle.textContent = _("✓ The AI got %(thing)s!", { thing: phrase(r.word) });
       el.resultDetail.textContent = r.seconds != null ? _("Recognised in %(time)s.", { time: fmtSeconds(r.seconds) })
         : _("Recognised.");
-    } else if (almost(r)) {
-      el.resultTitle.textContent = r.skipped ? _("Skipped: %(word)s", { word: name(r.word) })
-        : _("Almost: %(thing)s", { thing: phrase(r.word) });
-      el.resultDetail.textContent = _("The AI's best guess was right, %(thing)s, but at %(percent)s%% it wasn't sure enough to say it.",
-        { thing: phrase(r.word), percent: number(Math.round(r.guesses[0].p * 100)) });
-      if (!r.skipped && !quiet) say(_("I thought so, but I wasn't sure enough."));
     } else {
+      const close = almost(r);
       el.resultTitle.textContent = r.skipped ? _("Skipped: %(word)s", { word: name(r.word) })
-        : _("Time's up: %(thing)s", { thing: phrase(r.word) });
+        : close ? _("Almost: %(thing)s", { thing: phrase(r.word) }) : _("Time's up: %(thing)s", { thing: phrase(r.word) });
       const thought = hasInk(r.drawing) ? aiThought(r) : "";
-      el.resultDetail.textContent = !hasInk(r.drawing) ? _("Nothing was drawn.")
+      el.resultDetail.textContent = close
+        ? _("The AI's best guess was right, %(thing)s, but at %(percent)s%% it wasn't sure enough to say it.",
+          { thing: phrase(r.word), percent: number(Math.round(r.guesses[0].p * 100)) })
+        : !hasInk(r.drawing) ? _("Nothing was drawn.")
         : thought ? _("The AI thought it was %(things)s.", { things: thought }) : _("The AI had no idea.");
-      if (!r.skipped && !quiet) say(_("Sorry, I couldn't guess it."));
+      if (!r.skipped && !quiet) say(close ? _("I thought so, but I wasn't sure enough.") : _("Sorry, I couldn't guess it."));
     }
     const last = r.index + 1 >= total;
     el.next.textContent = last ? _("See your doodles") : _("Next");

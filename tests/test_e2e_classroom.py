@@ -59,6 +59,18 @@ def draw_strokes(page: Page, n: int) -> None:
     Finger(page).draw(strokes)
 
 
+def create_room(projector: Page, server: str, mode: str | None = None, button: str = "Create a room") -> str:
+    """The teacher opens /classroom and creates a room (in `mode`) with the button named
+    `button`; returns the room's code, once the projector shows it."""
+    projector.goto(f"{server}/classroom")
+    if mode:
+        projector.locator("#create-mode").select_option(mode)
+    projector.get_by_role("button", name=button).click()
+    code = projector.locator("#room-code")
+    expect(code).to_have_text(re.compile(r"^[A-HJ-NP-Z2-9]{5}$"))
+    return code.text_content()
+
+
 def wait_drawing(page: Page, index: int) -> None:
     page.wait_for_function(
         "(i) => { const s = window.doodleJoin.st; return document.getElementById('phone').dataset.view === 'draw'"
@@ -68,11 +80,7 @@ def wait_drawing(page: Page, index: int) -> None:
 def test_classroom_race_game(server, browser):
     problems: list[str] = []
     projector = watch(browser.new_context(**PROJECTOR).new_page(), problems, "projector")
-    projector.goto(f"{server}/classroom")
-    projector.get_by_role("button", name="Create a room").click()
-    code_el = projector.locator("#room-code")
-    expect(code_el).to_have_text(re.compile(r"^[A-HJ-NP-Z2-9]{5}$"))
-    code = code_el.text_content()
+    code = create_room(projector, server)
     assert projector.locator("#qr svg path").count() >= 1
     assert projector.locator("#join-url").text_content().endswith(f"/join/{code}")
 
@@ -160,15 +168,11 @@ def test_classroom_pictionary_with_the_teacher_drawing(server, browser):
     round 2 Ana draws on her phone and Bo guesses before the AI gets it."""
     problems: list[str] = []
     projector = watch(browser.new_context(**PROJECTOR).new_page(), problems, "projector")
-    projector.goto(f"{server}/classroom")
-    projector.locator("#create-mode").select_option("pictionary")
-    projector.get_by_role("button", name="Create a room").click()
-    code = projector.locator("#room-code")
-    expect(code).to_have_text(re.compile(r"^[A-HJ-NP-Z2-9]{5}$"))
+    code = create_room(projector, server, "pictionary")
     phones = {}
     for name in ("Ana", "Bo"):
         page = watch(browser.new_context(**PHONE).new_page(), problems, name)
-        page.goto(f"{server}/join/{code.text_content()}")
+        page.goto(f"{server}/join/{code}")
         page.locator("#join-nickname").fill(name)
         page.get_by_role("button", name="Join").tap()
         expect(page.locator("#wait")).to_be_visible()
@@ -293,10 +297,7 @@ def test_a_long_nickname_is_never_cut_and_refusals_are_sentences(server, browser
     problems: list[str] = []
     texts = NICKNAME_TEXTS[lang]
     projector = watch(browser.new_context(**PROJECTOR).new_page(), problems, "projector")
-    projector.goto(f"{server}/classroom")
-    projector.get_by_role("button", name="Create a room").click()
-    expect(projector.locator("#room-code")).to_have_text(re.compile(r"^[A-HJ-NP-Z2-9]{5}$"))
-    code = projector.locator("#room-code").text_content()
+    code = create_room(projector, server)
 
     phone = watch(browser.new_context(**PHONE, locale=lang).new_page(), problems, "phone")
     phone.goto(f"{server}/join/{code}")
@@ -351,15 +352,12 @@ def test_a_phone_and_a_laptop_draw_what_the_student_drew(server, browser):
     coordinates, and the projector's mosaic shows the same drawing."""
     problems: list[str] = []
     projector = watch(browser.new_context(**PROJECTOR).new_page(), problems, "projector")
-    projector.goto(f"{server}/classroom")
-    projector.get_by_role("button", name="Create a room").click()
-    code_el = projector.locator("#room-code")
-    expect(code_el).to_have_text(re.compile(r"^[A-HJ-NP-Z2-9]{5}$"))
+    code = create_room(projector, server)
     students = {"Ana": browser.new_context(**PHONE).new_page(),
                 "Bo": browser.new_context(viewport={"width": 1366, "height": 768}).new_page()}
     for name, page in students.items():
         watch(page, problems, name)
-        page.goto(f"{server}/join/{code_el.text_content()}")
+        page.goto(f"{server}/join/{code}")
         page.locator("#join-nickname").fill(name)
         page.get_by_role("button", name="Join").click()
         expect(page.locator("#wait")).to_be_visible()
@@ -484,11 +482,7 @@ def test_the_lobby_fits_a_projector_screen(server, browser, lang):
     context = browser.new_context(viewport=PROJECTOR_SIZES["1366x768"], locale=lang,
                                   extra_http_headers={"Accept-Language": lang})
     projector = watch(context.new_page(), problems, "projector")
-    projector.goto(f"{server}/classroom")
-    projector.locator("#btn-create").click()
-    code_el = projector.locator("#room-code")
-    expect(code_el).to_have_text(re.compile(r"^[A-HJ-NP-Z2-9]{5}$"))
-    code = code_el.text_content()
+    code = create_room(projector, server, button={"en": "Create a room", "es": "Crear una sala"}[lang])
     names = ["Ana", "Maximiliano José", "Wolfeschlegelst", "Bo"]
     phones = [join_phone(browser, server, code, name, problems) for name in names]
     expect(projector.locator("#players li")).to_have_count(len(names))
@@ -526,11 +520,7 @@ def test_words_by_their_names_and_each_game_starts_clean(server, browser):
     The second game, started from there, begins with an empty feed and leaderboard."""
     problems: list[str] = []
     projector = watch(browser.new_context(**PROJECTOR).new_page(), problems, "projector")
-    projector.goto(f"{server}/classroom")
-    projector.locator("#btn-create").click()
-    code_el = projector.locator("#room-code")
-    expect(code_el).to_have_text(re.compile(r"^[A-HJ-NP-Z2-9]{5}$"))
-    code = code_el.text_content()
+    code = create_room(projector, server)
     phones = {name: join_phone(browser, server, code, name, problems, lang) for name, lang in (("Ana", "en"), ("Lupe", "es"))}
     for page in (projector, *phones.values()):
         page.evaluate(RECORD_TEXTS_JS, ["banner"] if page is projector else ["wait-title"])
