@@ -357,11 +357,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peer benchmark: {e}", file=sys.stderr)
         return 2
     result["model"] = str(args.model)
-    result["precision"] = str(clf.dtype).removeprefix("torch.")
     if args.json:
         print(json.dumps(result))
     else:
-        print(table(result, f"{args.model} ({result['precision']})"))
+        print(table(result, str(args.model)))
     return 0
 
 

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from flask import Flask, current_app, request
 from flask_babel import gettext as _
 
+from game.classifier import DEFAULT_MODEL, DoodleClassifier
 from game.contribute import Consent, game_consent
 from game.deck import load_deck, metrics_path
 from game.engine import (BAD_PAYLOAD, RATE_LIMITED, RECOGNITION_THRESHOLD, SERVER_ERROR, Game, GameError, GameRegistry,
@@ -29,7 +30,6 @@ from game.extensions import socketio
 from game.inference import CPU_AFFINITIES, Batcher, ClassifierProcess, share_cpus
 from game.ratelimit import TokenBucket
 
-ROOT = Path(__file__).resolve().parent.parent
 GUESSES = 5  # top guesses a `guess` event shows
 MAX_ID = 64  # characters in a game id or token
 
@@ -66,7 +66,7 @@ def init_app(app: Flask) -> None:
         app.config.setdefault(key, value)
     cfg = app.config
     model_path = cfg["MODEL_PATH"] = (cfg["MODEL_PATH"] or os.environ.get("DOODLE_MODEL")
-                                      or str(ROOT / "data" / "models" / "doodle-resnet18s.safetensors"))
+                                      or str(DEFAULT_MODEL))
     affinity = cfg["CPU_AFFINITY"] = cfg["CPU_AFFINITY"] or os.environ.get("DOODLE_CPU_AFFINITY") or "auto"
     if affinity not in CPU_AFFINITIES:
         raise ValueError(f"CPU_AFFINITY (or $DOODLE_CPU_AFFINITY) must be one of {CPU_AFFINITIES}, got {affinity!r}")
@@ -94,8 +94,6 @@ def _load_classifier_cached(path: str, mtime_ns: int, process: bool, affinity: s
     if process:
         # The server's threads share one CPU only where the model has others to itself.
         return ClassifierProcess(path, cpus=share_cpus(affinity))
-    # Imported here: torch loads only when a real model does (tests may inject one).
-    from game.classifier import DoodleClassifier
     return DoodleClassifier.load(path)
 
 

@@ -11,7 +11,6 @@ stale ones. A key keeps its place in the line when its request is replaced.
 """
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -19,6 +18,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Hashable, Sequence
+
+from game.classifier import model_file
 
 log = logging.getLogger(__name__)
 
@@ -98,39 +99,23 @@ class Batcher:
         return [r for d in drawings for r in self._results([d])]
 
 
-def model_metadata(path: str | Path) -> dict[str, str]:
-    """A Doodle Lab model file's metadata (categories, temperature, arch...), read without
-    torch, so that the server's process need not import it; clear errors for a missing
-    file or one that is not ours."""
-    from safetensors import safe_open
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"model file not found: {path} (train one with `python -m training train`)")
-    with safe_open(str(path), "np") as f:
-        meta = f.metadata() or {}
-    if "categories" not in meta:
-        raise ValueError(f"{path} is not a Doodle Lab model (no categories in its metadata)")
-    return meta
-
-
 class ClassifierProcess:
     """The doodle classifier (game.classifier.DoodleClassifier) in a process of its own,
     with the same methods: classify, classify_batch, classify_bitmaps, simplify_and_classify,
     categories.
 
-    Inference is CPU-bound Python and torch. In the server's process it competes for the
-    GIL with every connection's threads, so a batch of a few drawings took several times
+    Inference is CPU-bound Python and onnxruntime. In the server's process it competes for
+    the GIL with every connection's threads, so a batch of a few drawings took several times
     its own cost under load; here it has a core and an interpreter to itself, and the
-    batcher thread waits on a pipe without holding the GIL. The server's process then
-    never imports torch either. Calls are serialised (one pipe); a worker that dies (or
+    batcher thread waits on a pipe without holding the GIL. Calls are serialised (one pipe); a worker that dies (or
     does not answer in `call_timeout` seconds) is started again, and the call that saw it
     die raises RuntimeError (the batcher retries)."""
 
     def __init__(self, path: str | Path, start_timeout: float = 300.0, call_timeout: float = 60.0,
                  cpus: set[int] | None = None):
-        self.path = str(path)
+        self.path = str(model_file(path))  # a missing file is the caller's error, before a process starts
         self.cpus = cpus  # where it runs (share_cpus); None: where the OS puts it
-        self.categories = json.loads(model_metadata(path)["categories"])
+        self.categories: list[str] = []  # the model's, as its process reports them
         self.start_timeout, self.call_timeout = start_timeout, call_timeout
         self._lock = threading.Lock()
         # spawn, not fork: the server's threads (and their locks) must not be copied.
@@ -150,15 +135,16 @@ class ClassifierProcess:
             self._stop()
             raise RuntimeError(f"the classifier process did not load {self.path} in {self.start_timeout:g} s")
         try:
-            ok, error = parent.recv()
+            ok, answer = parent.recv()
         except EOFError:
             self._proc.join(5)
             # The usual cause: a script that builds the app at import time (spawn imports it again).
-            ok, error = False, (f"it exited with {self._proc.exitcode} (a script that calls create_app() "
+            ok, answer = False, (f"it exited with {self._proc.exitcode} (a script that calls create_app() "
                                 f"must do so under `if __name__ == \"__main__\":`)")
         if not ok:
             self._stop()
-            raise RuntimeError(f"the classifier process could not load {self.path}: {error}")
+            raise RuntimeError(f"the classifier process could not load {self.path}: {answer}")
+        self.categories = answer
 
     def _stop(self) -> None:
         if self._conn is not None:
@@ -207,17 +193,15 @@ def _serve_classifier(path: str, conn, cpus: set[int] | None) -> None:
     """The classifier process: load the model, then answer calls until the pipe closes."""
     try:
         if cpus:
-            os.sched_setaffinity(0, cpus)  # before torch, which sizes its thread pool by it
-        import torch
-        # One thread: the server's process needs the other core, and torch's OpenMP threads
-        # stall when a core is taken (batches of 40 drawings took up to 1 s with two).
-        torch.set_num_threads(1)
+            os.sched_setaffinity(0, cpus)
         from game.classifier import DoodleClassifier
-        clf = DoodleClassifier.load(path)
+        # One thread: the server's process needs the other core, and a second compute thread
+        # stalls when its core is taken (batches of 40 drawings took up to 1 s with two).
+        clf = DoodleClassifier.load(path, threads=1)
     except Exception as e:  # reported to the server, which refuses to start
         conn.send((False, f"{type(e).__name__}: {e}"))
         return
-    conn.send((True, None))
+    conn.send((True, clf.categories))
     while True:
         try:
             method, args = conn.recv()

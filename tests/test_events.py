@@ -540,7 +540,7 @@ def test_a_failing_classifier_answers_nothing_and_the_game_goes_on(client, clock
 
 
 def test_the_deck_comes_from_the_models_recall(tmp_path, fake):
-    model = tmp_path / "m.safetensors"  # never loaded: the classifier is injected
+    model = tmp_path / "m.onnx"  # never loaded: the classifier is injected
     recall = {w: (0.9 if i < 12 else 0.5) for i, w in enumerate(reversed(WORDS))}
     model.with_suffix(".metrics.json").write_text(json.dumps({"per_category_recall_val": recall}))
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from game.classifier import DoodleClassifier, native_bfloat16
-from game.inference import model_metadata
+from game.classifier import DoodleClassifier
 from training import data, train
+from training.model import checkpoint_metadata, native_bfloat16
 from training.card import reproduce_command, training_precision
 
 WORDS = ["cat", "bicycle", "anvil", "umbrella", "lightning"]
@@ -47,7 +47,8 @@ def short_run(quickdraw_dir, tmp_path_factory):
 def test_short_training_run_beats_chance(short_run, quickdraw_dir):
     out, result = short_run
     assert result["temperature"] > 0 and len(result["history"]) == 2
-    clf = DoodleClassifier.load(out)
+    clf = DoodleClassifier.load(result["served"])
+    assert result["served"] == str(out.with_suffix(".onnx"))
     _, splits = data.load(quickdraw_dir, WORDS, log=lambda *a: None)
     held = [s for name, s in splits.items() if name != "train"]
     drawings = [r if r is not None else d for s in held for d, r in zip(s.drawings, s.raw)]
@@ -61,7 +62,7 @@ def test_short_training_run_beats_chance(short_run, quickdraw_dir):
 
 def test_evaluate_cli_prints_json_and_writes_pngs(short_run, quickdraw_dir, tmp_path):
     out, _ = short_run
-    proc = subprocess.run([sys.executable, "-m", "training", "evaluate", "--model", str(out),
+    proc = subprocess.run([sys.executable, "-m", "training", "evaluate", "--model", str(out.with_suffix(".onnx")),
                            "--data", str(quickdraw_dir), "--words", ",".join(WORDS), "--out", str(tmp_path),
                            "--card"],
                           capture_output=True, text=True, timeout=300)
@@ -86,7 +87,7 @@ def test_evaluate_cli_prints_json_and_writes_pngs(short_run, quickdraw_dir, tmp_
     # --card: the model card and metrics beside the model, saying how the figures were computed.
     card = (out.parent / "MODEL_CARD.md").read_text()
     assert "CC BY 4.0" in card or "Creative Commons Attribution 4.0" in card
-    assert f"in {report['precision']} (" in card and report["precision"] in ("bfloat16", "float32")
+    assert "short.onnx` (ONNX, run by onnxruntime" in card and f"T = {report['temperature']:.3f}" in card
     assert "| numpy_bitmap | 2 |" in card
     assert json.loads(out.with_suffix(".metrics.json").read_text())["per_category_recall"] == report["per_category_recall"]
 
@@ -109,7 +110,7 @@ def test_training_is_seeded(quickdraw_dir, tmp_path, bf16):
     assert weights[0].keys() == weights[1].keys()
     assert all((weights[0][k] == weights[1][k]).all() for k in weights[0])
     # The model records the precision it really trained in, and its card says it.
-    meta = model_metadata(tmp_path / "a.safetensors")
+    meta = checkpoint_metadata(tmp_path / "a.safetensors")
     precision = "bfloat16" if bf16 and native_bfloat16() else "float32"
     assert json.loads(meta["training_precision"]) == precision
     assert training_precision(meta, json.loads(meta["config"])).startswith(precision)

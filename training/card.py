@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from game.classifier import ARCH
+from game.classifier import DoodleClassifier
 from game.deck import metrics_path
-from game.inference import model_metadata
+from training.model import ARCH
 
 CREDIT = ("This data made available by Google, Inc. under the Creative Commons Attribution 4.0 "
           "International license. <https://github.com/googlecreativelab/quickdraw-dataset>")
@@ -66,7 +66,7 @@ def training_precision(meta: dict, config: dict) -> str:
 
 def write(model_path: Path, report: dict) -> Path:
     model_path = Path(model_path)
-    meta = model_metadata(model_path)
+    meta = DoodleClassifier.load(model_path).metadata
     counts = json.loads(meta.get("data_counts", "{}"))
     config = json.loads(meta.get("config", "{}"))
     history = json.loads(meta.get("history", "[]"))
@@ -109,8 +109,11 @@ def write(model_path: Path, report: dict) -> Path:
         "",
         f"timm `{ARCH['name']}` with stage widths {ARCH['channels']}, one input channel, the stem's max-pool",
         f"removed (28×28 input), {len(categories)} outputs in the order of `data/categories.txt`.",
-        f"Probabilities are calibrated by temperature scaling on the validation split "
-        f"(T = {report['temperature']:.3f}, fitted on whole drawings and their first halves).",
+        "The game serves it as `" + model_path.name + "` (ONNX, run by onnxruntime in float32): the network's",
+        "logits for the drawing and for its left-right mirror, averaged. Probabilities are calibrated by",
+        f"temperature scaling on the validation split (T = {report['temperature']:.3f}, fitted on the served",
+        "function's logits for whole drawings and their first halves). The training checkpoint is",
+        f"`{model_path.with_suffix('.safetensors').name}` beside it.",
         "",
         "## Training",
         "",
@@ -133,8 +136,7 @@ def write(model_path: Path, report: dict) -> Path:
         "",
         "## Held-out metrics (test split)",
         "",
-        f"Computed as the game serves the model on the machine that ran evaluate: in {report['precision']}"
-        " (bfloat16 where the CPU has it natively, float32 elsewhere).",
+        "Computed as the game serves the model: the ONNX file, through onnxruntime.",
         "",
         "| set | drawings | top-1 | top-3 | MAP@3 |",
         "|---|---|---|---|---|",

@@ -16,7 +16,6 @@ import numpy as np
 
 from game import ink
 from game.classifier import DEFAULT_MODEL, DoodleClassifier
-from game.inference import model_metadata
 from training import data
 
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
@@ -90,7 +89,6 @@ def evaluate(clf: DoodleClassifier, split: data.Split, big_words: list[str]) -> 
         "per_category_recall": per_category_recall(cats, pred, y),
         "big_categories": big_words,
         "temperature": clf.temperature,
-        "precision": str(clf.dtype).removeprefix("torch."),
     }
     return report, confusion
 
@@ -128,12 +126,8 @@ def plot_history(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def model_history(path: Path) -> list[dict]:
-    return json.loads(model_metadata(path).get("history", "[]"))
-
-
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", default=None, help="safetensors model (default: the shipped one)")
+    parser.add_argument("--model", default=None, help="served model, .onnx (default: the shipped one)")
     parser.add_argument("--data", default=str(data.DEFAULT_DATA), help="Quick, Draw! data folder")
     parser.add_argument("--compare", default=None, help="a second model to evaluate on the same split")
     parser.add_argument("--words", default="", help="comma-separated subset (default: every category)")
@@ -160,7 +154,7 @@ def run(model_path, data_dir, words, out_dir) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     stem = model_path.stem
     plot_confusion(confusion, out / f"{stem}-confusion.png")
-    history = model_history(model_path)
+    history = json.loads(clf.metadata.get("history", "[]"))
     if history:
         plot_history(history, out / f"{stem}-training-curve.png")
     report["pngs"] = sorted(str(p) for p in out.glob(f"{stem}-*.png"))

@@ -3,7 +3,7 @@
 One readable loop in the manner of nanoGPT: the config below, a `Sampler`
 that renders augmented drawings through the game's own ink pipeline, AdamW
 with a cosine schedule, a validation pass per epoch, temperature calibration
-on the validation split, and a safetensors file the game loads.
+on the validation split, and a checkpoint with the ONNX file the game serves beside it.
 """
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from game import ink
-from game.classifier import DEFAULT_MODEL, bitmaps_to_tensor, build_model, native_bfloat16, save
+from game.classifier import DEFAULT_MODEL
+from training.model import MirrorViews, bitmaps_to_tensor, build_model, native_bfloat16, save
 from training import data
 
 # ---- config (each is a --flag; the shipped model's command is in its model card) ----
 CONFIG = dict(
     data=str(data.DEFAULT_DATA),
-    out=str(DEFAULT_MODEL),
+    out=str(DEFAULT_MODEL.with_suffix(".safetensors")),  # the checkpoint; the served .onnx goes beside it
     words="",               # comma-separated subset for quick runs; empty = all 345
     extra=[],               # folders of exported contributions (Google's ndjson)
     epochs=28,
@@ -147,6 +148,11 @@ def uses_bf16(cfg: dict, device: torch.device) -> bool:
     return torch.cuda.is_bf16_supported() if device.type == "cuda" else native_bfloat16()
 
 
+def calibration_inputs(split: data.Split) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whole drawings and their first halves: the game judges drawings in progress."""
+    return eval_inputs(split, fractions=(0.5, 1.0))
+
+
 def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
     """Temperature scaling (Guo et al. 2017): the T minimising held-out NLL."""
     log_t = torch.zeros(1, requires_grad=True)
@@ -173,10 +179,9 @@ def train(cfg: dict, log=print) -> dict:
     layout = torch.channels_last if bf16 else torch.contiguous_format
     model = build_model(len(categories)).to(device, memory_format=layout)
     sampler = Sampler(splits["train"], len(categories), cfg, cfg["seed"])
-    # Validation on stroke drawings, the game's input; calibration also on their
-    # halves, since the game judges drawings in progress.
+    served = MirrorViews(model)  # validated and calibrated as the game serves it
     xv, yv = eval_inputs(splits["val"])
-    xc, yc = eval_inputs(splits["val"], fractions=(0.5, 1.0))
+    xc, yc = calibration_inputs(splits["val"])
     xvb = bitmaps_to_tensor(np.stack(splits["val"].bitmaps)) if splits["val"].bitmaps else torch.zeros(0, 1, 28, 28)
     yvb = torch.tensor(splits["val"].bitmap_labels)
     steps = cfg["epochs"] * cfg["steps_per_epoch"]
@@ -202,24 +207,26 @@ def train(cfg: dict, log=print) -> dict:
             losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses[-50:]):.3f}")
-        lv = logits_of(model, xv, bf16)
+        lv = logits_of(served, xv, bf16)
         val_loss = float(F.cross_entropy(lv, yv)) if len(yv) else float("nan")
         val_acc = float((lv.argmax(1) == yv).float().mean()) if len(yv) else float("nan")
-        bitmap_acc = float((logits_of(model, xvb, bf16).argmax(1) == yvb).float().mean()) if len(yvb) else float("nan")
+        bitmap_acc = float((logits_of(served, xvb, bf16).argmax(1) == yvb).float().mean()) if len(yvb) else float("nan")
         history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
                         "val_top1": val_acc, "val_bitmaps_top1": bitmap_acc, "minutes": (time.time() - t0) / 60})
         bar.write(json.dumps(history[-1]))
     bar.close()
-    temperature = fit_temperature(logits_of(model, xc, bf16), yc) if len(yc) else 1.0
+    temperature = fit_temperature(logits_of(served, xc, bf16), yc) if len(yc) else 1.0
     out = Path(cfg["out"])
     out.parent.mkdir(parents=True, exist_ok=True)
     counts = {name: s.counts() for name, s in splits.items()}
     # The precision it really trained in: --bf16 falls back to float32 where bfloat16 is not native.
-    save(model.cpu(), out, categories, temperature, extra={"history": history, "config": cfg, "data_counts": counts,
-                                                           "training_precision": "bfloat16" if bf16 else "float32"})
-    log(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB), temperature {temperature:.3f}, "
-        f"{(time.time() - t0) / 60:.1f} min")
-    return {"history": history, "temperature": temperature, "data_counts": counts, "path": str(out)}
+    served = save(model.cpu(), out, categories, temperature,
+                  extra={"history": history, "config": cfg, "data_counts": counts,
+                         "training_precision": "bfloat16" if bf16 else "float32"})
+    log(f"saved {out} and the served {served} ({served.stat().st_size / 1e6:.1f} MB), "
+        f"temperature {temperature:.3f}, {(time.time() - t0) / 60:.1f} min")
+    return {"history": history, "temperature": temperature, "data_counts": counts, "path": str(out),
+            "served": str(served)}
 
 
 def add_arguments(parser) -> None:

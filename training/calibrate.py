@@ -1,0 +1,47 @@
+"""Refit a model file's temperature on the validation split, as the game serves the model.
+
+Temperature scaling is fitted at the end of `train`; this refits it on the same drawings
+for a model file whose weights stay as they are, for when the function the game serves
+around the network changes (as when it began averaging each drawing with its mirror).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from game.classifier import DEFAULT_MODEL
+from training import data
+from training.model import MirrorViews, load_checkpoint, save
+from training.train import calibration_inputs, fit_temperature, logits_of
+
+
+def calibrate(path: Path, data_dir: Path, log=print) -> tuple[float, float]:
+    """(old, new) temperature of the checkpoint at `path`; it and its served model now hold the new one."""
+    model, meta = load_checkpoint(path)
+    categories = json.loads(meta["categories"])
+    loaded, splits = data.load(data_dir, log=log)
+    if loaded != categories:
+        raise ValueError(f"{path} was trained on other categories than {data.CATEGORIES}")
+    x, y = calibration_inputs(splits["val"])
+    old, new = float(meta.get("temperature", 1.0)), fit_temperature(logits_of(MirrorViews(model), x), y)
+    extra = {k: json.loads(v) for k, v in meta.items() if k not in ("categories", "temperature", "arch", "input", "views")}
+    save(model, path, categories, new, extra)
+    return old, new
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--model", default=None,
+                        help="checkpoint (.safetensors) to recalibrate, with its .onnx beside it (default: the shipped one)")
+    parser.add_argument("--data", default=str(data.DEFAULT_DATA), help="Quick, Draw! data folder")
+
+
+def cli(args) -> int:
+    path = Path(args.model or DEFAULT_MODEL.with_suffix(".safetensors"))
+    try:
+        old, new = calibrate(path, Path(args.data), log=lambda *a: print(*a, file=sys.stderr))
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{path}: temperature {old:.3f} -> {new:.3f}")
+    return 0
