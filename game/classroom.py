@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hmac
 import itertools
+import json
 import math
 import random
 import re
@@ -44,6 +45,7 @@ import threading
 import unicodedata
 from collections import deque
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Iterable, Mapping, NamedTuple, Sequence
 
@@ -219,9 +221,50 @@ def clean_nickname(raw) -> str:
         raise GameError(BAD_NICKNAME, _("Nicknames are at most %(max)s characters.", max=MAX_NICKNAME))
     if any(c in "<>&" for c in name):
         raise GameError(BAD_NICKNAME, _("A nickname cannot contain <, > or &."))
-    if any(unicodedata.category(c).startswith("C") for c in name):
+    if any(unicodedata.category(c).startswith("C") and not _joins_emoji(name, i) for i, c in enumerate(name)):
         raise GameError(BAD_NICKNAME, _("A nickname cannot contain control or invisible characters."))
     return name
+
+
+def _joins_emoji(name: str, i: int) -> bool:
+    """Whether name[i] is a zero-width joiner inside an emoji sequence (👨‍👩‍👧, ❤️‍🔥): an
+    invisible character that draws one picture, not one that hides a difference."""
+    return name[i] == "\u200d" and 0 < i < len(name) - 1 and _emoji_part(name[i - 1]) and _emoji_part(name[i + 1])
+
+
+def _emoji_part(c: str) -> bool:
+    return unicodedata.category(c) in ("So", "Sk") or c == "\ufe0f"  # a symbol, a skin tone, emoji style
+
+
+def _load_confusables() -> dict[str, str]:
+    """Each character's prototype in Unicode's confusables (UTS #39), as confusable_homoglyphs
+    ships them: a character that looks like another maps to it ("а" Cyrillic -> "a")."""
+    table = json.loads(files("confusable_homoglyphs").joinpath("confusables.json").read_text(encoding="utf-8"))
+    looks = {c: [h["c"] for h in homoglyphs] for c, homoglyphs in table.items()}
+    prototypes = {}
+    for c, like in looks.items():
+        # A source lists only its prototype, which lists it back; a pair that lists only each
+        # other has no direction, so both map to the smaller.
+        if len(c) == 1 and len(like) == 1 and c in looks.get(like[0], ()):
+            prototypes[c] = min(c, like[0]) if looks[like[0]] == [c] else like[0]
+    return prototypes
+
+
+_confusables: dict[str, str] | None = None
+
+
+def nickname_key(name: str) -> str:
+    """What two nicknames share when a class would take them for the same name: case folded
+    and Unicode's confusables skeleton (UTS #39), so "Аna" in Cyrillic is "Ana"."""
+    global _confusables
+    if _confusables is None:
+        _confusables = _load_confusables()
+    def skeleton(text: str) -> str:
+        mapped = "".join(_confusables.get(c, c) for c in unicodedata.normalize("NFD", text))
+        return unicodedata.normalize("NFD", mapped)
+    # Case first ("IAN" is "ian", though "I" alone looks like "l"), and again after the
+    # skeleton, whose prototypes may be capitals ("𝐀" -> "A").
+    return skeleton(skeleton(name.casefold()).casefold())
 
 
 # Leetspeak read as letters; "1" is tried as both i and l.
@@ -257,10 +300,12 @@ class RudeFilter:
         folded = fold(re.sub(r"([a-z])([A-Z])", r"\1 \2", text)).translate(_LEET)
         for one in "il":
             words = re.findall(r"[a-z]+", folded.replace("1", one))
-            # The words, and all of them run together: "f u c k", "f.u.c.k", "hijo de puta".
+            # The words, and all of them run together: "f u c k", "f.u.c.k", "hijo de puta";
+            # each also as it sounds ("phuck").
             for candidate in words + ["".join(words)]:
-                if self._anywhere.search(candidate) or self._whole.fullmatch(candidate):
-                    return True
+                for spelling in {candidate, candidate.replace("ph", "f")}:
+                    if self._anywhere.search(spelling) or self._whole.fullmatch(spelling):
+                        return True
         return False
 
 
@@ -338,7 +383,7 @@ class Player:
 
     @property
     def key(self) -> str:
-        return self.nickname.casefold()
+        return nickname_key(self.nickname)
 
     def public(self) -> dict:
         return {"id": self.id, "nickname": self.nickname, "score": self.score, "connected": self.connected}
@@ -506,7 +551,7 @@ class Room:
         name = clean_nickname(nickname)
         if self._filter.is_rude(name):
             raise GameError(BAD_NICKNAME, _("That nickname is not allowed here. Please choose another one."))
-        key, now = name.casefold(), self._clock()
+        key, now = nickname_key(name), self._clock()
         if self._blocked_names.get(key, -math.inf) > now:
             raise GameError(KICKED, _("The teacher removed this nickname from the room."))
         if any(p.key == key for p in self.players.values()):
