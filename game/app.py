@@ -10,6 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from game.extensions import socketio
+from game.ratelimit import SocketCap
 
 # templates/, static/ and data/ sit at the repository root, next to game/.
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         CATEGORIES_PATH=str(ROOT / "data" / "categories.txt"),
         # Reverse proxies in front that set X-Forwarded-For/-Proto/-Host (docs/serving.md).
         TRUSTED_PROXIES=int(os.environ.get("DOODLE_TRUSTED_PROXIES") or 0),
+        # Socket.IO connections one address may hold open (game.ratelimit.SocketCap): room
+        # for a classroom of phones behind one school router, far under the server's threads.
+        MAX_SOCKETS_PER_ADDRESS=int(os.environ.get("DOODLE_MAX_SOCKETS_PER_ADDRESS") or 100),
     )
     if config:
         app.config.update(config)
@@ -66,6 +70,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     browse.init_app(app)
     # The vision lab (/vision): photos through image models; the doodle-photo task uses the game's model.
     vision.init_app(app)
+    app.wsgi_app = SocketCap(app.wsgi_app, int(app.config["MAX_SOCKETS_PER_ADDRESS"]))
     # Outermost, around Socket.IO's middleware too: behind a proxy every client would
     # otherwise share its address, and one rate limit (contributions, joins, admin logins).
     # Without trusted proxies the headers are ignored, so a client cannot forge its way past.

@@ -1,7 +1,10 @@
 """The web app: factory, routes, socket events, and `python -m game serve` for real."""
 from __future__ import annotations
 
+import base64
 import json
+import os
+import socket
 import sys
 import time
 import urllib.error
@@ -199,6 +202,61 @@ def test_serve_speaks_socketio_over_a_real_websocket(live_server):
         assert json.loads(packet[3:])[0]["pong"] is True
     finally:
         ws.close()
+
+
+def _websocket(base: str, source: str = "127.0.0.1") -> tuple[socket.socket, str]:
+    """A raw Socket.IO WebSocket handshake from `source` (any 127.x address is this machine):
+    the open socket and the response's status line."""
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=60, source_address=(source, 0))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                  f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return sock, head.split(b"\r\n", 1)[0].decode()
+
+
+@pytest.mark.parametrize("kind", sorted(SERVERS))
+def test_one_address_cannot_hold_every_thread(kind, tmp_path):
+    """Idle WebSockets from one address stop at MAX_SOCKETS_PER_ADDRESS (429 past it), so the
+    server's threads stay free for /healthz and for players from other addresses; a socket
+    closed gives its place back."""
+    port = free_port()
+    argv = SERVERS[kind](port)
+    if kind == "gunicorn":
+        argv[argv.index("--threads") + 1] = "12"
+    with running_server(argv, tmp_path / "serve.log", port, env={"DOODLE_MAX_SOCKETS_PER_ADDRESS": "4"}) as (base, _):
+        held = [_websocket(base) for _ in range(4)]
+        try:
+            assert [status for _, status in held] == ["HTTP/1.1 101 Switching Protocols"] * 4
+            refused = [_websocket(base) for _ in range(20)]
+            for sock, status in refused:
+                assert status.startswith("HTTP/1.1 429"), status
+                sock.close()
+            with urllib.request.urlopen(base + "/healthz", timeout=30) as r:
+                assert r.status == 200
+            other, status = _websocket(base, source="127.0.0.2")  # another player
+            assert status == "HTTP/1.1 101 Switching Protocols"
+            other.close()
+            held.pop()[0].close()
+            deadline = time.monotonic() + 30  # the server notices the close on its own time
+            while True:
+                sock, status = _websocket(base)
+                sock.close()
+                if status.startswith("HTTP/1.1 101") or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert status == "HTTP/1.1 101 Switching Protocols"
+        finally:
+            for sock, _ in held:
+                sock.close()
+        assert (tmp_path / "serve.log").read_text().count("refused a Socket.IO connection from 127.0.0.1") >= 20
 
 
 def test_a_game_of_real_drawings_through_the_server(live_server):
