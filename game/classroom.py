@@ -422,12 +422,19 @@ class Room:
         """Start prompts, round clocks and next rounds, and end rounds whose time is up."""
         self._advance()
 
-    def public_settings(self) -> dict:
-        return {**self.settings.public(), "mode": self.mode, "host_draws": self.host_draws}
+    def public_settings(self, viewer: str | None = HOST) -> dict:
+        """The settings as `viewer`'s screen may show them: the teacher's words (the game's
+        answers, in the order they are dealt) only on the host's."""
+        settings = {**self.settings.public(), "mode": self.mode, "host_draws": self.host_draws}
+        if viewer != HOST:
+            del settings["words"]
+        return settings
 
-    def state(self) -> dict:
-        """The `room` event: who is here and what the room is doing."""
-        return {"code": self.code, "phase": self.phase, "paused": self.paused, "settings": self.public_settings(),
+    def state(self, viewer: str | None = None) -> dict:
+        """The `room` event (for everyone, so without the teacher's words): who is here and
+        what the room is doing; `viewer` as in `public_settings`."""
+        return {"code": self.code, "phase": self.phase, "paused": self.paused,
+                "settings": self.public_settings(viewer),
                 "players": [p.public() for p in self.players.values()], "host_connected": self.host_gone_since is None}
 
     def leaderboard(self) -> list[dict]:
@@ -447,7 +454,8 @@ class Room:
     def snapshot(self, viewer: str | None = None, drawings: bool = False) -> dict:
         """What a screen shows now: the projector's (viewer None or HOST) or a phone's
         (viewer: its player id; adds "me"). The word is hidden in pictionary but from its
-        drawer, and so is the AI's guess of it until the round is over. `drawings` adds each
+        drawer, and so is the AI's guess of it until the round is over; the settings' words are
+        HOST's only. `drawings` adds each
         drawing so far (the mosaic); "ink" ([epoch, points]) changes whenever a drawing does."""
         self._advance()
         r = self.round
@@ -458,7 +466,7 @@ class Room:
             if game is not None:
                 entry.update(self._drawing_status(r, p.id, game, drawings))
             players.append(entry)
-        snap = {**self.state(), "round": self._round_info(r, viewer) if r is not None else None,
+        snap = {**self.state(viewer), "round": self._round_info(r, viewer) if r is not None else None,
                 "players": players, "leaderboard": self.leaderboard()}
         if r is not None and self.mode == PICTIONARY and r.drawer in r.drawings:
             game = r.drawings[r.drawer]

@@ -2,6 +2,7 @@
 Flask-SocketIO's test client, with a fake clock and the solo tests' fake classifier."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -390,3 +391,62 @@ def test_rate_limit_per_connection(host, app):
     # (a bare burst + 5 had to fit in 5/rate s, which a busy machine missed).
     results = [call(host, "state") for _ in range(3 * int(doodle.burst))]
     assert any(r["code"] == "rate_limited" for r in results if not r["ok"])
+
+
+def test_a_pictionary_guesser_is_never_told_a_word_before_its_time(host, connect, clock, app):
+    """Everything a guesser receives (events and acknowledgements) is scanned for the words
+    not yet guessed or over, in every language's name: the teacher's word list once sent
+    them all, in the order they are dealt."""
+    words = ["bicycle", "fish"]  # neither among the fake classifier's guesses for the other's drawing
+    names = {w: {w} | {by_word[w][0].casefold() for by_word in app.extensions["classroom"].registry.names.values()}
+             for w in words}
+    hidden = set(words)
+
+    def check(received):
+        for name, payload in received:
+            if name == "round_over":
+                hidden.discard(payload["word"])
+            text = json.dumps(payload, ensure_ascii=False).casefold()
+            leaked = [n for w in hidden for n in names[w] if n in text]
+            assert not leaked, (name, leaked, payload)
+        return received
+
+    def acked(client, event, *args):
+        ack = call(client, event, *args)
+        check([(f"ack of {event}", ack)])
+        return ack
+
+    code = host.ack["code"]
+    ana, bo = join(connect, code, "Ana"), join(connect, code, "Bo")
+    cy = connect()
+    token = acked(cy, "join", {"code": code, "nickname": "Cy"})["token"]
+    ack = call(host, "configure", {"rounds": 2, "seconds": 10, "words": words, "mode": "pictionary"})
+    assert ack["settings"]["words"] == words  # the teacher still sees the list in setup...
+    assert call(host, "state")["room"]["settings"]["words"] == words
+    assert "words" not in latest(ana, "room")["settings"]  # ...the class does not
+    assert call(host, "start", {})["ok"]
+    # Round 0: Ana draws, the AI gets it, Cy guesses wrong and looks at the room, Bo gets it.
+    assert check(receive(cy, "round"))[-1][1]["word"] is None
+    clock.advance(1.0)
+    send(ana, "ink", ink(0, says("bicycle", 0.9)))
+    last(ana, "guess")
+    check(receive(cy, "ai_got_it"))
+    assert acked(cy, "guess", {"text": "sun"})["verdict"] == "wrong"
+    send(cy, "ink", ink(0, says("sun", 0.9)))
+    assert acked(cy, "state")["room"]["ai"]["guesses"][0]["word"] is None
+    hidden.discard("bicycle")  # Bo is about to type it
+    assert call(bo, "guess", {"text": "bicycle"})["verdict"] == "correct"
+    check(receive(cy, "round_over"))
+    # Round 1: Bo draws; time runs out with nobody guessing.
+    clock.advance(2.0)
+    assert check(receive(cy, "round"))[-1][1]["drawer"] == bo.ack["player"]
+    assert last(bo, "your_word")["word"] == "fish"
+    clock.advance(1.0)
+    send(bo, "ink", ink(1, says("fish", 0.9)))
+    last(bo, "guess")
+    acked(cy, "state")
+    assert acked(cy, "rejoin", {"code": code, "token": token})["ok"]  # a refreshed phone
+    clock.advance(10.0)
+    check(receive(cy, "game_over"))
+    check(quiet(cy))
+    assert not hidden
