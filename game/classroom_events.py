@@ -38,7 +38,7 @@ from game.classroom import (HOST, MAX_NICKNAME, NO_PLAYER, NO_ROOM, PICTIONARY, 
                             UnknownWords)
 from game.contribute import Consent, game_consent
 from game.engine import BAD_PAYLOAD, RATE_LIMITED, Game, GameError
-from game.events import Ticker, _integer, guarded, one_object
+from game.events import MAX_ID, Ticker, _integer, client_sent, guarded, one_object, unknown_event
 from game.extensions import socketio
 from game.ratelimit import TokenBucket
 
@@ -155,12 +155,15 @@ class Classroom:
             "guess": self._guess, "state": self._state,
             **{name: functools.partial(self._control, command=name) for name in CONTROLS}}
 
-    def handle(self, event: str, sid: str, args: tuple, ack: bool):
+    def handle(self, event: str, sid: str, args: tuple, ack: bool | None):
+        """As the solo game's `Doodle.handle`."""
         def action():
             bucket = self._buckets.get(sid) or self._buckets.setdefault(
                 sid, TokenBucket(self.doodle.rate, self.doodle.burst))
             if not bucket.take():
                 raise GameError(RATE_LIMITED, _("more than %(rate)s messages a second", rate=f"{self.doodle.rate:g}"))
+            if event not in self._actions:
+                raise unknown_event(event)
             data = one_object(({},) if event in ("create", "state") and args in ((), (None,)) else args)
             return self._actions[event](sid, data)
 
@@ -481,12 +484,22 @@ def _classroom() -> Classroom:
 
 @socketio.on("connect", namespace=NS)
 def on_connect(auth=None):
+    if client_sent():
+        return on_unknown("connect")
     current_app.logger.debug("classroom socket connected: %s", request.sid)
 
 
 @socketio.on("disconnect", namespace=NS)
 def on_disconnect(*args):
+    if client_sent():
+        return on_unknown("disconnect")
     _classroom().disconnect(request.sid)
+
+
+@socketio.on("*", namespace=NS)
+def on_unknown(event, *args):
+    """As the solo game's `game.events.on_unknown`."""
+    return _classroom().handle(event[:MAX_ID], request.sid, args, ack=None)
 
 
 def _register(event: str, ack: bool) -> None:

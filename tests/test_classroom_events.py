@@ -10,7 +10,8 @@ import pytest
 from game.app import create_app
 from game.classroom_events import NS, join_origin, lan_address, qr_svg
 from game.extensions import socketio
-from test_events import WORDS, clock, fake, last, quiet, receive, says  # noqa: F401 (clock, fake: fixtures)
+from test_events import (RESERVED, UNKNOWN, WORDS, clock, fake, last, quiet, receive,  # noqa: F401 (clock, fake: fixtures)
+                         says)
 
 
 @pytest.fixture
@@ -383,6 +384,28 @@ def test_rooms_do_not_touch_each_other(connect, clock):
     assert last(ana, "closed")["code"] == "closed_by_teacher"
     assert call(connect(), "join", {"code": a["code"], "nickname": "Bo"})["code"] == "no_room"
     assert call(second, "state")["ok"] is True
+
+
+def test_unknown_and_reserved_events_are_refused_and_change_nothing(host, connect, clock):
+    code = host.ack["code"]
+    ana = join(connect, code, "Ana")
+    assert call(host, "configure", {"rounds": 1, "seconds": 5, "words": ["cat"]})["ok"]
+    assert call(host, "start", {})["ok"]
+    last(ana, "round")
+    clock.advance(1.0)
+    quiet(host)
+    for client in (ana, host):
+        for name in RESERVED + UNKNOWN:
+            refusal = {"code": "unknown_event", "message": f"unknown event: {name[:64]}"}
+            assert call(client, name, {"points": 1000}) == {"ok": False, **refusal}, name
+            assert errors(client) == [{"event": name[:64], **refusal}]
+            send(client, name)
+            assert errors(client) == [{"event": name[:64], **refusal}]
+    # Nobody left: Ana is still here to the class, and her ink is still judged.
+    room = call(host, "state")["room"]
+    assert room["host_connected"] is True and room["players"][0]["connected"] is True
+    send(ana, "ink", ink(0, says("cat", 0.9)))
+    assert last(ana, "guess")["recognized"] is True
 
 
 def test_rate_limit_per_connection(host, app):
