@@ -83,6 +83,7 @@ PAUSED = "paused"
 UNKNOWN_WORDS = "unknown_words"  # the teacher's deck names words the model does not know
 NOT_ENOUGH_PLAYERS = "not_enough_players"
 TOO_MANY_ROOMS = "too_many_rooms"
+TOO_MANY_ROOMS_FROM_YOU = "too_many_rooms_from_you"  # rooms_per_client reached from this address
 
 # Why a room closed (`closed`'s `code`; its `reason` says the same in English for API clients).
 CLOSED_BY_TEACHER = "closed_by_teacher"
@@ -129,6 +130,9 @@ class RoomConfig:
     join_window: float = 60.0  # ...within this long...
     join_lockout: float = 300.0  # ...refuse every join from it for this long
     max_rooms: int = 200
+    # Rooms created from one client key (address) and still open, those left behind included
+    # until they expire: one client cannot take every room.
+    rooms_per_client: int = 5
 
 
 def speed_points(elapsed: float, seconds: float) -> int:
@@ -367,8 +371,9 @@ class Room:
 
     def __init__(self, code: str, mode: str, clock: Clock, deck: Sequence[str], categories: Sequence[str],
                  config: RoomConfig, words_filter: RudeFilter, rng: random.Random,
-                 names: Mapping[str, Mapping[str, tuple[str, str]]] | None = None):
+                 names: Mapping[str, Mapping[str, tuple[str, str]]] | None = None, creator: str | None = None):
         self.code = code
+        self.creator = creator  # the client key that created it (RoomRegistry.create)
         self.host_token = secrets.token_urlsafe(16)
         self.lock = threading.RLock()
         self.config = config
@@ -1012,16 +1017,23 @@ class RoomRegistry:
         with self._lock:
             return list(self._rooms.values())
 
-    def create(self, mode: str = RACE) -> Room:
-        """A new room with a fresh code; its host token is `room.host_token`."""
+    def create(self, mode: str = RACE, client_key: str | None = None) -> Room:
+        """A new room with a fresh code; its host token is `room.host_token`. At most
+        `config.rooms_per_client` rooms created with one `client_key` (the transport's: the
+        address) are open at once; None counts against nobody."""
         with self._lock:
             if len(self._rooms) >= self.config.max_rooms:
                 raise GameError(TOO_MANY_ROOMS, _("too many rooms are open on this server"))
+            limit = self.config.rooms_per_client
+            if client_key is not None and sum(r.creator == client_key for r in self._rooms.values()) >= limit:
+                raise GameError(TOO_MANY_ROOMS_FROM_YOU, _(
+                    "Too many rooms are open from your address (at most %(max)s): close one before creating another.",
+                    max=limit))
             code = "".join(self._rng.choice(ALPHABET) for _position in range(CODE_LENGTH))
             while code in self._rooms:
                 code = "".join(self._rng.choice(ALPHABET) for _position in range(CODE_LENGTH))
             room = Room(code, mode, self._clock, self.deck, self.categories, self.config, self._filter,
-                        random.Random(self._rng.random()), self.names)
+                        random.Random(self._rng.random()), self.names, creator=client_key)
             self._rooms[code] = room
         return room
 

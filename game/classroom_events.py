@@ -209,7 +209,8 @@ class Classroom:
     # --- the teacher ----------------------------------------------------------------
 
     def _create(self, sid: str, data: dict) -> dict:
-        room = self.registry.create(data.get("mode", "race"))
+        room = self.registry.create(data.get("mode", "race"), _client_key())
+        self._vacate(sid)  # a room this connection hosted: its teacher is away from now on
         with room.lock:
             self._sit(sid, room, HOST)
             room.host_connected(True)
@@ -218,6 +219,7 @@ class Classroom:
 
     def _host_rejoin(self, sid: str, data: dict) -> dict:
         room = self.registry.host(data.get("code"), _token(data, "host_token"), _client_key())
+        self._vacate(sid, keep=Seat(room.code, HOST))
         with room.lock:
             self._sit(sid, room, HOST)
             self._flush(room)
@@ -279,6 +281,7 @@ class Classroom:
         return self._seated(sid, room, player, consent)
 
     def _seated(self, sid: str, room: Room, player, consent: Consent | None) -> dict:
+        self._vacate(sid, keep=Seat(room.code, player.id))
         with room.lock:
             consents = self._consents.setdefault(room, {})
             if consent is None:
@@ -348,6 +351,14 @@ class Classroom:
 
     def disconnect(self, sid: str) -> None:
         self._buckets.pop(sid, None)
+        self._vacate(sid)
+
+    def _vacate(self, sid: str, keep: Seat | None = None) -> None:
+        """Connection `sid` leaves its seat (unless it is `keep`, the one it is taking
+        again): once no other connection holds that seat, its player, or the host, is away,
+        as after a disconnect. The caller holds no room's lock (this takes the old room's)."""
+        if keep is not None and self._seats.get(sid) == keep:
+            return
         seat = self._leave(sid)
         if seat is None:
             return

@@ -408,6 +408,34 @@ def test_unknown_and_reserved_events_are_refused_and_change_nothing(host, connec
     assert last(ana, "guess")["recognized"] is True
 
 
+def test_one_connection_cannot_take_every_room(host, connect, clock, app):
+    """One connection once created 199 rooms in 11 s, leaving each behind with its host
+    "connected" for good, until nobody could create one."""
+    code = host.ack["code"]
+    ana = join(connect, code, "Ana")
+    # Creating again leaves the last room as a closed tab would: its teacher is away.
+    again = call(host, "create", {})
+    assert again["ok"] and again["code"] != code
+    assert latest(ana, "room")["host_connected"] is False
+    # Five rooms open from one address at most (the test clients' is 127.0.0.1), those left
+    # behind included, whichever connection asks.
+    for _ in range(3):
+        assert call(host, "create", {})["ok"]
+    nack = call(host, "create", {})
+    assert nack["ok"] is False and nack["code"] == "too_many_rooms_from_you" and "5" in nack["message"]
+    spanish = socketio.test_client(app, namespace=NS, headers={"Accept-Language": "es"},
+                                   flask_test_client=app.test_client())
+    nack = call(spanish, "create", {})
+    assert nack["code"] == "too_many_rooms_from_you" and nack["message"].startswith("Hay demasiadas salas")
+    assert call(host, "state")["ok"] is True  # a refusal leaves the connection in its room
+    # The four left behind close after the host-away grace; then the address may create again.
+    clock.advance(app.extensions["classroom"].registry.config.host_grace + 1)
+    assert last(ana, "closed")["code"] == "teacher_away"
+    assert call(host, "state")["room"]["host_connected"] is True
+    assert call(spanish, "create", {})["ok"] is True
+    spanish.disconnect(NS)
+
+
 def test_rate_limit_per_connection(host, app):
     doodle = app.extensions["doodle"]
     # Three bursts' worth: refused long before, unless each call took over 1/rate seconds
