@@ -5,10 +5,11 @@ python-socketio raised inside itself on such packets: broken JSON (`42["ink",{`)
 of 5,000 digits, 10,000 levels of nesting, or an event that is not `[name, ...]` (`42[]`,
 `42{"a":1}`), each a traceback in the log and no answer; and a binary packet's placeholder
 (`451-[...]`) left its connection waiting for an attachment that every later message was then
-taken for. The protocols (docs/protocol.md, docs/classroom.md) are JSON text only, so:
+taken for; an event named `*` reached the catch-all handler with its arguments awry. The
+protocols (docs/protocol.md, docs/classroom.md) are JSON text only, so:
 
 - `Packet`, the server's `serializer`, bounds nesting before json parses anything, then
-  refuses what json refuses, binary packets, and events without a string name;
+  refuses what json refuses, binary packets, and events without a string name or named `*`;
 - `refuse_malformed` puts a guard before the server's Engine.IO message handler: a refused
   packet is logged in one line and its connection closed.
 """
@@ -61,6 +62,10 @@ class Packet(packet.Packet):
         if self.packet_type == packet.EVENT and not (
                 isinstance(self.data, list) and self.data and isinstance(self.data[0], str)):
             raise Malformed("an event that is not [name, ...] with a string name")
+        if self.packet_type == packet.EVENT and self.data[0] == "*":
+            # The catch-all handler's key: python-socketio calls that handler as if it were
+            # the event's own, and Flask-SocketIO's wrapper then fails on its arguments.
+            raise Malformed("an event named *")
         return attachments
 
 

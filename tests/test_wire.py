@@ -24,6 +24,7 @@ MALFORMED = {
     "a 5,000-digit number": '["ink",' + "9" * 5000 + "]",
     "10,000-deep nesting": "[" * 10_000 + "]" * 10_000,
     "a name that is not a string": '[1,{"round":0}]',
+    "the catch-all handler's name": '["*",{"round":0}]',
 }
 
 
