@@ -459,9 +459,9 @@ class Room:
     def snapshot(self, viewer: str | None = None, drawings: bool = False) -> dict:
         """What a screen shows now: the projector's (viewer None or HOST) or a phone's
         (viewer: its player id; adds "me"). The word is hidden in pictionary but from its
-        drawer, and so is the AI's guess of it until the round is over; the settings' words are
-        HOST's only. `drawings` adds each
-        drawing so far (the mosaic); "ink" ([epoch, points]) changes whenever a drawing does."""
+        drawer, and so is the AI's guess of it until the round is over; the settings' words
+        are HOST's only. `drawings` adds each drawing so far (the mosaic); "ink" ([epoch,
+        points]) changes whenever a drawing does."""
         self._advance()
         r = self.round
         players = []

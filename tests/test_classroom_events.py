@@ -10,8 +10,8 @@ import pytest
 from game.app import create_app
 from game.classroom_events import NS, join_origin, lan_address, qr_svg
 from game.extensions import socketio
-from test_events import (RESERVED, UNKNOWN, WORDS, clock, fake, last, quiet, receive,  # noqa: F401 (clock, fake: fixtures)
-                         says)
+from test_events import (RESERVED, UNKNOWN, WORDS, clock, fake, last, quiet,  # noqa: F401 (clock, fake: fixtures)
+                         receive, says)
 
 
 @pytest.fixture
