@@ -85,6 +85,7 @@ PAUSED = "paused"
 UNKNOWN_WORDS = "unknown_words"  # the teacher's deck names words the model does not know
 NOT_ENOUGH_PLAYERS = "not_enough_players"
 TOO_MANY_ROOMS = "too_many_rooms"
+TOO_MANY_ROOMS_FROM_YOU = "too_many_rooms_from_you"  # rooms_per_client reached from this address
 
 # Why a room closed (`closed`'s `code`; its `reason` says the same in English for API clients).
 CLOSED_BY_TEACHER = "closed_by_teacher"
@@ -131,6 +132,9 @@ class RoomConfig:
     join_window: float = 60.0  # ...within this long...
     join_lockout: float = 300.0  # ...refuse every join from it for this long
     max_rooms: int = 200
+    # Rooms created from one client key (address) and still open, those left behind included
+    # until they expire: one client cannot take every room.
+    rooms_per_client: int = 5
 
 
 def speed_points(elapsed: float, seconds: float) -> int:
@@ -412,8 +416,9 @@ class Room:
 
     def __init__(self, code: str, mode: str, clock: Clock, deck: Sequence[str], categories: Sequence[str],
                  config: RoomConfig, words_filter: RudeFilter, rng: random.Random,
-                 names: Mapping[str, Mapping[str, tuple[str, str]]] | None = None):
+                 names: Mapping[str, Mapping[str, tuple[str, str]]] | None = None, creator: str | None = None):
         self.code = code
+        self.creator = creator  # the client key that created it (RoomRegistry.create)
         self.host_token = secrets.token_urlsafe(16)
         self.lock = threading.RLock()
         self.config = config
@@ -467,12 +472,19 @@ class Room:
         """Start prompts, round clocks and next rounds, and end rounds whose time is up."""
         self._advance()
 
-    def public_settings(self) -> dict:
-        return {**self.settings.public(), "mode": self.mode, "host_draws": self.host_draws}
+    def public_settings(self, viewer: str | None = HOST) -> dict:
+        """The settings as `viewer`'s screen may show them: the teacher's words (the game's
+        answers, in the order they are dealt) only on the host's."""
+        settings = {**self.settings.public(), "mode": self.mode, "host_draws": self.host_draws}
+        if viewer != HOST:
+            del settings["words"]
+        return settings
 
-    def state(self) -> dict:
-        """The `room` event: who is here and what the room is doing."""
-        return {"code": self.code, "phase": self.phase, "paused": self.paused, "settings": self.public_settings(),
+    def state(self, viewer: str | None = None) -> dict:
+        """The `room` event (for everyone, so without the teacher's words): who is here and
+        what the room is doing; `viewer` as in `public_settings`."""
+        return {"code": self.code, "phase": self.phase, "paused": self.paused,
+                "settings": self.public_settings(viewer),
                 "players": [p.public() for p in self.players.values()], "host_connected": self.host_gone_since is None}
 
     def leaderboard(self) -> list[dict]:
@@ -492,8 +504,9 @@ class Room:
     def snapshot(self, viewer: str | None = None, drawings: bool = False) -> dict:
         """What a screen shows now: the projector's (viewer None or HOST) or a phone's
         (viewer: its player id; adds "me"). The word is hidden in pictionary but from its
-        drawer, and so is the AI's guess of it until the round is over. `drawings` adds each
-        drawing so far (the mosaic); "ink" ([epoch, points]) changes whenever a drawing does."""
+        drawer, and so is the AI's guess of it until the round is over; the settings' words
+        are HOST's only. `drawings` adds each drawing so far (the mosaic); "ink" ([epoch,
+        points]) changes whenever a drawing does."""
         self._advance()
         r = self.round
         players = []
@@ -503,7 +516,7 @@ class Room:
             if game is not None:
                 entry.update(self._drawing_status(r, p.id, game, drawings))
             players.append(entry)
-        snap = {**self.state(), "round": self._round_info(r, viewer) if r is not None else None,
+        snap = {**self.state(viewer), "round": self._round_info(r, viewer) if r is not None else None,
                 "players": players, "leaderboard": self.leaderboard()}
         if r is not None and self.mode == PICTIONARY and r.drawer in r.drawings:
             game = r.drawings[r.drawer]
@@ -1049,16 +1062,23 @@ class RoomRegistry:
         with self._lock:
             return list(self._rooms.values())
 
-    def create(self, mode: str = RACE) -> Room:
-        """A new room with a fresh code; its host token is `room.host_token`."""
+    def create(self, mode: str = RACE, client_key: str | None = None) -> Room:
+        """A new room with a fresh code; its host token is `room.host_token`. At most
+        `config.rooms_per_client` rooms created with one `client_key` (the transport's: the
+        address) are open at once; None counts against nobody."""
         with self._lock:
             if len(self._rooms) >= self.config.max_rooms:
                 raise GameError(TOO_MANY_ROOMS, _("too many rooms are open on this server"))
+            limit = self.config.rooms_per_client
+            if client_key is not None and sum(r.creator == client_key for r in self._rooms.values()) >= limit:
+                raise GameError(TOO_MANY_ROOMS_FROM_YOU, _(
+                    "Too many rooms are open from your address (at most %(max)s): close one before creating another.",
+                    max=limit))
             code = "".join(self._rng.choice(ALPHABET) for _position in range(CODE_LENGTH))
             while code in self._rooms:
                 code = "".join(self._rng.choice(ALPHABET) for _position in range(CODE_LENGTH))
             room = Room(code, mode, self._clock, self.deck, self.categories, self.config, self._filter,
-                        random.Random(self._rng.random()), self.names)
+                        random.Random(self._rng.random()), self.names, creator=client_key)
             self._rooms[code] = room
         return room
 

@@ -38,7 +38,7 @@ from game.classroom import (HOST, MAX_NICKNAME, NO_PLAYER, NO_ROOM, PICTIONARY, 
                             UnknownWords)
 from game.contribute import Consent, game_consent
 from game.engine import BAD_PAYLOAD, RATE_LIMITED, Game, GameError
-from game.events import Ticker, _integer, guarded, one_object
+from game.events import MAX_ID, Ticker, _integer, client_sent, guarded, one_object, unknown_event
 from game.extensions import socketio
 from game.ratelimit import TokenBucket
 
@@ -155,12 +155,15 @@ class Classroom:
             "guess": self._guess, "state": self._state,
             **{name: functools.partial(self._control, command=name) for name in CONTROLS}}
 
-    def handle(self, event: str, sid: str, args: tuple, ack: bool):
+    def handle(self, event: str, sid: str, args: tuple, ack: bool | None):
+        """As the solo game's `Doodle.handle`."""
         def action():
             bucket = self._buckets.get(sid) or self._buckets.setdefault(
                 sid, TokenBucket(self.doodle.rate, self.doodle.burst))
             if not bucket.take():
                 raise GameError(RATE_LIMITED, _("more than %(rate)s messages a second", rate=f"{self.doodle.rate:g}"))
+            if event not in self._actions:
+                raise unknown_event(event)
             data = one_object(({},) if event in ("create", "state") and args in ((), (None,)) else args)
             return self._actions[event](sid, data)
 
@@ -206,7 +209,8 @@ class Classroom:
     # --- the teacher ----------------------------------------------------------------
 
     def _create(self, sid: str, data: dict) -> dict:
-        room = self.registry.create(data.get("mode", "race"))
+        room = self.registry.create(data.get("mode", "race"), _client_key())
+        self._vacate(sid)  # a room this connection hosted: its teacher is away from now on
         with room.lock:
             self._sit(sid, room, HOST)
             room.host_connected(True)
@@ -215,6 +219,7 @@ class Classroom:
 
     def _host_rejoin(self, sid: str, data: dict) -> dict:
         room = self.registry.host(data.get("code"), _token(data, "host_token"), _client_key())
+        self._vacate(sid, keep=Seat(room.code, HOST))
         with room.lock:
             self._sit(sid, room, HOST)
             self._flush(room)
@@ -276,6 +281,7 @@ class Classroom:
         return self._seated(sid, room, player, consent)
 
     def _seated(self, sid: str, room: Room, player, consent: Consent | None) -> dict:
+        self._vacate(sid, keep=Seat(room.code, player.id))
         with room.lock:
             consents = self._consents.setdefault(room, {})
             if consent is None:
@@ -345,6 +351,14 @@ class Classroom:
 
     def disconnect(self, sid: str) -> None:
         self._buckets.pop(sid, None)
+        self._vacate(sid)
+
+    def _vacate(self, sid: str, keep: Seat | None = None) -> None:
+        """Connection `sid` leaves its seat (unless it is `keep`, the one it is taking
+        again): once no other connection holds that seat, its player, or the host, is away,
+        as after a disconnect. The caller holds no room's lock (this takes the old room's)."""
+        if keep is not None and self._seats.get(sid) == keep:
+            return
         seat = self._leave(sid)
         if seat is None:
             return
@@ -481,12 +495,22 @@ def _classroom() -> Classroom:
 
 @socketio.on("connect", namespace=NS)
 def on_connect(auth=None):
+    if client_sent():
+        return on_unknown("connect")
     current_app.logger.debug("classroom socket connected: %s", request.sid)
 
 
 @socketio.on("disconnect", namespace=NS)
 def on_disconnect(*args):
+    if client_sent():
+        return on_unknown("disconnect")
     _classroom().disconnect(request.sid)
+
+
+@socketio.on("*", namespace=NS)
+def on_unknown(event, *args):
+    """As the solo game's `game.events.on_unknown`."""
+    return _classroom().handle(event[:MAX_ID], request.sid, args, ack=None)
 
 
 def _register(event: str, ack: bool) -> None:

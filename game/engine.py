@@ -40,6 +40,7 @@ NOT_STARTED = "not_started"
 ROUND_OVER = "round_over"
 NO_GAME = "no_game"
 SERVER_ERROR = "server_error"
+UNKNOWN_EVENT = "unknown_event"  # an event no handler takes, or a name Socket.IO reserves
 
 MAX_ROUNDS = 12
 MIN_SECONDS, MAX_SECONDS = 5, 60

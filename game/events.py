@@ -24,8 +24,8 @@ from flask_babel import gettext as _
 from game.classifier import DEFAULT_MODEL, DoodleClassifier
 from game.contribute import Consent, game_consent
 from game.deck import load_deck, metrics_path
-from game.engine import (BAD_PAYLOAD, RATE_LIMITED, RECOGNITION_THRESHOLD, SERVER_ERROR, Game, GameError, GameRegistry,
-                         InferenceRequest, Settings)
+from game.engine import (BAD_PAYLOAD, RATE_LIMITED, RECOGNITION_THRESHOLD, SERVER_ERROR, UNKNOWN_EVENT, Game, GameError,
+                         GameRegistry, InferenceRequest, Settings)
 from game.extensions import socketio
 from game.inference import CPU_AFFINITIES, Batcher, ClassifierProcess, share_cpus
 from game.ratelimit import TokenBucket
@@ -130,13 +130,15 @@ class Doodle:
 
     # --- the handlers' entry point -------------------------------------------
 
-    def handle(self, event: str, sid: str, args: tuple, ack: bool = False):
-        """Run `event`'s action for connection `sid`. With `ack`, return the
-        acknowledgement; otherwise refusals go out as `error` events."""
+    def handle(self, event: str, sid: str, args: tuple, ack: bool | None = False):
+        """Run `event`'s action for connection `sid` (`ack` as `guarded`'s); an event
+        without one is refused as unknown_event."""
         def action():
             bucket = self._buckets.get(sid) or self._buckets.setdefault(sid, TokenBucket(self.rate, self.burst))
             if not bucket.take():
                 raise GameError(RATE_LIMITED, _("more than %(rate)s messages a second", rate=f"{self.rate:g}"))
+            if event not in self._actions:
+                raise unknown_event(event)
             payload = args
             if event == "new_game" and (not args or args == (None,)):
                 payload = ({},)
@@ -282,13 +284,15 @@ def one_object(args: tuple) -> dict:
     return args[0]
 
 
-def guarded(logger, event: str, sid: str, action: Callable[[], dict | None], ack: bool,
+def guarded(logger, event: str, sid: str, action: Callable[[], dict | None], ack: bool | None,
             send_error: Callable[[dict], None], message_key: str = "message"):
-    """Run a handler's `action()` so that no exception escapes: with `ack`, return the
-    acknowledgement ({"ok": true, ...result} or {"ok": false, "code", message_key});
-    otherwise a refusal goes out through `send_error({"event", "code", "message"})`.
-    Anything but a GameError is logged and reported as server_error; a GameError's
-    `details` dict, when it has one, is added to either."""
+    """Run a handler's `action()` so that no exception escapes: with `ack` True, return
+    the acknowledgement ({"ok": true, ...result} or {"ok": false, "code", message_key});
+    with False, a refusal goes out through `send_error({"event", "code", "message"})`;
+    with None, both (an unknown event: a handler cannot tell whether the client asked for
+    an acknowledgement, which Socket.IO sends only to one that did). Anything but a
+    GameError is logged and reported as server_error; a GameError's `details` dict, when
+    it has one, is added to either."""
     try:
         result = action()
         return {"ok": True, **(result or {})} if ack else None
@@ -297,10 +301,21 @@ def guarded(logger, event: str, sid: str, action: Callable[[], dict | None], ack
             logger.exception("%s from %s failed", event, sid)
             e = GameError(SERVER_ERROR, _("internal error"))
         details = getattr(e, "details", None) or {}
-        if ack:
-            return {"ok": False, "code": e.code, message_key: e.message, **details}
-        send_error({"event": event, "code": e.code, "message": e.message, **details})
-        return None
+        if ack is not True:
+            send_error({"event": event, "code": e.code, "message": e.message, **details})
+        return None if ack is False else {"ok": False, "code": e.code, message_key: e.message, **details}
+
+
+def unknown_event(event: str) -> GameError:
+    return GameError(UNKNOWN_EVENT, _("unknown event: %(event)s", event=event))
+
+
+def client_sent() -> bool:
+    """Whether the connect or disconnect handler running was reached by a client's event
+    of that name, which must seat, unseat or reset nothing. python-socketio runs the real
+    ones while the connection is pending (connecting or disconnecting), and hands on a
+    client's events only while it is connected."""
+    return socketio.server.manager.is_connected(request.sid, request.namespace)
 
 
 class Ticker:
@@ -356,12 +371,23 @@ def _doodle() -> Doodle:
 
 @socketio.on("connect")
 def on_connect(auth=None):
+    if client_sent():
+        return on_unknown("connect")
     current_app.logger.debug("socket connected: %s", request.sid)
 
 
 @socketio.on("disconnect")
 def on_disconnect(*args):
+    if client_sent():
+        return on_unknown("disconnect")
     _doodle().disconnect(request.sid)
+
+
+@socketio.on("*")
+def on_unknown(event, *args):
+    """Any other event (`win`, `set_score`...): refused, in the acknowledgement and an
+    `error` event; its name is echoed cut to MAX_ID characters (it is the client's)."""
+    return _doodle().handle(event[:MAX_ID], request.sid, args, ack=None)
 
 
 @socketio.on("ping_server")

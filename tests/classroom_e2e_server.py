@@ -36,7 +36,8 @@ def main(port: int) -> None:
     from game.extensions import socketio
 
     app = create_app({"CLASSIFIER": StrokeCounter(), "DECK": WORDS,
-                      "CLASSROOM_ROOM": {"starts_in": 1.0, "break_seconds": 2.0}})
+                      # rooms_per_client: every browser test's teacher is 127.0.0.1, on one server.
+                      "CLASSROOM_ROOM": {"starts_in": 1.0, "break_seconds": 2.0, "rooms_per_client": 50}})
     socketio.run(app, host="127.0.0.1", port=port, allow_unsafe_werkzeug=True)
 
 

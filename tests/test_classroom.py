@@ -784,6 +784,28 @@ def test_rooms_do_not_touch_each_other():
     refused("no_room", rooms.join, "ZZZZ3" if room.code != "ZZZZ3" else "ZZZZ4", "phone", token=ana.token)
 
 
+def test_one_address_opens_a_few_rooms_until_those_it_left_expire():
+    clock = Clock()
+    rooms = registry(clock, rooms_per_client=2)
+    first, second = rooms.create(RACE, "10.0.0.1"), rooms.create(PICTIONARY, "10.0.0.1")
+    refused("too_many_rooms_from_you", rooms.create, RACE, "10.0.0.1")
+    rooms.create(RACE, "10.0.0.2").host_connected(True)  # another address is not held up
+    rooms.close(first.code, first.host_token)  # closing one makes room for another
+    third = rooms.create(RACE, "10.0.0.1")
+    refused("too_many_rooms_from_you", rooms.create, RACE, "10.0.0.1")
+    # Left behind (the creator's tab gone): the host-away expiry frees the address.
+    third.host_connected(True)
+    clock.advance(CONFIG.host_grace / 2)
+    third.host_connected(False)
+    clock.advance(CONFIG.host_grace / 2 + 1)
+    assert rooms.expire() == [second]
+    rooms.create(RACE, "10.0.0.1")
+    refused("too_many_rooms_from_you", rooms.create, RACE, "10.0.0.1")
+    clock.advance(CONFIG.host_grace / 2)
+    assert rooms.expire() == [third]
+    rooms.create(RACE, "10.0.0.1")
+
+
 def test_too_many_rooms_are_refused():
     rooms = registry(max_rooms=2)
     rooms.create()

@@ -2,6 +2,7 @@
 Flask-SocketIO's test client, with a fake clock and the solo tests' fake classifier."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -9,7 +10,8 @@ import pytest
 from game.app import create_app
 from game.classroom_events import NS, join_origin, lan_address, qr_svg
 from game.extensions import socketio
-from test_events import WORDS, clock, fake, last, quiet, receive, says  # noqa: F401 (clock, fake: fixtures)
+from test_events import (RESERVED, UNKNOWN, WORDS, clock, fake, last, quiet,  # noqa: F401 (clock, fake: fixtures)
+                         receive, says)
 
 
 @pytest.fixture
@@ -384,9 +386,118 @@ def test_rooms_do_not_touch_each_other(connect, clock):
     assert call(second, "state")["ok"] is True
 
 
+def test_unknown_and_reserved_events_are_refused_and_change_nothing(host, connect, clock):
+    code = host.ack["code"]
+    ana = join(connect, code, "Ana")
+    assert call(host, "configure", {"rounds": 1, "seconds": 5, "words": ["cat"]})["ok"]
+    assert call(host, "start", {})["ok"]
+    last(ana, "round")
+    clock.advance(1.0)
+    quiet(host)
+    for client in (ana, host):
+        for name in RESERVED + UNKNOWN:
+            refusal = {"code": "unknown_event", "message": f"unknown event: {name[:64]}"}
+            assert call(client, name, {"points": 1000}) == {"ok": False, **refusal}, name
+            assert errors(client) == [{"event": name[:64], **refusal}]
+            send(client, name)
+            assert errors(client) == [{"event": name[:64], **refusal}]
+    # Nobody left: Ana is still here to the class, and her ink is still judged.
+    room = call(host, "state")["room"]
+    assert room["host_connected"] is True and room["players"][0]["connected"] is True
+    send(ana, "ink", ink(0, says("cat", 0.9)))
+    assert last(ana, "guess")["recognized"] is True
+
+
+def test_one_connection_cannot_take_every_room(host, connect, clock, app):
+    """One connection once created 199 rooms in 11 s, leaving each behind with its host
+    "connected" for good, until nobody could create one."""
+    code = host.ack["code"]
+    ana = join(connect, code, "Ana")
+    # Creating again leaves the last room as a closed tab would: its teacher is away.
+    again = call(host, "create", {})
+    assert again["ok"] and again["code"] != code
+    assert latest(ana, "room")["host_connected"] is False
+    # Five rooms open from one address at most (the test clients' is 127.0.0.1), those left
+    # behind included, whichever connection asks.
+    for _ in range(3):
+        assert call(host, "create", {})["ok"]
+    nack = call(host, "create", {})
+    assert nack["ok"] is False and nack["code"] == "too_many_rooms_from_you" and "5" in nack["message"]
+    spanish = socketio.test_client(app, namespace=NS, headers={"Accept-Language": "es"},
+                                   flask_test_client=app.test_client())
+    nack = call(spanish, "create", {})
+    assert nack["code"] == "too_many_rooms_from_you" and nack["message"].startswith("Hay demasiadas salas")
+    assert call(host, "state")["ok"] is True  # a refusal leaves the connection in its room
+    # The four left behind close after the host-away grace; then the address may create again.
+    clock.advance(app.extensions["classroom"].registry.config.host_grace + 1)
+    assert last(ana, "closed")["code"] == "teacher_away"
+    assert call(host, "state")["room"]["host_connected"] is True
+    assert call(spanish, "create", {})["ok"] is True
+    spanish.disconnect(NS)
+
+
 def test_rate_limit_per_connection(host, app):
     doodle = app.extensions["doodle"]
     # Three bursts' worth: refused long before, unless each call took over 1/rate seconds
     # (a bare burst + 5 had to fit in 5/rate s, which a busy machine missed).
     results = [call(host, "state") for _ in range(3 * int(doodle.burst))]
     assert any(r["code"] == "rate_limited" for r in results if not r["ok"])
+
+
+def test_a_pictionary_guesser_is_never_told_a_word_before_its_time(host, connect, clock, app):
+    """Everything a guesser receives (events and acknowledgements) is scanned for the words
+    not yet guessed or over, in every language's name: the teacher's word list once sent
+    them all, in the order they are dealt."""
+    words = ["bicycle", "fish"]  # neither among the fake classifier's guesses for the other's drawing
+    names = {w: {w} | {by_word[w][0].casefold() for by_word in app.extensions["classroom"].registry.names.values()}
+             for w in words}
+    hidden = set(words)
+
+    def check(received):
+        for name, payload in received:
+            if name == "round_over":
+                hidden.discard(payload["word"])
+            text = json.dumps(payload, ensure_ascii=False).casefold()
+            leaked = [n for w in hidden for n in names[w] if n in text]
+            assert not leaked, (name, leaked, payload)
+        return received
+
+    def acked(client, event, *args):
+        ack = call(client, event, *args)
+        check([(f"ack of {event}", ack)])
+        return ack
+
+    code = host.ack["code"]
+    ana, bo = join(connect, code, "Ana"), join(connect, code, "Bo")
+    cy = connect()
+    token = acked(cy, "join", {"code": code, "nickname": "Cy"})["token"]
+    ack = call(host, "configure", {"rounds": 2, "seconds": 10, "words": words, "mode": "pictionary"})
+    assert ack["settings"]["words"] == words  # the teacher still sees the list in setup...
+    assert call(host, "state")["room"]["settings"]["words"] == words
+    assert "words" not in latest(ana, "room")["settings"]  # ...the class does not
+    assert call(host, "start", {})["ok"]
+    # Round 0: Ana draws, the AI gets it, Cy guesses wrong and looks at the room, Bo gets it.
+    assert check(receive(cy, "round"))[-1][1]["word"] is None
+    clock.advance(1.0)
+    send(ana, "ink", ink(0, says("bicycle", 0.9)))
+    last(ana, "guess")
+    check(receive(cy, "ai_got_it"))
+    assert acked(cy, "guess", {"text": "sun"})["verdict"] == "wrong"
+    send(cy, "ink", ink(0, says("sun", 0.9)))
+    assert acked(cy, "state")["room"]["ai"]["guesses"][0]["word"] is None
+    hidden.discard("bicycle")  # Bo is about to type it
+    assert call(bo, "guess", {"text": "bicycle"})["verdict"] == "correct"
+    check(receive(cy, "round_over"))
+    # Round 1: Bo draws; time runs out with nobody guessing.
+    clock.advance(2.0)
+    assert check(receive(cy, "round"))[-1][1]["drawer"] == bo.ack["player"]
+    assert last(bo, "your_word")["word"] == "fish"
+    clock.advance(1.0)
+    send(bo, "ink", ink(1, says("fish", 0.9)))
+    last(bo, "guess")
+    acked(cy, "state")
+    assert acked(cy, "rejoin", {"code": code, "token": token})["ok"]  # a refreshed phone
+    clock.advance(10.0)
+    check(receive(cy, "game_over"))
+    check(quiet(cy))
+    assert not hidden

@@ -346,6 +346,28 @@ def test_bad_argument_counts(client, clock):
         ("error", "bad_payload")] * 2
 
 
+# Names Socket.IO keeps for itself (a client's event of that name once ran the server's
+# disconnect handler on an open socket), and names no handler takes.
+RESERVED = ("connect", "disconnect", "connect_error", "__disconnect_final")
+UNKNOWN = ("win", "set_score", "round_over", "message", "json", "x" * 1000)
+
+
+def test_unknown_and_reserved_events_are_refused_and_change_nothing(client, clock):
+    ack, _ = start(client, clock, rounds=1, words=["cat"])
+    gid = ack["game_id"]
+    for name in RESERVED + UNKNOWN:
+        refusal = {"code": "unknown_event", "message": f"unknown event: {name[:64]}"}
+        nack = client.emit(name, {"game_id": gid, "score": 1000}, callback=True)
+        assert nack == {"ok": False, "code": "unknown_event", "error": refusal["message"]}, name
+        assert quiet(client) == [("error", {"event": name[:64], **refusal})]
+        client.emit(name, {"game_id": gid})  # without an acknowledgement: the error event alone
+        assert quiet(client) == [("error", {"event": name[:64], **refusal})]
+    # The connection still owns its game: the next ink is judged.
+    assert client.is_connected()
+    client.emit("ink", ink(gid, says("cat", 0.9)))
+    assert last(client, "round_over")["recognized"] is True
+
+
 def test_a_drawing_is_capped_at_5000_points(client, clock):
     ack, _ = start(client, clock, rounds=1, words=["cat"])
     gid = ack["game_id"]
