@@ -3,7 +3,9 @@ drawings games give with their player's consent.
 
 HTTP handlers are thin: rate-limit the client, parse, validate
 (`game.contributions.validate`), ask the model whether it recognises the drawing, store
-it. Every refusal is a 4xx with `{"error": message}` and stores nothing.
+it. Every refusal is a 4xx with `{"error": message}` and stores nothing; a database that
+cannot take it (`StoreUnavailable`: disk full, files unwritable, server down) is a 503
+`{"error": message}` and one line in the log, on any page that reads the store.
 
 Games (solo, `game.events`; classroom, `game.classroom_events`) take the player's
 `contribute: true` with `new_game` or `join` (`game_consent`) and hand each consenting
@@ -26,8 +28,8 @@ import orjson
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 
-from game.contributions import (ContributionError, Store, contributor_id, country_from_headers, default_url,
-                                validate)
+from game.contributions import (ContributionError, Store, StoreUnavailable, contributor_id, country_from_headers,
+                                default_url, validate)
 from game.engine import BAD_PAYLOAD, GameError, recognised
 from game.inference import Batcher
 from game.ratelimit import KeyedLimiter
@@ -175,6 +177,8 @@ class GameDrawings:
                 record = validate({"word": word, "drawing": drawing, "consent": True,
                                    "contributor": consent.contributor}, self._service.categories)
                 self._service.store.add(record, recognized=recognized, countrycode=consent.countrycode)
+            except StoreUnavailable as e:  # the database's fault, not ours: no traceback
+                self._logger.error("could not store a %r drawing from a game: %s", item[1], e)
             except Exception:
                 self._logger.exception("could not store a %r drawing from a game", item[1])
             finally:
@@ -278,6 +282,15 @@ def _read(service: Contributions, word: str, drawing: list) -> tuple[bool, list 
 @bp.errorhandler(ContributionError)
 def contribution_error(error: ContributionError):
     return jsonify(error=error.message), error.status
+
+
+@bp.app_errorhandler(StoreUnavailable)
+def store_unavailable(error: StoreUnavailable):
+    """The database cannot serve (disk full, files unwritable, server down): a 503 the client
+    may retry, and one line in the log rather than Flask's 500 and its traceback."""
+    current_app.logger.error("%s %s: the contributions' database is unavailable: %s",
+                             request.method, request.path, error)
+    return jsonify(error=_("the database is unavailable and nothing was saved: try again in a moment")), 503
 
 
 @bp.app_errorhandler(413)

@@ -9,16 +9,19 @@ contributor id and a moderation status.
     key_id = store.add(validate(payload, words), recognized=True, countrycode="FR")
     store.iter_export(fmt="simplified")                      # Google's records, rejected left out
 
-SQLite runs in WAL mode with synchronous=FULL, PostgreSQL with synchronous_commit on: a
+SQLite runs with a rollback journal and synchronous=FULL, PostgreSQL with synchronous_commit on: a
 commit that returned is on disk. Concurrent `add`s share commits (group commit): each
 returns only after the transaction holding its row has committed.
 The schema is managed by Alembic (game/migrations/); opening a Store upgrades it to head.
+A database that cannot serve a call (disk full, files unwritable, server down) makes it
+raise StoreUnavailable, and the next call tries again: nothing to reset when it is back.
 
     python -m game.contributions export --format raw --out DIR [--database URL]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -37,7 +40,7 @@ from flask_babel import gettext as _
 from sqlalchemy import (Boolean, DateTime, Index, Integer, String, Text, create_engine, delete, event,
                         func, insert, select, text, update)
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from game import ink
@@ -103,6 +106,21 @@ class ContributionError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class StoreUnavailable(Exception):
+    """The database could not serve a call (disk full, files unwritable, server down): the
+    HTTP side answers 503. Its message is the driver's, on one line, for the log."""
+
+
+@contextlib.contextmanager
+def _database():
+    # OperationalError: the driver's word for a fault of the database rather than of the
+    # query (SQLite: disk full, I/O error, read-only, locked; psycopg: unreachable, disk full).
+    try:
+        yield
+    except OperationalError as e:
+        raise StoreUnavailable(" ".join(f"{type(e.orig).__name__}: {e.orig}".split())) from e
 
 
 def validate(payload: Any, categories: Iterable[str]) -> dict:
@@ -221,7 +239,12 @@ class Store:
             self.engine = create_engine(self.url, pool_pre_ping=True)
             if self.engine.dialect.name == "postgresql":
                 event.listen(self.engine, "connect", _postgresql_session)
-        upgrade(self.engine)
+        try:
+            with _database():
+                upgrade(self.engine)
+        except StoreUnavailable:
+            self.engine.dispose()
+            raise
         self._commits = _GroupCommit(self.engine)
 
     def close(self) -> None:
@@ -241,10 +264,11 @@ class Store:
             "simplified": _dumps(simplified), "contributor": record["contributor"],
             "status": _status(status), "created_at": now,
         }
-        return self._commits.write(row)
+        with _database():
+            return self._commits.write(row)
 
     def get(self, key_id: str) -> dict | None:
-        with self.engine.connect() as conn:
+        with _database(), self.engine.connect() as conn:
             row = conn.execute(select(TABLE).where(TABLE.c.key_id == str(key_id))).mappings().first()
         return _record(row) if row else None
 
@@ -257,7 +281,7 @@ class Store:
         if status is not None:
             query = query.where(TABLE.c.status == _status(status))
         query = query.order_by(TABLE.c.id.desc()).limit(limit).offset(offset)
-        with self.engine.connect() as conn:
+        with _database(), self.engine.connect() as conn:
             return [_record(r) for r in conn.execute(query).mappings()]
 
     def counts(self, status: str | None = OK) -> dict[str, int]:
@@ -265,7 +289,7 @@ class Store:
         query = select(TABLE.c.word, func.count()).group_by(TABLE.c.word).order_by(TABLE.c.word)
         if status is not None:
             query = query.where(TABLE.c.status == _status(status))
-        with self.engine.connect() as conn:
+        with _database(), self.engine.connect() as conn:
             return {word: n for word, n in conn.execute(query)}
 
     def count(self, word: str, recognized: bool | None = None, status: str | None = OK) -> int:
@@ -276,18 +300,18 @@ class Store:
             query = query.where(TABLE.c.status == _status(status))
         if recognized is not None:
             query = query.where(TABLE.c.recognized == bool(recognized))
-        with self.engine.connect() as conn:
+        with _database(), self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
     def set_status(self, key_id: str, status: str) -> bool:
         """Reject or restore a drawing; False when no drawing has that key_id."""
-        with self.engine.begin() as conn:
+        with _database(), self.engine.begin() as conn:
             result = conn.execute(update(TABLE).where(TABLE.c.key_id == str(key_id))
                                   .values(status=_status(status)))
         return result.rowcount > 0
 
     def delete(self, key_id: str) -> bool:
-        with self.engine.begin() as conn:
+        with _database(), self.engine.begin() as conn:
             result = conn.execute(delete(TABLE).where(TABLE.c.key_id == str(key_id)))
         return result.rowcount > 0
 
@@ -302,7 +326,7 @@ class Store:
                  .order_by(TABLE.c.word, TABLE.c.id))
         if word is not None:
             query = query.where(TABLE.c.word == word)
-        with self.engine.connect() as conn:
+        with _database(), self.engine.connect() as conn:
             # Streamed in chunks: an export may be far larger than memory.
             for row in conn.execution_options(yield_per=1000).execute(query):
                 yield dict(zip(FIELDS, (*row[:3], bool(row[3]), row[4], json.loads(row[5]))))
@@ -422,10 +446,17 @@ def _record(row) -> dict:
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
-    """Each new SQLite connection: WAL (readers never block the writer) and synchronous=FULL
-    (a commit is on disk before it returns, power loss included)."""
+    """Each new SQLite connection: a rollback journal, emptied at each commit (TRUNCATE), and
+    synchronous=FULL (a commit is on disk before it returns, power loss included).
+
+    Not WAL: its index is the -shm file mapped into memory, and a write to a mapped page that
+    the file cannot take (made immutable, a disk gone read-only) is a SIGBUS that ends the
+    whole server; WAL with locking_mode=EXCLUSIVE keeps that index in memory but shuts out
+    every other connection (the pool's, `python -m game.contributions export`). A journal
+    is written with write(2), whose failures are errors. The price: a commit syncs three
+    times rather than once, and readers and the writer wait for each other's moment."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA journal_mode=TRUNCATE")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 
