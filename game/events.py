@@ -134,7 +134,7 @@ class Doodle:
         """Run `event`'s action for connection `sid` (`ack` as `guarded`'s); an event
         without one is refused as unknown_event."""
         def action():
-            bucket = self._buckets.get(sid) or self._buckets.setdefault(sid, TokenBucket(self.rate, self.burst))
+            bucket = self._buckets.get(sid) or self._buckets.setdefault(sid, TokenBucket(self.rate, self.burst, self.clock))
             if not bucket.take():
                 raise GameError(RATE_LIMITED, _("more than %(rate)s messages a second", rate=f"{self.rate:g}"))
             if event not in self._actions:
