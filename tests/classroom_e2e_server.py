@@ -13,6 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from game import ink  # noqa: E402
+
 WORDS = ["cat", "dog", "anvil", "sun", "tree", "house", "teddy-bear"]
 SEEN = {2: "cat", 3: "dog", 4: "teddy-bear"}
 SURE = {"cat": 0.9, "dog": 0.9, "teddy-bear": 0.35}  # the rest: anvil at 0.3
@@ -29,6 +31,11 @@ class StrokeCounter:
             rest = [w for w in WORDS if w != word]
             out.append([(word, p)] + [(w, (1 - p) / len(rest)) for w in rest][: k - 1])
         return out
+
+    def simplify_and_classify(self, drawings, k=5):
+        """What consented classroom drawings are stored through: Google's simplification (the
+        real ink pipeline) beside these guesses."""
+        return list(zip([ink.simplify(d) for d in drawings], self.classify_batch(drawings, k)))
 
 
 def main(port: int) -> None:
