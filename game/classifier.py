@@ -61,8 +61,9 @@ class DoodleClassifier:
         self._input = session.get_inputs()[0].name
 
     @classmethod
-    def load(cls, path: str | Path | None = None, threads: int = 1) -> "DoodleClassifier":
-        """The model at `path` (default: the shipped one), computing on `threads` cores."""
+    def load(cls, path: str | Path | None = None, threads: int = 0) -> "DoodleClassifier":
+        """The model at `path` (default: the shipped one), computing on `threads` cores
+        (0: onnxruntime's choice, every physical core)."""
         path = Path(path) if path else DEFAULT_MODEL
         session = _session(path, threads)
         return cls(session, _metadata(session, path))
