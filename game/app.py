@@ -32,7 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
 
-    from game import admin, browse, classroom_events, contribute, i18n, pwa
+    from game import admin, browse, classroom_events, contribute, i18n, pwa, security
     from game.routes import bp
     from game.vision import routes as vision
 
@@ -55,7 +55,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # threading mode: simple-websocket gives real WebSockets on Werkzeug's server.
     # async_handlers=False: a connection's events run in order, on its own thread (ink
     # must arrive in order); handlers never wait for the model, so nothing queues.
-    socketio.init_app(app, async_mode="threading", async_handlers=False)
+    # Browser pages of other sites may not connect: the contributions API's rule too.
+    socketio.init_app(app, async_mode="threading", async_handlers=False,
+                      cors_allowed_origins=security.same_origin)
     # The game service: loads the classifier (config MODEL_PATH or CLASSIFIER) and the deck.
     events.init_app(app)
     # The classroom (namespace /classroom, pages /classroom and /join): on the same batcher.

@@ -133,6 +133,15 @@ def test_socket_connect_and_ping(app):
     assert not sc.is_connected()
 
 
+def test_socket_handshake_refuses_another_sites_page(client):
+    """Socket.IO refuses another site's page by the rule POST /api/contributions follows
+    (game.security.same_origin); the site's own pages and scripts without Origin connect."""
+    handshake = "/socket.io/?EIO=4&transport=polling"
+    assert client.get(handshake, headers={"Origin": "https://evil.example"}).status_code == 400
+    assert client.get(handshake, headers={"Origin": "http://localhost"}).status_code == 200
+    assert client.get(handshake).status_code == 200
+
+
 def test_socket_handlers_survive_a_second_app():
     """Each create_app rebuilds the Socket.IO server; the handlers must come along."""
     create_app({"TESTING": True})
