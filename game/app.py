@@ -38,6 +38,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     # First: in production without an admin password, refuse to start before the model loads.
     admin.init_app(app)
+    # Security headers on every response; in production an HTTPS-only session cookie.
+    security.init_app(app)
     # The languages (catalogues compiled here if they are not yet), before any page renders.
     i18n.init_app(app)
     app.register_blueprint(pwa.bp)
