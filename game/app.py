@@ -36,12 +36,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
 
-    from game import admin, browse, classroom_events, contribute, i18n, pwa, wire
+    from game import admin, browse, classroom_events, contribute, i18n, pwa, security, wire
     from game.routes import bp
     from game.vision import routes as vision
 
     # First: in production without an admin password, refuse to start before the model loads.
     admin.init_app(app)
+    # Security headers on every response; in production an HTTPS-only session cookie.
+    security.init_app(app)
     # The languages (catalogues compiled here if they are not yet), before any page renders.
     i18n.init_app(app)
     app.register_blueprint(pwa.bp)
@@ -60,7 +62,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # async_handlers=False: a connection's events run in order, on its own thread (ink
     # must arrive in order); handlers never wait for the model, so nothing queues.
     # serializer: packets outside the protocol are refused before any handler (game/wire.py).
-    socketio.init_app(app, async_mode="threading", async_handlers=False, serializer=wire.Packet)
+    # Browser pages of other sites may not connect: the contributions API's rule too.
+    socketio.init_app(app, async_mode="threading", async_handlers=False, serializer=wire.Packet,
+                      cors_allowed_origins=security.same_origin)
     wire.refuse_malformed(socketio.server, app.logger)
     # The game service: loads the classifier (config MODEL_PATH or CLASSIFIER) and the deck.
     events.init_app(app)

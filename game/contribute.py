@@ -1,7 +1,8 @@
 """Contributing drawings: the /contribute page and POST /api/contributions, and the
 drawings games give with their player's consent.
 
-HTTP handlers are thin: rate-limit the client, parse, validate
+HTTP handlers are thin: refuse other sites' pages and bodies not sent as JSON
+(`game.security.same_origin`), rate-limit the client, parse, validate
 (`game.contributions.validate`), ask the model whether it recognises the drawing, store
 it. Every refusal is a 4xx with `{"error": message}` and stores nothing; a database that
 cannot take it (`StoreUnavailable`: disk full, files unwritable, server down) is a 503
@@ -34,6 +35,7 @@ from game.engine import BAD_PAYLOAD, GameError, recognised
 from game.inference import Batcher
 from game.ratelimit import KeyedLimiter
 from game.routes import load_categories
+from game.security import same_origin
 
 bp = Blueprint("contribute", __name__)
 
@@ -241,12 +243,20 @@ def contribute_page():
 @bp.post("/api/contributions")
 def add_contribution():
     service = _service()
+    # Another site's page could make its visitors contribute, each from their own address
+    # past the rate limit. Its cross-site POST says where it comes from (Origin), and only a
+    # "simple" one (text/plain, a form) gets sent without the server's leave: JSON needs a
+    # preflight, which this server never grants.
+    if not same_origin(request.headers.get("Origin"), request.environ):
+        raise ContributionError(403, _("contributions come from this site's own pages, not another site's"))
+    if not request.is_json:
+        raise ContributionError(415, _("send the contribution as JSON, with Content-Type: application/json"))
     if not service.limiter.take(request.remote_addr):
         raise ContributionError(429, _("more than %(rate)s contributions a second; slow down", rate=f"{service.limiter.rate:g}"))
     body = request.get_data(cache=False)
-    # Parsed here, not by get_json: any content type is JSON to us, and every failure is ours
-    # to word. orjson parses in a quarter of the time; what it refuses, the json module tries
-    # too, so that a NaN or Infinity literal gets validate's precise message, not this one.
+    # Parsed here, not by get_json: every failure is ours to word. orjson parses in a quarter
+    # of the time; what it refuses, the json module tries too, so that a NaN or Infinity
+    # literal gets validate's precise message, not this one.
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:

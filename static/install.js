@@ -24,6 +24,8 @@
   window.addEventListener("online", showState);
   window.addEventListener("offline", showState);
   showState();
+  // The offline page's "Try again": a listener, as the Content-Security-Policy runs no inline handler.
+  for (const button of document.querySelectorAll("[data-reload]")) button.addEventListener("click", () => location.reload());
 
   if (!("serviceWorker" in navigator)) return;
   window.addEventListener("load", () => {

@@ -26,7 +26,6 @@ from test_e2e_play import PHONE, browser, screenshots_dir  # noqa: E402,F401 (fi
 from test_i18n import page_paths  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-AXE = ROOT / "static" / "vendor" / "axe.min.js"
 PASSWORD = "audit-password"
 LANGUAGES = ("en", "es")
 BLOCKING = ("serious", "critical")
@@ -46,7 +45,8 @@ def server(tmp_path_factory):
 
 def audit(page: Page) -> list[dict]:
     """axe-core's serious and critical violations on the page as it is now."""
-    page.add_script_tag(path=str(AXE))
+    # From the server, as the page's own scripts come: the CSP runs no inline script.
+    page.add_script_tag(url="/static/vendor/axe.min.js")
     result = page.evaluate("() => axe.run(document, { resultTypes: ['violations'] })")
     return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
              "nodes": [n["target"] for n in v["nodes"]][:5]}
@@ -97,6 +97,62 @@ def test_every_page_passes_axe(server, browser, lang):
         print(f"  {len(found):2d}  {path}")
     failing = {path: found for path, found in report.items() if found}
     assert not failing, json.dumps(failing, indent=1, ensure_ascii=False)
+
+
+# Every Content-Security-Policy violation, as the page's securitypolicyviolation event has it.
+CSP_WATCH = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+"""
+
+
+def test_no_page_breaks_the_content_security_policy(server, browser):
+    """The CSP (game/security.py) leaves every page working: no violation (in the console
+    or as an event) and no script error on any page, nor in the states a click reaches: the
+    solo game's connection, the classroom's lobby with its QR code, a vision result."""
+    context = browser.new_context()
+    context.add_init_script(CSP_WATCH)
+    problems = []
+
+    def visit(path: str) -> Page:
+        page = context.new_page()
+        page.on("pageerror", lambda e: problems.append(f"{path}: page error: {e}"))
+        page.on("console", lambda m: problems.append(f"{path}: console: {m.text}")
+                if "Content Security Policy" in m.text else None)
+        page.goto(server + path, wait_until="load")
+        page.wait_for_timeout(300)
+        return page
+
+    def check(page: Page, path: str) -> None:
+        problems.extend(f"{path}: violation: {v}" for v in page.evaluate("window.__cspViolations"))
+        page.close()
+
+    try:
+        paths = pages()
+        assert {"/", "/play", "/classroom", "/contribute", "/data", "/vision", "/offline"} <= set(paths)
+        for path in paths:
+            check(visit(path), path)
+        page = visit("/play")
+        page.wait_for_function("() => window.doodleLab && window.doodleLab.socket.connected", timeout=20_000)
+        check(page, "/play (connected)")
+        page = visit("/classroom")
+        page.click("#btn-create")
+        page.wait_for_selector("#qr svg", timeout=20_000)
+        check(page, "/classroom (lobby)")
+        page = visit("/vision/classification")
+        photo = io.BytesIO()
+        Image.radial_gradient("L").convert("RGB").save(photo, "PNG")
+        page.set_input_files('input[name="image"]', {"name": "photo.png", "mimeType": "image/png",
+                                                     "buffer": photo.getvalue()})
+        page.wait_for_selector(".vision-result[data-ready]", timeout=60_000)  # its photo: a data: URL
+        check(page, "/vision/classification (a result)")
+        page = visit("/offline")
+        with page.expect_navigation(timeout=20_000):
+            page.click("[data-reload]")  # "Try again", a listener now, not an inline handler
+        check(page, "/offline (try again)")
+    finally:
+        context.close()
+    assert not problems, problems
 
 
 # The page scrolls sideways, or an element sticks out of the screen where the page clips it

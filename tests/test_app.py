@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -118,6 +119,54 @@ def test_404_html_for_browsers(client):
     assert "Not found" in r.get_data(as_text=True)
 
 
+# --- security headers --------------------------------------------------------
+
+# A plausible value for each URL parameter of the app's GET routes.
+URL_VALUES = {"filename": "style.css", "code": "es", "word": "cat", "name": "classification"}
+
+
+def test_every_get_route_carries_the_security_headers():
+    """Every GET route of the url_map, whatever it answers (a page, JSON, a redirect, a
+    login form, a 404): a CSP with no inline script and no framing, nosniff, no framing, no
+    referrer to other sites."""
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "ADMIN_PASSWORD": "pw"})
+    client = app.test_client()
+    urls = [rule.build({arg: URL_VALUES[arg] for arg in rule.arguments})[1]
+            for rule in app.url_map.iter_rules() if "GET" in rule.methods]
+    assert {"/", "/play", "/classroom", "/contribute", "/data", "/vision", "/vision/classification"} <= set(urls)
+    for url in urls + ["/no-such-page"]:
+        r = client.get(url)
+        assert r.status_code < 500, (url, r.status_code)
+        csp = dict(d.strip().split(" ", 1) for d in r.headers["Content-Security-Policy"].split(";"))
+        assert csp["script-src"] == "'self'" and csp["style-src"] == "'self'", url  # nothing inline, no eval
+        assert csp["frame-ancestors"] == "'none'" and csp["img-src"] == "'self' data:", url
+        assert csp["connect-src"] == "'self' ws://localhost wss://localhost", url  # Socket.IO on this host
+        assert r.headers["X-Content-Type-Options"] == "nosniff", url
+        assert r.headers["X-Frame-Options"] == "DENY", url
+        assert r.headers["Referrer-Policy"] == "same-origin", url
+
+
+def test_no_template_has_inline_script():
+    """The CSP runs no inline script: no handler attributes, no script without src but JSON data."""
+    for path in (ROOT / "templates").glob("*.html"):
+        html = path.read_text(encoding="utf-8")
+        assert not re.search(r"\son[a-z]+\s*=", html), path.name
+        assert not re.search(r"javascript:", html, re.I), path.name
+        for tag in re.findall(r"<script\b[^>]*>", html):
+            assert "src=" in tag or 'type="application/json"' in tag, (path.name, tag)
+
+
+@pytest.mark.parametrize("env", ["development", "production"])
+def test_the_session_cookie_is_https_only_in_production(env):
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "DOODLE_ENV": env, "ADMIN_PASSWORD": "pw"})
+    r = app.test_client().get("/admin")  # the login form keeps its CSRF token in the session
+    cookie = [c for c in r.headers.getlist("Set-Cookie") if c.startswith("session=")]
+    assert len(cookie) == 1
+    flags = {f.strip().split("=")[0].lower(): f.strip() for f in cookie[0].split(";")[1:]}
+    assert "httponly" in flags and flags["samesite"] == "SameSite=Lax"
+    assert ("secure" in flags) == (env == "production")
+
+
 # --- socket events -----------------------------------------------------------
 
 
@@ -134,6 +183,15 @@ def test_socket_connect_and_ping(app):
     finally:
         sc.disconnect()
     assert not sc.is_connected()
+
+
+def test_socket_handshake_refuses_another_sites_page(client):
+    """Socket.IO refuses another site's page by the rule POST /api/contributions follows
+    (game.security.same_origin); the site's own pages and scripts without Origin connect."""
+    handshake = "/socket.io/?EIO=4&transport=polling"
+    assert client.get(handshake, headers={"Origin": "https://evil.example"}).status_code == 400
+    assert client.get(handshake, headers={"Origin": "http://localhost"}).status_code == 200
+    assert client.get(handshake).status_code == 200
 
 
 def test_socket_handlers_survive_a_second_app():

@@ -366,6 +366,32 @@ def test_a_10_mb_body_is_refused_in_json(app, client):
     assert stored(app) == 0
 
 
+def test_another_sites_page_cannot_contribute(app, client):
+    """A "simple" cross-site POST (text/plain or a form, no preflight) from another site's
+    page would make its visitors contribute, each from their own address: refused, as is
+    any request from another site's page. Scripts (no Origin) and this site's pages pass."""
+    body = json.dumps(payload())
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        r = client.post("/api/contributions", data=body, content_type=content_type)
+        assert r.status_code == 415 and "application/json" in r.get_json()["error"], content_type
+    for origin in ("https://evil.example", "http://localhost.evil.example", "https://localhost", "null"):
+        r = client.post("/api/contributions", json=payload(), headers={"Origin": origin})
+        assert r.status_code == 403 and "another site" in r.get_json()["error"], origin
+    assert stored(app) == 0
+    assert client.post("/api/contributions", json=payload(), headers={"Origin": "http://localhost"}).status_code == 201
+    assert client.post("/api/contributions", json=payload()).status_code == 201  # curl, the Python client
+    assert stored(app) == 2
+
+
+def test_this_sites_origin_behind_a_trusted_proxy(make_app):
+    """The site's origin is the one the proxy names, only when the proxy is trusted."""
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "doodle.example.org",
+                 "Origin": "https://doodle.example.org"}
+    for proxies, status in ((1, 201), (0, 403)):
+        client = make_app(TRUSTED_PROXIES=proxies).test_client()
+        assert client.post("/api/contributions", json=payload(), headers=forwarded).status_code == status
+
+
 def test_a_flood_from_one_client_is_rate_limited(make_app):
     app = make_app(CONTRIBUTION_RATE=0.001, CONTRIBUTION_BURST=3)
     client = app.test_client()

@@ -82,8 +82,8 @@ def test_contribute_on_a_phone_then_replay_in_the_data_browser(server, browser):
         dialog = page.locator("#replay")
         expect(dialog).to_be_visible()
         expect(dialog).to_contain_text(f"key_id {key_id} · its original timing")
-        page.wait_for_function("document.getElementById('replay').dataset.replaying === '1'", timeout=5_000)
-        page.wait_for_function("document.getElementById('replay').dataset.replayed === '1'", timeout=10_000)
+        page.wait_for_function("() => document.getElementById('replay').dataset.replaying === '1'", timeout=5_000)
+        page.wait_for_function("() => document.getElementById('replay').dataset.replayed === '1'", timeout=10_000)
         seen = page.evaluate("window.__points")
         counts = [n for _, n in seen]
         assert counts == sorted(counts) and counts[-1] == len(body) + len(tail), counts
@@ -161,7 +161,7 @@ def test_each_drawing_is_stored_under_the_word_shown_while_it_was_drawn(server, 
             page.get_by_role("button", name="Submit").tap()
         shown = page.evaluate("window.__strokes")
         assert shown[:3] == [[second, second]] * 3, shown
-        page.wait_for_function("document.getElementById('contribute').dataset.phase === 'drawing'")
+        page.wait_for_function("() => document.getElementById('contribute').dataset.phase === 'drawing'")
         page.wait_for_function("() => !document.getElementById('status').textContent.startsWith('Saving')")
         sent = page.evaluate("performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/api/contributions')).length")
         for _ in range(50):  # the last reply's event reaches this process a moment after the page

@@ -241,7 +241,7 @@ def test_solo_game_on_a_phone(server, browser, doodles):
         assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
 
         finger = Finger(page)
-        page.wait_for_function("window.doodleLab && window.doodleLab.socket.connected")
+        page.wait_for_function("() => window.doodleLab && window.doodleLab.socket.connected")
         page.evaluate(RECORD_JS)
 
         # Round 1: the prompt card names the word; the countdown starts; we draw it.
@@ -267,7 +267,7 @@ def test_solo_game_on_a_phone(server, browser, doodles):
             assert page.evaluate(INK_PIXELS_JS, "#canvas") > 1000
 
         # The AI says what it sees, in words.
-        page.wait_for_function("window.__sentences.some((t) => /I see|Oh, I know/.test(t))", timeout=10_000)
+        page.wait_for_function("() => window.__sentences.some((t) => /I see|Oh, I know/.test(t))", timeout=10_000)
         sentences = page.evaluate("window.__sentences")
         assert all(re.fullmatch(r"(I see [^…]+…)( or [^…]+…)*( Oh, I know, it's [^…]+!)?|Oh, I know, it's [^…]+!", t)
                    for t in sentences), sentences
@@ -278,7 +278,7 @@ def test_solo_game_on_a_phone(server, browser, doodles):
         except PlaywrightTimeoutError:
             if page.evaluate("window.doodleLab.state.phase === 'drawing' && window.doodleLab.state.round.index === 0"):
                 page.get_by_role("button", name="Skip").tap(timeout=3_000)
-        page.wait_for_function("window.doodleLab.state.over.has(0)", timeout=15_000)
+        page.wait_for_function("() => window.doodleLab.state.over.has(0)", timeout=15_000)
 
         # Ink went out as the protocol says: batched, numbered, stroke by stroke.
         sent = page.evaluate("window.__sent")
@@ -297,7 +297,7 @@ def test_solo_game_on_a_phone(server, browser, doodles):
 
         # The remaining rounds: undo and clear work, then skip.
         for index in range(1, ROUNDS):
-            page.wait_for_function(f"document.getElementById('game').dataset.round === '{index}'", timeout=20_000)
+            page.wait_for_function(f"() => document.getElementById('game').dataset.round === '{index}'", timeout=20_000)
             phase_is(page, "drawing", timeout=20_000)
             box = canvas_box(page)
             cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -307,7 +307,7 @@ def test_solo_game_on_a_phone(server, browser, doodles):
             if index == 1:
                 # The connection drops: the page resumes the game and redraws the server's copy.
                 page.wait_for_function(
-                    "window.__received.some(([e, p]) => e === 'guess' && p.round === 1)", timeout=10_000)
+                    "() => window.__received.some(([e, p]) => e === 'guess' && p.round === 1)", timeout=10_000)
                 page.evaluate("window.doodleLab.socket.io.engine.close()")
                 expect(page.locator("#toast")).to_contain_text("Reconnected", timeout=15_000)
                 assert [m for e, m in page.evaluate("window.__sent") if e == "resume"]
@@ -354,7 +354,7 @@ def test_solo_game_on_a_phone(server, browser, doodles):
               return li.dataset.replaying === '1' && window.__inkPixels('#summary-list > li:first-child canvas') < full;
             }""", arg=full, timeout=5_000)
         page.wait_for_function(
-            "document.querySelector('#summary-list > li').dataset.replayed === '1'", timeout=25_000)
+            "() => document.querySelector('#summary-list > li').dataset.replayed === '1'", timeout=25_000)
         assert page.evaluate(INK_PIXELS_JS, "#summary-list > li:first-child canvas") == full
         expect(page.get_by_role("button", name="Play again")).to_be_visible()
         page.screenshot(path=str(screenshots_dir() / "play-summary.png"))
@@ -394,7 +394,7 @@ def test_the_result_stays_up_and_never_shows_the_next_word(server, browser):
     try:
         words = ["cat", "bicycle", "house"]
         page.goto(f"{server}/play?rounds=3&seconds=10&words={','.join(words)}")
-        page.wait_for_function("window.doodleLab && window.doodleLab.socket.connected")
+        page.wait_for_function("() => window.doodleLab && window.doodleLab.socket.connected")
         page.evaluate(RECORD_JS)
         page.evaluate(WATCH_PAGE_JS)
         result, prompt = page.locator("#result-card"), page.locator("#prompt-card")
@@ -409,7 +409,7 @@ def test_the_result_stays_up_and_never_shows_the_next_word(server, browser):
         expect(prompt).to_be_visible(timeout=15_000)
         expect(page.locator("#prompt-word")).to_have_text("bicycle")
         expect(page.locator("#hud-word")).to_have_text("bicycle")
-        page.wait_for_function("document.getElementById('announce').textContent.includes('bicycle')")
+        page.wait_for_function("() => document.getElementById('announce').textContent.includes('bicycle')")
         frames = page.evaluate("window.__frames")
         shown = result_spans(frames, "Skipped: cat")
         assert shown[-1]["t"] - shown[0]["t"] >= (BREAK_S - 0.2) * 1000, "the result card went away before the break ended"
@@ -503,7 +503,7 @@ def test_time_up_with_the_right_word_under_the_threshold_says_almost(stroke_serv
     context, page, problems = phone_page(browser)
     try:
         page.goto(f"{stroke_server}/play?rounds=1&seconds=5&words=anvil")
-        page.wait_for_function("window.doodleLab && window.doodleLab.socket.connected")
+        page.wait_for_function("() => window.doodleLab && window.doodleLab.socket.connected")
         phase_is(page, "drawing", timeout=30_000)
         box = canvas_box(page)
         cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2

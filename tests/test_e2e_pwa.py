@@ -57,13 +57,13 @@ def test_the_service_worker_opens_the_shell_offline(server, browser):
         sw = page.request.get(server + "/sw.js")
         assert sw.headers["content-type"].startswith("text/javascript") and sw.headers["service-worker-allowed"] == "/"
         assert "__VERSION__" not in sw.text() and '"/offline"' in sw.text()
-        page.wait_for_function("navigator.serviceWorker.ready.then((r) => !!r.active)")
+        page.wait_for_function("() => navigator.serviceWorker.ready.then((r) => !!r.active)")
         page.reload()
         assert page.evaluate("navigator.serviceWorker.controller !== null")  # it controls the page
 
         # Socket.IO is never cached: the play page connects through the network.
         page.goto(server + "/play")
-        page.wait_for_function("window.doodleLab && window.doodleLab.socket.connected")
+        page.wait_for_function("() => window.doodleLab && window.doodleLab.socket.connected")
 
         context.set_offline(True)
         page.goto(server + "/")  # the home page, from the cache
@@ -88,7 +88,7 @@ def test_the_offline_shell_follows_the_language(server, browser):
     try:
         page = context.new_page()
         page.goto(server + "/")
-        page.wait_for_function("navigator.serviceWorker.ready.then((r) => !!r.active)")
+        page.wait_for_function("() => navigator.serviceWorker.ready.then((r) => !!r.active)")
         page.reload()
         context.set_offline(True)
         page.goto(server + "/data")
@@ -126,13 +126,13 @@ def test_the_ai_speaks_spanish_in_spanish(server, browser):
         page = context.new_page()
         page.set_default_timeout(15_000)
         page.goto(server + "/play?words=cat,dog&rounds=1&seconds=20")
-        page.wait_for_function("document.getElementById('game').dataset.phase === 'drawing'")
+        page.wait_for_function("() => document.getElementById('game').dataset.phase === 'drawing'")
         assert page.locator("#hud-word").inner_text() == "gato"
         box = page.locator("#canvas").bounding_box()
         stroke(page, box, 0)  # one stroke: the fake AI sees an anvil, at 30 %
-        page.wait_for_function("document.getElementById('guess').textContent.includes('Veo un yunque…')")
+        page.wait_for_function("() => document.getElementById('guess').textContent.includes('Veo un yunque…')")
         stroke(page, box, 1)  # two: a cat, the word
-        page.wait_for_function("document.getElementById('guess').textContent.includes('¡Ya sé, es un gato!')")
+        page.wait_for_function("() => document.getElementById('guess').textContent.includes('¡Ya sé, es un gato!')")
         page.wait_for_selector("#result-card:not([hidden])")
         assert "¡La IA adivinó un gato!" in page.locator("#result-title").inner_text()
         said = page.evaluate("window.__said.filter(([, text]) => text)")

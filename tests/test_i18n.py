@@ -285,8 +285,11 @@ def test_an_unknown_language_is_not_remembered(client):
 
 
 def test_api_errors_follow_the_language(client):
-    r = client.post("/api/contributions", data="nope", headers={"Accept-Language": "es"})
+    r = client.post("/api/contributions", data="nope", content_type="application/json", headers={"Accept-Language": "es"})
     assert r.status_code == 400 and r.get_json()["error"] == "el cuerpo debe ser JSON"
+    r = client.post("/api/contributions", data="nope", headers={"Accept-Language": "es"})
+    assert r.status_code == 415 and "Content-Type: application/json" in r.get_json()["error"]
+    assert "como JSON" in r.get_json()["error"]
     assert client.get("/api/nope").get_json()["error"] == "not found"  # a code, not a sentence
 
 

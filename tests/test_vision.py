@@ -448,10 +448,23 @@ def test_doodle_photo_checks_each_say_why():
 
 def png_chunks(width: int, height: int, bit_depth: int, colour_type: int, raw: bytes) -> bytes:
     """A PNG written by hand: Pillow cannot write 16-bit RGB, nor lie about its size."""
+    return png_file(width, height, bit_depth, colour_type, zlib.compress(raw))
+
+
+def png_file(width: int, height: int, bit_depth: int, colour_type: int, idat: bytes) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def blank_grey_png(width: int, height: int, bit_depth: int) -> bytes:
+    """A black grey PNG of any size and depth (1 to 16 bits), compressed row by row: a file
+    of a few hundred KB at most, however much it takes decoded."""
+    row = bytes(1 + -(-width * bit_depth // 8))  # the filter byte, then the packed pixels
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    return png_file(width, height, bit_depth, 0, idat)
 
 
 def png16(arr: np.ndarray) -> bytes:
@@ -497,8 +510,58 @@ def test_decompression_bomb_is_413(client):
 
 def test_pixel_limit_is_configurable():
     with pytest.raises(VisionError) as caught:
-        open_photo(encode(photo((1024, 768))), max_pixels=500_000, max_side=1024)
+        open_photo(encode(photo((1024, 768))), max_pixels=500_000, max_side=1024, max_bytes=64 * 2**20)
     assert caught.value.status == 413 and "1024 × 768" in caught.value.message
+
+
+@pytest.fixture(scope="module")
+def big_pngs() -> dict[str, bytes]:
+    """8000 × 8000 in a few hundred KB: 16-bit grey (122 MB decoded) and 1-bit (61 MB:
+    Pillow keeps a byte a pixel)."""
+    return {"I;16": blank_grey_png(8000, 8000, 16), "1": blank_grey_png(8000, 8000, 1)}
+
+
+@pytest.fixture(scope="module")
+def strict_client():
+    """A lab decoding one photo at a time, at most 32 MB of it, and never waiting for a slot."""
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "VISION_MAX_DECODED": 32 * 2**20,
+                      "VISION_DECODES": 1, "VISION_DECODE_WAIT": 0})
+    return app.test_client()
+
+
+def test_decoded_memory_is_bounded_from_the_header(client, strict_client, big_pngs):
+    """Pixels are not enough: 64 MP of 16-bit grey take 122 MB decoded (the server went
+    from 134 MB to 1.2 GB for one). Refused from the header, before decoding."""
+    assert all(len(data) < 200_000 for data in big_pngs.values())
+    r = post(client, "classification", big_pngs["I;16"])  # the default limit, 64 MB
+    error = r.get_json()["error"]
+    assert r.status_code == 413 and "8000 × 8000 pixels of I;16" in error and "122 MB" in error and "64 MB" in error
+    for mode, size in (("I;16", "122 MB"), ("1", "61 MB")):
+        r = post(strict_client, "classification", big_pngs[mode])
+        error = r.get_json()["error"]
+        assert r.status_code == 413 and f"pixels of {mode}" in error and size in error and "32 MB" in error
+
+
+def test_a_big_one_bit_png_is_reduced_before_it_is_converted(big_pngs):
+    """Within the limit, a big image is reduced in its own mode before it becomes RGB (the
+    8000 × 8000 1-bit PNG took 450 MB converted first): benchmarks/vision_memory.py
+    measures the memory; here, what comes out."""
+    found = open_photo(big_pngs["1"], max_pixels=64_000_000, max_side=1024, max_bytes=64 * 2**20)
+    assert found.image.mode == "RGB" and found.image.size == (1024, 1024)
+    assert any("scaled down from 8000 × 8000 to 1024 × 1024" in n for n in found.notes)
+    assert np.asarray(found.image).max() == 0  # black stays black
+
+
+def test_a_busy_lab_answers_503_rather_than_queueing(strict_client):
+    lab = strict_client.application.extensions["vision"]
+    assert lab.decodes.acquire(timeout=0)  # another photo is decoding
+    try:
+        r = post(strict_client, "classification", encode(photo((320, 240))))
+        assert r.status_code == 503 and "busy" in r.get_json()["error"]
+    finally:
+        lab.decodes.release()
+    r = post(strict_client, "classification", b"not an image")  # the slot is free again: decoded, refused
+    assert r.status_code == 400 and "not an image" in r.get_json()["error"]
 
 
 def test_upload_limit_is_the_labs_not_the_apps(client, app):

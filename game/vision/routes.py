@@ -6,13 +6,16 @@
                                   `model`, and the task's options (`threshold`, `labels`);
                                   `photo=1` adds the photo as the model saw it (a data URL)
 
-Models run on the lab's own worker threads, never a request's: a request waits at most
-VISION_TIMEOUT seconds (then 504; the model finishes in the background and stays loaded).
+Photos decode in the request's thread, at most VISION_DECODES at once: a request waits at
+most VISION_DECODE_WAIT seconds for its turn (then 503). Models run on the lab's own worker
+threads, never a request's: a request waits at most VISION_TIMEOUT seconds (then 504; the
+model finishes in the background and stays loaded).
 Every refusal is `{"error": message}` with a 4xx or 5xx status, in the request's language.
 """
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 import time
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request, url_for
@@ -21,7 +24,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from game.inference import unpin_thread
 from game.vision import VisionError
-from game.vision.images import data_url, open_photo
+from game.vision.images import Photo, data_url, open_photo, size_text
 from game.vision.pipelines import (BUILTIN_TASKS, DOODLE, EFFICIENTNET, EfficientNetLite0, ModelNotDownloaded,
                                    Pipelines)
 from game.vision.tasks import TASKS, Task, parse_options
@@ -33,6 +36,11 @@ CONFIG_DEFAULTS = {
     "VISION_DEFAULT_MODELS": {},  # task -> the id used when a request names none; unset: the list's first
     "VISION_MAX_UPLOAD": 16 * 2**20,  # bytes in an upload (413 beyond); a phone photo is 2-12 MB
     "VISION_MAX_PIXELS": 64_000_000,  # pixels in a decoded image (413 beyond: a decompression bomb)
+    # Memory an image takes decoded (413 beyond): 64 MP of 1-bit or 8-bit grey, 32 MP of
+    # 16-bit grey, 16 MP of colour (a JPEG counts at the reduced scale it is decoded at).
+    "VISION_MAX_DECODED": 64 * 2**20,
+    "VISION_DECODES": 2,  # photos decoded at once; each takes up to about 2.5 times VISION_MAX_DECODED
+    "VISION_DECODE_WAIT": 5.0,  # seconds a photo waits for a decode slot (503 beyond: the server is busy)
     "VISION_MAX_SIDE": 1024,  # photos are scaled down to this longest side before the model sees them
     "VISION_TIMEOUT": 60.0,  # seconds a request waits for its model (504 beyond); the first use loads it
     "VISION_CACHE_DIR": None,  # the Hugging Face cache to read models from; None: huggingface_hub's ($HF_HUB_CACHE)
@@ -64,6 +72,11 @@ class VisionLab:
         self.max_upload = int(cfg["VISION_MAX_UPLOAD"])
         self.max_pixels = int(cfg["VISION_MAX_PIXELS"])
         self.max_side = int(cfg["VISION_MAX_SIDE"])
+        self.max_decoded = int(cfg["VISION_MAX_DECODED"])
+        # Decoding runs in the request's thread: without a bound, every upload at once
+        # decodes at once (8 big PNGs took the server to 7.8 GB).
+        self.decodes = threading.BoundedSemaphore(int(cfg["VISION_DECODES"]))
+        self.decode_wait = float(cfg["VISION_DECODE_WAIT"])
         self.timeout = float(cfg["VISION_TIMEOUT"])
         extensions = app.extensions
         self.pipelines = Pipelines(cfg["VISION_CACHE_DIR"], {
@@ -73,6 +86,16 @@ class VisionLab:
         # The models compute outside the interpreter lock: their threads may use every CPU.
         self.executor = concurrent.futures.ThreadPoolExecutor(int(cfg["VISION_WORKERS"]), thread_name_prefix="vision",
                                                               initializer=unpin_thread)
+
+    def open(self, data: bytes) -> Photo:
+        """The upload decoded (open_photo) once a decode slot is free; 503 if none frees
+        within VISION_DECODE_WAIT seconds."""
+        if not self.decodes.acquire(timeout=self.decode_wait):
+            raise VisionError(503, _("the server is busy with other photos; try again in a few seconds"))
+        try:
+            return open_photo(data, self.max_pixels, self.max_side, self.max_decoded)
+        finally:
+            self.decodes.release()
 
     def model_for(self, task: Task, requested: str | None) -> str:
         model = requested or self.defaults[task.name]
@@ -112,10 +135,6 @@ def init_app(app: Flask) -> None:
     for key, value in CONFIG_DEFAULTS.items():
         app.config.setdefault(key, value)
     app.extensions["vision"] = VisionLab(app)
-
-
-def size_text(n: int) -> str:
-    return f"{n / 2**20:.3g} MB" if n >= 2**20 else f"{n / 2**10:.3g} KB"
 
 
 def _lab() -> VisionLab:
@@ -174,7 +193,7 @@ def api(name: str):
         raise VisionError(400, _("no image: send the photo in the form field `image`"))
     else:
         data = request.get_data(cache=False)
-    photo = open_photo(data, lab.max_pixels, lab.max_side)
+    photo = lab.open(data)
     result, seconds = lab.run(task, model, photo.image, options)
     body = {"task": task.name, "model": model, "width": photo.image.width, "height": photo.image.height,
             "notes": photo.notes, "seconds": round(seconds, 3), **result}
