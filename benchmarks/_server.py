@@ -76,7 +76,11 @@ class Server:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(server_command(self.kind, port), cwd=ROOT, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                     stderr=subprocess.PIPE,
+                                     # Every simulated player comes from 127.0.0.1: the per-address
+                                     # socket limit (docs/serving.md) is for one real address.
+                                     env={"DOODLE_MAX_SOCKETS_PER_ADDRESS": "10000", **os.environ,
+                                          "PYTHONUNBUFFERED": "1"})
         try:
             wait_healthy(self.url, self.proc)
         except BaseException:

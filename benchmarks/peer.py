@@ -22,8 +22,9 @@ never a drawing our model trained on), and prints:
   models at the game's own RECOGNITION_THRESHOLD.
 
 Our model is the one the server serves ($DOODLE_MODEL, else data/models/), loaded as the
-server loads it (`DoodleClassifier.load`). DoodleNet is read from `--peer` and used only to
-measure: never trained on, never copied into this repository. `game/ink.py`'s bitmaps are
+server loads it (`DoodleClassifier.load`), with the mirror view in every call, as a player
+meets it. DoodleNet is read from `--peer` and used only to measure: never trained on,
+never copied into this repository. `game/ink.py`'s bitmaps are
 already DoodleNet's input (see `doodlenet_input`).
 
     python benchmarks/peer.py                              # everything (11-15 min on 2 cores)
@@ -349,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         for folder, what in ((args.data / "simplified", "Quick, Draw! data"), (args.data / "raw", "raw drawings")):
             if not folder.is_dir():
                 raise Missing(f"{what} not found at {folder}; pass --data DIR (Google's Quick, Draw! files)")
-        clf = DoodleClassifier.load(args.model)
+        clf = DoodleClassifier.load(args.model, mirror_up_to=None)  # as one player meets it: the mirror view too
         peer = Peer(args.peer, clf.categories)
         deck = load_deck(clf.categories, metrics_path(args.model))
         result = run(clf, peer, args.data, None, args.per_word, args.seconds, args.step, args.max_false, deck)

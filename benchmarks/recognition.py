@@ -98,7 +98,7 @@ def main() -> int:
     if not args.data.is_dir():
         print(f"no raw Quick, Draw! drawings at {args.data}", file=sys.stderr)
         return 1
-    clf = DoodleClassifier.load(args.model)
+    clf = DoodleClassifier.load(args.model, mirror_up_to=None)  # as one player meets it: the mirror view too
     words = load_deck(clf.categories, metrics_path(args.model))
     deck = [clf.categories.index(w) for w in words]
     result = {"model": str(args.model), "deck_words": len(words)}

@@ -7,8 +7,14 @@
     clf.categories                         # the 345 words, model order
 
 The served model is an ONNX file that training exports (training/model.py: the network
-with its mirror views, and its metadata), run by onnxruntime: serving never imports torch,
-which would cost the model's process most of its memory and start-up.
+and its metadata), run by onnxruntime: serving never imports torch, which would cost the
+model's process most of its memory and start-up.
+
+Each drawing is classified with its left-right mirror, the two views' logits averaged (a
+mirrored doodle is the same word, and two views err less than one), in calls of up to
+`mirror_up_to` drawings. Larger calls are the server under load, where the batcher has
+gathered many players' drawings: there one view each keeps a call's cost to what a full
+batch of single views costs, so guesses stay prompt, and each way has its own calibration.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from game import ink
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 DEFAULT_MODEL = DATA / "models" / "doodle-resnet18s.onnx"
+MIRROR_UP_TO = 8  # half the server's largest batch (events.BATCH_MAX)
 
 
 def model_file(path: str | Path) -> Path:
@@ -53,27 +60,38 @@ def _metadata(session, path: Path) -> dict[str, str]:
 
 
 class DoodleClassifier:
-    def __init__(self, session, metadata: dict[str, str]):
+    def __init__(self, session, metadata: dict[str, str], mirror_up_to: int | None = MIRROR_UP_TO):
         self.session = session
         self.metadata = metadata
         self.categories = json.loads(metadata["categories"])
-        self.temperature = float(metadata.get("temperature", 1.0))
+        self.temperature = float(metadata.get("temperature", 1.0))  # the mirror views'
+        self.one_view_temperature = float(metadata.get("one_view_temperature", self.temperature))
+        self.mirror_up_to = mirror_up_to  # None: every call
         self._input = session.get_inputs()[0].name
 
     @classmethod
-    def load(cls, path: str | Path | None = None, threads: int = 0) -> "DoodleClassifier":
+    def load(cls, path: str | Path | None = None, threads: int = 0,
+             mirror_up_to: int | None = MIRROR_UP_TO) -> "DoodleClassifier":
         """The model at `path` (default: the shipped one), computing on `threads` cores
-        (0: onnxruntime's choice, every physical core)."""
+        (0: onnxruntime's choice, every physical core), with the mirror view in calls of up
+        to `mirror_up_to` drawings (None: in every call, as the offline measurements use it)."""
         path = Path(path) if path else DEFAULT_MODEL
         session = _session(path, threads)
-        return cls(session, _metadata(session, path))
+        return cls(session, _metadata(session, path), mirror_up_to)
 
     def probabilities(self, bitmaps) -> np.ndarray:
         """Calibrated probabilities, (N, categories), for Google-style bitmaps."""
         x = np.asarray(bitmaps, dtype=np.uint8).reshape(-1, 1, ink.SIDE, ink.SIDE)
-        if len(x) == 0:
+        n = len(x)
+        if n == 0:
             return np.zeros((0, len(self.categories)), dtype=np.float32)
-        logits = self.session.run(None, {self._input: x.astype(np.float32) / 255.0})[0] / self.temperature
+        mirror = self.mirror_up_to is None or n <= self.mirror_up_to
+        if mirror:
+            x = np.concatenate([x, x[..., ::-1]])
+        logits = self.session.run(None, {self._input: x.astype(np.float32) / 255.0})[0]
+        if mirror:
+            logits = (logits[:n] + logits[n:]) / 2
+        logits /= self.temperature if mirror else self.one_view_temperature
         logits -= logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
         return e / e.sum(axis=1, keepdims=True)

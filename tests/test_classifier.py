@@ -58,23 +58,28 @@ def test_held_out_big_category_bitmaps(clf, held_out):
 
 
 def test_served_model_is_the_checkpoint_with_its_mirror(clf, held_out):
-    """The ONNX file the game serves computes what the training checkpoint beside it does
-    (training.model.MirrorViews: the drawing and its mirror, logits averaged), for batches of
-    every size, and its mirror average is what the game answers, not one view."""
+    """The ONNX file the game serves computes what the training checkpoint beside it does:
+    with the mirror view (training.model.MirrorViews) in calls of up to MIRROR_UP_TO
+    drawings, one view beyond (the server under load), each with its own temperature."""
     import torch
+    from game.classifier import MIRROR_UP_TO
     from training.model import MirrorViews, load_checkpoint
     _, test = held_out
     rows = np.stack(test.bitmaps[:300])
     model, meta = load_checkpoint(DEFAULT_MODEL.with_suffix(".safetensors"))
     assert json.loads(meta["categories"]) == clf.categories and float(meta["temperature"]) == clf.temperature
+    assert float(meta["one_view_temperature"]) == clf.one_view_temperature != clf.temperature
     x = torch.from_numpy(rows.reshape(-1, 1, 28, 28)).float() / 255
     with torch.no_grad():
         both = torch.softmax(MirrorViews(model)(x) / clf.temperature, 1).numpy()
-        one = torch.softmax(model(x) / clf.temperature, 1).numpy()
-    for batch in (slice(0, 1), slice(0, 16), slice(0, 300)):
-        served = clf.probabilities(rows[batch])
-        assert np.abs(served - both[batch]).max() <= 1e-4
-    assert np.abs(clf.probabilities(rows) - one).max() > 0.05  # the mirror view changes the answer
+        one = torch.softmax(model(x) / clf.one_view_temperature, 1).numpy()
+    for n in (1, MIRROR_UP_TO):
+        assert np.abs(clf.probabilities(rows[:n]) - both[:n]).max() <= 1e-4
+    for n in (MIRROR_UP_TO + 1, 300):
+        assert np.abs(clf.probabilities(rows[:n]) - one[:n]).max() <= 1e-4
+    everywhere = DoodleClassifier.load(mirror_up_to=None)  # as the offline measurements use it
+    assert np.abs(everywhere.probabilities(rows) - both).max() <= 1e-4
+    assert np.abs(both - one).max() > 0.05  # the mirror view changes the answer
 
 
 def test_classify_shapes_and_probabilities(clf, held_out):

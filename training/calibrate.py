@@ -1,8 +1,9 @@
-"""Refit a model file's temperature on the validation split, as the game serves the model.
+"""Refit a model file's temperatures on the validation split, as the game serves the model.
 
 Temperature scaling is fitted at the end of `train`; this refits it on the same drawings
-for a model file whose weights stay as they are, for when the function the game serves
-around the network changes (as when it began averaging each drawing with its mirror).
+for a model file whose weights stay as they are, for when the functions the game serves
+around the network change (as when it began averaging each drawing with its mirror), and
+exports the served model again.
 """
 from __future__ import annotations
 
@@ -12,20 +13,22 @@ from pathlib import Path
 
 from game.classifier import DEFAULT_MODEL
 from training import data
-from training.model import MirrorViews, load_checkpoint, save
-from training.train import calibration_inputs, fit_temperature, logits_of
+from training.model import load_checkpoint, save
+from training.train import calibration_inputs, fit_temperatures
 
 
-def calibrate(path: Path, data_dir: Path, log=print) -> tuple[float, float]:
-    """(old, new) temperature of the checkpoint at `path`; it and its served model now hold the new one."""
+def calibrate(path: Path, data_dir: Path, log=print) -> tuple[float, tuple[float, float]]:
+    """The old temperature of the checkpoint at `path` and the new ones (with the mirror view,
+    with one view), which it and its served model now hold."""
     model, meta = load_checkpoint(path)
     categories = json.loads(meta["categories"])
     loaded, splits = data.load(data_dir, log=log)
     if loaded != categories:
         raise ValueError(f"{path} was trained on other categories than {data.CATEGORIES}")
     x, y = calibration_inputs(splits["val"])
-    old, new = float(meta.get("temperature", 1.0)), fit_temperature(logits_of(MirrorViews(model), x), y)
-    extra = {k: json.loads(v) for k, v in meta.items() if k not in ("categories", "temperature", "arch", "input", "views")}
+    old, new = float(meta.get("temperature", 1.0)), fit_temperatures(model, x, y)
+    own = ("categories", "temperature", "one_view_temperature", "arch", "input", "views")
+    extra = {k: json.loads(v) for k, v in meta.items() if k not in own}
     save(model, path, categories, new, extra)
     return old, new
 
@@ -43,5 +46,5 @@ def cli(args) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"{path}: temperature {old:.3f} -> {new:.3f}")
+    print(f"{path}: temperature {old:.3f} -> {new[0]:.3f} with the mirror view, {new[1]:.3f} with one")
     return 0

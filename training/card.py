@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from game.classifier import DoodleClassifier
+from game.classifier import MIRROR_UP_TO, DoodleClassifier
 from game.deck import metrics_path
 from training.model import ARCH
 
@@ -110,9 +110,10 @@ def write(model_path: Path, report: dict) -> Path:
         f"timm `{ARCH['name']}` with stage widths {ARCH['channels']}, one input channel, the stem's max-pool",
         f"removed (28×28 input), {len(categories)} outputs in the order of `data/categories.txt`.",
         "The game serves it as `" + model_path.name + "` (ONNX, run by onnxruntime in float32): the network's",
-        "logits for the drawing and for its left-right mirror, averaged. Probabilities are calibrated by",
-        f"temperature scaling on the validation split (T = {report['temperature']:.3f}, fitted on the served",
-        "function's logits for whole drawings and their first halves). The training checkpoint is",
+        "logits for the drawing and for its left-right mirror, averaged; in the server's calls of more than",
+        f"{MIRROR_UP_TO} drawings (under load) one view each. Probabilities are calibrated by temperature scaling on the",
+        f"validation split, fitted on whole drawings and their first halves (T = {report['temperature']:.3f} with the",
+        f"mirror view, {report['one_view_temperature']:.3f} with one). The training checkpoint is",
         f"`{model_path.with_suffix('.safetensors').name}` beside it.",
         "",
         "## Training",
@@ -136,7 +137,7 @@ def write(model_path: Path, report: dict) -> Path:
         "",
         "## Held-out metrics (test split)",
         "",
-        "Computed as the game serves the model: the ONNX file, through onnxruntime.",
+        "Computed as the game serves the model to a player: the ONNX file, through onnxruntime, with the mirror view.",
         "",
         "| set | drawings | top-1 | top-3 | MAP@3 |",
         "|---|---|---|---|---|",

@@ -89,6 +89,7 @@ def evaluate(clf: DoodleClassifier, split: data.Split, big_words: list[str]) -> 
         "per_category_recall": per_category_recall(cats, pred, y),
         "big_categories": big_words,
         "temperature": clf.temperature,
+        "one_view_temperature": clf.one_view_temperature,
     }
     return report, confusion
 
@@ -138,7 +139,7 @@ def add_arguments(parser) -> None:
 
 def run(model_path, data_dir, words, out_dir) -> dict:
     model_path = Path(model_path or DEFAULT_MODEL)
-    clf = DoodleClassifier.load(model_path)
+    clf = DoodleClassifier.load(model_path, mirror_up_to=None)  # the mirror view in every call, as a player meets it
     words = [w for w in words.split(",") if w] or None
     _, splits = data.load(Path(data_dir), words, log=lambda *a: print(*a, file=sys.stderr))
     test = splits["test"]

@@ -2,8 +2,9 @@
 the game serves.
 
 Training and calibration work on the checkpoint (`<name>.safetensors`: weights and metadata);
-`save` also exports the served model beside it (`<name>.onnx`: the network with its mirror
-views, the same metadata), which `game.classifier` runs with onnxruntime, without torch.
+`save` also exports the served model beside it (`<name>.onnx`: the network, the same
+metadata), which `game.classifier` runs with onnxruntime, without torch, on each drawing and
+its mirror (`MirrorViews` is that function in torch).
 """
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ def build_model(num_classes: int, arch: dict = ARCH) -> torch.nn.Module:
 
 class MirrorViews(torch.nn.Module):
     """The model's logits averaged over each drawing and its left-right mirror, in one batch:
-    a mirrored doodle is still the same word, and two views err less than one. This is the
-    function the game serves, so training calibrates and validates on it too."""
+    a mirrored doodle is still the same word, and two views err less than one. The function
+    the game serves (game.classifier), so training validates and calibrates on it."""
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
@@ -80,15 +81,14 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, str]]:
 
 
 def export_onnx(model: torch.nn.Module, path: Path, meta: dict[str, str]) -> None:
-    """The served model: `model` with its mirror views, float32, any batch size, `meta` as the
-    ONNX file's metadata."""
+    """The served model: `model` in float32, any batch size, `meta` as the ONNX file's metadata."""
     import onnx
 
     was_training = model.training
     model.eval()
     try:
         program = torch.onnx.export(
-            MirrorViews(model).eval(), (torch.zeros(2, 1, ink.SIDE, ink.SIDE),), input_names=["bitmaps"],
+            model, (torch.zeros(2, 1, ink.SIDE, ink.SIDE),), input_names=["bitmaps"],
             output_names=["logits"], dynamic_shapes={"x": {0: torch.export.Dim("drawings", min=1, max=65536)}},
             opset_version=ONNX_OPSET, dynamo=True, external_data=False, verbose=False)
     finally:
@@ -98,12 +98,13 @@ def export_onnx(model: torch.nn.Module, path: Path, meta: dict[str, str]) -> Non
     onnx.save(proto, str(path))
 
 
-def save(model: torch.nn.Module, path: Path, categories: list[str], temperature: float,
+def save(model: torch.nn.Module, path: Path, categories: list[str], temperatures: tuple[float, float],
          extra: dict | None = None) -> Path:
-    """Write the checkpoint at `path` and the served ONNX model beside it; returns the latter."""
-    meta = {"categories": json.dumps(categories), "temperature": repr(float(temperature)),
-            "arch": json.dumps(ARCH), "input": "28x28 Google numpy_bitmap style, white ink on black, /255",
-            "views": "the drawing and its left-right mirror, logits averaged"}
+    """Write the checkpoint at `path` and the served ONNX model beside it; returns the latter.
+    `temperatures`: (with the mirror view, with one view)."""
+    meta = {"categories": json.dumps(categories), "temperature": repr(float(temperatures[0])),
+            "one_view_temperature": repr(float(temperatures[1])), "arch": json.dumps(ARCH),
+            "input": "28x28 Google numpy_bitmap style, white ink on black, /255"}
     meta.update({k: json.dumps(v) for k, v in (extra or {}).items()})
     model = model.cpu()
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}

@@ -167,6 +167,15 @@ def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
     return float(log_t.detach().exp())
 
 
+def fit_temperatures(model, x: torch.Tensor, y: torch.Tensor, bf16: bool = False) -> tuple[float, float]:
+    """The temperatures of the two functions the game serves (game.classifier): with the
+    mirror view, and with one view."""
+    if not len(y):
+        return 1.0, 1.0
+    return (fit_temperature(logits_of(MirrorViews(model), x, bf16), y),
+            fit_temperature(logits_of(model, x, bf16), y))
+
+
 def train(cfg: dict, log=print) -> dict:
     torch.manual_seed(cfg["seed"])
     torch.set_num_threads(cfg["threads"])
@@ -215,17 +224,18 @@ def train(cfg: dict, log=print) -> dict:
                         "val_top1": val_acc, "val_bitmaps_top1": bitmap_acc, "minutes": (time.time() - t0) / 60})
         bar.write(json.dumps(history[-1]))
     bar.close()
-    temperature = fit_temperature(logits_of(served, xc, bf16), yc) if len(yc) else 1.0
+    temperatures = fit_temperatures(model, xc, yc, bf16)
     out = Path(cfg["out"])
     out.parent.mkdir(parents=True, exist_ok=True)
     counts = {name: s.counts() for name, s in splits.items()}
     # The precision it really trained in: --bf16 falls back to float32 where bfloat16 is not native.
-    served = save(model.cpu(), out, categories, temperature,
+    served = save(model.cpu(), out, categories, temperatures,
                   extra={"history": history, "config": cfg, "data_counts": counts,
                          "training_precision": "bfloat16" if bf16 else "float32"})
     log(f"saved {out} and the served {served} ({served.stat().st_size / 1e6:.1f} MB), "
-        f"temperature {temperature:.3f}, {(time.time() - t0) / 60:.1f} min")
-    return {"history": history, "temperature": temperature, "data_counts": counts, "path": str(out),
+        f"temperatures {temperatures[0]:.3f} (mirror views), {temperatures[1]:.3f} (one view), "
+        f"{(time.time() - t0) / 60:.1f} min")
+    return {"history": history, "temperature": temperatures[0], "data_counts": counts, "path": str(out),
             "served": str(served)}
 
 
