@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import socketio
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,3 +69,30 @@ def stroke_counter_server(folder: Path, env: dict | None = None):
     with running_server([sys.executable, str(ROOT / "tests" / "classroom_e2e_server.py"), str(port)],
                         folder / "serve.log", port, env=env) as (base, _):
         yield base
+
+
+def play_a_round(base: str, contributor: str | None = None, wait: float = 60) -> list[dict]:
+    """A one-round solo game over a real WebSocket, consenting to the dataset (as
+    `contributor`): a stroke, then skip. Returns the round_over events (one: the game played
+    to its end within `wait` seconds)."""
+    rounds, overs = [], []
+    sio = socketio.Client()
+    sio.on("round", rounds.append)
+    sio.on("round_over", overs.append)
+    sio.connect(base, transports=["websocket"])
+    try:
+        settings = {"rounds": 1, "words": ["bicycle"], "contribute": True}
+        game = sio.call("new_game", {**settings, "contributor": contributor} if contributor else settings, timeout=10)
+        assert game["ok"], game
+        deadline = time.monotonic() + wait
+        while not rounds and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rounds[0]["starts_in"] + 0.2)
+        sio.emit("ink", {"game_id": game["game_id"], "round": 0, "seq": 1, "stroke": 0,
+                         "points": [[100, 0, 0], [200, 100, 100], [100, 200, 200], [0, 100, 300]]})
+        sio.emit("skip", {"game_id": game["game_id"], "round": 0})
+        while not overs and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sio.disconnect()
+    return overs

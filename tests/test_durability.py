@@ -30,7 +30,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from game import contributions as C
-from live_server import free_port, running_server
+from live_server import free_port, play_a_round, running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW = ROOT.parent / "shared" / "quickdraw" / "raw"
@@ -208,8 +208,6 @@ def test_sigterm_stores_the_games_drawings_still_queued(tmp_path):
     """A game's drawing is queued for the store when its round ends; a server stopped with
     SIGTERM (what systemd or docker sends) stores it before it exits. The database is held
     locked by this test while the drawing waits, so without that it would be lost."""
-    import socketio
-
     db = tmp_path / "contributions.sqlite3"
     port = free_port()
     env = dict(DATABASE_URL=f"sqlite:///{db}")
@@ -222,25 +220,8 @@ def test_sigterm_stores_the_games_drawings_still_queued(tmp_path):
         assert status == 201
         lock = sqlite3.connect(db, isolation_level=None, timeout=30)
         lock.execute("BEGIN EXCLUSIVE")  # the games' writer now waits for the database
-        rounds, overs = [], []
-        sio = socketio.Client()
-        sio.on("round", rounds.append)
-        sio.on("round_over", overs.append)
-        sio.connect(base, transports=["websocket"])
-        game = sio.call("new_game", {"rounds": 1, "words": ["bicycle"], "contribute": True,
-                                     "contributor": "sigterm-test-1"}, timeout=10)
-        assert game["ok"], game
-        deadline = time.monotonic() + 60
-        while not rounds and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(rounds[0]["starts_in"] + 0.2)
-        sio.emit("ink", {"game_id": game["game_id"], "round": 0, "seq": 1, "stroke": 0,
-                         "points": [[100, 0, 0], [200, 100, 100], [100, 200, 200], [0, 100, 300]]})
-        sio.emit("skip", {"game_id": game["game_id"], "round": 0})
-        while not overs and time.monotonic() < deadline:
-            time.sleep(0.05)
+        overs = play_a_round(base, contributor="sigterm-test-1")
         assert overs and overs[0]["word"] == "bicycle"
-        sio.disconnect()
         proc.send_signal(signal.SIGTERM)
         time.sleep(1.0)
         assert proc.poll() is None, "the server exited with a drawing still waiting for the database"

@@ -25,11 +25,10 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-import socketio
 
 from game.app import create_app
 from game.extensions import socketio as server_socketio
-from live_server import free_port, running_server
+from live_server import free_port, play_a_round, running_server
 from test_contributions import FakeClassifier, payload
 from test_events import WORDS, clock, fake, ink, last, says, start  # noqa: F401 (clock, fake: fixtures)
 from test_game_contributions import next_round
@@ -169,31 +168,6 @@ def send(base: str, language: str = "en") -> tuple[int, dict]:
 def healthy(base: str) -> bool:
     with urllib.request.urlopen(base + "/healthz", timeout=10) as r:
         return r.status == 200
-
-
-def play_a_round(base: str) -> list[dict]:
-    """A one-round solo game over a real WebSocket, consenting to the dataset: a stroke, then
-    skip. Returns the round_over events (one: the game played to its end)."""
-    rounds, overs = [], []
-    sio = socketio.Client()
-    sio.on("round", rounds.append)
-    sio.on("round_over", overs.append)
-    sio.connect(base, transports=["websocket"])
-    try:
-        game = sio.call("new_game", {"rounds": 1, "words": ["bicycle"], "contribute": True}, timeout=10)
-        assert game["ok"], game
-        deadline = time.monotonic() + 30
-        while not rounds and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(rounds[0]["starts_in"] + 0.2)
-        sio.emit("ink", {"game_id": game["game_id"], "round": 0, "seq": 1, "stroke": 0,
-                         "points": [[100, 0, 0], [200, 100, 100], [100, 200, 200]]})
-        sio.emit("skip", {"game_id": game["game_id"], "round": 0})
-        while not overs and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        sio.disconnect()
-    return overs
 
 
 def wait_for_line(log: Path, text: str, timeout: float = 20) -> None:
