@@ -13,7 +13,7 @@ from pathlib import Path
 
 from game.classifier import DEFAULT_MODEL
 from training import data
-from training.model import load_checkpoint, save
+from training.model import SAVED_KEYS, load_checkpoint, save
 from training.train import calibration_inputs, fit_temperatures
 
 
@@ -27,8 +27,7 @@ def calibrate(path: Path, data_dir: Path, log=print) -> tuple[float, tuple[float
         raise ValueError(f"{path} was trained on other categories than {data.CATEGORIES}")
     x, y = calibration_inputs(splits["val"])
     old, new = float(meta.get("temperature", 1.0)), fit_temperatures(model, x, y)
-    own = ("categories", "temperature", "one_view_temperature", "arch", "input", "views")
-    extra = {k: json.loads(v) for k, v in meta.items() if k not in own}
+    extra = {k: json.loads(v) for k, v in meta.items() if k not in SAVED_KEYS}
     save(model, path, categories, new, extra)
     return old, new
 

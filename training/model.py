@@ -23,6 +23,8 @@ from game import ink
 # dropped to keep a 14x14 map in the first stage.
 ARCH = {"name": "resnet18", "channels": [32, 64, 128, 256], "stem_maxpool": False}
 ONNX_OPSET = 18
+# The metadata `save` writes itself, in its order; the rest is its `extra`.
+SAVED_KEYS = ("categories", "temperature", "one_view_temperature", "arch", "input")
 
 
 def build_model(num_classes: int, arch: dict = ARCH) -> torch.nn.Module:
@@ -102,9 +104,8 @@ def save(model: torch.nn.Module, path: Path, categories: list[str], temperatures
          extra: dict | None = None) -> Path:
     """Write the checkpoint at `path` and the served ONNX model beside it; returns the latter.
     `temperatures`: (with the mirror view, with one view)."""
-    meta = {"categories": json.dumps(categories), "temperature": repr(float(temperatures[0])),
-            "one_view_temperature": repr(float(temperatures[1])), "arch": json.dumps(ARCH),
-            "input": "28x28 Google numpy_bitmap style, white ink on black, /255"}
+    meta = dict(zip(SAVED_KEYS, (json.dumps(categories), repr(float(temperatures[0])), repr(float(temperatures[1])),
+                                 json.dumps(ARCH), "28x28 Google numpy_bitmap style, white ink on black, /255")))
     meta.update({k: json.dumps(v) for k, v in (extra or {}).items()})
     model = model.cpu()
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
