@@ -6,7 +6,7 @@ TARGETS checked (each printed with PASS/FAIL):
    drawing and its mirror + top-k) on ONE core (`DoodleClassifier.load(threads=1)`): median <= 10 ms.
 2. `clf.classify_batch` of 64 raw drawings on TWO cores (`threads=2`): >= 1,000 drawings/s
    (64 / median batch time). A call this large gets one view a drawing, as the server's
-   full batches under load do (game.classifier.MIRROR_UP_TO).
+   full batches under load do (game.model.classifier.MIRROR_UP_TO).
 3. Model load, with onnxruntime and the project already imported:
    `DoodleClassifier.load()` <= 1 s. Several loads are timed; the first (what the
    game server pays at start-up) and the median must both be within the target.
@@ -45,9 +45,9 @@ if str(REPO) not in sys.path:  # run as a plain script from anywhere
 import numpy as np  # noqa: E402
 import onnxruntime  # noqa: E402
 
-from game import ink  # noqa: E402
-from game.classifier import DEFAULT_MODEL, DoodleClassifier  # noqa: E402
-from training.quickdraw import iter_ndjson  # noqa: E402
+from game.model import ink  # noqa: E402
+from game.model.classifier import DEFAULT_MODEL, DoodleClassifier  # noqa: E402
+from game.dataset.quickdraw import iter_ndjson  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "quickdraw"
 SINGLE_TARGET_MS = 10.0

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._server import RAW, Server, show, targets  # noqa: E402
-from game.replay_classroom import replay_classroom  # noqa: E402
+from game.replay.classroom import replay_classroom  # noqa: E402
 
 SCENARIOS = {"A": (1, 150.0), "B": (3, 300.0)}  # rooms, guess latency p95 target (ms)
 MIN_MOSAIC_HZ = 2.0

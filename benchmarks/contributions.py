@@ -11,7 +11,7 @@ per-address rate limit lifted (DOODLE_CONTRIBUTION_RATE/BURST), then:
 1. posts `--requests` contributions of Google's raw drawings (hand-like random strokes when
    ../shared/quickdraw/raw is missing) from `--clients` threads over keep-alive connections,
    after a warm-up; contributions/s = acknowledged (201) / wall time. Each 201 comes only
-   after the commit holding its drawing (group commit, game/contributions.py).
+   after the commit holding its drawing (group commit, game/dataset/store.py).
 2. puts `--page-drawings` drawings of one word in the database and times GET /data/<word>
    (the first page, a deep page and a filtered one) through the same server.
 
@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from benchmarks._server import free_port, server_command, show, targets, wait_healthy  # noqa: E402
-from game import contributions as C  # noqa: E402
+from game.dataset import store as C  # noqa: E402
 
 import pg_server  # noqa: E402  (tests/pg_server.py)
 from test_durability import Client, real_drawings  # noqa: E402

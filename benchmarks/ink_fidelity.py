@@ -1,7 +1,7 @@
-"""How faithfully `game/ink.py` reproduces Google's own Quick, Draw! pipeline.
+"""How faithfully `game/model/ink.py` reproduces Google's own Quick, Draw! pipeline.
 
 Three measurements, all on the shared Quick, Draw! data (../shared/quickdraw, read
-with `training.quickdraw`):
+with `game.dataset.quickdraw`):
 
 1. Renderer vs Google's numpy_bitmap (TARGET: mean cosine >= 0.97).
    For each of the 20 words in numpy_bitmap/index.json, line i of
@@ -43,8 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a plain script from anywhere
     sys.path.insert(0, str(REPO))
 
-from game import ink  # noqa: E402
-from training.quickdraw import iter_ndjson, read_numpy_bitmap  # noqa: E402
+from game.model import ink  # noqa: E402
+from game.dataset.quickdraw import iter_ndjson, read_numpy_bitmap  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "quickdraw"
 GOOGLE_PAIRED_ROWS = 25  # lines 0-24 of simplified/<word>.ndjson are Google's lines 0-24

@@ -5,7 +5,7 @@ ml5.js serves: what a hobbyist would pick instead of ours. This script measures 
 run, on the test side of the training split (`training.data`: by key_id and row index, so
 never a drawing our model trained on), and prints:
 
-- top-1 / top-3 on all 345 words' stroke drawings, rendered once by `game/ink.py` (the raw
+- top-1 / top-3 on all 345 words' stroke drawings, rendered once by `game/model/ink.py` (the raw
   drawing where there is one, as `training/evaluate.py` does) and given to both models; and
   apart, the stroke drawings that are not Google's lines 0-24 of a word (those lines are rows
   0-24 of Google's numpy_bitmap files, which DoodleNet's author trained on);
@@ -24,7 +24,7 @@ never a drawing our model trained on), and prints:
 Our model is the one the server serves ($DOODLE_MODEL, else data/models/), loaded as the
 server loads it (`DoodleClassifier.load`), with the mirror view in every call, as a player
 meets it. DoodleNet is read from `--peer` and used only to measure: never trained on,
-never copied into this repository. `game/ink.py`'s bitmaps are
+never copied into this repository. `game/model/ink.py`'s bitmaps are
 already DoodleNet's input (see `doodlenet_input`).
 
     python benchmarks/peer.py                              # everything (11-15 min on 2 cores)
@@ -55,19 +55,19 @@ for path in (ROOT, HERE):  # run as a plain script from anywhere; recognition.py
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from game.classifier import DEFAULT_MODEL, DoodleClassifier  # noqa: E402
-from game.deck import load_deck, metrics_path  # noqa: E402
-from game.events import CONFIG_DEFAULTS  # noqa: E402
-from game.replay import ReplayError, load_drawings  # noqa: E402
+from game.model.classifier import DEFAULT_MODEL, DoodleClassifier  # noqa: E402
+from game.words import load_deck, metrics_path  # noqa: E402
+from game.protocol import RECOGNITION_THRESHOLD  # noqa: E402
+from game.replay.client import ReplayError, load_drawings  # noqa: E402
 from recognition import SECONDS, measure, traces  # noqa: E402
 from training import data  # noqa: E402
 from training.evaluate import _bitmaps_of, metrics  # noqa: E402
-from training.quickdraw import iter_ndjson  # noqa: E402
+from game.dataset.quickdraw import iter_ndjson  # noqa: E402
 
 DEFAULT_PEER = ROOT.parent / "shared" / "peers" / "doodlenet"
 MAX_FALSE = 0.01  # each model's threshold: best recognition with false recognition <= 1 % (val)
 THRESHOLDS = [round(t, 3) for t in np.arange(0.05, 0.951, 0.05)] + [0.97, 0.98, 0.99, 0.995, 0.999]
-GAME_THRESHOLD = float(CONFIG_DEFAULTS["RECOGNITION_THRESHOLD"])
+GAME_THRESHOLD = RECOGNITION_THRESHOLD
 BATCH = 1024  # bitmaps a forward pass (DoodleNet's numpy convolutions are 4x faster a bitmap at 1024 than 64)
 
 
@@ -79,7 +79,7 @@ class Missing(Exception):
 
 
 def doodlenet_input(bitmaps) -> np.ndarray:
-    """game/ink.py's bitmaps as DoodleNet's input. Both are Google's numpy_bitmap style: 28x28
+    """game/model/ink.py's bitmaps as DoodleNet's input. Both are Google's numpy_bitmap style: 28x28
     uint8, white ink (255) on black (0), and doodlenet.py divides by 255 itself, as our
     classifier does: nothing to invert or rescale, only the shape it documents, (N, 784)."""
     return np.asarray(bitmaps, dtype=np.uint8).reshape(-1, 28 * 28)

@@ -34,10 +34,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from game import ink  # noqa: E402
-from game.classifier import DEFAULT_MODEL, DoodleClassifier  # noqa: E402
-from game.deck import load_deck, metrics_path  # noqa: E402
-from game.replay import chunks, load_drawings  # noqa: E402
+from game.model import ink  # noqa: E402
+from game.model.classifier import DEFAULT_MODEL, DoodleClassifier  # noqa: E402
+from game.words import load_deck, metrics_path  # noqa: E402
+from game.replay.client import chunks, load_drawings  # noqa: E402
 
 THRESHOLDS = [round(0.3 + 0.05 * i, 2) for i in range(13)]  # 0.3 to 0.9
 SECONDS = 20.0

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._server import RAW, Server, show, targets  # noqa: E402
-from game.replay import replay  # noqa: E402
+from game.replay.solo import replay  # noqa: E402
 
 
 def main() -> int:

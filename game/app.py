@@ -36,8 +36,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
 
-    from game import admin, browse, classroom_events, contribute, i18n, pwa, security, wire
-    from game.routes import bp
+    from game import i18n, pwa, realtime, routes, security
+    from game.classroom import transport as classroom
+    from game.dataset import admin, browse, contribute
+    from game.model import service
+    from game.solo import transport as solo
     from game.vision import routes as vision
 
     # First: in production without an admin password, refuse to start before the model loads.
@@ -46,36 +49,35 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     # The languages (catalogues compiled here if they are not yet), before any page renders.
     i18n.init_app(app)
-    app.register_blueprint(pwa.bp)
-    app.register_blueprint(bp)
-    app.register_blueprint(contribute.bp)
-    app.register_blueprint(browse.bp)
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(classroom_events.bp)
-    app.register_blueprint(vision.bp)
+    for blueprint in (pwa.bp, routes.bp, contribute.bp, browse.bp, admin.bp, classroom.bp, vision.bp):
+        app.register_blueprint(blueprint)
 
-    # Import the socket handlers *before* init_app: Flask-SocketIO queues handlers
-    # registered while it has no server and hands them to each new one in init_app.
-    from game import events
-
+    # The transports' handlers were registered when their modules were imported, above:
+    # Flask-SocketIO queues handlers registered while it has no server and hands them to
+    # each new one in init_app.
     # threading mode: simple-websocket gives real WebSockets on Werkzeug's server.
     # async_handlers=False: a connection's events run in order, on its own thread (ink
     # must arrive in order); handlers never wait for the model, so nothing queues.
-    # serializer: packets outside the protocol are refused before any handler (game/wire.py).
+    # serializer: packets outside the protocol are refused before any handler (game/realtime.py).
     # Browser pages of other sites may not connect: the contributions API's rule too.
-    socketio.init_app(app, async_mode="threading", async_handlers=False, serializer=wire.Packet,
+    socketio.init_app(app, async_mode="threading", async_handlers=False, serializer=realtime.Packet,
                       cors_allowed_origins=security.same_origin)
-    wire.refuse_malformed(socketio.server, app.logger)
-    # The game service: loads the classifier (config MODEL_PATH or CLASSIFIER) and the deck.
-    events.init_app(app)
-    # The classroom (namespace /classroom, pages /classroom and /join): on the same batcher.
-    classroom_events.init_app(app)
-    # Contributed drawings (game/contribute.py): the database opens on first use.
-    contribute.init_app(app)
-    # The data browser (/data) and moderation (/admin) read that store.
-    browse.init_app(app)
+    realtime.refuse_malformed(socketio.server, app.logger)
+    realtime.init_app(app)
+    # The model runtime every mode shares: the classifier (config MODEL_PATH or CLASSIFIER),
+    # the deck and the micro-batcher.
+    model = service.init_app(app)
+    # Contributed drawings (game/dataset/): the database opens on first use; games hand
+    # their consenting players' drawings to its writer.
+    contributions = contribute.init_app(app, model)
+    keep = contributions.games.keep
+    # The solo game (namespace /) and the classroom (namespace /classroom, pages /classroom and /join).
+    services = [model, contributions, solo.init_app(app, model, keep), classroom.init_app(app, model, keep)]
+    # The data browser (/data) and moderation (/admin) read the contributions' store.
+    browse.init_app(app, contributions)
     # The vision lab (/vision): photos through image models; the doodle-photo task uses the game's model.
-    vision.init_app(app)
+    services.append(vision.init_app(app, model))
+    app.extensions["closing"] = services[::-1]
     app.wsgi_app = SocketCap(app.wsgi_app, int(app.config["MAX_SOCKETS_PER_ADDRESS"]))
     # Outermost, around Socket.IO's middleware too: behind a proxy every client would
     # otherwise share its address, and one rate limit (contributions, joins, admin logins).
@@ -84,3 +86,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         n = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     return app
+
+
+def close_app(app: Flask) -> None:
+    """Stop what `create_app` started, last first: the vision lab's workers, the transports'
+    tickers, the games' drawings still queued (stored first), the model's batcher. A server
+    process never needs it; tests, which create many apps, do."""
+    for service in app.extensions.pop("closing", ()):
+        service.close()

@@ -1,20 +1,13 @@
 """HTTP routes: the home page, the play page, a health check, the word list and the deck."""
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
-
 from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 
+from game.model.service import ModelService
+from game.words import load_categories
+
 bp = Blueprint("main", __name__)
-
-
-@lru_cache(maxsize=4)
-def load_categories(path: str) -> tuple[str, ...]:
-    """The words of data/categories.txt, one a line, in file order."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    return tuple(word for line in lines if (word := line.strip()))
 
 
 @bp.get("/")
@@ -41,7 +34,7 @@ def categories():
 @bp.get("/api/deck")
 def deck():
     """The words the server deals when a game names none (the model recognises them well)."""
-    return jsonify(current_app.extensions["doodle"].deck)
+    return jsonify(ModelService.of(current_app).deck)
 
 
 @bp.app_errorhandler(404)

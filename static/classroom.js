@@ -238,7 +238,7 @@
   // --- the teacher's turn to draw (Pictionary, "the teacher takes turns drawing") ----------
   // The projector becomes the drawing board; the AI's guess shows under it, as the class
   // sees it, and the ink goes to the server like a phone's.
-  const hostDraws = () => !!st.round && st.round.mode === "pictionary" && st.round.drawer === "host"
+  const hostDraws = () => !!st.round && st.round.drawer === "host"
     && st.round.state !== "over";
   const hostPad = createRoundPad({
     canvas: $("host-canvas"), board: $("host-board"), undo: $("host-undo"), clear: $("host-clear"), socket, st,
@@ -274,7 +274,8 @@
     $("banner").textContent = "";
     $("mosaic").textContent = "";
     st.tiles.clear();
-    const drawers = r.mode === "pictionary" ? [r.drawer] : r.players;
+    // One drawer for the class to guess (Pictionary), or everyone's own drawing.
+    const drawers = r.drawer ? [r.drawer] : r.players;
     for (const pid of drawers) tile(pid);
     root.dataset.round = String(r.index);
     if (root.dataset.view !== "lobby") view("stage");
@@ -331,7 +332,8 @@
   socket.on("round_over", (r) => {
     hostPad.endStroke();
     if (st.round && r.index === st.round.index) st.round.state = "over";
-    const who = r.mode === "pictionary"
+    // A mode whose class races the AI says who got there first.
+    const who = "first" in r
       ? (r.first === "class" ? _("The class beat the AI!") : r.first === "ai" ? _("The AI was first!") : _("Nobody got it."))
       : ngettext("%(got)s of %(n)s drawing recognised.", "%(got)s of %(n)s drawings recognised.", r.results.length,
         { got: r.results.filter((x) => x.recognized).length });

@@ -149,7 +149,7 @@
       wait(_("Next round soon"), _("You joined during a round: you play from the next one."));
       return;
     }
-    if (r.mode === "pictionary" && r.drawer !== st.me) {
+    if (r.drawer && r.drawer !== st.me) {  // someone else draws for us to guess
       $("guess-drawer").textContent = _("%(name)s is drawing (look at the projector)", { name: r.drawer_nickname });
       // The word's letters as blanks, in this page's language ("_____" for "perro").
       const hint = (r.hints && r.hints[window.DoodleI18n.locale]) || r.hint;
@@ -190,7 +190,7 @@
     const me = r.leaderboard.find((x) => x.player === st.me);
     if (me) st.score = me.score;
     const got = mine && mine.points ? _("+%(points)s points!", { points: mine.points })
-      : mine && r.mode === "race" ? _("The AI didn't get it this time.") : "";
+      : mine && !r.drawer ? _("The AI didn't get it this time.") : "";
     wait(_("It was: %(word)s", { word: name(r.word) }), `${got} ${r.next_in ? _("Next round soon.") : ""}`.trim());
   });
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from game import ink  # noqa: E402
+from game.model import ink  # noqa: E402
 
 WORDS = ["cat", "dog", "anvil", "sun", "tree", "house", "teddy-bear"]
 SEEN = {2: "cat", 3: "dog", 4: "teddy-bear"}

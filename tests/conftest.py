@@ -27,7 +27,7 @@ def pytest_runtest_makereport(item, call):
             report.longrepr = (__file__, skip_missing_package.__code__.co_firstlineno, report.longrepr[2])
 
 
-# Apps built in the test process must not pin it to one CPU (game.inference.share_cpus); the
+# Apps built in the test process must not pin it to one CPU (game.model.process.share_cpus); the
 # servers tests start (live_server.py) set it back to "auto", as in production.
 os.environ["DOODLE_CPU_AFFINITY"] = "off"
 

@@ -17,7 +17,7 @@ import simple_websocket
 
 from game.app import create_app
 from game.extensions import socketio
-from game.replay import replay
+from game.replay.solo import replay
 from live_server import free_port, running_server
 
 ROOT = Path(__file__).resolve().parent.parent

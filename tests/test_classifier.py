@@ -1,12 +1,13 @@
-"""game.classifier: the shipped model on held-out drawings, the API's shapes, and bad input."""
+"""game.model.classifier: the shipped model on held-out drawings, the API's shapes, and bad input."""
 import json
 import math
 
 import numpy as np
 import pytest
 
-from game import ink
-from game.classifier import DEFAULT_MODEL, DoodleClassifier
+from game.model import ink
+from game.model.classifier import DEFAULT_MODEL, DoodleClassifier
+from game.words import load_categories
 from training import data
 
 
@@ -27,7 +28,7 @@ def held_out(quickdraw_dir):
 
 
 def test_categories_are_googles_list(clf):
-    assert clf.categories == data.load_categories()
+    assert clf.categories == list(load_categories())
     assert len(clf.categories) == 345
 
 
@@ -62,7 +63,8 @@ def test_served_model_is_the_checkpoint_with_its_mirror(clf, held_out):
     with the mirror view (training.model.MirrorViews) in calls of up to MIRROR_UP_TO
     drawings, one view beyond (the server under load), each with its own temperature."""
     import torch
-    from game.classifier import MIRROR_UP_TO
+
+    from game.model.classifier import MIRROR_UP_TO
     from training.model import MirrorViews, load_checkpoint
     _, test = held_out
     rows = np.stack(test.bitmaps[:300])

@@ -1,4 +1,4 @@
-"""game.inference.ClassifierProcess: the shipped model in a process of its own, as the
+"""game.model.process.ClassifierProcess: the shipped model in a process of its own, as the
 server runs it. Same answers as in-process, bad input raises the same ValueError, a dead
 worker is replaced, and the server's own process never imports torch."""
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from game import ink
-from game.classifier import DEFAULT_MODEL, DoodleClassifier
-from game.inference import ClassifierProcess
+from game.model import ink
+from game.model.classifier import DEFAULT_MODEL, DoodleClassifier
+from game.model.process import ClassifierProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 CIRCLE = [[[50, 90, 50, 10, 50], [10, 50, 90, 50, 10]]]
@@ -71,8 +71,8 @@ def test_a_bad_model_file_is_a_clear_error(tmp_path):
 
 
 def test_the_server_process_does_not_import_torch():
-    code = ("import sys; from game.app import create_app; app = create_app(); "
-            "clf = app.extensions['doodle'].classifier; print(len(clf.classify(%r, 3)), 'torch' in sys.modules)" % (CIRCLE,))
+    code = ("import sys; from game.app import create_app; from game.model.service import ModelService; app = create_app(); "
+            "clf = ModelService.of(app).classifier; print(len(clf.classify(%r, 3)), 'torch' in sys.modules)" % (CIRCLE,))
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-2:] == ["3", "False"]
@@ -81,12 +81,14 @@ def test_the_server_process_does_not_import_torch():
 AFFINITY_REPORT = """
 import json, os, threading
 from game.app import create_app
+from game.model.service import ModelService
+from game.vision.routes import VisionLab
 older = threading.Thread(target=threading.Event().wait, daemon=True)  # started before the app
 older.start()
 app = create_app()
-clf = app.extensions["doodle"].classifier
+clf = ModelService.of(app).classifier
 server = {tuple(sorted(os.sched_getaffinity(int(t)))) for t in os.listdir("/proc/self/task")}
-vision = app.extensions["vision"].executor.submit(lambda: sorted(os.sched_getaffinity(0))).result()
+vision = VisionLab.of(app).executor.submit(lambda: sorted(os.sched_getaffinity(0))).result()
 print(json.dumps({"server": sorted(server), "model": sorted(os.sched_getaffinity(clf._proc.pid)),
                   "vision": vision, "guesses": len(clf.classify(%r, 3))}))
 """ % (CIRCLE,)

@@ -1,4 +1,4 @@
-"""Classroom rooms' rules (game/classroom.py) under a fake clock: no model, no server."""
+"""Classroom rooms' rules (game/classroom/rules.py) under a fake clock: no model, no server."""
 from __future__ import annotations
 
 import random
@@ -8,9 +8,10 @@ import pytest
 from flask import Flask
 
 from game import i18n
-from game.classroom import (ALPHABET, HOST, PICTIONARY, RACE, Event, RoomConfig, RoomRegistry, UnknownWords,
-                            clean_nickname, match_guess, speed_points)
-from game.engine import RECOGNITION_THRESHOLD as T
+from game.classroom.modes import PICTIONARY, RACE, speed_points
+from game.classroom.rules import ALPHABET, HOST, Event, RoomConfig, RoomRegistry, UnknownWords
+from game.classroom.text import clean_nickname, match_guess
+from game.protocol import RECOGNITION_THRESHOLD as T
 from test_engine import Clock, refused  # the engine tests' fake clock and refusal check
 
 DECK = ["cat", "dog", "bicycle", "circle", "house", "tree", "sun", "fish", "car", "star", "moon", "cup"]
@@ -78,7 +79,7 @@ def test_a_code_typed_in_lowercase_with_spaces_finds_the_room():
 
 def test_a_room_starts_in_the_lobby_with_default_settings():
     _, room, _, _ = room_with(())
-    assert room.phase == "lobby" and room.mode == RACE
+    assert room.phase == "lobby" and room.mode.name == RACE
     assert room.public_settings() == {"rounds": 6, "seconds": 20, "words": None, "mode": "race",
                                       "host_draws": False}
 

@@ -1,4 +1,4 @@
-"""The classroom over Socket.IO (game/classroom_events.py, namespace /classroom), through
+"""The classroom over Socket.IO (game/classroom/transport.py, namespace /classroom), through
 Flask-SocketIO's test client, with a fake clock and the solo tests' fake classifier."""
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import re
 import pytest
 
 from game.app import create_app
-from game.classroom_events import NS, join_origin, lan_address, qr_svg
+from game.classroom.transport import NS, join_origin, lan_address, qr_svg
 from game.extensions import socketio
+from game.classroom.transport import Classroom
+from game.app import close_app
 from test_events import (RESERVED, UNKNOWN, WORDS, clock, fake, last, quiet,  # noqa: F401 (clock, fake: fixtures)
                          receive, says)
 
@@ -21,8 +23,7 @@ def app(clock, fake):
                       "CLASSROOM_BASE_URL": "http://192.0.2.7:5000", "CLASSROOM_MOSAIC_INTERVAL": 0.01,
                       "CLASSROOM_ROOM": {"starts_in": 1.0, "break_seconds": 2.0}})
     yield app
-    app.extensions["classroom"].close()
-    app.extensions["doodle"].close()
+    close_app(app)
 
 
 @pytest.fixture
@@ -429,7 +430,7 @@ def test_one_connection_cannot_take_every_room(host, connect, clock, app):
     assert nack["code"] == "too_many_rooms_from_you" and nack["message"].startswith("Hay demasiadas salas")
     assert call(host, "state")["ok"] is True  # a refusal leaves the connection in its room
     # The four left behind close after the host-away grace; then the address may create again.
-    clock.advance(app.extensions["classroom"].registry.config.host_grace + 1)
+    clock.advance(Classroom.of(app).registry.config.host_grace + 1)
     assert last(ana, "closed")["code"] == "teacher_away"
     assert call(host, "state")["room"]["host_connected"] is True
     assert call(spanish, "create", {})["ok"] is True
@@ -437,10 +438,9 @@ def test_one_connection_cannot_take_every_room(host, connect, clock, app):
 
 
 def test_rate_limit_per_connection(host, app):
-    doodle = app.extensions["doodle"]
     # Three bursts' worth: refused long before, unless each call took over 1/rate seconds
     # (a bare burst + 5 had to fit in 5/rate s, which a busy machine missed).
-    results = [call(host, "state") for _ in range(3 * int(doodle.burst))]
+    results = [call(host, "state") for _ in range(3 * int(Classroom.of(app).dispatcher.burst))]
     assert any(r["code"] == "rate_limited" for r in results if not r["ok"])
 
 
@@ -449,7 +449,7 @@ def test_a_pictionary_guesser_is_never_told_a_word_before_its_time(host, connect
     not yet guessed or over, in every language's name: the teacher's word list once sent
     them all, in the order they are dealt."""
     words = ["bicycle", "fish"]  # neither among the fake classifier's guesses for the other's drawing
-    names = {w: {w} | {by_word[w][0].casefold() for by_word in app.extensions["classroom"].registry.names.values()}
+    names = {w: {w} | {by_word[w][0].casefold() for by_word in Classroom.of(app).registry.names.values()}
              for w in words}
     hidden = set(words)
 

@@ -1,5 +1,5 @@
-"""Contributed drawings: the store (game/contributions.py), its migrations, validation,
-the HTTP side (game/contribute.py) and the export in Google's format, read back by the
+"""Contributed drawings: the store (game/dataset/store.py), its migrations, validation,
+the HTTP side (game/dataset/contribute.py) and the export in Google's format, read back by the
 training readers. The store tests (those taking `store`) run on both backends: SQLite in a
 temporary folder and a throwaway PostgreSQL server (conftest.py's `database_url`); the HTTP
 tests use SQLite. A fake classifier, so no model loads."""
@@ -18,11 +18,20 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from game import contributions as C, ink
-from game.app import ROOT, create_app
-from game.engine import MAX_POINTS_PER_DRAWING, MAX_STROKES
+from game.app import ROOT, close_app, create_app
+from game.dataset import store as C
+from game.dataset.__main__ import _flask_instance_path
+from game.dataset.__main__ import main as export_main
+from game.dataset.contribute import Contributions
+from game.dataset.quickdraw import (
+    _parse_timestamp,
+    iter_binary,
+    iter_ndjson,
+    write_binary,
+)
+from game.model import ink
+from game.protocol import MAX_POINTS_PER_DRAWING, MAX_STROKES
 from game.ratelimit import KeyedLimiter
-from training.quickdraw import _parse_timestamp, iter_binary, iter_ndjson, write_binary
 
 CATEGORIES = [w for w in (ROOT / "data" / "categories.txt").read_text().splitlines() if w.strip()]
 
@@ -87,8 +96,7 @@ def make_app(db_url):
 
     yield make
     for app in apps:
-        app.extensions["contributions"].close()
-        app.extensions["doodle"].close()
+        close_app(app)
 
 
 @pytest.fixture
@@ -102,7 +110,7 @@ def client(app):
 
 
 def stored(app) -> int:
-    return sum(app.extensions["contributions"].store.counts(status=None).values())
+    return sum(Contributions.of(app).store.counts(status=None).values())
 
 
 def add(store, word="cat", recognized=True, **kw) -> str:
@@ -190,10 +198,10 @@ def test_database_urls(make_app, monkeypatch):
     assert C.normalize_url("sqlite:///x.db") == "sqlite:///x.db"
     monkeypatch.delenv("DATABASE_URL", raising=False)
     app = make_app(DATABASE_URL=None)
-    assert app.extensions["contributions"].url == f"sqlite:///{app.instance_path}/contributions.sqlite3"
-    assert C._flask_instance_path() == app.instance_path  # the export CLI finds the same file
+    assert Contributions.of(app).url == f"sqlite:///{app.instance_path}/contributions.sqlite3"
+    assert _flask_instance_path() == app.instance_path  # the export CLI finds the same file
     monkeypatch.setenv("DATABASE_URL", "sqlite:////elsewhere.db")
-    assert make_app(DATABASE_URL=None).extensions["contributions"].url == "sqlite:////elsewhere.db"
+    assert Contributions.of(make_app(DATABASE_URL=None)).url == "sqlite:////elsewhere.db"
 
 
 def test_timestamps_and_countries():
@@ -255,17 +263,17 @@ def test_post_contribution(app, client):
     body = r.get_json()
     assert set(body) == {"key_id", "word", "recognized"}
     assert body["word"] == "cat" and body["recognized"] is True  # the fake's top guess, p 0.9
-    record = app.extensions["contributions"].store.get(body["key_id"])
+    record = Contributions.of(app).store.get(body["key_id"])
     assert record["countrycode"] == "FR" and record["drawing"] == drawing()
     assert _parse_timestamp(record["timestamp"]) > 1.7e9
 
     r = client.post("/api/contributions", json=payload("dog"))  # not the top guess
     assert r.status_code == 201 and r.get_json()["recognized"] is False
-    assert app.extensions["contributions"].store.get(r.get_json()["key_id"])["countrycode"] == "ZZ"
+    assert Contributions.of(app).store.get(r.get_json()["key_id"])["countrycode"] == "ZZ"
 
     r = client.post("/api/contributions", json={k: v for k, v in payload().items() if k != "contributor"})
     assert r.status_code == 201  # API clients may send no contributor id: one is made
-    assert len(app.extensions["contributions"].store.get(r.get_json()["key_id"])["contributor"]) >= 8
+    assert len(Contributions.of(app).store.get(r.get_json()["key_id"])["contributor"]) >= 8
 
 
 def test_recognition_uses_the_games_threshold(make_app):
@@ -282,7 +290,7 @@ def test_classifier_failure_still_stores(make_app):
     assert r.status_code == 201 and r.get_json()["recognized"] is False
     assert stored(app) == 1
     # No answer from the model, so no simplification from it either: the store makes one.
-    record = app.extensions["contributions"].store.get(r.get_json()["key_id"])
+    record = Contributions.of(app).store.get(r.get_json()["key_id"])
     assert record["simplified"] == ink.simplify(p["drawing"])
 
 
@@ -459,7 +467,7 @@ def test_export_round_trip_through_the_training_readers(store, tmp_path):
 
     for fmt in ("raw", "simplified"):
         out = tmp_path / fmt
-        assert C.main(["export", "--format", fmt, "--out", str(out), "--database", store.url]) == 0
+        assert export_main(["export", "--format", fmt, "--out", str(out), "--database", store.url]) == 0
         assert sorted(p.name for p in out.glob("*.ndjson")) == ["The Eiffel Tower.ndjson", "cat.ndjson"]
         for word, word_keys in keys.items():
             if not word_keys:
@@ -498,7 +506,7 @@ def test_exporting_again_brings_the_folder_up_to_date(store, tmp_path, capsys):
     google = tmp_path / "google"
     google.mkdir()
     (google / "cat.ndjson").write_text("theirs\n")
-    assert C.main(["export", "--out", str(google), "--database", store.url]) == 2
+    assert export_main(["export", "--out", str(google), "--database", store.url]) == 2
     assert "no export wrote (cat.ndjson)" in capsys.readouterr().err
     assert [p.name for p in google.iterdir()] == ["cat.ndjson"] and (google / "cat.ndjson").read_text() == "theirs\n"
     (out / C.EXPORT_MANIFEST).write_text("not json")

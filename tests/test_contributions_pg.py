@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import text
 
-from game import contributions as C
+from game.dataset import store as C
 
 CATEGORIES = ["cat", "dog", "The Eiffel Tower"]
 

@@ -1,4 +1,4 @@
-"""The data browser (game/browse.py: /data, /api/data) and moderation (game/admin.py:
+"""The data browser (game/dataset/browse.py: /data, /api/data) and moderation (game/dataset/admin.py:
 /admin). The app is built with create_app and the contribution tests' fake classifier and
 SQLite store; drawings are seeded into the store directly. Google's files come from a
 folder the tests write, and from /work/shared/quickdraw where it exists."""
@@ -15,9 +15,10 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import insert
 
-from game import contributions as C
-from game.admin import ConfigurationError
+from game.dataset import store as C
+from game.dataset.admin import ConfigurationError
 from game.app import create_app
+from game.dataset.contribute import Contributions
 from test_contributions import CATEGORIES, FakeClassifier, add, db_url, drawing, make_app  # noqa: F401 (fixtures)
 from test_e2e_play import PHONE, browser, phone_page, screenshots_dir  # noqa: F401 (fixture: Debian's chromium)
 
@@ -35,7 +36,7 @@ def client(app):
 
 
 def store_of(app) -> C.Store:
-    return app.extensions["contributions"].store
+    return Contributions.of(app).store
 
 
 def seed(store, word: str, n: int, start: datetime | None = None) -> list[str]:
@@ -463,7 +464,7 @@ def test_the_download_is_the_export_without_rejected(app, client, tmp_path, fmt)
 
     archive = zipfile.ZipFile(io.BytesIO(answer.data))
     assert sorted(archive.namelist()) == [f"{fmt}/cat.ndjson", f"{fmt}/dog.ndjson"]
-    C.export(store, tmp_path / "cli", fmt)  # what `python -m game.contributions export` writes
+    C.export(store, tmp_path / "cli", fmt)  # what `python -m game.dataset export` writes
     for word in ("cat", "dog"):
         assert archive.read(f"{fmt}/{word}.ndjson") == (tmp_path / "cli" / f"{word}.ndjson").read_bytes()
     records = [json.loads(line) for line in archive.read(f"{fmt}/cat.ndjson").decode().splitlines()]

@@ -6,13 +6,12 @@ import threading
 import urllib.error
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from training import download as dl
-from training.quickdraw import read_numpy_bitmap
+from game.dataset.quickdraw import read_numpy_bitmap
 
 
 class BucketHandler(BaseHTTPRequestHandler):

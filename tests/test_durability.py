@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from game import contributions as C
+from game.dataset import store as C
 from live_server import free_port, play_a_round, running_server
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -113,7 +113,7 @@ def test_each_drawing_is_stored_under_the_word_shown_while_it_was_drawn(server, 
     page says so and the canvas takes no ink; the reply brings the next word with an empty
     canvas; two more drawings go back to back. Every stored drawing has the word that was
     on the screen while it was drawn, and the strokes drawn under it."""
-    from game.contributions import Store
+    from game.dataset.store import Store
 
     context, page, problems = phone_page(browser)
     held = []

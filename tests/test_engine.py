@@ -1,13 +1,13 @@
-"""The game's rules (game/engine.py) under a fake clock: no model, no server."""
+"""The game's rules (game/solo/rules.py) under a fake clock: no model, no server."""
 from __future__ import annotations
 
 import random
 
 import pytest
 
-from game.engine import (MAX_POINTS_PER_DRAWING, MAX_POINTS_PER_MESSAGE, Game, GameError, GameRegistry,
-                         Settings)
-from game.engine import RECOGNITION_THRESHOLD as T
+from game.protocol import MAX_POINTS_PER_DRAWING, MAX_POINTS_PER_MESSAGE, GameError
+from game.solo.rules import Game, GameRegistry, Settings
+from game.protocol import RECOGNITION_THRESHOLD as T
 
 DECK = ["cat", "dog", "bicycle", "circle", "house", "tree", "sun", "fish", "car", "star", "moon", "cup"]
 

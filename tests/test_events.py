@@ -1,4 +1,4 @@
-"""The solo game over Socket.IO (game/events.py, game/inference.py), through
+"""The solo game over Socket.IO (game/solo/transport.py, game/model/process.py), through
 Flask-SocketIO's test client, with a fake clock and, mostly, a fake classifier."""
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ import time
 import pytest
 
 from game.app import create_app
-from game.engine import RECOGNITION_THRESHOLD as T
+from game.protocol import RECOGNITION_THRESHOLD as T
 from game.extensions import socketio
-from game.inference import Batcher
+from game.model.batcher import Batcher
+from game.model.service import ModelService
+from game.solo.transport import Solo
+from game.app import close_app
 
 WORDS = ["cat", "dog", "bicycle", "circle", "house", "tree", "sun", "fish", "car", "star", "moon", "cup",
          "anvil", "zigzag"]
@@ -71,7 +74,7 @@ def app(clock, fake):
     app = create_app({"TESTING": True, "SECRET_KEY": "test", "CLASSIFIER": fake, "DECK": WORDS[:12],
                       "GAME_CLOCK": clock, "TICK_INTERVAL": 0.005, "BATCH_WAIT": 0.002})
     yield app
-    app.extensions["doodle"].close()
+    close_app(app)
 
 
 @pytest.fixture
@@ -448,7 +451,7 @@ def test_a_game_is_gone_30_seconds_after_its_player(app, connect, clock):
     ack, _ = start(first, clock, rounds=1)
     first.disconnect()
     clock.advance(30.5)
-    app.extensions["doodle"].tick()  # the ticker would do it within a tick
+    Solo.of(app).tick()  # the ticker would do it within a tick
     nack = connect().emit("resume", {"game_id": ack["game_id"], "token": ack["token"]}, callback=True)
     assert nack == {"ok": False, "code": "no_game", "error": "no such game (it ended or expired)"}
 
@@ -566,8 +569,8 @@ def test_the_deck_comes_from_the_models_recall(tmp_path, fake):
 
     def deck(**config):
         app = create_app({"TESTING": True, "CLASSIFIER": fake, "MODEL_PATH": str(model), **config})
-        app.extensions["doodle"].close()
-        return app.extensions["doodle"].deck
+        close_app(app)
+        return ModelService.of(app).deck
 
     assert deck() == WORDS[2:]  # recall >= 0.75, in model order
     assert deck(DECK_MIN_RECALL=0.95) == WORDS  # fewer than 12 words: every category
@@ -583,7 +586,7 @@ def test_with_the_real_classifier():
     clock = Clock()
     app = create_app({"TESTING": True, "GAME_CLOCK": clock, "TICK_INTERVAL": 0.005})
     try:
-        doodle = app.extensions["doodle"]
+        doodle = ModelService.of(app)
         assert len(doodle.categories) == 345 and set(doodle.deck) <= set(doodle.categories)
         assert len(doodle.deck) >= 12
         client = socketio.test_client(app, flask_test_client=app.test_client())
@@ -602,4 +605,4 @@ def test_with_the_real_classifier():
         assert guess["recognized"] == (top["word"] == "circle" and top["p"] >= doodle.threshold)
         client.disconnect()
     finally:
-        app.extensions["doodle"].close()
+        close_app(app)

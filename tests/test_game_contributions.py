@@ -1,7 +1,7 @@
 """Games feed the open dataset (issue 5): with `contribute: true` in `new_game` (solo) or
 `join` / `rejoin` (classroom), each round's drawing is stored through the contributions
-store when the round ends (game/contribute.py's GameDrawings, from game/events.py and
-game/classroom_events.py). Flask-SocketIO's test client, the solo tests' fake clock and
+store when the round ends (game/dataset/contribute.py's GameDrawings, from game/solo/transport.py and
+game/classroom/transport.py). Flask-SocketIO's test client, the solo tests' fake clock and
 classifier, and a temporary SQLite database."""
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ import re
 
 import pytest
 
-from game import contributions as C
+from game.dataset import store as C
 from game.app import create_app
-from game.classroom_events import NS
-from game.contribute import Consent
+from game.classroom.transport import NS
+from game.dataset.contribute import Consent
 from game.extensions import socketio
+from game.dataset.contribute import Contributions
+from game.solo.transport import Solo
+from game.app import close_app
 from test_events import WORDS, clock, fake, ink, last, quiet, says, start  # noqa: F401 (clock, fake: fixtures)
 
 CONTRIBUTOR = "anon-1234abcd"
@@ -28,9 +31,7 @@ def app(clock, fake, tmp_path):
                       "DATABASE_URL": f"sqlite:///{tmp_path / 'contributions.sqlite3'}",
                       "CLASSROOM_MOSAIC_INTERVAL": 0.01, "CLASSROOM_ROOM": {"starts_in": 1.0, "break_seconds": 2.0}})
     yield app
-    app.extensions["classroom"].close()
-    app.extensions["doodle"].close()
-    app.extensions["contributions"].close()
+    close_app(app)
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def connect(app):
 
 def stored(app) -> list[dict]:
     """Every stored drawing, oldest first, once the games' writer has caught up."""
-    service = app.extensions["contributions"]
+    service = Contributions.of(app)
     assert service.games.flush(5.0)
     if service._store is None:
         return []  # nothing was ever written: the database was not even opened
@@ -124,7 +125,7 @@ def test_a_consenting_players_rounds_are_stored(app, connect, clock):
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? UTC", r["timestamp"])
         assert r["simplified"] == C.ink.simplify(r["drawing"])
     # And they are exported like any contribution, in Google's field order.
-    assert [list(e) for e in app.extensions["contributions"].store.iter_export()][0] == list(C.FIELDS)
+    assert [list(e) for e in Contributions.of(app).store.iter_export()][0] == list(C.FIELDS)
 
 
 def test_a_server_made_contributor_id_and_an_unknown_country(app, connect, clock):
@@ -148,7 +149,7 @@ def test_nothing_is_stored_without_consent(app, connect, clock, settings):
     clock.advance(5)
     last(client, "game_over")
     assert stored(app) == []
-    assert app.extensions["contributions"]._store is None  # the database was never even opened
+    assert Contributions.of(app)._store is None  # the database was never even opened
 
 
 @pytest.mark.parametrize("settings", [
@@ -164,7 +165,7 @@ def test_bad_contribute_fields_are_refused(app, connect, settings):
     assert nack["ok"] is False and nack["code"] == "bad_payload", nack
     assert "contribut" in nack["error"]
     assert [name for name, _ in quiet(client)] == []  # no game, no round
-    assert len(app.extensions["doodle"].registry) == 0
+    assert len(Solo.of(app).registry) == 0
 
 
 def test_a_failing_store_never_stops_the_game(app, connect, clock, monkeypatch, caplog):
@@ -187,7 +188,7 @@ def test_a_failing_store_never_stops_the_game(app, connect, clock, monkeypatch, 
 
 
 def test_a_drawing_the_store_refuses_is_logged_and_the_game_goes_on(app, connect, clock, caplog):
-    """The engine takes negative times; the dataset does not (game.contributions.validate)."""
+    """The engine takes negative times; the dataset does not (game.dataset.store.validate)."""
     client = connect()
     ack, _ = start(client, clock, rounds=2, seconds=5, words=["cat", "dog"], contribute=True)
     with caplog.at_level(logging.ERROR):
@@ -201,7 +202,7 @@ def test_a_drawing_the_store_refuses_is_logged_and_the_game_goes_on(app, connect
 
 
 def test_the_writer_keeps_only_ink_and_nothing_after_closing(app, caplog):
-    games = app.extensions["contributions"].games
+    games = Contributions.of(app).games
     consent = Consent(CONTRIBUTOR, "ZZ")
     assert games.keep(consent, "cat", [], True) is False
     assert games.keep(consent, "cat", [[[1, 2], [3, 4], [0, 10]]], True) is True

@@ -19,9 +19,11 @@ from babel.messages.pofile import read_po
 from classroom_e2e_server import WORDS, StrokeCounter
 from game import i18n
 from game.app import create_app
-from game.classroom import PICTIONARY, RoomConfig, RoomRegistry, UnknownWords, articles_of, match_guess
+from game.classroom.modes import PICTIONARY
+from game.classroom.rules import RoomConfig, RoomRegistry, UnknownWords
+from game.classroom.text import articles_of, match_guess
 from game.extensions import socketio
-from game.routes import load_categories
+from game.words import load_categories
 from game.vision.tasks import TASKS
 from test_engine import Clock
 

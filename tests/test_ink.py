@@ -1,12 +1,12 @@
-"""game.ink, the one ink pipeline: ground truth from Google's own files, and bad input."""
+"""game.model.ink, the one ink pipeline: ground truth from Google's own files, and bad input."""
 import json
 import math
 
 import numpy as np
 import pytest
 
-from game import ink
-from training.quickdraw import iter_ndjson, read_numpy_bitmap
+from game.model import ink
+from game.dataset.quickdraw import iter_ndjson, read_numpy_bitmap
 
 
 def cosine(a, b):

@@ -32,8 +32,8 @@ def test_missing_peer_exits_with_a_reason(quickdraw_dir, tmp_path, capsys):
 
 
 def test_figures_on_a_handful_of_drawings(quickdraw_dir, peer_dir):
-    from game.classifier import DoodleClassifier
-    from game.replay import load_drawings
+    from game.model.classifier import DoodleClassifier
+    from game.replay.client import load_drawings
     from training import data
 
     clf = DoodleClassifier.load()

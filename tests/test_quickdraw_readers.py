@@ -1,13 +1,12 @@
-"""training.quickdraw: each of Google's formats, on small files written here and on the real shared data."""
+"""game.dataset.quickdraw: each of Google's formats, on small files written here and on the real shared data."""
 import gzip
 import json
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from training.quickdraw import iter_binary, iter_ndjson, read_numpy_bitmap, write_binary
+from game.dataset.quickdraw import iter_binary, iter_ndjson, read_numpy_bitmap, write_binary
 
 from conftest import SHARED
 

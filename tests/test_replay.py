@@ -1,4 +1,4 @@
-"""The replay tool (game/replay.py): its parts, and whole runs against a live server."""
+"""The replay tool (game/replay/solo.py): its parts, and whole runs against a live server."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,10 @@ import pytest
 from werkzeug.serving import make_server
 
 from game.app import create_app
-from game.replay import CHUNK_MS, ReplayError, chunks, load_drawings, main, plan_games, replay
+from game.replay.__main__ import main
+from game.replay.client import CHUNK_MS, ReplayError, chunks, load_drawings
+from game.replay.solo import plan_games, replay
+from game.app import close_app
 
 WORDS = ["cat", "dog", "cup", "sun", "car", "fish", "tree", "moon"]
 
@@ -67,9 +70,7 @@ def serve(app):
     thread.start()
     yield f"http://127.0.0.1:{port}"
     http.shutdown()
-    if "classroom" in app.extensions:
-        app.extensions["classroom"].close()
-    app.extensions["doodle"].close()
+    close_app(app)
 
 
 @pytest.fixture

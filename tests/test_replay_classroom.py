@@ -1,4 +1,4 @@
-"""The replay tool's classroom mode (game/replay_classroom.py, `python -m game.replay
+"""The replay tool's classroom mode (game/replay/classroom.py, `python -m game.replay
 --classroom`): its plan and its mosaic figures, and a whole run of real held-out drawings
 through a live server with the shipped model."""
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from game.app import create_app
-from game.replay import main
-from game.replay_classroom import Host, Student, mosaic_figures, plan_rooms
+from game.replay.__main__ import main
+from game.replay.classroom import Host, Student, mosaic_figures, plan_rooms
 from test_replay import serve
 
 RAW = Path(__file__).resolve().parents[1].parent / "shared" / "quickdraw" / "raw"

@@ -7,7 +7,7 @@ the game down with it never, and serves again by itself once the fault is gone.
 - Unwritable database files (`chattr +i`, what a read-only disk or a full quota also does to
   writes; needs root and a filesystem with the immutable flag, e.g. ext4) under a real server:
   SQLite's WAL index, an mmapped -shm file, made the next write fault with SIGBUS and end the
-  process; the store keeps no shared-memory mapping now (game/contributions.py).
+  process; the store keeps no shared-memory mapping now (game/dataset/store.py).
 """
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ import pytest
 
 from game.app import create_app
 from game.extensions import socketio as server_socketio
+from game.dataset.contribute import Contributions
+from game.app import close_app
 from live_server import free_port, play_a_round, running_server
 from test_contributions import FakeClassifier, payload
 from test_events import WORDS, clock, fake, ink, last, says, start  # noqa: F401 (clock, fake: fixtures)
@@ -104,12 +106,11 @@ def test_a_full_disk_answers_503_in_the_clients_language_and_recovers(small_disk
         filler.unlink()  # space again: the next contribution is stored, nothing else to do
         r = post(client, "es")
         assert r.status_code == 201
-        store = app.extensions["contributions"].store
+        store = Contributions.of(app).store
         assert all(store.get(key) is not None for key in kept + [r.get_json()["key_id"]])
         assert sum(store.counts(status=None).values()) == 4  # nothing acknowledged lost, no refused one kept
     finally:
-        app.extensions["contributions"].close()
-        app.extensions["doodle"].close()
+        close_app(app)
 
 
 def test_a_full_disk_never_stops_a_game_and_each_lost_drawing_is_one_log_line(small_disk, clock, fake, caplog):
@@ -118,7 +119,7 @@ def test_a_full_disk_never_stops_a_game_and_each_lost_drawing_is_one_log_line(sm
                       "DATABASE_URL": f"sqlite:///{small_disk / 'contributions.sqlite3'}"})
     client = None
     try:
-        service = app.extensions["contributions"]
+        service = Contributions.of(app)
         assert service.store.counts() == {}  # the database made while there is room
         filler = fill(small_disk)
         client = server_socketio.test_client(app, flask_test_client=app.test_client())
@@ -143,8 +144,7 @@ def test_a_full_disk_never_stops_a_game_and_each_lost_drawing_is_one_log_line(sm
     finally:
         if client is not None and client.is_connected():
             client.disconnect()
-        app.extensions["contributions"].close()
-        app.extensions["doodle"].close()
+        close_app(app)
 
 
 # --- a real server ----------------------------------------------------------------------

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from game.classifier import DoodleClassifier
+from game.model.classifier import DoodleClassifier
 from training import data, train
 from training.model import checkpoint_metadata, native_bfloat16
 from training.card import reproduce_command, training_precision

@@ -18,6 +18,8 @@ from game.app import create_app
 from game.vision import VisionError
 from game.vision.images import open_photo
 from game.vision.pipelines import EfficientNetLite0, Pipelines
+from game.vision.routes import VisionLab
+from game.app import close_app
 from training.data import split_of
 from vision_models import LABELS, build_tiny_models, vision_config
 
@@ -257,12 +259,12 @@ def test_timeout_is_504_and_the_model_stays_usable(tiny_models, empty_cache):
     client = app.test_client()
     r = post(client, "doodle", encode(paper_photo([[[0, 255], [0, 255]]])))
     assert r.status_code == 504 and "longer than 0.001 s" in r.get_json()["error"]
-    app.extensions["vision"].timeout = 30.0
+    VisionLab.of(app).timeout = 30.0
     assert post(client, "doodle", encode(paper_photo([[[0, 255], [0, 255]]]))).status_code == 200
 
 
 def test_pipelines_are_loaded_once(app, client, tiny_models):
-    lab = app.extensions["vision"]
+    lab = VisionLab.of(app)
     post(client, "segmentation", encode(photo()))
     first = lab.pipelines.get("segmentation", "image-segmentation", tiny_models["segmentation"])
     post(client, "segmentation", encode(photo()))
@@ -320,7 +322,7 @@ def paper_photo(strokes, size=(1024, 768), pen=6, seed=0) -> Image.Image:
 def held_out_doodles(quickdraw_dir):
     """Held-out (test split) drawings of big, clearly drawable words that the shipped model
     gets right from their strokes: so the test checks the photo path, not the model."""
-    from game.classifier import DoodleClassifier
+    from game.model.classifier import DoodleClassifier
 
     clf = DoodleClassifier.load()
     chosen = []
@@ -339,7 +341,7 @@ def held_out_doodles(quickdraw_dir):
 
 
 def test_doodle_photo_is_recognised(client, held_out_doodles):
-    from game import ink
+    from game.model import ink
 
     for word, drawing in held_out_doodles:
         for pen in (3, 12):
@@ -553,7 +555,7 @@ def test_a_big_one_bit_png_is_reduced_before_it_is_converted(big_pngs):
 
 
 def test_a_busy_lab_answers_503_rather_than_queueing(strict_client):
-    lab = strict_client.application.extensions["vision"]
+    lab = VisionLab.of(strict_client.application)
     assert lab.decodes.acquire(timeout=0)  # another photo is decoding
     try:
         r = post(strict_client, "classification", encode(photo((320, 240))))
@@ -720,9 +722,9 @@ def test_at_most_max_loaded_models_stay_loaded():
 def test_the_lab_keeps_the_configured_number_of_models(app):
     from test_contributions import FakeClassifier
 
-    assert app.extensions["vision"].pipelines.max_loaded == 6  # one a task
+    assert VisionLab.of(app).pipelines.max_loaded == 6  # one a task
     other = create_app({"TESTING": True, "CLASSIFIER": FakeClassifier(), "DECK": ["cat"], "VISION_MAX_LOADED": 2})
     try:
-        assert other.extensions["vision"].pipelines.max_loaded == 2
+        assert VisionLab.of(other).pipelines.max_loaded == 2
     finally:
-        other.extensions["doodle"].close()
+        close_app(other)

@@ -14,7 +14,6 @@ import threading
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-import pytest
 from PIL import Image
 
 from game.app import create_app

@@ -1,4 +1,4 @@
-"""Malformed Socket.IO packets (game/wire.py) over a real WebSocket to a real server: each is
+"""Malformed Socket.IO packets (game/realtime.py) over a real WebSocket to a real server: each is
 refused whole, in one log line, with its connection closed, and the server goes on."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 import pytest
 import simple_websocket
 
-from game.wire import MAX_DEPTH, nests_within
+from game.realtime import MAX_DEPTH, nests_within
 from live_server import stroke_counter_server
 
 WAIT = 60  # seconds: a bound for a hang on a busy machine, not a speed target

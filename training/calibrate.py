@@ -11,7 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from game.classifier import DEFAULT_MODEL
+from game.model.classifier import DEFAULT_MODEL
+from game.words import CATEGORIES
 from training import data
 from training.model import SAVED_KEYS, load_checkpoint, save
 from training.train import calibration_inputs, fit_temperatures
@@ -24,7 +25,7 @@ def calibrate(path: Path, data_dir: Path, log=print) -> tuple[float, tuple[float
     categories = json.loads(meta["categories"])
     loaded, splits = data.load(data_dir, log=log)
     if loaded != categories:
-        raise ValueError(f"{path} was trained on other categories than {data.CATEGORIES}")
+        raise ValueError(f"{path} was trained on other categories than {CATEGORIES}")
     x, y = calibration_inputs(splits["val"])
     old, new = float(meta.get("temperature", 1.0)), fit_temperatures(model, x, y)
     extra = {k: json.loads(v) for k, v in meta.items() if k not in SAVED_KEYS}

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from game.classifier import MIRROR_UP_TO, DoodleClassifier
-from game.deck import metrics_path
+from game.model.classifier import MIRROR_UP_TO, DoodleClassifier
+from game.words import metrics_path
 from training.model import ARCH
 
 CREDIT = ("This data made available by Google, Inc. under the Creative Commons Attribution 4.0 "
@@ -100,7 +100,7 @@ def write(model_path: Path, report: dict) -> Path:
         "",
         "## Input",
         "",
-        "A drawing (Google's list of strokes, any scale) goes through `game/ink.py`, the same code in training",
+        "A drawing (Google's list of strokes, any scale) goes through `game/model/ink.py`, the same code in training",
         "and in the game: Google's simplification (top-left align, longer side 0-255, 1-unit resampling, RDP",
         "epsilon 2) and rendering to Google's 28×28 numpy_bitmap style (centred, 24-unit margin, 16-unit round",
         "lines, 8× supersampled and box-averaged), white on black, divided by 255.",

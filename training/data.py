@@ -8,7 +8,6 @@ are dropped from training.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,23 +15,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from game import ink
-from training.quickdraw import iter_ndjson, read_numpy_bitmap
+from game.dataset.quickdraw import iter_ndjson, read_numpy_bitmap, split_of
+from game.model import ink
+from game.words import load_categories
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "quickdraw"
-CATEGORIES = REPO / "data" / "categories.txt"
 GOOGLE_LINES = 25  # simplified lines 0-24 are Google's lines 0-24 (every word but zigzag)
-
-
-def load_categories(path: Path = CATEGORIES) -> list[str]:
-    return [w for w in path.read_text().splitlines() if w]
-
-
-def split_of(identity: str) -> str:
-    """Stable 80/10/10 split from a drawing's identity (its key_id, or word/source/row)."""
-    h = int.from_bytes(hashlib.sha1(identity.encode()).digest()[:4], "little") % 100
-    return "test" if h < 10 else "val" if h < 20 else "train"
 
 
 @dataclass
@@ -92,7 +81,7 @@ def load(data_dir: Path = DEFAULT_DATA, words: list[str] | None = None,
     if not (data_dir / "simplified").is_dir():
         raise FileNotFoundError(f"Quick, Draw! data not found at {data_dir} (expected simplified/, raw/, ...); "
                                 "pass --data DIR or fetch files with `python -m training download`")
-    categories = load_categories()
+    categories = list(load_categories())
     words = words or categories
     label = {w: i for i, w in enumerate(categories)}
     splits = {name: Split() for name in ("train", "val", "test")}

@@ -3,7 +3,7 @@
     python -m training download cat "alarm clock" --format simplified --out quickdraw_data
 
 Files land in ``<out>/<format>/<word><ext>``, the bucket's own layout, which
-:mod:`training.quickdraw` reads. Downloads resume: bytes go to ``<file>.part``
+:mod:`game.dataset.quickdraw` reads. Downloads resume: bytes go to ``<file>.part``
 and a rerun continues from there with an HTTP Range request; the file is renamed
 into place only when complete, so an existing file is a complete one and is skipped.
 Stdlib urllib only, so it works wherever Python does.
@@ -24,6 +24,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from game.words import CATEGORIES, load_categories
+
 __all__ = ["BASE_URL", "FORMATS", "DownloadError", "UnknownWordError", "categories", "url_for", "download",
            "add_arguments", "cli"]
 
@@ -35,7 +37,6 @@ FORMATS = {
     "numpy_bitmap": "numpy_bitmap/{}.npy",
     "binary": "binary/{}.bin",
 }
-CATEGORIES_FILE = Path(__file__).resolve().parents[1] / "data" / "categories.txt"
 DEFAULT_OUT = "quickdraw_data"
 CHUNK = 1 << 20
 TIMEOUT_S = 60
@@ -51,7 +52,7 @@ class UnknownWordError(ValueError):
 
 def categories() -> list[str]:
     """Google's 345 words, from data/categories.txt."""
-    return [w for w in CATEGORIES_FILE.read_text(encoding="utf-8").splitlines() if w.strip()]
+    return list(load_categories())
 
 
 def _canonical_words(words) -> list[str]:
@@ -69,7 +70,7 @@ def _canonical_words(words) -> list[str]:
         problems.append(f"{word!r}{hint}")
     if problems:
         raise UnknownWordError(
-            f"not a Quick, Draw! category: {'; '.join(problems)}. The {len(known)} words are listed in {CATEGORIES_FILE}"
+            f"not a Quick, Draw! category: {'; '.join(problems)}. The {len(known)} words are listed in {CATEGORIES}"
         )
     return list(dict.fromkeys(result))  # drop repeats, keep order
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from game import ink
-from game.classifier import DEFAULT_MODEL, DoodleClassifier
+from game.model import ink
+from game.model.classifier import DEFAULT_MODEL, DoodleClassifier
 from training import data
 
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
@@ -145,7 +145,7 @@ def run(model_path, data_dir, words, out_dir) -> dict:
     test = splits["test"]
     big = sorted({clf.categories[y] for y in test.bitmap_labels})
     report, confusion = evaluate(clf, test, big)
-    # The game's deck is chosen on the validation split (game/deck.py), so that the test
+    # The game's deck is chosen on the validation split (game/words.py), so that the test
     # split's figures for the deck's words (benchmarks/recognition.py) are not chosen ones.
     val = splits["val"]
     y_val = np.array(val.drawing_labels)

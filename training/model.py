@@ -3,7 +3,7 @@ the game serves.
 
 Training and calibration work on the checkpoint (`<name>.safetensors`: weights and metadata);
 `save` also exports the served model beside it (`<name>.onnx`: the network, the same
-metadata), which `game.classifier` runs with onnxruntime, without torch, on each drawing and
+metadata), which `game.model.classifier` runs with onnxruntime, without torch, on each drawing and
 its mirror (`MirrorViews` is that function in torch).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from game import ink
+from game.model import ink
 
 # timm's ResNet-18 with narrow stages; 28x28 input, so the stem's max-pool is
 # dropped to keep a 14x14 map in the first stage.
@@ -38,7 +38,7 @@ def build_model(num_classes: int, arch: dict = ARCH) -> torch.nn.Module:
 class MirrorViews(torch.nn.Module):
     """The model's logits averaged over each drawing and its left-right mirror, in one batch:
     a mirrored doodle is still the same word, and two views err less than one. The function
-    the game serves (game.classifier), so training validates and calibrates on it."""
+    the game serves (game.model.classifier), so training validates and calibrates on it."""
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from game import ink
-from game.classifier import DEFAULT_MODEL
+from game.model import ink
+from game.model.classifier import DEFAULT_MODEL
 from training.model import MirrorViews, bitmaps_to_tensor, build_model, native_bfloat16, save
 from training import data
 
@@ -168,7 +168,7 @@ def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def fit_temperatures(model, x: torch.Tensor, y: torch.Tensor, bf16: bool = False) -> tuple[float, float]:
-    """The temperatures of the two functions the game serves (game.classifier): with the
+    """The temperatures of the two functions the game serves (game.model.classifier): with the
     mirror view, and with one view."""
     if not len(y):
         return 1.0, 1.0

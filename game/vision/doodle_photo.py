@@ -1,5 +1,5 @@
 """A photo of a pen drawing on paper -> the doodle classifier's input: a 28 x 28 bitmap in
-the look of Google's numpy_bitmap (white strokes on black, drawn as game/ink.py draws).
+the look of Google's numpy_bitmap (white strokes on black, drawn as game/model/ink.py draws).
 
 1. grey, at most WORK_SIDE pixels a side;
 2. divide by the paper's own brightness (the brightest pixel of each block, smoothed), so
@@ -31,7 +31,7 @@ import numpy as np
 from flask_babel import lazy_gettext as _
 from PIL import Image, ImageFilter
 
-from game import ink
+from game.model import ink
 from game.vision import VisionError
 
 WORK_SIDE = 512

@@ -22,7 +22,8 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template, reque
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from game.inference import unpin_thread
+from game.model.cpus import unpin_thread
+from game.model.service import ModelService
 from game.vision import VisionError
 from game.vision.images import Photo, data_url, open_photo, size_text
 from game.vision.pipelines import (BUILTIN_TASKS, DOODLE, EFFICIENTNET, EfficientNetLite0, ModelNotDownloaded,
@@ -52,7 +53,7 @@ CONFIG_DEFAULTS = {
 class VisionLab:
     """One app's lab: the configured models per task, the loaded pipelines, the workers."""
 
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask, game_model: ModelService):
         cfg = app.config
         self.models: dict[str, list[str]] = {}
         self.defaults: dict[str, str] = {}
@@ -78,14 +79,20 @@ class VisionLab:
         self.decodes = threading.BoundedSemaphore(int(cfg["VISION_DECODES"]))
         self.decode_wait = float(cfg["VISION_DECODE_WAIT"])
         self.timeout = float(cfg["VISION_TIMEOUT"])
-        extensions = app.extensions
         self.pipelines = Pipelines(cfg["VISION_CACHE_DIR"], {
             EFFICIENTNET: EfficientNetLite0.load,
-            DOODLE: lambda: extensions["doodle"].classifier,  # the game's model, already loaded
+            DOODLE: lambda: game_model.classifier,  # the game's model, already loaded
         }, max_loaded=int(cfg["VISION_MAX_LOADED"]))
         # The models compute outside the interpreter lock: their threads may use every CPU.
         self.executor = concurrent.futures.ThreadPoolExecutor(int(cfg["VISION_WORKERS"]), thread_name_prefix="vision",
                                                               initializer=unpin_thread)
+
+    @classmethod
+    def of(cls, app: Flask) -> "VisionLab":
+        return app.extensions["vision"]
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
     def open(self, data: bytes) -> Photo:
         """The upload decoded (open_photo) once a decode slot is free; 503 if none frees
@@ -129,16 +136,17 @@ class VisionLab:
                                      "the details", model=model, error=type(e).__name__)) from None
 
 
-def init_app(app: Flask) -> None:
-    """Set up the lab on `app` (`app.extensions["vision"]`); after events.init_app, whose
-    doodle classifier the doodle-photo task uses. Nothing loads until a photo comes."""
+def init_app(app: Flask, model: ModelService) -> VisionLab:
+    """Set up the lab on `app`; the doodle-photo task uses `model`'s classifier. Nothing
+    loads until a photo comes."""
     for key, value in CONFIG_DEFAULTS.items():
         app.config.setdefault(key, value)
-    app.extensions["vision"] = VisionLab(app)
+    lab = app.extensions["vision"] = VisionLab(app, model)
+    return lab
 
 
 def _lab() -> VisionLab:
-    return current_app.extensions["vision"]
+    return VisionLab.of(current_app)
 
 
 def _task(name: str) -> Task:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from game import ink
+from game.model import ink
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 DEFAULT_MODEL = DATA / "models" / "doodle-resnet18s.onnx"
 MIRROR_UP_TO = 8  # half the server's largest batch (events.BATCH_MAX)
 

@@ -1,11 +1,11 @@
 """The classroom's transport: Socket.IO namespace "/classroom" and the teacher's and
-phones' pages (docs/classroom.md is the contract; `game.classroom` holds the rules).
+phones' pages (docs/classroom.md is the contract; `game.classroom.rules` holds the rules).
 
-Handlers are thin, as the solo game's (`game.events`, whose `guarded` and `Ticker` they
-share): check the payload's shape, rate-limit the connection, call the room under its
-lock, send its outbox. Every refusal is an `error` event or an `{"ok": false, "code",
-"message"}` acknowledgement; no exception escapes. Drawings are classified by the solo
-game's micro-batcher, keyed per (room, player), so a class's phones share model calls.
+Handlers go through `game.realtime`'s dispatcher, as the solo game's: check the payload's
+shape, rate-limit the connection, call the room under its lock, send its outbox. Every
+refusal is an `error` event or an `{"ok": false, "code", "message"}` acknowledgement; no
+exception escapes. Drawings are classified by the model's micro-batcher (shared with the
+solo game), keyed per (room, player), so a class's phones share model calls.
 
 Addresses: each room is a Socket.IO room named by its code (everyone in it), plus
 "<code>/host" (the teacher's screens) and "<code>/<player id>" (one player's phones),
@@ -14,7 +14,7 @@ every CLASSROOM_MOSAIC_INTERVAL seconds, sends the projector one `mosaic` event 
 the points each drawing gained since the last one and the AI's current guess.
 
 A player who joined (or rejoined) with `contribute: true` has their drawing of each
-round handed to the contributions' writer (`game.contribute.GameDrawings`) when the round
+round handed to the contributions' writer (`game.dataset.contribute.GameDrawings`) when the round
 ends, with the round's word and the AI's verdict; nobody else's is kept.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ import threading
 import time
 import weakref
 from dataclasses import fields
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 from urllib.parse import urlsplit
 
 import segno
@@ -34,13 +34,16 @@ from flask import Blueprint, Flask, current_app, render_template, request
 from flask_babel import gettext as _
 
 from game import i18n
-from game.classroom import (HOST, MAX_NICKNAME, NO_PLAYER, NO_ROOM, PICTIONARY, Room, RoomConfig, RoomRegistry,
-                            UnknownWords)
-from game.contribute import Consent, game_consent
-from game.engine import BAD_PAYLOAD, RATE_LIMITED, Game, GameError
-from game.events import MAX_ID, Ticker, _integer, client_sent, guarded, one_object, unknown_event
+from game.classroom.modes import MODES
+from game.classroom.mosaic import Mosaic
+from game.classroom.rules import HOST, Room, RoomConfig, RoomRegistry, UnknownWords
+from game.classroom.text import MAX_NICKNAME
+from game.dataset.contribute import Consent, Keep, game_consent
 from game.extensions import socketio
-from game.ratelimit import TokenBucket
+from game.model.service import ModelService
+from game.protocol import BAD_PAYLOAD, NO_PLAYER, NO_ROOM, GameError
+from game.realtime import Dispatcher, Ticker, integer_field, register
+from game.solo.rules import Game
 
 NS = "/classroom"
 CONTROLS = ("start", "pause", "resume", "skip", "end")  # the host's buttons: Room methods of the token alone
@@ -58,7 +61,7 @@ bp = Blueprint("classroom", __name__)
 @bp.get("/classroom")
 def teacher():
     """The teacher's page: create a room, then the projector view (static/classroom.js)."""
-    return render_template("classroom.html")
+    return render_template("classroom.html", modes=MODES.values())
 
 
 @bp.get("/join")
@@ -69,11 +72,12 @@ def join(code: str = ""):
                            max_nickname=MAX_NICKNAME)
 
 
-def init_app(app: Flask) -> None:
-    """The classroom service on `app` (`app.extensions["classroom"]`), after `events.init_app`."""
+def init_app(app: Flask, model: ModelService, keep: Keep) -> Classroom:
+    """Start the classroom's service on `app`; after `socketio.init_app`."""
     for key, value in CONFIG_DEFAULTS.items():
         app.config.setdefault(key, value)
-    app.extensions["classroom"] = Classroom(app, app.extensions["doodle"])
+    classroom = app.extensions["classroom"] = Classroom(app, model, keep)
+    return classroom
 
 
 # --- the join URL and its QR code ---------------------------------------------------
@@ -124,51 +128,42 @@ class Seat(NamedTuple):
 class Classroom:
     """One app's classrooms: the rooms, who each connection is, and the mosaic."""
 
-    def __init__(self, app: Flask, doodle):
+    def __init__(self, app: Flask, model: ModelService, keep: Keep):
         cfg = app.config
         self.logger = app.logger
-        self._extensions = app.extensions  # contributions: set up after this service
-        self.doodle = doodle
-        self.batcher = doodle.batcher
-        room_cfg = {"threshold": doodle.threshold, **cfg["CLASSROOM_ROOM"]}
+        self.model = model
+        self._keep = keep
+        room_cfg = {"threshold": model.threshold, **cfg["CLASSROOM_ROOM"]}
         unknown = set(room_cfg) - {f.name for f in fields(RoomConfig)}
         if unknown:
             raise ValueError(f"CLASSROOM_ROOM has unknown fields: {sorted(unknown)}")
         # Every language's category names: guesses in any of them count (game/i18n.py).
         names = {code: i18n.category_names(cfg["CATEGORIES_PATH"], code) for code in i18n.languages()}
-        self.registry = RoomRegistry(doodle.clock, deck=doodle.deck, categories=doodle.categories,
+        clock = cfg["GAME_CLOCK"]
+        self.registry = RoomRegistry(clock, deck=model.deck, categories=model.categories,
                                      config=RoomConfig(**room_cfg), names=names)
         self.base_url = cfg["CLASSROOM_BASE_URL"]
         self.mosaic_interval = float(cfg["CLASSROOM_MOSAIC_INTERVAL"])
         self._server = socketio.server
         self._lock = threading.Lock()
         self._seats: dict[str, Seat] = {}  # sid -> seat
-        self._buckets: dict[str, TokenBucket] = {}
-        self._sent: dict[tuple[str, str], tuple] = {}  # (code, who) -> what the projector has
+        self.mosaic = Mosaic()
         # Per room, the consenting players (join's `contribute`); a dropped room leaves it.
         self._consents: weakref.WeakKeyDictionary[Room, dict[str, Consent]] = weakref.WeakKeyDictionary()
         self._mosaic_at = 0.0
-        self._ticker = Ticker(self._server, doodle.tick_interval, self.tick, self.logger)
-        self._actions: dict[str, Callable[[str, dict], Any]] = {
-            "create": self._create, "host_rejoin": self._host_rejoin, "join": self._join, "rejoin": self._rejoin,
-            "configure": self._configure, "kick": self._kick, "close": self._close, "ink": self._ink, "undo": self._undo, "clear": self._clear,
-            "guess": self._guess, "state": self._state,
-            **{name: functools.partial(self._control, command=name) for name in CONTROLS}}
+        self._ticker = Ticker(self._server, float(cfg["TICK_INTERVAL"]), self.tick, self.logger)
+        self.dispatcher = Dispatcher(
+            {"create": self._create, "host_rejoin": self._host_rejoin, "join": self._join, "rejoin": self._rejoin,
+             "configure": self._configure, "kick": self._kick, "close": self._close, "ink": self._ink,
+             "undo": self._undo, "clear": self._clear, "guess": self._guess, "state": self._state,
+             **{name: functools.partial(self._control, command=name) for name in CONTROLS}},
+            rate=float(cfg["RATE_LIMIT"]), burst=float(cfg["RATE_BURST"]), clock=clock, logger=self.logger,
+            send_error=self._emit, empty_is_object=("create", "state"))
+        self.handle = self.dispatcher.handle
 
-    def handle(self, event: str, sid: str, args: tuple, ack: bool | None):
-        """As the solo game's `Doodle.handle`."""
-        def action():
-            bucket = self._buckets.get(sid) or self._buckets.setdefault(
-                sid, TokenBucket(self.doodle.rate, self.doodle.burst))
-            if not bucket.take():
-                raise GameError(RATE_LIMITED, _("more than %(rate)s messages a second", rate=f"{self.doodle.rate:g}"))
-            if event not in self._actions:
-                raise unknown_event(event)
-            data = one_object(({},) if event in ("create", "state") and args in ((), (None,)) else args)
-            return self._actions[event](sid, data)
-
-        return guarded(self.logger, event, sid, action, ack,
-                       lambda error: self._emit("error", error, sid))
+    @classmethod
+    def of(cls, app: Flask) -> "Classroom":
+        return app.extensions["classroom"]
 
     # --- seats --------------------------------------------------------------------
 
@@ -223,7 +218,7 @@ class Classroom:
         with room.lock:
             self._sit(sid, room, HOST)
             self._flush(room)
-            self._forget_mosaic(room.code)
+            self.mosaic.forget(room.code)
             return {**self._host_info(room), "room": room.snapshot(HOST), "gallery": room.gallery()}
 
     def _host_room(self, sid: str) -> tuple[Room, str | None]:
@@ -302,13 +297,13 @@ class Classroom:
 
     def _ink(self, sid: str, data: dict) -> None:
         self._drawing_command(sid, lambda room, who: room.add_ink(
-            who, _integer(data, "round"), _integer(data, "stroke"), data.get("points"), _integer(data, "seq")))
+            who, integer_field(data, "round"), integer_field(data, "stroke"), data.get("points"), integer_field(data, "seq")))
 
     def _undo(self, sid: str, data: dict) -> None:
-        self._drawing_command(sid, lambda room, who: room.undo(who, _integer(data, "round")))
+        self._drawing_command(sid, lambda room, who: room.undo(who, integer_field(data, "round")))
 
     def _clear(self, sid: str, data: dict) -> None:
-        self._drawing_command(sid, lambda room, who: room.clear(who, _integer(data, "round")))
+        self._drawing_command(sid, lambda room, who: room.clear(who, integer_field(data, "round")))
 
     def _drawing_command(self, sid: str, command: Callable[[Room, str], None]) -> None:
         room, seat = self._seat(sid)
@@ -326,7 +321,7 @@ class Classroom:
         index = data.get("round")
         with room.lock:
             try:
-                verdict = room.submit_guess(seat.who, data.get("text"), None if index is None else _integer(data, "round"))
+                verdict = room.submit_guess(seat.who, data.get("text"), None if index is None else integer_field(data, "round"))
             finally:
                 self._flush(room)
         return {"verdict": verdict}
@@ -334,7 +329,7 @@ class Classroom:
     def _classify(self, room: Room, who: str) -> None:
         request_ = room.inference_request(who)
         if request_ is not None:
-            self.batcher.submit(("classroom", room.code, who), request_.drawing,
+            self.model.batcher.submit(("classroom", room.code, who), request_.drawing,
                                 functools.partial(self._on_guesses, room.code, who, request_))
 
     def _on_guesses(self, code: str, who: str, request_, guesses) -> None:
@@ -350,7 +345,7 @@ class Classroom:
     # --- connections ----------------------------------------------------------------------
 
     def disconnect(self, sid: str) -> None:
-        self._buckets.pop(sid, None)
+        self.dispatcher.forget(sid)
         self._vacate(sid)
 
     def _vacate(self, sid: str, keep: Seat | None = None) -> None:
@@ -398,41 +393,12 @@ class Classroom:
 
     # --- the projector's mosaic --------------------------------------------------------
 
-    def _forget_mosaic(self, code: str) -> None:
-        """The projector (re)connected: its next mosaic carries every drawing whole."""
-        with self._lock:
-            self._sent = {k: v for k, v in self._sent.items() if k[0] != code}
-
     def _send_mosaic(self, room: Room) -> None:
-        """One `mosaic` event to the host: per drawing, the points added since the last
-        one (or the whole drawing after an undo, a clear or a new round) and the AI's
-        current top guess, for the drawings that changed."""
-        r = room.round
-        if r is None or not self._sids(room.code, HOST):
+        if room.round is None or not self._sids(room.code, HOST):
             return
-        snap = room.snapshot(HOST)
-        status = {p["id"]: p for p in snap["players"]}
-        entries = []
-        for who, game in r.drawings.items():
-            g = game.round
-            if room.mode == PICTIONARY:
-                guesses = snap.get("ai", {}).get("guesses") or []
-                guess, recognized = (guesses[0] if guesses else None), r.ai_seconds is not None
-            else:
-                guess, recognized = status.get(who, {}).get("guess"), who in r.recognized
-            key, lengths = (room.code, who), [len(s[0]) for s in g.strokes]
-            sent = self._sent.get(key)
-            fresh = sent is None or sent[:2] != (r.index, g.epoch)
-            if not fresh and sent[2] == lengths and sent[3] == (guess, recognized):
-                continue
-            old = [] if fresh else sent[2]
-            strokes = [[i, s[0][old[i] if i < len(old) else 0:], s[1][old[i] if i < len(old) else 0:]]
-                       for i, s in enumerate(g.strokes) if fresh or i >= len(old) or len(s[0]) > old[i]]
-            self._sent[key] = (r.index, g.epoch, lengths, (guess, recognized))
-            entries.append({"player": who, "reset": fresh, "strokes": strokes, "guess": guess,
-                            "recognized": recognized})
-        if entries:
-            self._emit("mosaic", {"round": r.index, "drawings": entries}, f"{room.code}/{HOST}")
+        update = self.mosaic.update(room)
+        if update is not None:
+            self._emit("mosaic", update, f"{room.code}/{HOST}")
 
     # --- output -----------------------------------------------------------------------------
 
@@ -451,7 +417,7 @@ class Classroom:
             elif name == "closed":
                 for sid in self._sids(room.code):
                     self._leave(sid)
-                self._forget_mosaic(room.code)
+                self.mosaic.forget(room.code)
 
     def _keep_drawings(self, room: Room, index: int) -> None:
         """Hand the consenting players' drawings of round `index` to the contributions'
@@ -464,8 +430,7 @@ class Classroom:
         try:
             for pid, g, recognized in room.finished_drawings(r):
                 if pid in consents:
-                    self._extensions["contributions"].games.keep(consents[pid], r.word, Game._copy(g.strokes),
-                                                                  recognized)
+                    self._keep(consents[pid], r.word, Game._copy(g.strokes), recognized)
         except Exception:
             self.logger.exception("could not hand room %s's round %d drawings to the dataset", room.code, index)
 
@@ -485,43 +450,7 @@ def _client_key() -> str:
     return request.remote_addr or "unknown"
 
 
-# --- Socket.IO handlers (namespace /classroom) ------------------------------------------
-# `*args`: a client may send any number of arguments (see game.events).
-
-
-def _classroom() -> Classroom:
-    return current_app.extensions["classroom"]
-
-
-@socketio.on("connect", namespace=NS)
-def on_connect(auth=None):
-    if client_sent():
-        return on_unknown("connect")
-    current_app.logger.debug("classroom socket connected: %s", request.sid)
-
-
-@socketio.on("disconnect", namespace=NS)
-def on_disconnect(*args):
-    if client_sent():
-        return on_unknown("disconnect")
-    _classroom().disconnect(request.sid)
-
-
-@socketio.on("*", namespace=NS)
-def on_unknown(event, *args):
-    """As the solo game's `game.events.on_unknown`."""
-    return _classroom().handle(event[:MAX_ID], request.sid, args, ack=None)
-
-
-def _register(event: str, ack: bool) -> None:
-    def handler(*args):
-        return _classroom().handle(event, request.sid, args, ack)
-
-    handler.__name__ = f"on_classroom_{event}"
-    socketio.on(event, namespace=NS)(handler)
-
-
-for _event in ("create", "host_rejoin", "join", "rejoin", "configure", "kick", "close", "guess", "state", *CONTROLS):
-    _register(_event, ack=True)
-for _event in ("ink", "undo", "clear"):
-    _register(_event, ack=False)
+register(NS, lambda: Classroom.of(current_app),
+         acknowledged=("create", "host_rejoin", "join", "rejoin", "configure", "kick", "close", "guess", "state",
+                       *CONTROLS),
+         unacknowledged=("ink", "undo", "clear"))

@@ -8,7 +8,7 @@ limited per client address.
 
 Pages: newest drawings of a word (every status) with reject / restore / delete, delete by
 key_id, and the export as a zip of one Google-format ndjson per word, written by the same
-`game.contributions.export` as `python -m game.contributions export`.
+`game.dataset.store.export` as `python -m game.dataset.store export`.
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from flask import (Blueprint, Flask, current_app, flash, redirect, render_templa
                    session, url_for)
 from flask_babel import gettext as _
 
-from game.browse import BrowseError, filter_arg, page_arg, replay_data, thumbnail
-from game.contributions import FORMATS, OK, REJECTED, export
+from game.dataset.browse import Browser, BrowseError, filter_arg, page_arg, replay_data, thumbnail
+from game.dataset.store import FORMATS, OK, REJECTED, export
 from game.ratelimit import KeyedLimiter
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -129,7 +129,7 @@ def admin_only(view):
 
 
 def _store():
-    return current_app.extensions["contributions"].store
+    return Browser.of(current_app).contributions.store
 
 
 def _back(default: str):
@@ -172,7 +172,7 @@ def logout():
 @bp.get("")
 @admin_only
 def dashboard():
-    store, words = _store(), current_app.extensions["browse"].words
+    store, words = _store(), Browser.of(current_app).words
     shown, everything = store.counts(status=OK), store.counts(status=None)
     rows = [{"word": w, "ok": shown.get(w, 0), "rejected": everything.get(w, 0) - shown.get(w, 0)}
             for w in words]
@@ -185,7 +185,7 @@ def dashboard():
 def drawings():
     """A word's newest drawings, every status, each with its moderation buttons."""
     word = request.args.get("word", "")
-    browser = current_app.extensions["browse"]
+    browser = Browser.of(current_app)
     if word not in browser.known:
         raise BrowseError(404, _("no word %(word)r here: choose one on /admin", word=word[:64]))
     page, recognized, per_page = page_arg(), filter_arg(), browser.per_page

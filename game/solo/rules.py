@@ -1,6 +1,7 @@
-"""The solo game's rules, as plain Python: no Flask, no Socket.IO, no model.
+"""The solo game's rules, as plain Python: no Flask app, no Socket.IO, no model (refusals are
+worded through flask_babel's gettext, as game/protocol.py says).
 
-The transport (`game.events`) feeds a `Game` commands and classifier guesses and sends
+The transport (`game.solo.transport`) feeds a `Game` commands and classifier guesses and sends
 out whatever the game put in its outbox (`drain()`); the clock is injected, so the
 rules run the same under a test's fake clock as under `time.monotonic`
 (boardgame.io's split of game logic and transport). docs/protocol.md is the contract.
@@ -18,82 +19,18 @@ replaces the result, and `end_break` (the player's "Next") shows it at once.
 from __future__ import annotations
 
 import hmac
-import math
 import random
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, NamedTuple, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
-# Refusals reach players: worded in the language of the request being handled (a socket
-# event runs in its connection's; game/i18n.py), in English outside any request.
 from flask_babel import gettext as _
 
-Clock = Callable[[], float]
-
-# Error codes, exactly as docs/protocol.md lists them.
-BAD_PAYLOAD = "bad_payload"
-TOO_MANY_POINTS = "too_many_points"
-RATE_LIMITED = "rate_limited"
-NOT_YOUR_GAME = "not_your_game"
-NOT_STARTED = "not_started"
-ROUND_OVER = "round_over"
-NO_GAME = "no_game"
-SERVER_ERROR = "server_error"
-UNKNOWN_EVENT = "unknown_event"  # an event no handler takes, or a name Socket.IO reserves
-
-MAX_ROUNDS = 12
-MIN_SECONDS, MAX_SECONDS = 5, 60
-# The recognition rule's operating point: benchmarks/recognition.py chooses it on validation
-# drawings (docs/protocol.md, "Recognition rule").
-RECOGNITION_THRESHOLD = 0.4
-MAX_POINTS_PER_MESSAGE = 500
-MAX_POINTS_PER_DRAWING = 5_000
-MAX_STROKES = 1_000  # game.ink refuses drawings with more
-MAX_COORDINATE = 1e6  # screen pixels and milliseconds; game.ink refuses beyond 1e7
-MAX_WORDS = 1_000
-RESUME_SECONDS = 30.0
-
-
-class GameError(Exception):
-    """A refused command; `code` is one of the protocol's error codes, `message` says it
-    to the player in their language."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-_NUMBER_TYPES = frozenset((int, float))  # not bool (an int subclass): JSON true is not a number
-
-
-def is_number(v) -> bool:
-    return type(v) in _NUMBER_TYPES
-
-
-def finite_numbers(values: list) -> bool:
-    """Every one of the (non-empty) `values` an int or float, finite, of at most
-    MAX_COORDINATE in size: an ink message's values, or a contributed stroke's xs, ys or
-    ts. Whole-list passes in C (type set, isfinite, min, max): 70 % of the time of a
-    Python loop over a contribution's points, as fast over an ink message's."""
-    kinds = set(map(type, values))
-    if not kinds <= _NUMBER_TYPES:
-        return False
-    try:
-        # NaN would make min and max meaningless: refused first.
-        if float in kinds and not all(map(math.isfinite, values)):
-            return False
-    except OverflowError:  # an int too large for a float
-        return False
-    return -MAX_COORDINATE <= min(values) and max(values) <= MAX_COORDINATE
-
-
-def recognised(guesses: Sequence[tuple[str, float]], word: str, threshold: float) -> bool:
-    """The recognition rule (docs/protocol.md): `word` is the top guess with p >= threshold.
-    The one definition: the solo game, the classroom and contributions all judge by it."""
-    return bool(guesses) and guesses[0][0] == word and guesses[0][1] >= threshold
-
+from game.protocol import (BAD_PAYLOAD, MAX_COORDINATE, MAX_POINTS_PER_DRAWING, MAX_POINTS_PER_MESSAGE, MAX_ROUNDS,
+                           MAX_SECONDS, MAX_STROKES, MAX_WORDS, MIN_SECONDS, NO_GAME, NOT_STARTED, NOT_YOUR_GAME,
+                           RECOGNITION_THRESHOLD, RESUME_SECONDS, ROUND_OVER, TOO_MANY_POINTS, Clock, GameError,
+                           finite_numbers, is_number, recognised)
 
 @dataclass(frozen=True)
 class Settings:

@@ -1,17 +1,17 @@
 """Alembic's environment for the contributions database (no alembic.ini).
 
-`game.contributions.upgrade(engine)` runs it with an open connection in
+`game.dataset.store.upgrade(engine)` runs it with an open connection in
 `config.attributes["connection"]`; the models' metadata is the autogenerate target:
 
     from alembic import command
-    from game.contributions import alembic_config
+    from game.dataset.store import alembic_config
     config = alembic_config(); config.set_main_option("sqlalchemy.url", URL)
     command.revision(config, "what changed", autogenerate=True)
 """
 from alembic import context
 from sqlalchemy import create_engine
 
-from game.contributions import Base, normalize_url
+from game.dataset.store import Base, normalize_url
 
 config = context.config
 target_metadata = Base.metadata

@@ -4,7 +4,7 @@
 
 A word's drawings are its contributions (newest first, rejected ones never), then the
 drawings of Google's files when config `QUICKDRAW_DATA` (or $DOODLE_QUICKDRAW_DATA) names
-a folder laid out like Google's bucket (`game.quickdraw_files`). Pages are cut in SQL
+a folder laid out like Google's bucket (`game.dataset.quickdraw_files`). Pages are cut in SQL
 (LIMIT/OFFSET on an index) and by byte offsets in the files: no page loads a word's
 other drawings.
 """
@@ -19,10 +19,11 @@ from pathlib import Path
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 
-from game.contributions import OK
+from game.dataset.contribute import Contributions
+from game.dataset.quickdraw_files import QuickDrawFolder
+from game.dataset.store import OK
 from game.i18n import fold, locale, word_name
-from game.quickdraw_files import QuickDrawFolder
-from game.routes import load_categories
+from game.words import load_categories
 
 bp = Blueprint("data", __name__)
 
@@ -60,8 +61,9 @@ class BrowseError(Exception):
 class Browser:
     """One app's browser: the words, the page size and Google's folder (if any)."""
 
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask, contributions: Contributions):
         cfg = app.config
+        self.contributions = contributions
         self.words = load_categories(cfg["CATEGORIES_PATH"])
         self.known = frozenset(self.words)
         self.per_page = int(cfg["DATA_PER_PAGE"])
@@ -73,9 +75,13 @@ class Browser:
                                  "(expected Google's layout: raw/<word>.ndjson, simplified/<word>.ndjson)")
             self.folder = QuickDrawFolder(root)
 
+    @classmethod
+    def of(cls, app: Flask) -> "Browser":
+        return app.extensions["browse"]
+
     def counts(self) -> list[dict]:
         """Per word: contributions shown (not rejected), and Google's raw and simplified drawings."""
-        contributed = _store().counts(status=OK)
+        contributed = self.contributions.store.counts(status=OK)
         rows = []
         for word in self.words:
             row = {"word": word, "contributions": contributed.get(word, 0)}
@@ -89,7 +95,7 @@ class Browser:
         """Page `page` (from 1) of the word's drawings: contributions, then Google's."""
         if word not in self.known:
             raise BrowseError(404, _("no word %(word)r here: /data lists the %(n)s words", word=word[:64], n=len(self.words)))
-        store, per_page = _store(), self.per_page
+        store, per_page = self.contributions.store, self.per_page
         contributed = store.count(word, recognized=recognized)
         quickdraw = self.folder.total(word, recognized) if self.folder else 0
         total = contributed + quickdraw
@@ -106,19 +112,16 @@ class Browser:
                 "recognized": recognized, "drawings": drawings}
 
 
-def init_app(app: Flask) -> None:
-    """Set up the browser (`app.extensions["browse"]`); after contribute.init_app."""
+def init_app(app: Flask, contributions: Contributions) -> Browser:
+    """Set up the data browser on `app`, over Google's files and `contributions`."""
     app.config.setdefault("QUICKDRAW_DATA", os.environ.get("DOODLE_QUICKDRAW_DATA"))  # None: contributions only
     app.config.setdefault("DATA_PER_PAGE", 48)
-    app.extensions["browse"] = Browser(app)
+    browser = app.extensions["browse"] = Browser(app, contributions)
+    return browser
 
 
 def _browser() -> Browser:
-    return current_app.extensions["browse"]
-
-
-def _store():
-    return current_app.extensions["contributions"].store
+    return Browser.of(current_app)
 
 
 def page_arg() -> int:

@@ -1,8 +1,8 @@
 """Contributed drawings: validation, storage and export in Google's Quick, Draw! format.
 
-Plain Python and SQLAlchemy, no Flask: the HTTP side is `game.contribute`. Each drawing
+Plain Python and SQLAlchemy, no Flask: the HTTP side is `game.dataset.contribute`. Each drawing
 is kept with Google's fields (key_id, word, countrycode, timestamp, recognized, the raw
-drawing [[xs], [ys], [ts]]) plus the simplified drawing made by `game.ink`, an anonymous
+drawing [[xs], [ys], [ts]]) plus the simplified drawing made by `game.model.ink`, an anonymous
 contributor id and a moderation status.
 
     store = Store("sqlite:////path/contributions.sqlite3")   # or postgresql://...
@@ -12,22 +12,20 @@ contributor id and a moderation status.
 SQLite runs with a rollback journal and synchronous=FULL, PostgreSQL with synchronous_commit on: a
 commit that returned is on disk. Concurrent `add`s share commits (group commit): each
 returns only after the transaction holding its row has committed.
-The schema is managed by Alembic (game/migrations/); opening a Store upgrades it to head.
+The schema is managed by Alembic (game/dataset/migrations/); opening a Store upgrades it to head.
 A database that cannot serve a call (disk full, files unwritable, server down) makes it
 raise StoreUnavailable, and the next call tries again: nothing to reset when it is back.
 
-    python -m game.contributions export --format raw --out DIR [--database URL]
+    python -m game.dataset export --format raw --out DIR [--database URL]   (game/dataset/__main__.py)
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import itertools
 import json
 import os
 import re
 import secrets
-import sys
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +33,7 @@ from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
 import orjson
-# API refusals in the language of the request (game/engine.py says why).
+# API refusals in the language of the request (game/solo/rules.py says why).
 from flask_babel import gettext as _
 from sqlalchemy import (Boolean, DateTime, Index, Integer, String, Text, create_engine, delete, event,
                         func, insert, select, text, update)
@@ -43,8 +41,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from game import ink
-from game.engine import MAX_COORDINATE, MAX_POINTS_PER_DRAWING, MAX_STROKES, finite_numbers
+from game.model import ink
+from game.protocol import MAX_COORDINATE, MAX_POINTS_PER_DRAWING, MAX_STROKES, finite_numbers
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 DB_FILENAME = "contributions.sqlite3"
@@ -68,7 +66,7 @@ class Base(DeclarativeBase):
 
 
 class Contribution(Base):
-    """One contributed drawing. Changing this needs a new revision in game/migrations/versions
+    """One contributed drawing. Changing this needs a new revision in game/dataset/migrations/versions
     (tests compare the two)."""
 
     __tablename__ = "contributions"
@@ -80,7 +78,7 @@ class Contribution(Base):
     timestamp: Mapped[str] = mapped_column(String(40))  # Google's text form, UTC
     recognized: Mapped[bool] = mapped_column(Boolean)
     drawing: Mapped[str] = mapped_column(Text)  # raw [[xs], [ys], [ts]] strokes, JSON
-    simplified: Mapped[str] = mapped_column(Text)  # game.ink.simplify of the raw drawing, JSON
+    simplified: Mapped[str] = mapped_column(Text)  # game.model.ink.simplify of the raw drawing, JSON
     contributor: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default=OK)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -196,7 +194,7 @@ def new_contributor_id() -> str:
 
 def google_timestamp(moment: datetime) -> str:
     """Google's (BigQuery's) text form: "2017-03-28 15:28:18.12345 UTC"; the fraction
-    drops trailing zeros and is absent when zero, as training/quickdraw.py reads it."""
+    drops trailing zeros and is absent when zero, as game/dataset/quickdraw.py reads it."""
     moment = moment.astimezone(timezone.utc)
     fraction = f"{moment.microsecond:06d}".rstrip("0")
     return moment.strftime("%Y-%m-%d %H:%M:%S") + (f".{fraction}" if fraction else "") + " UTC"
@@ -452,7 +450,7 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     Not WAL: its index is the -shm file mapped into memory, and a write to a mapped page that
     the file cannot take (made immutable, a disk gone read-only) is a SIGBUS that ends the
     whole server; WAL with locking_mode=EXCLUSIVE keeps that index in memory but shuts out
-    every other connection (the pool's, `python -m game.contributions export`). A journal
+    every other connection (the pool's, `python -m game.dataset.store export`). A journal
     is written with write(2), whose failures are errors. The price: a commit syncs three
     times rather than once, and readers and the writer wait for each other's moment."""
     cursor = dbapi_connection.cursor()
@@ -486,7 +484,7 @@ def alembic_config():
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision` (Alembic, game/migrations/)."""
+    """Bring the schema to `revision` (Alembic, game/dataset/migrations/)."""
     from alembic import command
 
     config = alembic_config()
@@ -546,36 +544,3 @@ def export(store: Store, out: str | os.PathLike, fmt: str = "raw") -> dict[str, 
                     encoding="utf-8")
     os.replace(part, manifest)
     return counts
-
-
-def _flask_instance_path() -> str:
-    # The path Flask gives create_app's app (import name "game.app"), found without
-    # building the app, which would load the model.
-    from flask import Flask
-
-    return Flask("game.app").instance_path
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m game.contributions", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    ex = commands.add_parser("export", help="write one Google-format <word>.ndjson per word")
-    ex.add_argument("--format", choices=FORMATS, default="raw")
-    ex.add_argument("--out", required=True, help="the folder to write into")
-    ex.add_argument("--database", help="database URL (default: $DATABASE_URL, else the app's SQLite file)")
-    args = parser.parse_args(argv)
-
-    store = Store(args.database or default_url(_flask_instance_path()))
-    try:
-        counts = export(store, args.out, args.format)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    finally:
-        store.close()
-    print(f"wrote {sum(counts.values())} drawings in {len(counts)} files to {args.out}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

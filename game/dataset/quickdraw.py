@@ -17,6 +17,7 @@ Files run to hundreds of MB a word, so readers stream rather than load.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import struct
 from datetime import datetime, timezone
@@ -25,7 +26,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-__all__ = ["iter_ndjson", "read_numpy_bitmap", "iter_binary", "write_binary", "BITMAP_PIXELS"]
+__all__ = ["iter_ndjson", "read_numpy_bitmap", "iter_binary", "write_binary", "split_of", "BITMAP_PIXELS"]
 
 BITMAP_PIXELS = 28 * 28
 
@@ -204,3 +205,10 @@ def _pack(record: dict) -> bytes:
         except (ValueError, TypeError) as e:
             raise ValueError(f"coordinates must be integers 0-255 (simplified drawings): {e}") from e
     return b"".join(parts)
+
+
+def split_of(identity: str) -> str:
+    """Stable 80/10/10 train/val/test split from a drawing's identity (its key_id, or
+    word/source/row): training holds out by it, and the benchmarks and replays read it."""
+    h = int.from_bytes(hashlib.sha1(identity.encode()).digest()[:4], "little") % 100
+    return "test" if h < 10 else "val" if h < 20 else "train"

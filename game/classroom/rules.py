@@ -3,15 +3,9 @@
 A teacher (the host, holding `Room.host_token`) creates a room with a short code read
 aloud to the class; students join from their phones with the code and a nickname and
 keep a player token, which brings them back as the same player (score included) after a
-refresh. Two modes:
+refresh. A room plays in one of the modes of `game.classroom.modes` (race, pictionary).
 
-- "race": every player draws the same word and the AI judges each drawing on its own;
-  being recognised scores, faster scores more;
-- "pictionary": one player (or the teacher) draws, the others type guesses; the first
-  correct guess scores for guesser and drawer, while the AI guesses the same drawing in
-  public and the room records when it got it (class against machine).
-
-The design follows the solo engine (`game.engine`) and reuses it rather than copying it:
+The design follows the solo engine (`game.solo.rules`) and reuses it rather than copying it:
 each drawing in a round *is* an engine `Game` of one round and one word, so ink limits,
 strokes, undo/clear, stale-guess detection and the recognition rule are the engine's.
 Those games run on the room's clock, which the room reads once per command and stops
@@ -36,68 +30,41 @@ from __future__ import annotations
 
 import hmac
 import itertools
-import json
 import math
 import random
 import re
 import secrets
 import threading
-import unicodedata
 from collections import deque
 from dataclasses import dataclass, field
-from importlib.resources import files
-from pathlib import Path
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
-# Refusals in the language of the request being handled (game/engine.py says why).
+# Refusals in the language of the request being handled (game/solo/rules.py says why).
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from game.engine import (BAD_PAYLOAD, DRAWING, MAX_WORDS, NOT_STARTED, OVER, PROMPT, RATE_LIMITED, RECOGNITION_THRESHOLD,
-                         ROUND_OVER, Clock, Game, GameError, InferenceRequest, Round, Settings, recognised)
-from game.i18n import fold
+from game.classroom.text import (ALMOST, CORRECT, MAX_GUESS, RudeFilter, articles_of, clean_nickname, guess_key,
+                                 match_guess, nickname_key)
+from game.classroom.modes import RACE, Mode, mode_named, speed_points
+from game.protocol import (BAD_NICKNAME, BAD_PAYLOAD, KICKED, MAX_WORDS, NICKNAME_TAKEN, NO_PLAYER, NO_ROOM, NOT_ENOUGH_PLAYERS,
+                           NOT_HOST, NOT_PLAYING, NOT_STARTED, NOT_YOUR_TURN, PAUSED, RATE_LIMITED,
+                           RECOGNITION_THRESHOLD, ROOM_FULL, ROUND_OVER, TOO_MANY_ROOMS, TOO_MANY_ROOMS_FROM_YOU,
+                           UNKNOWN_WORDS, WRONG_PHASE, Clock, GameError)
+from game.solo.rules import DRAWING, OVER, PROMPT, Game, InferenceRequest, Round, Settings
 
-ROOT = Path(__file__).resolve().parent.parent
-RUDE_WORDS_PATH = ROOT / "data" / "rude_words.txt"
 
 # Room codes: read aloud and typed on phones, so no 0/O, 1/I/L look-alikes.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 5  # 31**5, about 29 million codes
 
-RACE, PICTIONARY = "race", "pictionary"
-MODES = (RACE, PICTIONARY)
 LOBBY, PLAYING, ENDED = "lobby", "playing", "ended"  # a room's phase
 HOST = "host"  # the teacher: an event address, and the drawer's id when the teacher draws
 HOST_NICKNAME = "Teacher"
-
-# Error codes added to the engine's (docs/protocol.md).
-NO_ROOM = "no_room"  # wrong or expired code
-NOT_HOST = "not_host"  # a host control without the host token
-BAD_NICKNAME = "bad_nickname"  # empty, too long, markup, control characters, rude
-NICKNAME_TAKEN = "nickname_taken"
-ROOM_FULL = "room_full"
-KICKED = "kicked"  # the teacher removed this player
-NO_PLAYER = "no_player"  # unknown player id or token
-NOT_PLAYING = "not_playing"  # a late joiner, until the next round
-NOT_YOUR_TURN = "not_your_turn"  # pictionary: the drawer guessing, or someone else drawing
-WRONG_PHASE = "wrong_phase"  # e.g. start twice, pause in the lobby, guesses in race mode
-PAUSED = "paused"
-UNKNOWN_WORDS = "unknown_words"  # the teacher's deck names words the model does not know
-NOT_ENOUGH_PLAYERS = "not_enough_players"
-TOO_MANY_ROOMS = "too_many_rooms"
-TOO_MANY_ROOMS_FROM_YOU = "too_many_rooms_from_you"  # rooms_per_client reached from this address
 
 # Why a room closed (`closed`'s `code`; its `reason` says the same in English for API clients).
 CLOSED_BY_TEACHER = "closed_by_teacher"
 TEACHER_AWAY = "teacher_away"
 CLOSE_REASONS = {CLOSED_BY_TEACHER: "closed by the teacher", TEACHER_AWAY: "the teacher has been away too long"}
-
-MAX_NICKNAME = 20
-MAX_GUESS = 40
-CORRECT, ALMOST, WRONG = "correct", "almost", "wrong"
-
-# Points: BASE for getting there, plus up to SPEED for the share of the round's clock left.
-BASE_POINTS, SPEED_POINTS = 50, 50
 
 
 class Event(NamedTuple):
@@ -135,182 +102,6 @@ class RoomConfig:
     # Rooms created from one client key (address) and still open, those left behind included
     # until they expire: one client cannot take every room.
     rooms_per_client: int = 5
-
-
-def speed_points(elapsed: float, seconds: float) -> int:
-    """50 for being recognised (or guessing right), plus up to 50 for the time left:
-    100 at once, 75 halfway, 50 on the bell."""
-    left = min(max(seconds - elapsed, 0.0), seconds)
-    return BASE_POINTS + round(SPEED_POINTS * left / seconds)
-
-
-# --- text --------------------------------------------------------------------
-
-
-# Leading words a guess may have or leave out: English's "the" (the categories have "The
-# Mona Lisa"); a room adds the articles of its languages' category lists ("una", "la").
-ARTICLES = frozenset({"the"})
-
-
-def _key(text: str, articles: frozenset[str] = ARTICLES) -> str:
-    """A guess or a word as compared: folded, letters and digits only, and no leading
-    article."""
-    words = re.findall(r"\w+", fold(text).replace("_", " "))
-    if len(words) > 1 and words[0] in articles:
-        words = words[1:]
-    return "".join(words)
-
-
-def articles_of(names: Mapping[str, Mapping[str, tuple[str, str]]]) -> frozenset[str]:
-    """The articles in category lists ({locale: {category: (name, phrase)}}): what a phrase
-    adds before its name ("una" of "bicicleta|una bicicleta"), folded."""
-    found = {fold(phrase[: -len(name)].strip()) for pairs in names.values() for name, phrase in pairs.values()
-             if phrase != name and phrase.endswith(name)}
-    return ARTICLES | {a for a in found if a and " " not in a}
-
-
-def _within(a: str, b: str, limit: int) -> bool:
-    """Whether a and b are at most `limit` edits apart (insert, delete, substitute, or
-    swap two neighbours: the usual typos)."""
-    if abs(len(a) - len(b)) > limit:
-        return False
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        row = [i]
-        for j, cb in enumerate(b, 1):
-            cost = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cost = min(cost, prev2[j - 2] + 1)
-            row.append(cost)
-        if min(row) > limit:
-            return False  # every path through this row is already too long
-        prev2, prev = prev, row
-    return prev[-1] <= limit
-
-
-def match_guess(text: str, word: str, also: Iterable[str] = (), articles: frozenset[str] = ARTICLES) -> str:
-    """A typed guess against the word and its names in other languages (`also`): CORRECT
-    when equal to one ignoring case, accents, spaces, punctuation and a leading article;
-    ALMOST for a plural (s/es, either way) or a typo (1 edit for words of 4+ letters, 2
-    for 8+); WRONG otherwise."""
-    guess = _key(text, articles)
-    if not guess:
-        return WRONG
-    verdicts = {_match(guess, _key(target, articles)) for target in (word, *also)}
-    return CORRECT if CORRECT in verdicts else ALMOST if ALMOST in verdicts else WRONG
-
-
-def _match(guess: str, target: str) -> str:
-    if guess == target:
-        return CORRECT
-    if guess in (target + "s", target + "es") or target in (guess + "s", guess + "es"):
-        return ALMOST
-    typos = 2 if len(target) >= 8 else 1 if len(target) >= 4 else 0
-    return ALMOST if typos and _within(guess, target, typos) else WRONG
-
-
-def clean_nickname(raw) -> str:
-    """The nickname as shown: NFC, trimmed, inner whitespace collapsed. Markup (< > &)
-    and control or invisible characters are refused rather than stripped, so what the
-    student typed is what the class sees."""
-    if not isinstance(raw, str):
-        raise GameError(BAD_NICKNAME, _("The nickname must be text."))
-    if len(raw) > 4 * MAX_NICKNAME:  # refuse a 10,000-character paste before any work
-        raise GameError(BAD_NICKNAME, _("Nicknames are at most %(max)s characters.", max=MAX_NICKNAME))
-    name = " ".join(unicodedata.normalize("NFC", raw).split())
-    if not name:
-        raise GameError(BAD_NICKNAME, _("Type a nickname."))
-    if len(name) > MAX_NICKNAME:
-        raise GameError(BAD_NICKNAME, _("Nicknames are at most %(max)s characters.", max=MAX_NICKNAME))
-    if any(c in "<>&" for c in name):
-        raise GameError(BAD_NICKNAME, _("A nickname cannot contain <, > or &."))
-    if any(unicodedata.category(c).startswith("C") and not _joins_emoji(name, i) for i, c in enumerate(name)):
-        raise GameError(BAD_NICKNAME, _("A nickname cannot contain control or invisible characters."))
-    return name
-
-
-def _joins_emoji(name: str, i: int) -> bool:
-    """Whether name[i] is a zero-width joiner inside an emoji sequence (👨‍👩‍👧, ❤️‍🔥): an
-    invisible character that draws one picture, not one that hides a difference."""
-    return name[i] == "\u200d" and 0 < i < len(name) - 1 and _emoji_part(name[i - 1]) and _emoji_part(name[i + 1])
-
-
-def _emoji_part(c: str) -> bool:
-    return unicodedata.category(c) in ("So", "Sk") or c == "\ufe0f"  # a symbol, a skin tone, emoji style
-
-
-def _load_confusables() -> dict[str, str]:
-    """Each character's prototype in Unicode's confusables (UTS #39), as confusable_homoglyphs
-    ships them: a character that looks like another maps to it ("а" Cyrillic -> "a")."""
-    table = json.loads(files("confusable_homoglyphs").joinpath("confusables.json").read_text(encoding="utf-8"))
-    looks = {c: [h["c"] for h in homoglyphs] for c, homoglyphs in table.items()}
-    prototypes = {}
-    for c, like in looks.items():
-        # A source lists only its prototype, which lists it back; a pair that lists only each
-        # other has no direction, so both map to the smaller.
-        if len(c) == 1 and len(like) == 1 and c in looks.get(like[0], ()):
-            prototypes[c] = min(c, like[0]) if looks[like[0]] == [c] else like[0]
-    return prototypes
-
-
-_confusables: dict[str, str] | None = None
-
-
-def nickname_key(name: str) -> str:
-    """What two nicknames share when a class would take them for the same name: case folded
-    and Unicode's confusables skeleton (UTS #39), so "Аna" in Cyrillic is "Ana"."""
-    global _confusables
-    if _confusables is None:
-        _confusables = _load_confusables()
-    def skeleton(text: str) -> str:
-        mapped = "".join(_confusables.get(c, c) for c in unicodedata.normalize("NFD", text))
-        return unicodedata.normalize("NFD", mapped)
-    # Case first ("IAN" is "ian", though "I" alone looks like "l"), and again after the
-    # skeleton, whose prototypes may be capitals ("𝐀" -> "A").
-    return skeleton(skeleton(name.casefold()).casefold())
-
-
-# Leetspeak read as letters; "1" is tried as both i and l.
-_LEET = str.maketrans({"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i",
-                       "|": "l", "+": "t"})
-
-
-class RudeFilter:
-    """Nickname filter over a word list (data/rude_words.txt explains its format).
-
-    An entry becomes a pattern where each run of a letter matches that many or more
-    ("ass" is a+s{2,}: "aaasss" yes, "as" no), so repeated letters cannot dodge it."""
-
-    def __init__(self, entries: Iterable[str]):
-        whole, anywhere = [], []
-        for line in entries:
-            entry = line.split("#", 1)[0].strip()
-            if not entry:
-                continue
-            letters = "".join(re.findall(r"[a-z]", fold(entry.rstrip("*"))))
-            pattern = "".join(f"{c}{{{len(list(run))},}}" for c, run in itertools.groupby(letters))
-            (anywhere if entry.endswith("*") else whole).append(pattern)
-        never = "(?!)"
-        self._anywhere = re.compile("|".join(anywhere) or never)
-        self._whole = re.compile(f"(?:{'|'.join(whole) or never})(?:e?s+)?")  # plurals too
-
-    @classmethod
-    def load(cls, path: str | Path = RUDE_WORDS_PATH) -> "RudeFilter":
-        return cls(Path(path).read_text(encoding="utf-8").splitlines())
-
-    def is_rude(self, text: str) -> bool:
-        # camelCase is split first ("BigAss"), before case is folded away.
-        folded = fold(re.sub(r"([a-z])([A-Z])", r"\1 \2", text)).translate(_LEET)
-        for one in "il":
-            words = re.findall(r"[a-z]+", folded.replace("1", one))
-            # The words, and all of them run together: "f u c k", "f.u.c.k", "hijo de puta";
-            # each also as it sounds ("phuck").
-            for candidate in words + ["".join(words)]:
-                for spelling in {candidate, candidate.replace("ph", "f")}:
-                    if self._anywhere.search(spelling) or self._whole.fullmatch(spelling):
-                        return True
-        return False
 
 
 # --- time and limits ---------------------------------------------------------
@@ -430,14 +221,14 @@ class Room:
         # guesses and the teacher's words may use any of them; hints are sent for each.
         self._names = {loc: {w: name for w, (name, _phrase) in pairs.items()} for loc, pairs in (names or {}).items()}
         self._articles = articles_of(names or {})
-        self._known = {_key(w, self._articles): w for w in categories}  # the teacher's words, as typed -> category
+        self._known = {guess_key(w, self._articles): w for w in categories}  # the teacher's words, as typed -> category
         for by_word in self._names.values():
             for w in categories:
                 if w in by_word:
-                    self._known.setdefault(_key(by_word[w], self._articles), w)
+                    self._known.setdefault(guess_key(by_word[w], self._articles), w)
         self._filter = words_filter
         self._rng = rng
-        self.mode = _check_mode(mode)
+        self.mode: Mode = mode_named(mode)
         self.host_draws = False
         self.settings = Settings(starts_in=config.starts_in, threshold=config.threshold)
         self.phase = LOBBY
@@ -475,7 +266,7 @@ class Room:
     def public_settings(self, viewer: str | None = HOST) -> dict:
         """The settings as `viewer`'s screen may show them: the teacher's words (the game's
         answers, in the order they are dealt) only on the host's."""
-        settings = {**self.settings.public(), "mode": self.mode, "host_draws": self.host_draws}
+        settings = {**self.settings.public(), "mode": self.mode.name, "host_draws": self.host_draws}
         if viewer != HOST:
             del settings["words"]
         return settings
@@ -518,8 +309,9 @@ class Room:
             players.append(entry)
         snap = {**self.state(viewer), "round": self._round_info(r, viewer) if r is not None else None,
                 "players": players, "leaderboard": self.leaderboard()}
-        if r is not None and self.mode == PICTIONARY and r.drawer in r.drawings:
-            game = r.drawings[r.drawer]
+        watched = self.mode.ai_view(self, r) if r is not None else None
+        if watched in r.drawings if r is not None else False:
+            game = r.drawings[watched]
             snap["ai"] = {"guesses": self._masked(r, game.round.guesses, viewer), "seconds": r.ai_seconds,
                           "ink": [game.round.epoch, game.round.points]}
             if drawings:
@@ -541,11 +333,10 @@ class Room:
             entry = {"index": r.index, "word": r.word, "drawings": []}
             for pid, g, recognized in self.finished_drawings(r):
                 entry["drawings"].append({
-                    "player": pid, "nickname": self._nickname(pid), "drawing": Game._copy(g.strokes),
+                    "player": pid, "nickname": self.nickname(pid), "drawing": Game._copy(g.strokes),
                     "guesses": list(g.guesses), "recognized": recognized,
                     "seconds": r.recognized.get(pid, r.ai_seconds)})
-            if self.mode == PICTIONARY:
-                entry.update(self._pictionary_result(r))
+            entry.update(self.mode.result(self, r))
             out.append(entry)
         return out
 
@@ -601,7 +392,7 @@ class Room:
 
     def close(self, why: str) -> None:
         """The registry dropped the room: tell everyone (`closed`, with `why` as its code)."""
-        self._emit(None, "closed", {"code": why, "reason": CLOSE_REASONS[why]})
+        self.emit(None, "closed", {"code": why, "reason": CLOSE_REASONS[why]})
 
     def host_connected(self, connected: bool) -> None:
         """The teacher's screen came or went. The room outlives the host's tab for
@@ -628,15 +419,15 @@ class Room:
                     or not all(isinstance(w, str) for w in words)):
                 raise GameError(BAD_PAYLOAD, _("words must be a list of at most %(max)s words", max=MAX_WORDS))
             words = [w for w in words if w.strip()]
-            unknown = [w.strip() for w in words if _key(w, self._articles) not in self._known]
+            unknown = [w.strip() for w in words if guess_key(w, self._articles) not in self._known]
             if unknown:
                 raise UnknownWords(unknown[:50])
-            words = tuple(self._known[_key(w, self._articles)] for w in words)
+            words = tuple(self._known[guess_key(w, self._articles)] for w in words)
         settings = Settings(rounds=rounds, seconds=seconds, words=words, starts_in=self.config.starts_in,
                             threshold=self.config.threshold)
         if type(host_draws) is not bool:
             raise GameError(BAD_PAYLOAD, _("host_draws must be true or false"))
-        self.mode = _check_mode(mode if mode is not None else self.mode)
+        self.mode = mode_named(mode) if mode is not None else self.mode
         self.settings, self.host_draws = settings, host_draws
         self._emit_state()
         return self.public_settings()
@@ -647,8 +438,7 @@ class Room:
         self._advance()
         if self.phase == PLAYING:
             raise GameError(WRONG_PHASE, _("the game has already started"))
-        # Pictionary needs a drawer and a guesser; the teacher may be the drawer.
-        need = 2 if self.mode == PICTIONARY and not self.host_draws else 1
+        need = self.mode.min_players(self)
         if len(self.players) < need:
             raise GameError(NOT_ENOUGH_PLAYERS, ngettext("this mode needs at least %(num)s player", "this mode needs at least %(num)s players", need))
         s = self.settings
@@ -673,7 +463,7 @@ class Room:
             raise GameError(WRONG_PHASE, _("there is no game to pause"))
         if not self.paused:
             self._watch.stop()
-            self._emit(None, "paused", self._time_left(self.round))
+            self.emit(None, "paused", self._time_left(self.round))
 
     def resume(self, token) -> None:
         self._host(token)
@@ -682,7 +472,7 @@ class Room:
         if self.paused:
             self._watch.start()
             self._advance()
-            self._emit(None, "resumed", self._time_left(self.round))
+            self.emit(None, "resumed", self._time_left(self.round))
 
     def skip(self, token) -> None:
         """End the round now (nobody else scores), or between rounds start the next one."""
@@ -710,7 +500,7 @@ class Room:
         self._host(token)
         self._advance()
         player = self._player(player_id)
-        self._emit(player.id, "kicked", {"message": "the teacher removed you from this room"})
+        self.emit(player.id, "kicked", {"message": "the teacher removed you from this room"})
         del self.players[player.id], self._by_token[player.token]
         self._kicked.add(player.token)
         self._blocked_names[player.key] = self._clock() + self.config.kick_block
@@ -719,8 +509,8 @@ class Room:
         if self.phase == PLAYING and r.state != OVER:
             if r.drawer == player.id:
                 self._end_round(r, "drawer_left")
-            elif self.mode == RACE and self._all_recognised(r):
-                self._end_round(r, "all_recognized")
+            elif (why := self.mode.round_may_end(self, r)) is not None:
+                self._end_round(r, why)
 
     # --- drawing ---------------------------------------------------------------
 
@@ -763,24 +553,24 @@ class Room:
             return None
         guess = events["guess"]
         elapsed = guess["elapsed"]
-        if self.mode == PICTIONARY:
-            # The drawing goes on after the AI gets it (its game never ends a round): judge here.
-            verdict = recognised(guesses, r.word, self.settings.threshold)
-            if verdict and r.ai_seconds is None:
-                r.ai_seconds = elapsed
-                self._emit(None, "ai_got_it", {"round": r.index, "seconds": elapsed})
-        self._emit(player_id, "guess", {"round": r.index, "player": player_id, "seq": guess["seq"],
+        verdict = self.mode.judge(self, r, guesses, verdict, elapsed)
+        self.emit(player_id, "guess", {"round": r.index, "player": player_id, "seq": guess["seq"],
                                         "guesses": guess["guesses"], "recognized": verdict, "elapsed": elapsed})
-        if self.mode == RACE and verdict:
-            points = speed_points(elapsed, self.settings.seconds)
-            r.recognized[player_id], r.points[player_id] = elapsed, points
-            self.players[player_id].score += points
-            self._emit(None, "recognized", {"round": r.index, "player": player_id,
-                                            "nickname": self._nickname(player_id), "seconds": elapsed,
-                                            "points": points})
-            if self._all_recognised(r):
-                self._end_round(r, "all_recognized")
+        if verdict:
+            self.mode.on_recognized(self, r, player_id, elapsed)
         return verdict
+
+    def score_recognized(self, r: RoomRound, player_id: str, elapsed: float) -> None:
+        """The AI recognized `player_id`'s drawing `elapsed` seconds into round `r`: they
+        score (`speed_points`), and the round ends once every connected player is."""
+        points = speed_points(elapsed, self.settings.seconds)
+        r.recognized[player_id], r.points[player_id] = elapsed, points
+        self.players[player_id].score += points
+        self.emit(None, "recognized", {"round": r.index, "player": player_id,
+                                        "nickname": self.nickname(player_id), "seconds": elapsed,
+                                        "points": points})
+        if self.all_recognized(r):
+            self._end_round(r, "all_recognized")
 
     # --- pictionary guesses ----------------------------------------------------
 
@@ -788,7 +578,7 @@ class Room:
         """A typed guess: CORRECT, ALMOST or WRONG (see `match_guess`). The first correct
         one scores `speed_points` for the guesser and as much for the drawer (a student),
         and ends the round."""
-        if self.mode != PICTIONARY:
+        if not self.mode.typed_guesses:
             raise GameError(WRONG_PHASE, _("guesses are typed in Pictionary mode only"))
         if not isinstance(text, str) or not 0 < len(" ".join(text.split())) <= MAX_GUESS:
             raise GameError(BAD_PAYLOAD, _("a guess is 1 to %(max)s characters", max=MAX_GUESS))
@@ -809,9 +599,9 @@ class Room:
         verdict = match_guess(text, r.word, [by_word[r.word] for by_word in self._names.values() if r.word in by_word],
                               self._articles)
         elapsed = self._elapsed(r)
-        self._emit(player_id, "guess_result", {"round": r.index, "text": text, "verdict": verdict})
+        self.emit(player_id, "guess_result", {"round": r.index, "text": text, "verdict": verdict})
         if verdict == ALMOST:
-            self._emit(None, "almost", {"round": r.index, "player": player_id, "nickname": self._nickname(player_id)})
+            self.emit(None, "almost", {"round": r.index, "player": player_id, "nickname": self.nickname(player_id)})
         elif verdict == CORRECT:
             points = speed_points(elapsed, self.settings.seconds)
             r.guessed_by, r.class_seconds = player_id, elapsed
@@ -819,8 +609,8 @@ class Room:
                 if pid in self.players:  # the teacher drawing scores nothing
                     r.points[pid] = points
                     self.players[pid].score += points
-            self._emit(None, "guessed", {"round": r.index, "player": player_id,
-                                         "nickname": self._nickname(player_id), "seconds": elapsed,
+            self.emit(None, "guessed", {"round": r.index, "player": player_id,
+                                         "nickname": self.nickname(player_id), "seconds": elapsed,
                                          "points": points, "drawer": r.drawer,
                                          "drawer_points": r.points.get(r.drawer, 0), "ai_seconds": r.ai_seconds})
             self._end_round(r, "guessed")
@@ -828,11 +618,11 @@ class Room:
 
     # --- internals -------------------------------------------------------------
 
-    def _emit(self, to: str | None, name: str, payload: dict) -> None:
+    def emit(self, to: str | None, name: str, payload: dict) -> None:
         self._outbox.append(Event(to, name, payload))
 
     def _emit_state(self) -> None:
-        self._emit(None, "room", self.state())
+        self.emit(None, "room", self.state())
 
     def _host(self, token) -> None:
         if not self.is_host(token):
@@ -844,7 +634,7 @@ class Room:
             raise GameError(NO_PLAYER, _("no such player in this room"))
         return player
 
-    def _nickname(self, pid: str | None) -> str | None:
+    def nickname(self, pid: str | None) -> str | None:
         return HOST_NICKNAME if pid == HOST else self.players[pid].nickname if pid in self.players else None
 
     def _advance(self) -> None:
@@ -865,16 +655,13 @@ class Room:
 
     def _start_round(self, index: int) -> None:
         s, word = self.settings, self.words[index]
-        drawer = self._next_drawer() if self.mode == PICTIONARY else None
-        if self.mode == PICTIONARY and drawer is None:
+        drawer = self.next_drawer() if self.mode.one_drawer else None
+        if self.mode.one_drawer and drawer is None:
             self._finish()  # nobody left to draw
             return
         r = RoomRound(index, word, self._t + s.starts_in, self._t + s.starts_in + s.seconds,
                       players=list(self.players), drawer=drawer)
-        # Pictionary: the engine must not end the drawing when the AI gets it (the
-        # class is still guessing), so its threshold is out of reach and `recognised`
-        # judges instead.
-        threshold = math.inf if self.mode == PICTIONARY else s.threshold
+        threshold = self.mode.engine_threshold(s.threshold)
         for pid in ([drawer] if drawer is not None else r.players):
             game = Game(Settings(rounds=1, seconds=s.seconds, words=(word,), starts_in=s.starts_in,
                                  threshold=threshold), [word], clock=lambda: self._t, categories=[word])
@@ -882,14 +669,14 @@ class Room:
             r.drawings[pid] = game
         self.rounds.append(r)
         self._next_at = None
-        self._emit(None, "round", self._round_info(r, None))
+        self.emit(None, "round", self._round_info(r, None))
         if drawer is not None:
-            self._emit(drawer, "your_word", {"round": index, "word": word})
+            self.emit(drawer, "your_word", {"round": index, "word": word})
 
     def _end_round(self, r: RoomRound, reason: str) -> None:
         r.state, r.reason = OVER, reason
         last = reason == "ended" or r.index + 1 >= len(self.words)
-        self._emit(None, "round_over", {**self._round_result(r), "leaderboard": self.leaderboard(),
+        self.emit(None, "round_over", {**self._round_result(r), "leaderboard": self.leaderboard(),
                                         "next_in": None if last else self.config.break_seconds})
         if last:
             self._finish()
@@ -898,9 +685,9 @@ class Room:
 
     def _finish(self) -> None:
         self.phase, self._next_at = ENDED, None
-        self._emit(None, "game_over", {"leaderboard": self.leaderboard(), "podium": self.podium()})
+        self.emit(None, "game_over", {"leaderboard": self.leaderboard(), "podium": self.podium()})
 
-    def _next_drawer(self) -> str | None:
+    def next_drawer(self) -> str | None:
         """The next in join order after the last drawer, wrapping round; the teacher
         (serial 0) takes a turn when `host_draws`. Away phones are passed over."""
         seats = [(p.serial, p.id) for p in self.players.values() if p.connected]
@@ -914,7 +701,7 @@ class Room:
         self._last_drawer = serial
         return pid
 
-    def _all_recognised(self, r: RoomRound) -> bool:
+    def all_recognized(self, r: RoomRound) -> bool:
         """Everyone here who plays the round has been recognised (away phones do not
         hold the class up)."""
         here = [pid for pid in r.players if pid in self.players and self.players[pid].connected]
@@ -955,9 +742,7 @@ class Room:
         if game is None:
             if player_id != HOST:
                 self._player(player_id)
-            if self.mode == PICTIONARY:
-                raise GameError(NOT_YOUR_TURN, _("%(name)s is drawing: type your guesses", name=self._nickname(r.drawer)))
-            raise GameError(NOT_PLAYING, _("you joined during this round: you play from the next one"))
+            raise self.mode.not_drawing(self, r)
         if player_id in r.recognized:
             raise GameError(ROUND_OVER, _("the AI got your drawing: wait for the next round"))
         return game
@@ -980,20 +765,20 @@ class Room:
     def _round_info(self, r: RoomRound, viewer: str | None) -> dict:
         """The `round` event (word hidden in pictionary but from the drawer), with the
         time left now."""
-        shown = self.mode == RACE or viewer == r.drawer or r.state == OVER
-        return {"index": r.index, "total": len(self.words), "state": r.state, "mode": self.mode,
+        shown = self.mode.shows_word(self, r, viewer)
+        return {"index": r.index, "total": len(self.words), "state": r.state, "mode": self.mode.name,
                 "word": r.word if shown else None,
                 "hint": re.sub(r"\w", "_", r.word),  # "_____ _____": letters to find
                 "hints": {loc: re.sub(r"\w", "_", by_word.get(r.word, r.word)) for loc, by_word in self._names.items()},
-                "drawer": r.drawer, "drawer_nickname": self._nickname(r.drawer),
+                "drawer": r.drawer, "drawer_nickname": self.nickname(r.drawer),
                 "seconds": self.settings.seconds, "players": list(r.players), **self._time_left(r)}
 
     def _drawing_status(self, r: RoomRound, pid: str, game: Game, with_drawing: bool) -> dict:
         g = game.round
         status = {"recognized": pid in r.recognized, "seconds": r.recognized.get(pid),
-                  "guess": g.guesses[0] if g.guesses and self.mode == RACE else None,
+                  "guess": g.guesses[0] if g.guesses and self.mode.drawings_public else None,
                   "ink": [g.epoch, g.points]}
-        if with_drawing and self.mode == RACE:
+        if with_drawing and self.mode.drawings_public:
             status["drawing"] = Game._copy(g.strokes)
         return status
 
@@ -1001,35 +786,18 @@ class Room:
         """The AI's guesses as a screen may show them: in pictionary the word itself is
         blanked out (word None, its p kept) for all but the drawer while the round runs,
         or the projector would give the answer away."""
-        if self.mode == RACE or viewer == r.drawer or r.state == OVER:
+        if self.mode.shows_word(self, r, viewer):
             return list(guesses)
         return [{"word": None, "p": g["p"]} if g["word"] == r.word else g for g in guesses]
 
-    def _pictionary_result(self, r: RoomRound) -> dict:
-        first = None
-        if r.class_seconds is not None or r.ai_seconds is not None:
-            # Who got there first: the class or the machine (a tie goes to the class).
-            first = "class" if r.ai_seconds is None or (r.class_seconds is not None
-                                                          and r.class_seconds <= r.ai_seconds) else "ai"
-        return {"drawer": r.drawer, "drawer_nickname": self._nickname(r.drawer), "guessed_by": r.guessed_by,
-                "guesser_nickname": self._nickname(r.guessed_by), "class_seconds": r.class_seconds,
-                "ai_seconds": r.ai_seconds, "first": first}
-
     def _round_result(self, r: RoomRound) -> dict:
-        result = {"index": r.index, "word": r.word, "mode": self.mode, "reason": r.reason,
-                  "results": [{"player": pid, "nickname": self._nickname(pid),
+        result = {"index": r.index, "word": r.word, "mode": self.mode.name, "reason": r.reason,
+                  "results": [{"player": pid, "nickname": self.nickname(pid),
                                "recognized": pid in r.recognized, "seconds": r.recognized.get(pid),
                                "points": r.points.get(pid, 0)}
                               for pid in r.players if pid in self.players]}
-        if self.mode == PICTIONARY:
-            result.update(self._pictionary_result(r))
+        result.update(self.mode.result(self, r))
         return result
-
-
-def _check_mode(mode) -> str:
-    if mode not in MODES:
-        raise GameError(BAD_PAYLOAD, _("mode must be one of %(modes)s", modes=", ".join(MODES)))
-    return mode
 
 
 class RoomRegistry:

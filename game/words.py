@@ -1,14 +1,24 @@
-"""The default deck: the words the model recognises well, so a round is winnable."""
+"""The words: data/categories.txt (its one reader) and the deck, the words the model
+recognises well, so that a round is winnable."""
 from __future__ import annotations
 
 import json
 import logging
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 log = logging.getLogger(__name__)
 
+CATEGORIES = Path(__file__).resolve().parents[1] / "data" / "categories.txt"
 MIN_WORDS = 12  # a game has up to 12 rounds and never repeats a word
+
+
+@lru_cache(maxsize=4)
+def load_categories(path: str | Path = CATEGORIES) -> tuple[str, ...]:
+    """The words of data/categories.txt, one a line, in file order."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return tuple(word for line in lines if (word := line.strip()))
 
 
 def metrics_path(model_path: str | Path) -> Path:

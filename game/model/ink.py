@@ -1,6 +1,6 @@
 """The one ink pipeline: a drawing (Google's list of strokes) to the model's input.
 
-Training (`training/`) and serving (`game/classifier.py`) both call `to_bitmap`,
+Training (`training/`) and serving (`game/model/classifier.py`) both call `to_bitmap`,
 so the model sees in the game exactly what it saw in training.
 
 A *drawing* is Google's list of strokes, each ``[xs, ys]`` or ``[xs, ys, ts]``,

@@ -3,12 +3,12 @@ drawings games give with their player's consent.
 
 HTTP handlers are thin: refuse other sites' pages and bodies not sent as JSON
 (`game.security.same_origin`), rate-limit the client, parse, validate
-(`game.contributions.validate`), ask the model whether it recognises the drawing, store
+(`game.dataset.store.validate`), ask the model whether it recognises the drawing, store
 it. Every refusal is a 4xx with `{"error": message}` and stores nothing; a database that
 cannot take it (`StoreUnavailable`: disk full, files unwritable, server down) is a 503
 `{"error": message}` and one line in the log, on any page that reads the store.
 
-Games (solo, `game.events`; classroom, `game.classroom_events`) take the player's
+Games (solo, `game.solo.transport`; classroom, `game.classroom.transport`) take the player's
 `contribute: true` with `new_game` or `join` (`game_consent`) and hand each consenting
 player's drawing to `GameDrawings.keep` when a round ends; a writer thread stores it, so
 a Socket.IO handler never waits for the database and a store failure is only logged.
@@ -23,19 +23,20 @@ import queue
 import threading
 import time
 import weakref
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import orjson
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 
-from game.contributions import (ContributionError, Store, StoreUnavailable, contributor_id, country_from_headers,
+from game.dataset.store import (ContributionError, Store, StoreUnavailable, contributor_id, country_from_headers,
                                 default_url, validate)
-from game.engine import BAD_PAYLOAD, GameError, recognised
-from game.inference import Batcher
+from game.model.batcher import Batcher
+from game.model.service import ModelService
+from game.protocol import BAD_PAYLOAD, GameError, recognised
 from game.ratelimit import KeyedLimiter
-from game.routes import load_categories
 from game.security import same_origin
+from game.words import load_categories
 
 bp = Blueprint("contribute", __name__)
 
@@ -55,7 +56,7 @@ class Contributions:
     """One app's contribution service: the words, the rate limit and the store. The store
     opens (and migrates) on first use, so apps that never take a contribution touch no database."""
 
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask, model: ModelService):
         cfg = app.config
         categories = load_categories(cfg["CATEGORIES_PATH"])
         campaign = cfg["CAMPAIGN_WORDS"]
@@ -69,12 +70,15 @@ class Contributions:
         self.url = cfg["DATABASE_URL"] or default_url(app.instance_path)
         self.limiter = KeyedLimiter(float(cfg["CONTRIBUTION_RATE"]), float(cfg["CONTRIBUTION_BURST"]))
         self.classify_timeout = float(cfg["CLASSIFY_TIMEOUT"])
-        self._classifier = app.extensions["doodle"].classifier
-        self._batch_max = int(cfg["BATCH_MAX"])
+        self.model = model
         self._reader: Batcher | None = None
         self._store: Store | None = None
         self._lock = threading.Lock()
         self.games = GameDrawings(self, app.logger, int(cfg["GAME_DRAWINGS_QUEUE"]))
+
+    @classmethod
+    def of(cls, app: Flask) -> "Contributions":
+        return app.extensions["contributions"]
 
     @property
     def store(self) -> Store:
@@ -90,12 +94,12 @@ class Contributions:
         simplification (made in the server's process, it halved the contributions a second)."""
         with self._lock:
             if self._reader is None:
-                classifier = self._classifier
+                classifier = self.model.classifier
                 # No wait for more drawings: under load they pile up while the model works on
                 # the last batch anyway, and a client waits for its answer (waiting 5 ms as the
                 # game does cost 10 % of contributions a second).
                 self._reader = Batcher(lambda drawings: classifier.simplify_and_classify(list(drawings), 1),
-                                       max_batch=self._batch_max, max_wait=0.0)
+                                       max_batch=self.model.batch_max, max_wait=0.0)
             return self._reader
 
     def close(self) -> None:
@@ -131,6 +135,10 @@ def game_consent(data: dict, headers) -> Consent | None:
     except ContributionError as e:
         raise GameError(BAD_PAYLOAD, e.message) from None
     return Consent(contributor, country_from_headers(headers)) if contribute else None
+
+
+# Where a game hands a consenting player's finished drawing: (consent, word, drawing, recognized).
+Keep = Callable[["Consent", str, list, bool], bool]
 
 
 class GameDrawings:
@@ -217,8 +225,8 @@ def _close_at_exit(ref: weakref.ref) -> None:
         drawings.close()
 
 
-def init_app(app: Flask) -> None:
-    """Set up contributions on `app` (`app.extensions["contributions"]`); after events.init_app.
+def init_app(app: Flask, model: ModelService) -> Contributions:
+    """Set up contributions on `app`, their verdicts by `model`.
     The licence is a template global: the dataset partials show it on every page."""
     # $DOODLE_CONTRIBUTION_RATE / $DOODLE_CONTRIBUTION_BURST set the per-address rate limit
     # where the app's config does not (a load test; many clients behind one proxy address).
@@ -227,12 +235,13 @@ def init_app(app: Flask) -> None:
             app.config.setdefault(key, float(os.environ[f"DOODLE_{key}"]))
     for key, value in CONFIG_DEFAULTS.items():
         app.config.setdefault(key, value)
-    app.extensions["contributions"] = Contributions(app)
+    contributions = app.extensions["contributions"] = Contributions(app, model)
     app.jinja_env.globals.update(licence=LICENCE, licence_url=LICENCE_URL)
+    return contributions
 
 
 def _service() -> Contributions:
-    return current_app.extensions["contributions"]
+    return Contributions.of(current_app)
 
 
 @bp.get("/contribute")
@@ -272,7 +281,7 @@ def add_contribution():
 
 
 def _read(service: Contributions, word: str, drawing: list) -> tuple[bool, list | None]:
-    """The model's verdict by the game's rule (game.engine: the word is the top guess with
+    """The model's verdict by the game's rule (game.protocol: the word is the top guess with
     p >= the threshold), and the simplified drawing it was made from (None if no answer)."""
     done, answer = threading.Event(), []
 
@@ -286,7 +295,7 @@ def _read(service: Contributions, word: str, drawing: list) -> tuple[bool, list 
         current_app.logger.warning("no classification for a %r contribution; stored as not recognized", word)
         return False, None
     simplified, guesses = answer[0]
-    return recognised(guesses, word, current_app.extensions["doodle"].threshold), simplified
+    return recognised(guesses, word, service.model.threshold), simplified
 
 
 @bp.errorhandler(ContributionError)

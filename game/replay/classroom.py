@@ -8,7 +8,7 @@ every student draws a real held-out drawing of the round's word with its origina
 (the solo player's ink messages, `Client.draw`), and times each AI guess against the ink
 message that asked for it. The host times the `mosaic`: for each player, how often an
 update brings that player's new points, and how long ink takes from a phone to the
-projector. The report, CLI and drawing code are game/replay.py's.
+projector. The drawing code and figures are game/replay/client.py's, the CLI game/replay/__main__.py.
 """
 from __future__ import annotations
 
@@ -19,8 +19,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from game.replay import (Client, ReplayError, client_figures, fetch_words, load_drawings, round_figures,
-                         start_all, timing_figures)
+from game.replay.client import (
+    Client,
+    ReplayError,
+    client_figures,
+    fetch_words,
+    load_drawings,
+    round_figures,
+    start_all,
+    timing_figures,
+)
 
 NS = "/classroom"
 MOSAIC_INTERVAL = 0.25  # the server's default CLASSROOM_MOSAIC_INTERVAL: 4 mosaics a second

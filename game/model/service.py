@@ -1,0 +1,99 @@
+"""The model runtime one app shares: the classifier, the words it knows and deals, the
+recognition threshold and the micro-batcher that every transport classifies through.
+
+`create_app` builds one `ModelService` and hands it to the solo game, the classroom,
+contributions and the vision lab; nothing else loads a model.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from game.model.batcher import Batcher
+from game.model.classifier import DEFAULT_MODEL, DoodleClassifier
+from game.model.cpus import CPU_AFFINITIES, share_cpus
+from game.model.process import ClassifierProcess
+from game.protocol import GUESSES, RECOGNITION_THRESHOLD
+from game.words import load_deck, metrics_path
+
+CONFIG_DEFAULTS = {
+    "MODEL_PATH": None,  # None: $DOODLE_MODEL, else the shipped model
+    "CLASSIFIER": None,  # an object with classify_batch(drawings, k) and categories
+    "DECK": None,  # explicit default words; None: the words the model recognises well
+    "DECK_MIN_RECALL": 0.75,
+    "RECOGNITION_THRESHOLD": RECOGNITION_THRESHOLD,
+    # Small batches: with 120 players, batches of 64 made those at the back of a burst wait
+    # for the whole batch (p95 368 ms); 16 gives 233 ms (benchmarks/classroom_load.py).
+    "BATCH_MAX": 16,
+    "BATCH_WAIT": 0.005,
+    # The shipped (or MODEL_PATH) model runs in a process of its own (game.model.process);
+    # False loads it into the server's process (the only way before; a debugger's choice).
+    "INFERENCE_PROCESS": True,
+    # "auto": the server's threads on one CPU, the model's process on the others (game.model.cpus);
+    # "off": wherever the OS puts them. None: $DOODLE_CPU_AFFINITY, else "auto".
+    "CPU_AFFINITY": None,
+}
+
+
+class ModelService:
+    """One app's model: `classifier` (its `categories`), the `deck` games deal from, the
+    recognition `threshold`, and the `batcher` that classifies every player's latest
+    drawing in one call (`batch_max` drawings at most)."""
+
+    def __init__(self, classifier, deck: list[str], threshold: float, batch_max: int, batch_wait: float):
+        self.classifier = classifier
+        self.categories = list(classifier.categories)
+        self.deck = deck
+        self.threshold = threshold
+        self.batch_max = batch_max
+        self.batcher = Batcher(lambda drawings: classifier.classify_batch(list(drawings), GUESSES),
+                               max_batch=batch_max, max_wait=batch_wait)
+
+    @classmethod
+    def of(cls, app: Flask) -> "ModelService":
+        return app.extensions["model"]
+
+    def close(self) -> None:
+        self.batcher.close()
+
+
+def init_app(app: Flask) -> ModelService:
+    """Load the classifier (config MODEL_PATH or CLASSIFIER) and the deck for `app`."""
+    for key, value in CONFIG_DEFAULTS.items():
+        app.config.setdefault(key, value)
+    cfg = app.config
+    model_path = cfg["MODEL_PATH"] = (cfg["MODEL_PATH"] or os.environ.get("DOODLE_MODEL")
+                                      or str(DEFAULT_MODEL))
+    affinity = cfg["CPU_AFFINITY"] = cfg["CPU_AFFINITY"] or os.environ.get("DOODLE_CPU_AFFINITY") or "auto"
+    if affinity not in CPU_AFFINITIES:
+        raise ValueError(f"CPU_AFFINITY (or $DOODLE_CPU_AFFINITY) must be one of {CPU_AFFINITIES}, got {affinity!r}")
+    classifier = (cfg["CLASSIFIER"] if cfg["CLASSIFIER"] is not None
+                  else _load_classifier(model_path, bool(cfg["INFERENCE_PROCESS"]), affinity))
+    categories = list(classifier.categories)
+    if cfg["DECK"] is not None:
+        deck = list(dict.fromkeys(cfg["DECK"]))
+        unknown = sorted(set(deck) - set(categories))
+        if not deck or unknown:
+            raise ValueError(f"DECK must be a non-empty list of the model's categories; unknown: {unknown[:5]}")
+    else:
+        deck = load_deck(categories, metrics_path(model_path), cfg["DECK_MIN_RECALL"])
+    model = app.extensions["model"] = ModelService(classifier, deck, float(cfg["RECOGNITION_THRESHOLD"]),
+                                                   int(cfg["BATCH_MAX"]), float(cfg["BATCH_WAIT"]))
+    return model
+
+
+def _load_classifier(path: str, process: bool, affinity: str):
+    p = Path(path)
+    # Keyed by modification time too, so a retrained model file is picked up.
+    return _load_classifier_cached(str(p.resolve()), p.stat().st_mtime_ns if p.exists() else 0, process, affinity)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_classifier_cached(path: str, mtime_ns: int, process: bool, affinity: str):
+    if process:
+        # The server's threads share one CPU only where the model has others to itself.
+        return ClassifierProcess(path, cpus=share_cpus(affinity))
+    return DoodleClassifier.load(path)
