@@ -7,7 +7,7 @@
   "use strict";
 
   const CONSENT_KEY = "doodle-contribute-consent";
-  const MAX_POINTS = 5000;  // the server's limit (game.engine.MAX_POINTS_PER_DRAWING)
+  const MAX_POINTS = 5000;  // the server's limit (game.protocol.MAX_POINTS_PER_DRAWING)
   const LINE = 6;
 
   const $ = (id) => document.getElementById(id);

@@ -1,11 +1,17 @@
-"""Shared fixtures: the Quick, Draw! data folder beside the checkout (CI has it there), and
-the contributions database on both backends (SQLite, and a throwaway PostgreSQL server)."""
+"""Shared fixtures: the Quick, Draw! data folder beside the checkout (CI has it there), the
+contributions database on both backends (SQLite, and a throwaway PostgreSQL server), the
+fake clock and classifier (tests/fakes.py), Debian's chromium (tests/browser.py)."""
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 import pg_server
+from browser import CHROMIUM, CHROMIUM_MISSING, launched_chromium
+from fakes import CATEGORIES, Clock, FakeClassifier
+from game.app import close_app, create_app
+from live_server import free_port, running_server
 
 # Why tests skip for want of a system package (Debian's chromium, postgresql): each reason is
 # said in one line of the summary, however many tests it skips (pytest_runtest_makereport).
@@ -61,3 +67,60 @@ def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'contributions.sqlite3'}"
     return request.getfixturevalue("postgres_server").create_database()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def fake() -> FakeClassifier:
+    """The classifier of WORDS (tests/fakes.py), its answer set by each drawing's ink."""
+    return FakeClassifier()
+
+
+@pytest.fixture
+def db_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'contributions.sqlite3'}"
+
+
+@pytest.fixture
+def make_app(db_url):
+    """Apps on the contributions' SQLite file, whose fake classifier says "cat" (p 0.9) to
+    any drawing; each closed at the end."""
+    apps = []
+
+    def make(**config):
+        app = create_app({"TESTING": True, "SECRET_KEY": "test", "CLASSIFIER": FakeClassifier(CATEGORIES, answer=("cat", 0.9)),
+                          "DECK": ["cat", "dog", "apple"], "DATABASE_URL": db_url, "BATCH_WAIT": 0.0,
+                          **config})
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        close_app(app)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium for a test module (tests/browser.py); skipped, with the command that
+    installs it, where it is missing."""
+    if not os.access(CHROMIUM, os.X_OK):
+        skip_missing_package(CHROMIUM_MISSING)
+    with launched_chromium() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The game as a user runs it, `python -m game serve --port <free>`, for a test module;
+    yields its base URL (or DOODLE_E2E_URL's, a server you already run)."""
+    if os.environ.get("DOODLE_E2E_URL"):
+        yield os.environ["DOODLE_E2E_URL"].rstrip("/")
+        return
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("e2e") / "serve.log"
+    with running_server([sys.executable, "-m", "game", "serve", "--port", str(port)], log_path, port) as (base, _):
+        yield base

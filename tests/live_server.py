@@ -1,5 +1,6 @@
-"""A real game server in a subprocess, for the tests that need one (the browser tests, the
-replay over a real WebSocket, the SIGKILL durability test)."""
+"""A real game server for the tests that need one: in a subprocess (the browser tests, the
+replay over a real WebSocket, the SIGKILL durability test), or an app served in a thread
+(`serve`)."""
 from __future__ import annotations
 
 import contextlib
@@ -7,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +16,9 @@ from pathlib import Path
 
 import pytest
 import socketio
+from werkzeug.serving import make_server
+
+from game.app import close_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,3 +101,15 @@ def play_a_round(base: str, contributor: str | None = None, wait: float = 60) ->
     finally:
         sio.disconnect()
     return overs
+
+
+def serve(app):
+    """Serve `app` on a free port in a thread: yields its base URL, then stops it and the
+    app's services (a generator for fixtures: `yield from serve(app)`)."""
+    port = free_port()
+    http = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    http.shutdown()
+    close_app(app)

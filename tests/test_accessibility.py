@@ -3,7 +3,7 @@ of the app in English and in Spanish, some in the states a player reaches (a cla
 lobby, a logged-in moderator, a vision task's result), and none may have a serious or critical violation; every
 page keeps a phone's width with its text at 200 %.
 
-The pages come from the app's url_map (tests/test_i18n.py's page_paths): a new page is
+The pages come from the app's url_map (tests/browser.py's page_paths): a new page is
 audited without touching this file. The server is the real app with the classroom tests'
 fake classifier (tests/classroom_e2e_server.py), so it starts in seconds.
 """
@@ -22,8 +22,7 @@ from playwright.sync_api import Page  # noqa: E402
 from classroom_e2e_server import WORDS, StrokeCounter  # noqa: E402
 from game.app import create_app  # noqa: E402
 from live_server import stroke_counter_server  # noqa: E402
-from test_e2e_play import PHONE, browser, screenshots_dir  # noqa: E402,F401 (fixture)
-from test_i18n import page_paths  # noqa: E402
+from browser import PHONE, page_paths, screenshots_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "audit-password"

@@ -20,7 +20,7 @@ playwright = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Page, expect  # noqa: E402
 
 from live_server import stroke_counter_server  # noqa: E402
-from test_e2e_play import PHONE, Finger, browser, screenshots_dir  # noqa: E402,F401 (fixture)
+from browser import PHONE, Finger, screenshots_dir
 
 SECONDS = 5
 PROJECTOR = dict(viewport={"width": 1280, "height": 800})

@@ -12,9 +12,8 @@ import os
 
 import pytest
 from playwright.sync_api import expect
+from browser import INK_PIXELS_JS, PHONE, Finger, phone_page, screenshots_dir
 
-from test_e2e_play import (  # noqa: F401 (fixtures)
-    INK_PIXELS_JS, PHONE, Finger, browser, phone_page, screenshots_dir, server)
 
 WORD = "cat"
 

@@ -10,46 +10,24 @@ Set DOODLE_E2E_URL to drive a server you already run instead of starting one.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from conftest import skip_missing_package
-from live_server import free_port, running_server
 from training.data import split_of
+from browser import INK_PIXELS_JS, PHONE, Finger, fit_to_canvas, phone_page, screenshots_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = ROOT.parent / "shared" / "quickdraw" / "raw"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_MISSING = (f"{CHROMIUM} not found: the browser tests need Debian's chromium (`apt-get install chromium`; "
-                    "`make test` installs it where it runs as root)")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True)
-# What a page shows is awaited up to 20 s, not Playwright's 5: a busy 2-core machine is slow to
-# render, and a test that passes waits no longer for it.
-expect.set_options(timeout=20_000)
-
 # Words to play, in order of preference: the first ROUNDS that have a held-out raw drawing.
 CANDIDATES = ["bicycle", "apple", "house", "cat", "umbrella", "clock", "star", "tree"]
 ROUNDS = 2
 SECONDS = 10
 DRAW_MS = 3000  # the doodle is replayed with its own rhythm, compressed into this long
-
-
-def screenshots_dir() -> Path:
-    """Where the browser tests leave their screenshots, to be looked at: DOODLE_E2E_SCREENSHOTS,
-    else build/screenshots in the checkout (ignored by git)."""
-    folder = Path(os.environ.get("DOODLE_E2E_SCREENSHOTS") or ROOT / "build" / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 # --- data --------------------------------------------------------------------------------
@@ -86,97 +64,8 @@ def doodles() -> dict[str, dict]:
 # --- the server --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """`python -m game serve --port <free>`; yields its base URL (or DOODLE_E2E_URL's)."""
-    if os.environ.get("DOODLE_E2E_URL"):
-        yield os.environ["DOODLE_E2E_URL"].rstrip("/")
-        return
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("e2e") / "serve.log"
-    with running_server([sys.executable, "-m", "game", "serve", "--port", str(port)], log_path, port) as (base, _):
-        yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        skip_missing_package(CHROMIUM_MISSING)
-    with launched_chromium() as b:
-        yield b
-
-
-@contextlib.contextmanager
-def launched_chromium():
-    """Debian's chromium, headless, through Playwright; closed afterwards."""
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 # --- helpers -----------------------------------------------------------------------------
 
-
-class Finger:
-    """Real touch input through the DevTools protocol: the page gets touch Pointer Events."""
-
-    def __init__(self, page: Page):
-        self.cdp = page.context.new_cdp_session(page)
-
-    def _send(self, kind: str, x: float | None = None, y: float | None = None) -> None:
-        points = [] if kind == "touchEnd" else [{"x": x, "y": y, "id": 1, "radiusX": 4, "radiusY": 4, "force": 1}]
-        self.cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
-
-    def draw(self, strokes: list[list[tuple[float, float, float]]], go_on=lambda: True) -> int:
-        """Strokes of (x, y, ms) in viewport pixels, ms from the drawing's start; stops
-        before a stroke when `go_on()` is false (the round is over). Returns strokes drawn."""
-        start = time.monotonic()
-        drawn = 0
-
-        def wait_until(ms: float) -> None:
-            delay = start + ms / 1000 - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-
-        for stroke in strokes:
-            (x, y, t), rest = stroke[0], stroke[1:]
-            wait_until(t)
-            if not go_on():
-                break
-            self._send("touchStart", x, y)
-            for x, y, t in rest:
-                wait_until(t)
-                self._send("touchMove", x, y)
-            self._send("touchEnd")
-            drawn += 1
-        return drawn
-
-
-def fit_to_canvas(drawing: list, box: dict, draw_ms: float = DRAW_MS) -> list[list[tuple[float, float, float]]]:
-    """Google's raw strokes [[x...], [y...], [t...]] scaled into the canvas's box, centred,
-    their timing compressed into `draw_ms` (the order and rhythm of the strokes kept)."""
-    xs = [x for s in drawing for x in s[0]]
-    ys = [y for s in drawing for y in s[1]]
-    ts = [t for s in drawing for t in s[2]]
-    x0, y0, t0 = min(xs), min(ys), min(ts)
-    w, h, span = max(xs) - x0 or 1, max(ys) - y0 or 1, (max(ts) - t0) or 1
-    k = 0.75 * min(box["width"] / w, box["height"] / h)
-    ox = box["x"] + (box["width"] - w * k) / 2
-    oy = box["y"] + (box["height"] - h * k) / 2
-    kt = min(1.0, draw_ms / span)
-    return [[(ox + (x - x0) * k, oy + (y - y0) * k, (t - t0) * kt) for x, y, t in zip(*s[:3])] for s in drawing]
-
-
-INK_PIXELS_JS = """(sel) => {
-  const c = document.querySelector(sel);
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let n = 0;
-  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
-  return n;
-}"""
 
 # Record what the page sends: wraps the page's own socket (exposed as window.doodleLab).
 RECORD_JS = """() => {
@@ -193,19 +82,6 @@ RECORD_JS = """() => {
   new MutationObserver(() => { if (guess.textContent) window.__sentences.push(guess.textContent); })
     .observe(guess, { childList: true, characterData: true, subtree: true });
 }"""
-
-
-def phone_page(browser) -> tuple:
-    """A new phone-sized touch context and page, and the list its problems go into:
-    page errors, console errors and HTTP errors (a test asserts it stays empty)."""
-    context = browser.new_context(**PHONE)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-    page.set_default_timeout(15_000)
-    return context, page, problems
 
 
 def phase_is(page: Page, *phases: str, timeout: float = 15_000) -> None:

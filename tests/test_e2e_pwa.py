@@ -12,7 +12,6 @@ pytest.importorskip("playwright.sync_api")
 from PIL import Image  # noqa: E402
 
 from live_server import stroke_counter_server  # noqa: E402
-from test_e2e_play import browser  # noqa: E402,F401 (fixture)
 
 
 

@@ -7,7 +7,6 @@ string fails here."""
 from __future__ import annotations
 
 import html.parser
-import itertools
 import os
 import random
 import re
@@ -24,8 +23,8 @@ from game.classroom.rules import RoomConfig, RoomRegistry, UnknownWords
 from game.classroom.text import articles_of, match_guess
 from game.extensions import socketio
 from game.words import load_categories
-from game.vision.tasks import TASKS
-from test_engine import Clock
+from fakes import Clock
+from browser import page_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 CATEGORIES = ROOT / "data" / "categories.txt"
@@ -202,25 +201,6 @@ def test_scripts_have_no_english_outside_gettext(script):
 
 
 # --- pages in both languages -------------------------------------------------------
-
-
-def page_paths(app) -> list[str]:
-    """Every GET page of the app: routes without arguments, and those with one filled in
-    (a word, a code; every vision task, whose pages differ); APIs, files and redirects left out."""
-    fill = {"word": ["cat"], "code": ["ABCDE"], "key_id": ["1"], "format": ["ndjson"], "filename": ["style.css"],
-            "name": list(TASKS)}
-    paths = []
-    for rule in app.url_map.iter_rules():
-        if "GET" not in rule.methods or rule.endpoint == "static" or rule.rule.startswith(("/api/", "/lang/")):
-            continue
-        if any(arg not in fill for arg in rule.arguments):
-            continue
-        args = sorted(rule.arguments)
-        for values in itertools.product(*(fill[a] for a in args)):
-            path = rule.build(dict(zip(args, values)), append_unknown=False)[1]
-            if not path.endswith((".js", ".webmanifest", ".zip", "healthz")):
-                paths.append(path)
-    return sorted(set(paths))
 
 
 def test_the_pages_found_include_the_known_ones(app):

@@ -129,3 +129,19 @@ def test_each_service_is_reached_through_its_own_class():
             where[key].add(name)
     assert where, "no service found: has the pattern changed?"
     assert {key: sorted(names) for key, names in where.items() if len(names) > 1} == {}
+
+
+def test_the_layout_doc_names_files_that_exist():
+    """docs/layout.md's lists of what a change touches: every file, folder and test it
+    names is there."""
+    text = (ROOT / "docs" / "layout.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`([\w./<>-]+/[\w./<>-]*(?:\.\w+|/)(?:::\w+)?)`", text))
+    assert len(named) > 15
+    for name in sorted(named):
+        path, _, test = name.partition("::")
+        if "<" in path:  # a pattern: data/categories_<locale>.txt
+            assert list(ROOT.glob(re.sub(r"<\w+>", "*", path))), name
+            continue
+        assert (ROOT / path).exists(), name
+        if test:
+            assert f"def {test}(" in (ROOT / path).read_text(encoding="utf-8"), name

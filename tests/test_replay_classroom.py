@@ -11,7 +11,7 @@ import pytest
 from game.app import create_app
 from game.replay.__main__ import main
 from game.replay.classroom import Host, Student, mosaic_figures, plan_rooms
-from test_replay import serve
+from live_server import serve
 
 RAW = Path(__file__).resolve().parents[1].parent / "shared" / "quickdraw" / "raw"
 

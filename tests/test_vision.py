@@ -22,6 +22,7 @@ from game.vision.routes import VisionLab
 from game.app import close_app
 from training.data import split_of
 from vision_models import LABELS, build_tiny_models, vision_config
+from fakes import CATEGORIES, FakeClassifier
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (the test extra) ships the real photos")
 
@@ -720,10 +721,8 @@ def test_at_most_max_loaded_models_stay_loaded():
 
 
 def test_the_lab_keeps_the_configured_number_of_models(app):
-    from test_contributions import FakeClassifier
-
     assert VisionLab.of(app).pipelines.max_loaded == 6  # one a task
-    other = create_app({"TESTING": True, "CLASSIFIER": FakeClassifier(), "DECK": ["cat"], "VISION_MAX_LOADED": 2})
+    other = create_app({"TESTING": True, "CLASSIFIER": FakeClassifier(CATEGORIES), "DECK": ["cat"], "VISION_MAX_LOADED": 2})
     try:
         assert VisionLab.of(other).pipelines.max_loaded == 2
     finally:

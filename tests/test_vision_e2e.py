@@ -17,8 +17,9 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from test_e2e_play import PHONE, browser, phone_page, server  # noqa: F401 (fixtures)
+from browser import PHONE, phone_page
 from test_vision import FACE, empty_cache, encode, paper_photo, phone_photo_of, photo, tiny_models  # noqa: F401 (fixtures)
+from browser import screenshots_dir
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (the test extra) ships the real photos")
 
@@ -175,7 +176,6 @@ CHOICES_JS = """() => [...document.querySelectorAll('.vision-models label')].map
 
 @pytest.mark.parametrize("lang", ["en", "es"])
 def test_index_on_a_phone_says_which_tasks_run_here(server, browser, lang):
-    from test_e2e_play import screenshots_dir
 
     context, page, problems = phone_page(browser)
     try:
@@ -207,7 +207,6 @@ def test_model_choices_are_readable_on_a_phone(server, browser, lang):
     """The models' ids and states, in full on a 390 px phone (a <select> cut them to
     "…(not down"); choosing one opens the page on it."""
     from game.vision.tasks import TASKS
-    from test_e2e_play import screenshots_dir
 
     context, page, problems = phone_page(browser)
     try:
@@ -234,7 +233,6 @@ def test_model_choices_are_readable_on_a_phone(server, browser, lang):
 def test_doodle_page_says_when_a_photo_is_not_a_drawing(server, browser, tmp_path):
     """A photo of a drawing is read; then a photo of an astronaut: the page says no drawing
     was found and why, and takes the last drawing's result away."""
-    from test_e2e_play import screenshots_dir
 
     drawing = tmp_path / "face.jpg"
     drawing.write_bytes(encode(phone_photo_of(FACE, pen=8), "JPEG"))

@@ -1,4 +1,5 @@
-"""Classroom rooms' rules, as plain Python: no Flask, no Socket.IO, no model.
+"""Classroom rooms' rules, as plain Python: no Flask app, no Socket.IO, no model (refusals are
+worded through flask_babel's gettext, as game/protocol.py says).
 
 A teacher (the host, holding `Room.host_token`) creates a room with a short code read
 aloud to the class; students join from their phones with the code and a nickname and
@@ -480,7 +481,7 @@ class Room:
         self._advance()
         r = self._playing_round()
         if r.state != OVER:
-            self._end_round(r, "skipped")
+            self.end_round(r, "skipped")
         else:
             self._start_round(r.index + 1)
 
@@ -490,7 +491,7 @@ class Room:
         self._advance()
         r = self._playing_round()
         if r.state != OVER:
-            self._end_round(r, "ended")
+            self.end_round(r, "ended")
         else:
             self._finish()
 
@@ -508,9 +509,9 @@ class Room:
         r = self.round
         if self.phase == PLAYING and r.state != OVER:
             if r.drawer == player.id:
-                self._end_round(r, "drawer_left")
+                self.end_round(r, "drawer_left")
             elif (why := self.mode.round_may_end(self, r)) is not None:
-                self._end_round(r, why)
+                self.end_round(r, why)
 
     # --- drawing ---------------------------------------------------------------
 
@@ -570,7 +571,7 @@ class Room:
                                         "nickname": self.nickname(player_id), "seconds": elapsed,
                                         "points": points})
         if self.all_recognized(r):
-            self._end_round(r, "all_recognized")
+            self.end_round(r, "all_recognized")
 
     # --- pictionary guesses ----------------------------------------------------
 
@@ -613,7 +614,7 @@ class Room:
                                          "nickname": self.nickname(player_id), "seconds": elapsed,
                                          "points": points, "drawer": r.drawer,
                                          "drawer_points": r.points.get(r.drawer, 0), "ai_seconds": r.ai_seconds})
-            self._end_round(r, "guessed")
+            self.end_round(r, "guessed")
         return verdict
 
     # --- internals -------------------------------------------------------------
@@ -651,7 +652,7 @@ class Room:
         if r.state == PROMPT and self._t >= r.starts_at:
             r.state = DRAWING
         if r.state == DRAWING and self._t >= r.deadline:
-            self._end_round(r, "time")
+            self.end_round(r, "time")
 
     def _start_round(self, index: int) -> None:
         s, word = self.settings, self.words[index]
@@ -673,7 +674,7 @@ class Room:
         if drawer is not None:
             self.emit(drawer, "your_word", {"round": index, "word": word})
 
-    def _end_round(self, r: RoomRound, reason: str) -> None:
+    def end_round(self, r: RoomRound, reason: str) -> None:
         r.state, r.reason = OVER, reason
         last = reason == "ended" or r.index + 1 >= len(self.words)
         self.emit(None, "round_over", {**self._round_result(r), "leaderboard": self.leaderboard(),

@@ -1,9 +1,10 @@
 """Contributed drawings: validation, storage and export in Google's Quick, Draw! format.
 
-Plain Python and SQLAlchemy, no Flask: the HTTP side is `game.dataset.contribute`. Each drawing
-is kept with Google's fields (key_id, word, countrycode, timestamp, recognized, the raw
-drawing [[xs], [ys], [ts]]) plus the simplified drawing made by `game.model.ink`, an anonymous
-contributor id and a moderation status.
+Plain Python and SQLAlchemy, no Flask app (refusals are worded through flask_babel): the
+HTTP side is `game.dataset.contribute`. Each drawing is kept with Google's fields (key_id,
+word, countrycode, timestamp, recognized, the raw drawing [[xs], [ys], [ts]]) plus the
+simplified drawing made by `game.model.ink`, an anonymous contributor id and a moderation
+status.
 
     store = Store("sqlite:////path/contributions.sqlite3")   # or postgresql://...
     key_id = store.add(validate(payload, words), recognized=True, countrycode="FR")

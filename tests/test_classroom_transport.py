@@ -12,8 +12,8 @@ from game.classroom.transport import NS, join_origin, lan_address, qr_svg
 from game.extensions import socketio
 from game.classroom.transport import Classroom
 from game.app import close_app
-from test_events import (RESERVED, UNKNOWN, WORDS, clock, fake, last, quiet,  # noqa: F401 (clock, fake: fixtures)
-                         receive, says)
+from fakes import WORDS, says
+from sockets import RESERVED, UNKNOWN, last, quiet, receive
 
 
 @pytest.fixture

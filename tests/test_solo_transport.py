@@ -15,59 +15,8 @@ from game.model.batcher import Batcher
 from game.model.service import ModelService
 from game.solo.transport import Solo
 from game.app import close_app
-
-WORDS = ["cat", "dog", "bicycle", "circle", "house", "tree", "sun", "fish", "car", "star", "moon", "cup",
-         "anvil", "zigzag"]
-
-
-class Clock:
-    def __init__(self):
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
-
-class FakeClassifier:
-    """classify_batch's API; the first point [x, y, t] of a drawing's last stroke says
-    the answer: top guess WORDS[x] with p = y / 100, then the other words, evenly."""
-
-    categories = WORDS
-
-    def __init__(self):
-        self.batches: list[int] = []
-        self.delay = 0.0
-
-    def classify_batch(self, drawings, k=5):
-        time.sleep(self.delay)
-        self.batches.append(len(drawings))
-        out = []
-        for drawing in drawings:
-            x, y = drawing[-1][0][0], drawing[-1][1][0]
-            if x < 0:
-                raise ValueError("the fake classifier refuses negative x")
-            rest = [w for w in WORDS if w != WORDS[x]]
-            out.append([(WORDS[x], y / 100)] + [(w, (1 - y / 100) / len(rest)) for w in rest][: k - 1])
-        return out
-
-
-def says(word: str, p: float, n: int = 1) -> list[list[float]]:
-    """Points that make the fake classifier answer `word` with probability `p`."""
-    return [[WORDS.index(word), p * 100, 0]] + [[i, i, 10 * i] for i in range(1, n)]
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def fake():
-    return FakeClassifier()
-
+from fakes import WORDS, Clock, says
+from sockets import RESERVED, UNKNOWN, ink, last, quiet, receive, start
 
 @pytest.fixture
 def app(clock, fake):
@@ -95,52 +44,6 @@ def connect(app):
 @pytest.fixture
 def client(connect):
     return connect()
-
-
-def receive(client, until: str, timeout: float = 3.0) -> list[tuple[str, dict]]:
-    """The events received, (name, payload), up to and including the first `until`.
-
-    Pops the test client's queue one event at a time rather than calling get_received(),
-    which rebuilds the queue and could lose an event the ticker or the batcher appends
-    from another thread meanwhile."""
-    got = []
-    deadline = time.monotonic() + timeout
-    while True:
-        while client.queue:
-            event = client.queue.pop(0)
-            got.append((event["name"], event["args"][0] if event["args"] else None))
-            if event["name"] == until:
-                return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {until!r} event within {timeout} s; received {got}")
-        time.sleep(0.002)
-
-
-def last(client, until: str, timeout: float = 3.0) -> dict:
-    return receive(client, until, timeout)[-1][1]
-
-
-def quiet(client, wait: float = 0.05) -> list[tuple[str, dict]]:
-    """The events received within `wait` seconds (tests expect none, mostly)."""
-    time.sleep(wait)
-    got = []
-    while client.queue:
-        event = client.queue.pop(0)
-        got.append((event["name"], event["args"][0] if event["args"] else None))
-    return got
-
-
-def start(client, clock, **settings) -> tuple[dict, dict]:
-    """A new game whose first round's clock runs: (ack, first round event)."""
-    ack = client.emit("new_game", settings, callback=True)
-    assert ack["ok"], ack
-    first = last(client, "round")
-    clock.advance(first["starts_in"])
-    return ack, first
-
-
-def ink(game_id: str, points, round_: int = 0, stroke: int = 0, seq: int = 1) -> dict:
-    return {"game_id": game_id, "round": round_, "seq": seq, "stroke": stroke, "points": points}
 
 
 # --- new_game ----------------------------------------------------------------------
@@ -351,8 +254,6 @@ def test_bad_argument_counts(client, clock):
 
 # Names Socket.IO keeps for itself (a client's event of that name once ran the server's
 # disconnect handler on an open socket), and names no handler takes.
-RESERVED = ("connect", "disconnect", "connect_error", "__disconnect_final")
-UNKNOWN = ("win", "set_score", "round_over", "message", "json", "x" * 1000)
 
 
 def test_unknown_and_reserved_events_are_refused_and_change_nothing(client, clock):

@@ -12,7 +12,7 @@ from game.classroom.modes import PICTIONARY, RACE, speed_points
 from game.classroom.rules import ALPHABET, HOST, Event, RoomConfig, RoomRegistry, UnknownWords
 from game.classroom.text import clean_nickname, match_guess
 from game.protocol import RECOGNITION_THRESHOLD as T
-from test_engine import Clock, refused  # the engine tests' fake clock and refusal check
+from fakes import Clock, refused
 
 DECK = ["cat", "dog", "bicycle", "circle", "house", "tree", "sun", "fish", "car", "star", "moon", "cup"]
 CATEGORIES = DECK + ["The Eiffel Tower", "alarm clock", "teddy-bear"]
@@ -444,6 +444,41 @@ def test_speed_points_formula():
     assert speed_points(10, 20) == 75
     assert speed_points(20, 20) == 50
     assert speed_points(25, 20) == 50 and speed_points(-1, 20) == 100
+
+
+def test_a_new_mode_is_one_class(monkeypatch):
+    """docs/layout.md: a mode is one class in game/classroom/modes.py. This one, written
+    here, is a race whose word stays secret until the round is over, whose drawings the
+    class does not see, and where only the first recognized drawing scores, ending the
+    round; the room plays it without a line of its own."""
+    from game.classroom.modes import MODES, Mode
+
+    class Secret(Mode):
+        name = "secret"
+        drawings_public = False
+
+        def shows_word(self, room, r, viewer):
+            return r.state == "over"
+
+        def on_recognized(self, room, r, player_id, elapsed):
+            room.score_recognized(r, player_id, elapsed)
+            if r.state != "over":
+                room.end_round(r, "first_recognized")
+
+    monkeypatch.setitem(MODES, "secret", Secret())
+    room, (ana, ben, cleo), clock = started(mode="secret", words=("cat", "dog"))
+    assert room.snapshot(ana.id)["round"]["word"] is None and room.public_settings()["mode"] == "secret"
+    for p in (ana, ben):
+        room.add_ink(p.id, 0, 0, line(), seq=1)
+    clock.advance(2)
+    assert room.record_guesses(ben.id, [("dog", 0.9)], room.inference_request(ben.id)) is False
+    assert room.snapshot(ana.id)["players"][1]["guess"] is None  # Ben's drawing's guess: not shown
+    assert room.record_guesses(ana.id, [("cat", 0.9)], room.inference_request(ana.id)) is True
+    assert room.round.state == "over" and room.round.reason == "first_recognized"
+    over = [e for e in room.drain() if e.name == "round_over"][0].payload
+    assert over["mode"] == "secret" and over["word"] == "cat"
+    assert [(r["nickname"], r["points"]) for r in over["results"]] == [("Ana", 95), ("Ben", 0), ("Cleo", 0)]
+    refused("bad_payload", registry().create, "relay")  # only registered modes
 
 
 def test_race_round_ends_on_time_with_no_points_for_the_unrecognised():

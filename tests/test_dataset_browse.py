@@ -19,8 +19,8 @@ from game.dataset import store as C
 from game.dataset.admin import ConfigurationError
 from game.app import create_app
 from game.dataset.contribute import Contributions
-from test_contributions import CATEGORIES, FakeClassifier, add, db_url, drawing, make_app  # noqa: F401 (fixtures)
-from test_e2e_play import PHONE, browser, phone_page, screenshots_dir  # noqa: F401 (fixture: Debian's chromium)
+from fakes import CATEGORIES, FakeClassifier, add, drawing
+from browser import PHONE, phone_page, screenshots_dir
 
 PASSWORD = "correct horse battery staple"
 
@@ -475,7 +475,7 @@ def test_the_download_is_the_export_without_rejected(app, client, tmp_path, fmt)
 
 
 def test_production_refuses_to_start_without_a_password(make_app, monkeypatch, db_url):
-    config = {"TESTING": True, "CLASSIFIER": FakeClassifier(), "DATABASE_URL": db_url}
+    config = {"TESTING": True, "CLASSIFIER": FakeClassifier(CATEGORIES, answer=("cat", 0.9)), "DATABASE_URL": db_url}
     monkeypatch.delenv("DOODLE_ADMIN_PASSWORD", raising=False)
     with pytest.raises(ConfigurationError, match="no admin password is set: set DOODLE_ADMIN_PASSWORD"):
         create_app({**config, "DOODLE_ENV": "production"})

@@ -31,9 +31,8 @@ from game.extensions import socketio as server_socketio
 from game.dataset.contribute import Contributions
 from game.app import close_app
 from live_server import free_port, play_a_round, running_server
-from test_contributions import FakeClassifier, payload
-from test_events import WORDS, clock, fake, ink, last, says, start  # noqa: F401 (clock, fake: fixtures)
-from test_game_contributions import next_round
+from fakes import CATEGORIES, WORDS, FakeClassifier, payload, says
+from sockets import ink, last, next_round, start
 
 ROOT = Path(__file__).resolve().parent.parent
 UNAVAILABLE = {"en": "the database is unavailable and nothing was saved: try again in a moment",
@@ -80,7 +79,7 @@ def store_failures(records) -> list[logging.LogRecord]:
 
 
 def test_a_full_disk_answers_503_in_the_clients_language_and_recovers(small_disk, caplog):
-    app = create_app({"TESTING": True, "SECRET_KEY": "test", "CLASSIFIER": FakeClassifier(), "DECK": ["cat", "dog"],
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "CLASSIFIER": FakeClassifier(CATEGORIES, answer=("cat", 0.9)), "DECK": ["cat", "dog"],
                       "DATABASE_URL": f"sqlite:///{small_disk / 'contributions.sqlite3'}", "BATCH_WAIT": 0.0})
     try:
         client = app.test_client()
@@ -178,7 +177,7 @@ def wait_for_line(log: Path, text: str, timeout: float = 20) -> None:
 
 
 def serve(port: int) -> list[str]:
-    # The real server with the shipped model, as test_durability.py runs it.
+    # The real server with the shipped model, as test_dataset_durability.py runs it.
     return [sys.executable, "-m", "game", "serve", "--port", str(port)]
 
 

@@ -1,5 +1,5 @@
 """The contributions store on a real PostgreSQL server (a throwaway one, conftest.py's
-`postgres_server`), beyond the store tests that tests/test_contributions.py runs on both
+`postgres_server`), beyond the store tests that tests/test_dataset_store.py runs on both
 backends: several servers opening one fresh database at once, durable commits whatever
 the database's default, and concurrent writers."""
 from __future__ import annotations

@@ -3,17 +3,14 @@ from __future__ import annotations
 
 import json
 import random
-import socket
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 from game.app import create_app
 from game.replay.__main__ import main
 from game.replay.client import CHUNK_MS, ReplayError, chunks, load_drawings
 from game.replay.solo import plan_games, replay
-from game.app import close_app
+from live_server import serve
 
 WORDS = ["cat", "dog", "cup", "sun", "car", "fish", "tree", "moon"]
 
@@ -57,20 +54,6 @@ def raw_dir(tmp_path):
             # A simplified drawing (no times) cannot be replayed: it is skipped.
             f.write(json.dumps({"word": word, "key_id": "9", "drawing": [[[1, 2], [3, 4]]]}) + "\n")
     return tmp_path
-
-
-def serve(app):
-    """Serve `app` on a free port in a thread: yields its base URL, then stops it and the
-    app's services (a generator for fixtures: `yield from serve(app)`)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    http = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    http.shutdown()
-    close_app(app)
 
 
 @pytest.fixture

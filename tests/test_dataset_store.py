@@ -18,7 +18,6 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from game.app import ROOT, close_app, create_app
 from game.dataset import store as C
 from game.dataset.__main__ import _flask_instance_path
 from game.dataset.__main__ import main as export_main
@@ -32,41 +31,7 @@ from game.dataset.quickdraw import (
 from game.model import ink
 from game.protocol import MAX_POINTS_PER_DRAWING, MAX_STROKES
 from game.ratelimit import KeyedLimiter
-
-CATEGORIES = [w for w in (ROOT / "data" / "categories.txt").read_text().splitlines() if w.strip()]
-
-
-class FakeClassifier:
-    """classify_batch's API: always "cat" with p = 0.9; a drawing starting at x < 0 is refused."""
-
-    categories = CATEGORIES
-
-    def classify_batch(self, drawings, k=5):
-        out = []
-        for drawing in drawings:
-            if drawing[0][0][0] < 0:
-                raise ValueError("the fake classifier refuses negative x")
-            out.append([("cat", 0.9), ("dog", 0.05)][:k])
-        return out
-
-    def simplify_and_classify(self, drawings, k=5):
-        return list(zip((ink.simplify(d) for d in drawings), self.classify_batch(drawings, k)))
-
-
-def drawing(n: int = 3, x0: float = 10.0) -> list:
-    """A raw drawing [[xs], [ys], [ts]]: two strokes of n points."""
-    return [[[x0 + 10 * i for i in range(n)], [5.5 * i for i in range(n)], [16 * i for i in range(n)]],
-            [[50, 60.25], [80, 20], [400, 431]]]
-
-
-def payload(word: str = "cat", **extra) -> dict:
-    return {"word": word, "drawing": drawing(), "consent": True, "contributor": "anon-1234abcd", **extra}
-
-
-@pytest.fixture
-def db_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'contributions.sqlite3'}"
-
+from fakes import add, drawing, payload
 
 @pytest.fixture
 def store(database_url):
@@ -84,22 +49,6 @@ def sqlite_store(db_url):
 
 
 @pytest.fixture
-def make_app(db_url):
-    apps = []
-
-    def make(**config):
-        app = create_app({"TESTING": True, "SECRET_KEY": "test", "CLASSIFIER": FakeClassifier(),
-                          "DECK": ["cat", "dog", "apple"], "DATABASE_URL": db_url, "BATCH_WAIT": 0.0,
-                          **config})
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        close_app(app)
-
-
-@pytest.fixture
 def app(make_app):
     return make_app()
 
@@ -111,10 +60,6 @@ def client(app):
 
 def stored(app) -> int:
     return sum(Contributions.of(app).store.counts(status=None).values())
-
-
-def add(store, word="cat", recognized=True, **kw) -> str:
-    return store.add(C.validate(payload(word), CATEGORIES), recognized=recognized, **kw)
 
 
 # --- the store ----------------------------------------------------------------
@@ -158,7 +103,7 @@ def test_store_status_and_delete(store):
 
 
 def test_sqlite_keeps_a_rollback_journal_and_is_durable(db_url, tmp_path):
-    """No WAL, whose mmapped -shm file can end the server with SIGBUS (test_store_faults.py)."""
+    """No WAL, whose mmapped -shm file can end the server with SIGBUS (test_dataset_store_faults.py)."""
     path = tmp_path / "contributions.sqlite3"
     with closing(sqlite3.connect(path)) as raw:  # a file from a version that used WAL is converted
         raw.execute("PRAGMA journal_mode=WAL")

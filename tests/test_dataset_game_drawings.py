@@ -18,7 +18,8 @@ from game.extensions import socketio
 from game.dataset.contribute import Contributions
 from game.solo.transport import Solo
 from game.app import close_app
-from test_events import WORDS, clock, fake, ink, last, quiet, says, start  # noqa: F401 (clock, fake: fixtures)
+from fakes import WORDS, says
+from sockets import ink, last, next_round, quiet, start
 
 CONTRIBUTOR = "anon-1234abcd"
 FRANCE = {"CF-IPCountry": "FR"}
@@ -58,12 +59,6 @@ def stored(app) -> list[dict]:
         return []  # nothing was ever written: the database was not even opened
     return sorted((r for word in service.store.counts(status=None) for r in service.store.newest(word, 100)),
                   key=lambda r: r["created_at"])
-
-
-def next_round(client, clock) -> dict:
-    r = last(client, "round")
-    clock.advance(r["starts_in"])
-    return r
 
 
 # --- solo ---------------------------------------------------------------------------

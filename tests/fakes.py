@@ -1,0 +1,89 @@
+"""What the tests stand in for: the clock, the classifier, a player's drawings. Plain
+Python, imported by the test modules (their fixtures are in conftest.py)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from game.dataset.store import validate
+from game.model import ink
+from game.protocol import GameError
+from game.words import load_categories
+
+# The fake classifier's usual words: a few real categories, two beyond any 12-word deck.
+WORDS = ["cat", "dog", "bicycle", "circle", "house", "tree", "sun", "fish", "car", "star", "moon", "cup",
+         "anvil", "zigzag"]
+CATEGORIES = list(load_categories())  # the 345
+
+
+class Clock:
+    """The rules' clock, moved by hand."""
+
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class FakeClassifier:
+    """The classifier's API (classify_batch, simplify_and_classify, categories) without a
+    model. A drawing's last stroke's first point [x, y, t] says the answer: top guess
+    categories[x] with p = y / 100, then the other words evenly; with `answer`, a
+    (word, p), every drawing gets that top guess. A drawing with a stroke starting at
+    x < 0 is refused (ValueError), as the real one refuses bad ink. `delay` slows each
+    call; `batches` records their sizes."""
+
+    def __init__(self, categories=WORDS, answer: tuple[str, float] | None = None):
+        self.categories = list(categories)
+        self.answer = answer
+        self.batches: list[int] = []
+        self.delay = 0.0
+
+    def classify_batch(self, drawings, k=5):
+        time.sleep(self.delay)
+        self.batches.append(len(drawings))
+        out = []
+        for drawing in drawings:
+            if any(stroke[0] and stroke[0][0] < 0 for stroke in drawing):
+                raise ValueError("the fake classifier refuses negative x")
+            word, p = self.answer or (self.categories[drawing[-1][0][0]], drawing[-1][1][0] / 100)
+            rest = [w for w in self.categories if w != word]
+            out.append([(word, p)] + [(w, (1 - p) / len(rest)) for w in rest][: k - 1])
+        return out
+
+    def simplify_and_classify(self, drawings, k=5):
+        return list(zip((ink.simplify(d) for d in drawings), self.classify_batch(drawings, k)))
+
+
+def says(word: str, p: float, n: int = 1) -> list[list[float]]:
+    """Ink points that make the fake classifier (WORDS) answer `word` with probability `p`."""
+    return [[WORDS.index(word), p * 100, 0]] + [[i, i, 10 * i] for i in range(1, n)]
+
+
+def drawing(n: int = 3, x0: float = 10.0) -> list:
+    """A raw drawing [[xs], [ys], [ts]]: two strokes of n points."""
+    return [[[x0 + 10 * i for i in range(n)], [5.5 * i for i in range(n)], [16 * i for i in range(n)]],
+            [[50, 60.25], [80, 20], [400, 431]]]
+
+
+def payload(word: str = "cat", **extra) -> dict:
+    """A contribution's JSON body."""
+    return {"word": word, "drawing": drawing(), "consent": True, "contributor": "anon-1234abcd", **extra}
+
+
+def refused(code: str, call, *args, **kwargs) -> GameError:
+    """Call, expecting a GameError with `code`; returns it."""
+    with pytest.raises(GameError) as e:
+        call(*args, **kwargs)
+    assert e.value.code == code, e.value.message
+    return e.value
+
+
+def add(store, word="cat", recognized=True, **kw) -> str:
+    """A contribution of `word` stored; its key_id."""
+    return store.add(validate(payload(word), CATEGORIES), recognized=recognized, **kw)
