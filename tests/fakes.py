@@ -34,7 +34,7 @@ class FakeClassifier:
     """The classifier's API (classify_batch, simplify_and_classify, categories) without a
     model. A drawing's last stroke's first point [x, y, t] says the answer: top guess
     categories[x] with p = y / 100, then the other words evenly; with `answer`, a
-    (word, p), every drawing gets that top guess. A drawing with a stroke starting at
+    (word, p), every drawing gets that top guess. A drawing whose last stroke starts at
     x < 0 is refused (ValueError), as the real one refuses bad ink. `delay` slows each
     call; `batches` records their sizes."""
 
@@ -49,7 +49,7 @@ class FakeClassifier:
         self.batches.append(len(drawings))
         out = []
         for drawing in drawings:
-            if any(stroke[0] and stroke[0][0] < 0 for stroke in drawing):
+            if drawing[-1][0][0] < 0:
                 raise ValueError("the fake classifier refuses negative x")
             word, p = self.answer or (self.categories[drawing[-1][0][0]], drawing[-1][1][0] / 100)
             rest = [w for w in self.categories if w != word]

@@ -230,7 +230,7 @@ def test_recognition_uses_the_games_threshold(make_app):
 def test_classifier_failure_still_stores(make_app):
     app = make_app(CLASSIFY_TIMEOUT=0.5)
     p = payload("cat")
-    p["drawing"][0][0][0] = -5  # the fake refuses it
+    p["drawing"][-1][0][0] = -5  # the fake refuses it
     r = app.test_client().post("/api/contributions", json=p)
     assert r.status_code == 201 and r.get_json()["recognized"] is False
     assert stored(app) == 1
