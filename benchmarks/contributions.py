@@ -185,7 +185,7 @@ def burst(port: int, bodies: list[bytes], clients: int) -> dict:
 
 
 def fill_word(url: str, word: str, n: int) -> None:
-    """Give `word` `n` drawings (a tenth not recognised), straight into the store."""
+    """Give `word` `n` drawings (a tenth not recognized), straight into the store."""
     store = C.Store(url)
     try:
         have = store.counts(status=None).get(word, 0)

@@ -11,9 +11,9 @@ never a drawing our model trained on), and prints:
   0-24 of Google's numpy_bitmap files, which DoodleNet's author trained on);
 - top-1 / top-3 on the 34 big words' bitmap rows: Google's numpy_bitmap rows (the game's
   style), and apart the png_bitmap rows (another renderer's style; not a target);
-- recognised within 20 s: each held-out raw drawing replayed with its own timing, message by
+- recognized within 20 s: each held-out raw drawing replayed with its own timing, message by
   message as `python -m game.replay` sends it (`benchmarks/recognition.py`'s `traces`; with
-  `--step S`, only the drawing as it stands every S seconds), recognised when the prompted word
+  `--step S`, only the drawing as it stands every S seconds), recognized when the prompted word
   is the top guess with probability >= the threshold; false recognition is the same rule with
   the prompt swapped for every other word (`recognition.measure`). Each model gets its own
   threshold: the one with the highest recognition whose false recognition is <= 1 % on the
@@ -302,15 +302,15 @@ def table(result: dict, model: str) -> str:
         r = result[key]
         ours, peer = r["ours"], r["doodlenet"]
         n, w = r["drawings"], r["words"]
-        row(f"{name}: recognised within {result['settings']['seconds']:.0f} s (own threshold)", n, w,
+        row(f"{name}: recognized within {result['settings']['seconds']:.0f} s (own threshold)", n, w,
             f"{_pct(ours['test']['recognition_rate'])} @{ours['threshold']}",
             f"{_pct(peer['test']['recognition_rate'])} @{peer['threshold']}")
         row(f"  false recognition ({r['prompt_words'] - 1} other prompts)", n, w,
             _pct(ours["test"]["false_recognition_rate"]), _pct(peer["test"]["false_recognition_rate"]))
-        row("  seconds to recognise, median", n, w, str(ours["test"]["seconds_median"]),
+        row("  seconds to recognize, median", n, w, str(ours["test"]["seconds_median"]),
             str(peer["test"]["seconds_median"]))
         g = result["settings"]["game_threshold"]
-        row(f"  at the game's threshold {g}: recognised / false", n, w,
+        row(f"  at the game's threshold {g}: recognized / false", n, w,
             f"{_pct(ours['test_at_game_threshold']['recognition_rate'])} / "
             f"{_pct(ours['test_at_game_threshold']['false_recognition_rate'])}",
             f"{_pct(peer['test_at_game_threshold']['recognition_rate'])} / "

@@ -1,18 +1,18 @@
 """Both sides of the recognition rule, measured offline on real held-out drawings.
 
-The game recognises the prompted word when it is the model's top guess with calibrated
+The game recognizes the prompted word when it is the model's top guess with calibrated
 probability >= RECOGNITION_THRESHOLD, judged on every `guess` while the 20-second clock
 runs (docs/protocol.md). This script replays each held-out raw drawing of the deck's
 words message by message, as `python -m game.replay` sends it (75 ms of ink a message,
 the drawing's own timing), classifies the drawing after every message, and for each
 threshold reports:
 
-- recognition rate: the drawing's own word recognised within the round's seconds;
+- recognition rate: the drawing's own word recognized within the round's seconds;
 - false-recognition rate: a random *other* deck word as the prompt (prompts swapped)
-  is "recognised" - the expectation over every other deck word as the prompt;
+  is "recognized" - the expectation over every other deck word as the prompt;
 - worst case: drawings for which *some* other deck word passes the rule at some moment
   (what a prompt that happens to be the model's favourite confusion would see);
-- seconds to recognise (median, p90).
+- seconds to recognize (median, p90).
 
 The threshold is an operating point, chosen on the validation split: the most recognitions
 whose false-recognition rate is within the 1 % budget (less a tenth, for the sampling noise
@@ -116,7 +116,7 @@ def main() -> int:
         return 0
     print(f"model {args.model}, deck of {len(words)} words")
     for split in ("val", "test"):
-        print(f"\n{split}: threshold  recognised  false (random prompt)  worst case  s median  s p90  (n)")
+        print(f"\n{split}: threshold  recognized  false (random prompt)  worst case  s median  s p90  (n)")
         for m in result[split]:
             print(f"{'':>7}{m['threshold']:>9.2f}  {m['recognition_rate']:>10.1%}  {m['false_recognition_rate']:>21.2%}"
                   f"  {m['worst_case_false_rate']:>10.1%}  {m['seconds_median']!s:>8}  {m['seconds_p90']!s:>5}"

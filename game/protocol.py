@@ -72,7 +72,7 @@ def finite_numbers(values: list) -> bool:
     return -MAX_COORDINATE <= min(values) and max(values) <= MAX_COORDINATE
 
 
-def recognised(guesses: Sequence[tuple[str, float]], word: str, threshold: float) -> bool:
+def is_recognized(guesses: Sequence[tuple[str, float]], word: str, threshold: float) -> bool:
     """The recognition rule (docs/protocol.md): `word` is the top guess with p >= threshold.
     The one definition: the solo game, the classroom and contributions all judge by it."""
     return bool(guesses) and guesses[0][0] == word and guesses[0][1] >= threshold

@@ -33,7 +33,7 @@ def categories():
 
 @bp.get("/api/deck")
 def deck():
-    """The words the server deals when a game names none (the model recognises them well)."""
+    """The words the server deals when a game names none (the model recognizes them well)."""
     return jsonify(ModelService.of(current_app).deck)
 
 

@@ -1,5 +1,5 @@
 """The words: data/categories.txt (its one reader) and the deck, the words the model
-recognises well, so that a round is winnable."""
+recognizes well, so that a round is winnable."""
 from __future__ import annotations
 
 import json

@@ -224,7 +224,7 @@
     const guess = document.createElement("span");
     guess.className = "cr-tile-guess";
     guess.textContent = "…";
-    // Recognised in words too, not only by the tile's colour.
+    // Recognized in words too, not only by the tile's colour.
     const status = document.createElement("span");
     status.className = "cr-tile-status";
     label.append(name, " ", guess, status);
@@ -297,7 +297,7 @@
         t.strokes[i][1].push(...ys);
       }
       t.guess.textContent = guessText(d.guess);
-      recognised(t, !!d.recognized);
+      markRecognized(t, !!d.recognized);
       drawMini(t.canvas, t.strokes);
       if (d.player === "host" && hostDraws()) {
         // After a refresh of this page mid-turn, the server's copy is the drawing so far.
@@ -308,9 +308,9 @@
     }
   });
 
-  function recognised(t, yes) {
+  function markRecognized(t, yes) {
     t.li.classList.toggle("is-recognized", yes);
-    t.status.textContent = yes ? _("Recognised by the AI") : "";
+    t.status.textContent = yes ? _("Recognized by the AI") : "";
   }
 
   function feed(text) {
@@ -322,7 +322,7 @@
   socket.on("recognized", (e) => {
     feed(_("The AI got %(name)s's drawing in %(time)s (+%(points)s)", { name: e.nickname, time: secondsText(e.seconds), points: e.points }));
     const t = st.tiles.get(e.player);
-    if (t) recognised(t, true);
+    if (t) markRecognized(t, true);
   });
   socket.on("ai_got_it", (e) => feed(_("The AI got it in %(time)s", { time: secondsText(e.seconds) })));
   socket.on("almost", (e) => feed(_("%(name)s is close!", { name: e.nickname })));
@@ -335,7 +335,7 @@
     // A mode whose class races the AI says who got there first.
     const who = "first" in r
       ? (r.first === "class" ? _("The class beat the AI!") : r.first === "ai" ? _("The AI was first!") : _("Nobody got it."))
-      : ngettext("%(got)s of %(n)s drawing recognised.", "%(got)s of %(n)s drawings recognised.", r.results.length,
+      : ngettext("%(got)s of %(n)s drawing recognized.", "%(got)s of %(n)s drawings recognized.", r.results.length,
         { got: r.results.filter((x) => x.recognized).length });
     $("banner").textContent = _("It was: %(word)s. %(who)s", { word: name(r.word), who });
     renderLeaderboard(r.leaderboard);
@@ -382,8 +382,8 @@
         const top = d.guesses && d.guesses[0];
         const saw = hasInk(d.drawing) && top ? `${name(top.word)} (${pct(top.p)})` : "";
         cap.textContent = !saw ? _("%(name)s: nothing drawn", { name: d.nickname })
-          : d.recognized ? _("%(name)s: recognised, the AI saw %(saw)s", { name: d.nickname, saw })
-          : _("%(name)s: not recognised, the AI saw %(saw)s", { name: d.nickname, saw });
+          : d.recognized ? _("%(name)s: recognized, the AI saw %(saw)s", { name: d.nickname, saw })
+          : _("%(name)s: not recognized, the AI saw %(saw)s", { name: d.nickname, saw });
         fig.append(canvas, cap);
         section.append(fig);
         tiles.push([canvas, d.drawing]);

@@ -145,7 +145,7 @@
       if (r.status !== 201) { say(reply.error || _("Not saved (error %(status)s).", { status: r.status })); return; }
       nextWord();
       const params = { saved: name(reply.word), next: name(word) };
-      say(reply.recognized ? _("Thanks! Your %(saved)s is saved, and the AI recognised it! Now: %(next)s.", params)
+      say(reply.recognized ? _("Thanks! Your %(saved)s is saved, and the AI recognized it! Now: %(next)s.", params)
         : _("Thanks! Your %(saved)s is saved, though the AI didn't guess it. Now: %(next)s.", params));
     } catch {
       say(_("Not saved: the server can't be reached. Try again."));

@@ -430,7 +430,7 @@
     return words.length ? either(words) : "";
   }
 
-  // Not recognised, yet the prompt was the AI's top guess at the end, under the threshold: the
+  // Not recognized, yet the prompt was the AI's top guess at the end, under the threshold: the
   // round does not count, and the card says the AI was right but unsure, not that it failed.
   const almost = (r) => !r.recognized && hasInk(r.drawing) && !!r.guesses && !!r.guesses[0] && r.guesses[0].word === r.word;
 
@@ -440,8 +440,8 @@
     el.resultKicker.textContent = roundOf(r.index, total);
     if (r.recognized) {
       el.resultTitle.textContent = _("✓ The AI got %(thing)s!", { thing: phrase(r.word) });
-      el.resultDetail.textContent = r.seconds != null ? _("Recognised in %(time)s.", { time: fmtSeconds(r.seconds) })
-        : _("Recognised.");
+      el.resultDetail.textContent = r.seconds != null ? _("Recognized in %(time)s.", { time: fmtSeconds(r.seconds) })
+        : _("Recognized.");
     } else {
       const close = almost(r);
       el.resultTitle.textContent = r.skipped ? _("Skipped: %(word)s", { word: name(r.word) })
@@ -496,8 +496,8 @@
     setPhase("over");
     el.summaryList.textContent = "";
     const got = results.filter((r) => r && r.recognized).length;
-    el.summaryScore.textContent = ngettext("The AI recognised %(got)s of your %(n)s doodle.",
-      "The AI recognised %(got)s of your %(n)s doodles.", results.length, { got });
+    el.summaryScore.textContent = ngettext("The AI recognized %(got)s of your %(n)s doodle.",
+      "The AI recognized %(got)s of your %(n)s doodles.", results.length, { got });
     const tiles = [];
     for (const r of results) {
       if (!r) continue;
@@ -526,8 +526,8 @@
       const verdict = document.createElement("p");
       verdict.className = "verdict";
       verdict.textContent = r.recognized
-        ? (r.seconds != null ? _("✓ Recognised in %(time)s", { time: fmtSeconds(r.seconds) }) : _("✓ Recognised"))
-        : r.skipped ? _("✗ Skipped") : almost(r) ? _("Almost: right, but not sure enough") : _("✗ Not recognised");
+        ? (r.seconds != null ? _("✓ Recognized in %(time)s", { time: fmtSeconds(r.seconds) }) : _("✓ Recognized"))
+        : r.skipped ? _("✗ Skipped") : almost(r) ? _("Almost: right, but not sure enough") : _("✗ Not recognized");
       const thought = document.createElement("p");
       thought.className = "thought small";
       const t = drawn ? aiThought(r) : "";
@@ -541,7 +541,7 @@
     el.summary.scrollTop = 0;
     for (const [canvas, drawing] of tiles) drawMini(canvas, drawing, Infinity);
     el.again.focus({ preventScroll: true });
-    say(_("The AI recognised %(got)s of %(n)s.", { got, n: results.length }));
+    say(_("The AI recognized %(got)s of %(n)s.", { got, n: results.length }));
   }
 
   // --- the connection --------------------------------------------------------------------

@@ -253,10 +253,10 @@ def test_every_page_on_a_phone_and_a_desktop(server, browser, lang, device):
 
 # Counts a plural rule can trip on; each message's Spanish forms for them.
 PLURALS = {
-    ("The AI recognised %(got)s of your %(n)s doodle.", "The AI recognised %(got)s of your %(n)s doodles."): {
+    ("The AI recognized %(got)s of your %(n)s doodle.", "The AI recognized %(got)s of your %(n)s doodles."): {
         0: "La IA reconoció 0 de tus 0 dibujos.", 1: "La IA reconoció 1 de tu 1 dibujo.",
         2: "La IA reconoció 2 de tus 2 dibujos.", 1_000_000: "La IA reconoció 1000000 de tus 1000000 dibujos."},
-    ("%(got)s of %(n)s drawing recognised.", "%(got)s of %(n)s drawings recognised."): {
+    ("%(got)s of %(n)s drawing recognized.", "%(got)s of %(n)s drawings recognized."): {
         0: "0 de 0 dibujos reconocidos.", 1: "1 de 1 dibujo reconocido.",
         2: "2 de 2 dibujos reconocidos.", 1_000_000: "1000000 de 1000000 dibujos reconocidos."},
 }

@@ -411,7 +411,7 @@ def test_race_everyone_draws_the_same_word_and_the_round_event_shows_it():
     refused("not_started", room.add_ink, players[0].id, 0, 0, line())  # the prompt is showing
 
 
-def test_race_faster_scores_more_and_the_round_ends_when_everyone_is_recognised():
+def test_race_faster_scores_more_and_the_round_ends_when_everyone_is_recognized():
     room, (ana, ben, cleo), clock = started(seconds=20)
     for p in (ana, ben, cleo):
         room.add_ink(p.id, 0, 0, line(), seq=1)
@@ -426,7 +426,7 @@ def test_race_faster_scores_more_and_the_round_ends_when_everyone_is_recognised(
     refused("round_over", room.add_ink, ana.id, 0, 0, line())  # done drawing
     assert room.inference_request(ana.id) is None
     clock.advance(8)
-    assert room.record_guesses(ben.id, [("dog", 0.9)]) is False  # not recognised yet
+    assert room.record_guesses(ben.id, [("dog", 0.9)]) is False  # not recognized yet
     assert room.record_guesses(ben.id, [("cat", T - 0.01), ("dog", 0.3)]) is False  # below the threshold
     assert room.record_guesses(ben.id, [("cat", T)]) is True  # at the threshold
     assert room.round.state == "drawing"
@@ -481,7 +481,7 @@ def test_a_new_mode_is_one_class(monkeypatch):
     refused("bad_payload", registry().create, "relay")  # only registered modes
 
 
-def test_race_round_ends_on_time_with_no_points_for_the_unrecognised():
+def test_race_round_ends_on_time_with_no_points_for_the_unrecognized():
     room, (ana, ben, cleo), clock = started()
     room.add_ink(ana.id, 0, 0, line())
     clock.advance(19.999)
@@ -507,7 +507,7 @@ def test_away_players_do_not_hold_up_the_round():
     assert room.round.reason == "all_recognized"
 
 
-def test_kicking_the_last_unrecognised_player_ends_the_race_round():
+def test_kicking_the_last_unrecognized_player_ends_the_race_round():
     room, (ana, ben, cleo), clock = started()
     room.record_guesses(ana.id, [("cat", 0.9)])
     room.record_guesses(ben.id, [("cat", 0.9)])

@@ -238,14 +238,14 @@ def test_full_short_race_game(host, connect, clock, fake):
         assert [e["code"] for e in errors(ana)] == ["not_started"]
         clock.advance(1.0)
         quiet(host)
-        # Ana's drawing is recognised; Bo's is an anvil to the AI.
+        # Ana's drawing is recognized; Bo's is an anvil to the AI.
         send(bo, "ink", ink(index, says("anvil", 0.3)))
         guess = last(bo, "guess")
         assert guess["recognized"] is False and guess["guesses"][0]["word"] == "anvil"
         send(ana, "ink", ink(index, says(word, 0.9)))
         guess = last(ana, "guess")
         assert guess["recognized"] is True and guess["player"] == ana.ack["player"]
-        # The projector hears who was recognised, and its mosaic has both drawings
+        # The projector hears who was recognized, and its mosaic has both drawings
         # (their points, once) with the AI's latest guess under each.
         recognized, seen, points = None, {}, {}
         for _ in range(100):

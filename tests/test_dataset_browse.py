@@ -40,7 +40,7 @@ def store_of(app) -> C.Store:
 
 
 def seed(store, word: str, n: int, start: datetime | None = None) -> list[str]:
-    """n drawings of `word` in one transaction, recognised every other one (the first is);
+    """n drawings of `word` in one transaction, recognized every other one (the first is);
     their key_ids, oldest first. Fast enough for 10,000 (no fsync a row, no simplify)."""
     start = start or datetime(2024, 1, 1, tzinfo=timezone.utc)
     raw, simplified = json.dumps(drawing()), json.dumps(C.ink.simplify(drawing()))
@@ -224,7 +224,7 @@ def test_word_grid_paginates_newest_first_with_filters(make_app):
     assert tiles(html) == [k for i, k in enumerate(keys) if i % 2][::-1][4:]
     assert "<polyline points=" in html and "<svg viewBox=" in html  # drawn on the server
     assert 'rel="prev" href="/data/cat?recognized=no&amp;page=1"' in html
-    assert 'aria-current="page">Not recognised</a>' in html
+    assert 'aria-current="page">Not recognized</a>' in html
     # The replay's data: the raw drawing, timing included, for each tile in order.
     replay = json.loads(re.search(r'<script id="replay-data" type="application/json">(.*?)</script>', html).group(1))
     assert [r["key_id"] for r in replay] == tiles(html) and replay[0]["drawing"] == drawing()

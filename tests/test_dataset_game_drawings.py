@@ -71,7 +71,7 @@ def test_a_consenting_players_rounds_are_stored(app, connect, clock):
     game = ack["game_id"]
     sent = {}
 
-    # 0: recognised.
+    # 0: recognized.
     sent["cat"] = says("cat", 0.9, n=3)
     client.emit("ink", ink(game, sent["cat"], 0))
     assert last(client, "round_over")["recognized"] is True
@@ -100,7 +100,7 @@ def test_a_consenting_players_rounds_are_stored(app, connect, clock):
     client.emit("clear", {"game_id": game, "round": 4})
     clock.advance(5)
     assert last(client, "round_over")["drawing"] == []
-    # 5: two strokes, recognised on the second.
+    # 5: two strokes, recognized on the second.
     next_round(client, clock)
     client.emit("ink", ink(game, says("anvil", 0.2), 5))
     last(client, "guess")

@@ -42,7 +42,7 @@ def test_ndjson_simplified_and_raw_round_trip(tmp_path):
 
 def test_ndjson_gzip(tmp_path):
     assert list(iter_ndjson(write_ndjson(tmp_path / "cat.ndjson.gz", SIMPLIFIED, gzip.open))) == SIMPLIFIED
-    # recognised by content, not by name
+    # recognized by content, not by name
     assert list(iter_ndjson(write_ndjson(tmp_path / "misnamed.ndjson", RAW, gzip.open))) == RAW
 
 

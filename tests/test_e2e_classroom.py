@@ -541,7 +541,7 @@ def test_words_by_their_names_and_each_game_starts_clean(server, browser):
     expect(phones["Lupe"].locator("#draw-word")).to_have_text("gato")
     draw_strokes(phones["Ana"], 2)
     expect(phones["Ana"].locator("#ai-guess")).to_have_text("The AI got it!")
-    expect(projector.locator("#mosaic .cr-tile", has_text="Ana")).to_contain_text("Recognised by the AI")
+    expect(projector.locator("#mosaic .cr-tile", has_text="Ana")).to_contain_text("Recognized by the AI")
     expect(projector.locator("#feed li")).to_have_text([re.compile(r"^The AI got Ana's drawing in ")])
     projector.get_by_role("button", name="Skip round").click()
 
@@ -563,13 +563,13 @@ def test_words_by_their_names_and_each_game_starts_clean(server, browser):
     expect(projector.locator("#results")).to_be_visible(timeout=15_000)
     gallery = projector.locator("#gallery .cr-gallery-word")
     expect(gallery.locator("h3")).to_have_text(["cat", "teddy bear"])
-    expect(gallery.nth(0).locator("figure", has_text="Ana")).to_have_text("Ana: recognised, the AI saw cat (90%)")
+    expect(gallery.nth(0).locator("figure", has_text="Ana")).to_have_text("Ana: recognized, the AI saw cat (90%)")
     expect(gallery.nth(1).locator("figure", has_text="Lupe")).to_have_text(
-        "Lupe: not recognised, the AI saw teddy bear (35%)")
+        "Lupe: not recognized, the AI saw teddy bear (35%)")
     expect(projector.locator("#podium li").first).to_have_text(re.compile(r"^1st\s+Ana — \d+$"))
     projector.screenshot(path=str(screenshots_dir() / "classroom-results.en.png"), full_page=True)
     banners = texts_seen(projector, "banner")
-    assert "It was: teddy bear. 0 of 2 drawings recognised." in banners, banners
+    assert "It was: teddy bear. 0 of 2 drawings recognized." in banners, banners
     expect(phones["Ana"].locator("#wait-title")).to_have_text("Game over")
     expect(phones["Lupe"].locator("#wait-title")).to_have_text("Fin de la partida")
     assert "It was: teddy bear" in texts_seen(phones["Ana"], "wait-title")

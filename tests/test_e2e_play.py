@@ -218,7 +218,7 @@ def test_solo_game_on_a_phone(server, browser, doodles):
         first = tiles.nth(0)
         expect(first.get_by_role("heading")).to_have_text(word)  # the word drawn in round 1
         expect(first).to_contain_text("The AI thought")
-        expect(first).to_contain_text(re.compile("Recognised|Skipped|Not recognised"))
+        expect(first).to_contain_text(re.compile("Recognized|Skipped|Not recognized"))
         full = page.evaluate(INK_PIXELS_JS, "#summary-list > li:first-child canvas")
         assert full > 200
         # Replay: the doodle is redrawn stroke by stroke with its own timing, then whole again.
@@ -392,7 +392,7 @@ def test_time_up_with_the_right_word_under_the_threshold_says_almost(stroke_serv
         expect(page.locator("#summary")).to_be_visible(timeout=20_000)
         tile = page.locator("#summary-list > li").first
         expect(tile.locator(".verdict")).to_have_text("Almost: right, but not sure enough")
-        expect(page.locator("#summary-score")).to_have_text("The AI recognised 0 of your 1 doodle.")
+        expect(page.locator("#summary-score")).to_have_text("The AI recognized 0 of your 1 doodle.")
         assert not problems, "\n".join(problems)
     finally:
         context.close()

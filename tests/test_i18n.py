@@ -121,7 +121,7 @@ def test_the_scripts_get_their_translations_and_plural_rule():
     assert es["locale"] == "es" and es["plural"] == "(n != 1)"
     assert es["messages"]["I see %(thing)s…"] == "Veo %(thing)s…"
     assert es["messages"]["Oh, I know, it's %(thing)s!"] == "¡Ya sé, es %(thing)s!"
-    assert es["messages"]["%(got)s of %(n)s drawing recognised."] == [
+    assert es["messages"]["%(got)s of %(n)s drawing recognized."] == [
         "%(got)s de %(n)s dibujo reconocido.", "%(got)s de %(n)s dibujos reconocidos."]
     assert "Log out" not in es["messages"]  # a template's message: the scripts don't need it
     assert i18n.script_catalogue("en")["messages"] == {}  # English is the source

@@ -92,7 +92,7 @@ def test_a_run_measures_both_sides_of_recognition(server, raw_dir):
     assert result["rounds_played"] == result["rounds_planned"] == 6 and result["rounds_dropped"] == 0
     assert result["errors"] == 0, result["error_samples"]
     assert result["genuine_rounds"] + result["swapped_rounds"] == 6
-    # The band classifier is always right: every genuine round is recognised, no swapped one.
+    # The band classifier is always right: every genuine round is recognized, no swapped one.
     if result["genuine_rounds"]:
         assert result["recognition_rate"] == 1.0
         assert 0 < result["seconds_to_recognize_median"] < 1.5

@@ -337,11 +337,11 @@ def held_out_doodles(quickdraw_dir):
                 chosen.append((word, row["drawing"]))
                 break
     if len(chosen) < 3:
-        pytest.skip(f"fewer than 3 held-out drawings the model recognises in {quickdraw_dir}")
+        pytest.skip(f"fewer than 3 held-out drawings the model recognizes in {quickdraw_dir}")
     return chosen
 
 
-def test_doodle_photo_is_recognised(client, held_out_doodles):
+def test_doodle_photo_is_recognized(client, held_out_doodles):
     from game.model import ink
 
     for word, drawing in held_out_doodles:

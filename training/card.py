@@ -1,7 +1,7 @@
 """Write the shipped model's card (markdown) and metrics (JSON) from an evaluation report.
 
 The card's figures come from `training.evaluate`, never typed by hand; the game
-reads the metrics JSON to build its deck of words the model recognises well.
+reads the metrics JSON to build its deck of words the model recognizes well.
 """
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ def write(model_path: Path, report: dict) -> Path:
             f"{k}: {_pct(v)}" for k, v in report["accuracy_by_stroke_fraction"].items()) + ".",
         "",
         f"Per-word recall is in `{metrics_path(model_path).name}` (`per_category_recall`, test split; "
-        "`per_category_recall_val`, validation split, is what the game's deck is chosen from). Best recognised: "
+        "`per_category_recall_val`, validation split, is what the game's deck is chosen from). Best recognized: "
         + ", ".join(f"{w} ({_pct(r)})" for w, r in ranked[:12]) + ".",
         "Hardest: " + ", ".join(f"{w} ({_pct(r)})" for w, r in ranked[-12:]) + ".",
         "",

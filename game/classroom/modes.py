@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 
-from game.protocol import BAD_PAYLOAD, NOT_PLAYING, NOT_YOUR_TURN, GameError, recognised
+from game.protocol import BAD_PAYLOAD, NOT_PLAYING, NOT_YOUR_TURN, GameError, is_recognized
 from game.solo.rules import OVER
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class Pictionary(Mode):
 
     def judge(self, room: Room, r: RoomRound, guesses, verdict: bool, elapsed: float) -> bool:
         # The drawing goes on after the AI gets it (its game never ends a round): judged here.
-        verdict = recognised(guesses, r.word, room.settings.threshold)
+        verdict = is_recognized(guesses, r.word, room.settings.threshold)
         if verdict and r.ai_seconds is None:
             r.ai_seconds = elapsed
             room.emit(None, "ai_got_it", {"round": r.index, "seconds": elapsed})

@@ -199,7 +199,7 @@ class RoomRound:
     points: dict[str, int] = field(default_factory=dict)  # points scored this round
     guessed_by: str | None = None  # pictionary: the first correct guesser...
     class_seconds: float | None = None  # ...and when
-    ai_seconds: float | None = None  # pictionary: when the AI first recognised the drawing
+    ai_seconds: float | None = None  # pictionary: when the AI first recognized the drawing
     reason: str | None = None  # why it ended: time, all_recognized, guessed, skipped, drawer_left, ended
 
 
@@ -325,7 +325,7 @@ class Room:
 
     def gallery(self) -> list[dict]:
         """Per word played, every drawing in Google's raw format with what the AI saw
-        (its last guesses) and whether and when it recognised it. Removed players'
+        (its last guesses) and whether and when it recognized it. Removed players'
         drawings are left out (a teacher may remove someone for a drawing)."""
         out = []
         for r in self.rounds:
@@ -343,7 +343,7 @@ class Room:
 
     def finished_drawings(self, r: RoomRound) -> list[tuple[str, Round, bool]]:
         """Round `r`'s drawings (the gallery's, and the open dataset's): (player id or HOST,
-        the engine round holding the drawing, whether the AI recognised it: in Pictionary
+        the engine round holding the drawing, whether the AI recognized it: in Pictionary
         the drawer's drawing, when the AI got it before the round ended). Removed players'
         drawings are left out."""
         return [(pid, game.round, pid in r.recognized or r.ai_seconds is not None)
@@ -537,11 +537,11 @@ class Room:
 
     def record_guesses(self, player_id: str, guesses: Sequence[tuple[str, float]],
                        request: InferenceRequest | None = None) -> bool | None:
-        """The classifier's guesses (best first) for a drawing. Race: a recognised player
+        """The classifier's guesses (best first) for a drawing. Race: a recognized player
         scores (`speed_points`) and the round ends once every connected player is.
-        Pictionary: the AI's time is recorded the first time it recognises the drawing;
+        Pictionary: the AI's time is recorded the first time it recognizes the drawing;
         the round goes on. Emits `guess` to the drawing's player. Returns whether it was
-        recognised, or None for guesses too late or for an older drawing."""
+        recognized, or None for guesses too late or for an older drawing."""
         r = self._judged_round()
         if r is None or (request is not None and request.round != r.index):
             return None
@@ -703,7 +703,7 @@ class Room:
         return pid
 
     def all_recognized(self, r: RoomRound) -> bool:
-        """Everyone here who plays the round has been recognised (away phones do not
+        """Everyone here who plays the round has been recognized (away phones do not
         hold the class up)."""
         here = [pid for pid in r.players if pid in self.players and self.players[pid].connected]
         return bool(here) and all(pid in r.recognized for pid in here)

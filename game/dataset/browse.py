@@ -1,5 +1,5 @@
 """The data browser, like Quick, Draw!'s data site: `/data` counts drawings per word,
-`/data/<word>` shows a page of them as a grid (click one to replay it, static/data.js),
+`/data/<word>` shows a page of them as a grid (click one to replay it, static/browse.js),
 `/api/data` and `/api/data/<word>` answer the same in JSON.
 
 A word's drawings are its contributions (newest first, rejected ones never), then the
@@ -25,7 +25,7 @@ from game.dataset.store import OK
 from game.i18n import fold, locale, word_name
 from game.words import load_categories
 
-bp = Blueprint("data", __name__)
+bp = Blueprint("browse", __name__)
 
 MAX_PAGE = 1_000_000  # past any real listing; bounds the OFFSET a client can ask for
 _DIGITS = re.compile(r"[0-9]{1,7}")
@@ -158,7 +158,7 @@ def thumbnail(drawing: list) -> dict:
 
 
 def replay_data(drawings: list[dict]) -> list[dict]:
-    """What static/data.js replays: each drawing's strokes (with t when it has timing)."""
+    """What static/browse.js replays: each drawing's strokes (with t when it has timing)."""
     return [{"key_id": d["key_id"], "drawing": d["drawing"], "format": d["format"]} for d in drawings]
 
 
@@ -175,7 +175,7 @@ def index():
     """The words in the page's language: those with drawings first, then the others, each
     group in that language's alphabetical order; `show=drawn` (the default when any word
     has drawings) keeps only the first group, `q` the names holding it (accents and case
-    ignored). static/data.js filters the same rows as the visitor types, without a request."""
+    ignored). static/browse.js filters the same rows as the visitor types, without a request."""
     browser, code = _browser(), locale()
     rows = [dict(row, name=word_name(row["word"]), drawings=drawings_of(row)) for row in browser.counts()]
     for row in rows:
@@ -189,7 +189,7 @@ def index():
     needle = fold(query)
     for row in rows:
         row["shown"] = (show == "all" or row["drawings"] > 0) and needle in row["search"]
-    return render_template("data_index.html", rows=rows, quickdraw=browser.folder is not None,
+    return render_template("browse_index.html", rows=rows, quickdraw=browser.folder is not None,
                            show=show, query=query, drawn=drawn, shown=sum(1 for row in rows if row["shown"]),
                            matching=sum(1 for row in rows if needle in row["search"]))
 
@@ -197,7 +197,7 @@ def index():
 @bp.get("/data/<word>")
 def word_page(word: str):
     listing = _browser().listing(word, page_arg(), filter_arg())
-    return render_template("data_word.html", listing=listing, thumbnail=thumbnail,
+    return render_template("browse_word.html", listing=listing, thumbnail=thumbnail,
                            replay=replay_data(listing["drawings"]))
 
 

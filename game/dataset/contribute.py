@@ -3,7 +3,7 @@ drawings games give with their player's consent.
 
 HTTP handlers are thin: refuse other sites' pages and bodies not sent as JSON
 (`game.security.same_origin`), rate-limit the client, parse, validate
-(`game.dataset.store.validate`), ask the model whether it recognises the drawing, store
+(`game.dataset.store.validate`), ask the model whether it recognizes the drawing, store
 it. Every refusal is a 4xx with `{"error": message}` and stores nothing; a database that
 cannot take it (`StoreUnavailable`: disk full, files unwritable, server down) is a 503
 `{"error": message}` and one line in the log, on any page that reads the store.
@@ -33,7 +33,7 @@ from game.dataset.store import (ContributionError, Store, StoreUnavailable, cont
                                 default_url, validate)
 from game.model.batcher import Batcher
 from game.model.service import ModelService
-from game.protocol import BAD_PAYLOAD, GameError, recognised
+from game.protocol import BAD_PAYLOAD, GameError, is_recognized
 from game.ratelimit import KeyedLimiter
 from game.security import same_origin
 from game.words import load_categories
@@ -295,7 +295,7 @@ def _read(service: Contributions, word: str, drawing: list) -> tuple[bool, list 
         current_app.logger.warning("no classification for a %r contribution; stored as not recognized", word)
         return False, None
     simplified, guesses = answer[0]
-    return recognised(guesses, word, service.model.threshold), simplified
+    return is_recognized(guesses, word, service.model.threshold), simplified
 
 
 @bp.errorhandler(ContributionError)

@@ -111,7 +111,7 @@ def _parse_timestamp(value) -> int:
                 return int(datetime.strptime(value, fmt).replace(tzinfo=timezone.utc).timestamp())
             except ValueError:
                 pass
-    raise ValueError(f"unrecognised timestamp {value!r}")
+    raise ValueError(f"unrecognized timestamp {value!r}")
 
 
 def iter_binary(path: str | Path, word: str | None = None, limit: int | None = None) -> Iterator[dict]:

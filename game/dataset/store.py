@@ -293,7 +293,7 @@ class Store:
 
     def count(self, word: str, recognized: bool | None = None, status: str | None = OK) -> int:
         """How many drawings of `word` (only `status` ones; None: all), optionally only the
-        recognised (True) or the not recognised (False) ones: the browser's page count."""
+        recognized (True) or the not recognized (False) ones: the browser's page count."""
         query = select(func.count()).select_from(TABLE).where(TABLE.c.word == word)
         if status is not None:
             query = query.where(TABLE.c.status == _status(status))

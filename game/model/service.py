@@ -22,7 +22,7 @@ from game.words import load_deck, metrics_path
 CONFIG_DEFAULTS = {
     "MODEL_PATH": None,  # None: $DOODLE_MODEL, else the shipped model
     "CLASSIFIER": None,  # an object with classify_batch(drawings, k) and categories
-    "DECK": None,  # explicit default words; None: the words the model recognises well
+    "DECK": None,  # explicit default words; None: the words the model recognizes well
     "DECK_MIN_RECALL": 0.75,
     "RECOGNITION_THRESHOLD": RECOGNITION_THRESHOLD,
     # Small batches: with 120 players, batches of 64 made those at the back of a burst wait

@@ -5,7 +5,7 @@ prompts it chooses (`new_game` with `words`), and in each round sends a real raw
 drawing with its original timing, in `ink` messages every 75 ms. Half the rounds (by
 default) draw the prompted word; the others draw a different word under the prompt, so
 the same run measures both sides of the recognition rule: how often a real drawing is
-recognised, and how often a drawing of something else is wrongly "recognised".
+recognized, and how often a drawing of something else is wrongly "recognized".
 
 By default only held-out drawings are played (the test side of the training split, by
 key_id), and only words of the server's deck (`/api/deck`): what a player meets.

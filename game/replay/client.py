@@ -92,7 +92,7 @@ class Client:
         self.received_at = 0.0  # when the event `_expect` returned last came
         self._sent: dict[int, float] = {}  # seq -> when it was sent
         self._events: queue.Queue = queue.Queue()
-        self._ended = threading.Event()  # the round is over for this client (or recognised): stop drawing
+        self._ended = threading.Event()  # the round is over for this client (or recognized): stop drawing
         sio = self.sio = socketio.Client(reconnection=False)
         for name in self.queued:
             sio.on(name, functools.partial(self._queue, name), namespace=self.namespace)
@@ -114,7 +114,7 @@ class Client:
             self._ended.set()  # the server takes no more ink of this drawing
 
     def _on_error(self, payload: dict) -> None:
-        # The server ends a round the moment it recognises the word, so ink already in
+        # The server ends a round the moment it recognizes the word, so ink already in
         # flight meets a closed round: a race every client has, not a fault.
         if payload.get("event") == "ink" and payload.get("code") == "round_over":
             self.late_ink += 1
@@ -178,7 +178,7 @@ def timing_figures(name: str, values: list[float]) -> dict[str, Any]:
 
 
 def round_figures(rounds: list[dict], planned: int) -> dict[str, Any]:
-    """Rounds played and dropped, and how often and how fast genuine drawings were recognised."""
+    """Rounds played and dropped, and how often and how fast genuine drawings were recognized."""
     genuine = [r for r in rounds if not r.get("swapped")]
     seconds = [r["seconds"] for r in genuine if r["recognized"]]
     return {

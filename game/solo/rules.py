@@ -30,7 +30,7 @@ from flask_babel import gettext as _
 from game.protocol import (BAD_PAYLOAD, MAX_COORDINATE, MAX_POINTS_PER_DRAWING, MAX_POINTS_PER_MESSAGE, MAX_ROUNDS,
                            MAX_SECONDS, MAX_STROKES, MAX_WORDS, MIN_SECONDS, NO_GAME, NOT_STARTED, NOT_YOUR_GAME,
                            RECOGNITION_THRESHOLD, RESUME_SECONDS, ROUND_OVER, TOO_MANY_POINTS, Clock, GameError,
-                           finite_numbers, is_number, recognised)
+                           finite_numbers, is_number, is_recognized)
 
 @dataclass(frozen=True)
 class Settings:
@@ -250,14 +250,14 @@ class Game:
                        request: InferenceRequest | None = None) -> bool | None:
         """Judge the classifier's guesses (best first) for `request`'s drawing (default:
         the drawing as it is now). Emits `guess`, and ends the round when the prompted word
-        is the top guess with p >= threshold. Returns whether it was recognised, or None
+        is the top guess with p >= threshold. Returns whether it was recognized, or None
         when the guesses came too late (round over, or the drawing was undone/cleared)."""
         self._advance()
         r = self.round
         if r.state != DRAWING or (request is not None and (request.round, request.epoch) != (r.index, r.epoch)):
             return None
         r.guesses = [{"word": w, "p": round(float(p), 4)} for w, p in guesses]
-        recognized = recognised(guesses, r.word, self.settings.threshold)
+        recognized = is_recognized(guesses, r.word, self.settings.threshold)
         elapsed = round(self._now() - r.starts_at, 3)
         self._outbox.append(("guess", {
             "game_id": self.id, "round": r.index,

@@ -75,7 +75,7 @@ def open_photo(data: bytes, max_pixels: int, max_side: int, max_bytes: int) -> P
     except UnidentifiedImageError:
         raise VisionError(400, _("this is not an image we can read: send a photo (%(formats)s)",
                                  formats=formats())) from None
-    except (OSError, SyntaxError, ValueError) as e:  # a header Pillow recognised but could not parse
+    except (OSError, SyntaxError, ValueError) as e:  # a header Pillow recognized but could not parse
         raise VisionError(400, _("the image is damaged (%(reason)s)", reason=e)) from None
     width, height = img.size
     if width * height > max_pixels:

@@ -112,7 +112,7 @@
   dialog.addEventListener("close", () => { cancelAnimationFrame(frame); dialog.dataset.replaying = "0"; });
 })();
 
-// /data's finder (templates/data_index.html): the server lists every word, drawn ones first,
+// /data's finder (templates/browse_index.html): the server lists every word, drawn ones first,
 // in the page's alphabetical order, and hides those its `q` and `show` leave out; this
 // applies the same filter as the visitor types or picks, with no request. Each row's
 // data-name is its name folded as the server folds it (game/i18n.py's `fold`): no
