@@ -48,7 +48,8 @@ from benchmarks._server import free_port, server_command, show, targets, wait_he
 from game.dataset import store as C  # noqa: E402
 
 import pg_server  # noqa: E402  (tests/pg_server.py)
-from test_durability import Client, real_drawings  # noqa: E402
+from fakes import real_drawings  # noqa: E402
+from live_server import Client  # noqa: E402
 
 TARGET_PER_S = 500
 TARGET_PAGE_MS = 300

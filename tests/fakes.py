@@ -2,11 +2,15 @@
 Python, imported by the test modules (their fixtures are in conftest.py)."""
 from __future__ import annotations
 
+import itertools
+import json
+import random
 import time
+from pathlib import Path
 
 import pytest
 
-from game.dataset.store import validate
+from game.dataset.store import ContributionError, validate
 from game.model import ink
 from game.protocol import GameError
 from game.words import load_categories
@@ -15,6 +19,7 @@ from game.words import load_categories
 WORDS = ["cat", "dog", "bicycle", "circle", "house", "tree", "sun", "fish", "car", "star", "moon", "cup",
          "anvil", "zigzag"]
 CATEGORIES = list(load_categories())  # the 345
+RAW = Path(__file__).resolve().parents[2] / "shared" / "quickdraw" / "raw"  # Google's raw drawings, if there
 
 
 class Clock:
@@ -87,3 +92,35 @@ def refused(code: str, call, *args, **kwargs) -> GameError:
 def add(store, word="cat", recognized=True, **kw) -> str:
     """A contribution of `word` stored; its key_id."""
     return store.add(validate(payload(word), CATEGORIES), recognized=recognized, **kw)
+
+
+def real_drawings(n: int, seed: int = 5) -> list[tuple[str, list]]:
+    """`n` (word, raw drawing) pairs: Google's raw drawings of many words where the files are
+    there (those within the contribution limits), else random hand-like strokes."""
+    rng = random.Random(seed)
+    words = CATEGORIES
+    out: list[tuple[str, list]] = []
+    files = sorted(RAW.glob("*.ndjson")) if RAW.is_dir() else []
+    rng.shuffle(files)
+    for path in files:
+        with open(path, encoding="utf-8") as f:
+            for line in itertools.islice(f, 8):
+                record = json.loads(line)
+                try:
+                    validate({"word": record["word"], "drawing": record["drawing"], "consent": True}, words)
+                except (ContributionError, KeyError):
+                    continue
+                out.append((record["word"], record["drawing"]))
+        if len(out) >= n:
+            return [out[i] for i in range(n)]
+    while len(out) < n:  # no data folder (or too little): strokes as a hand draws them
+        strokes, t = [], 0
+        for _ in range(rng.randint(1, 8)):
+            x, y, xs, ys, ts = rng.uniform(0, 800), rng.uniform(0, 600), [], [], []
+            for _ in range(rng.randint(2, 60)):
+                x, y, t = x + rng.gauss(0, 8), y + rng.gauss(0, 8), t + rng.randint(8, 24)
+                xs.append(round(x, 2)), ys.append(round(y, 2)), ts.append(t)
+            strokes.append([xs, ys, ts])
+            t += rng.randint(100, 600)
+        out.append((rng.choice(words), strokes))
+    return out[:n]

@@ -18,91 +18,22 @@ import http.client
 import itertools
 import json
 import os
-import random
 import signal
 import sqlite3
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from game.dataset import store as C
-from live_server import free_port, play_a_round, running_server
+from fakes import real_drawings
+from live_server import Client, free_port, play_a_round, running_server
 
-ROOT = Path(__file__).resolve().parents[1]
-RAW = ROOT.parent / "shared" / "quickdraw" / "raw"
 TOTAL = int(os.environ.get("DOODLE_DURABILITY_TOTAL", 1000))
 KILL_AFTER = int(os.environ.get("DOODLE_DURABILITY_KILL_AFTER", 400))  # 201s before the SIGKILL
 CLIENTS = 20
-
-
-def real_drawings(n: int, seed: int = 5) -> list[tuple[str, list]]:
-    """`n` (word, raw drawing) pairs: Google's raw drawings of many words where the files are
-    there (those within the contribution limits), else random hand-like strokes."""
-    rng = random.Random(seed)
-    words = [w for w in (ROOT / "data" / "categories.txt").read_text().splitlines() if w.strip()]
-    out: list[tuple[str, list]] = []
-    files = sorted(RAW.glob("*.ndjson")) if RAW.is_dir() else []
-    rng.shuffle(files)
-    for path in files:
-        with open(path, encoding="utf-8") as f:
-            for line in itertools.islice(f, 8):
-                record = json.loads(line)
-                try:
-                    C.validate({"word": record["word"], "drawing": record["drawing"], "consent": True}, words)
-                except (C.ContributionError, KeyError):
-                    continue
-                out.append((record["word"], record["drawing"]))
-        if len(out) >= n:
-            return [out[i] for i in range(n)]
-    while len(out) < n:  # no data folder (or too little): strokes as a hand draws them
-        strokes, t = [], 0
-        for _ in range(rng.randint(1, 8)):
-            x, y, xs, ys, ts = rng.uniform(0, 800), rng.uniform(0, 600), [], [], []
-            for _ in range(rng.randint(2, 60)):
-                x, y, t = x + rng.gauss(0, 8), y + rng.gauss(0, 8), t + rng.randint(8, 24)
-                xs.append(round(x, 2)), ys.append(round(y, 2)), ts.append(t)
-            strokes.append([xs, ys, ts])
-            t += rng.randint(100, 600)
-        out.append((rng.choice(words), strokes))
-    return out[:n]
-
-
-class Client:
-    """One client: a keep-alive HTTP connection, reopened when the server closes it."""
-
-    def __init__(self, port: int):
-        self.port, self.conn = port, None
-
-    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        for attempt in (1, 2):
-            reused = self.conn is not None
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-            try:
-                self.conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
-                response = self.conn.getresponse()
-                data = response.read()
-            except (OSError, http.client.HTTPException):
-                self.close()
-                # A kept-alive connection the server had closed before this request: retry once
-                # on a fresh one. (Were the first copy read after all, the second carries the same
-                # contributor id: the checks below take it as the same contribution.)
-                if attempt == 1 and reused:
-                    continue
-                raise
-            if response.will_close:
-                self.close()
-            return response.status, data
-        raise AssertionError("unreachable")
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
