@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from game.extensions import socketio
 from game.ratelimit import SocketCap
+from game.words import CATEGORIES
 
 # templates/, static/ and data/ sit at the repository root, next to game/.
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +27,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         SECRET_KEY=os.environ.get("DOODLE_SECRET_KEY") or secrets.token_hex(32),
         MAX_CONTENT_LENGTH=1024 * 1024,  # 1 MB: a doodle is a few KB
-        CATEGORIES_PATH=str(ROOT / "data" / "categories.txt"),
+        CATEGORIES_PATH=str(CATEGORIES),
         # Reverse proxies in front that set X-Forwarded-For/-Proto/-Host (docs/serving.md).
         TRUSTED_PROXIES=int(os.environ.get("DOODLE_TRUSTED_PROXIES") or 0),
         # Socket.IO connections one address may hold open (game.ratelimit.SocketCap): room

@@ -22,12 +22,11 @@ from game.classroom.modes import PICTIONARY
 from game.classroom.rules import RoomConfig, RoomRegistry, UnknownWords
 from game.classroom.text import articles_of, match_guess
 from game.extensions import socketio
-from game.words import load_categories
+from game.words import CATEGORIES, load_categories
 from fakes import Clock
 from browser import page_paths
 
 ROOT = Path(__file__).resolve().parent.parent
-CATEGORIES = ROOT / "data" / "categories.txt"
 LISTS = sorted((ROOT / "data").glob("categories_*.txt"))
 CATALOGUES = sorted(i18n.TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"))
 
