@@ -11,6 +11,7 @@ import pg_server
 from browser import CHROMIUM, CHROMIUM_MISSING, launched_chromium
 from fakes import CATEGORIES, Clock, FakeClassifier
 from game.app import close_app, create_app
+from game.extensions import socketio
 from live_server import free_port, running_server
 
 # Why tests skip for want of a system package (Debian's chromium, postgresql): each reason is
@@ -124,3 +125,27 @@ def server(tmp_path_factory):
     log_path = tmp_path_factory.mktemp("e2e") / "serve.log"
     with running_server([sys.executable, "-m", "game", "serve", "--port", str(port)], log_path, port) as (base, _):
         yield base
+
+
+@pytest.fixture
+def namespace():
+    """The Socket.IO namespace `connect` joins unless told: the solo game's; a test module
+    of another overrides it."""
+    return None
+
+
+@pytest.fixture
+def connect(app, namespace):
+    """Socket.IO test clients of the module's `app`: connect(namespace=..., headers=...);
+    each disconnected at the end."""
+    clients = []
+
+    def connect(namespace=namespace, headers=None):
+        client = socketio.test_client(app, namespace=namespace, headers=headers, flask_test_client=app.test_client())
+        clients.append((client, namespace))
+        return client
+
+    yield connect
+    for client, ns in clients:
+        if client.is_connected(ns):
+            client.disconnect(ns)

@@ -27,18 +27,8 @@ def app(clock, fake):
 
 
 @pytest.fixture
-def connect(app):
-    clients = []
-
-    def connect():
-        client = socketio.test_client(app, namespace=NS, flask_test_client=app.test_client())
-        clients.append(client)
-        return client
-
-    yield connect
-    for client in clients:
-        if client.is_connected(NS):
-            client.disconnect(NS)
+def namespace():
+    return NS
 
 
 def call(client, event: str, *args) -> dict:

@@ -14,7 +14,6 @@ from game.dataset import store as C
 from game.app import create_app
 from game.classroom.transport import NS
 from game.dataset.contribute import Consent
-from game.extensions import socketio
 from game.dataset.contribute import Contributions
 from game.solo.transport import Solo
 from game.app import close_app
@@ -33,22 +32,6 @@ def app(clock, fake, tmp_path):
                       "CLASSROOM_MOSAIC_INTERVAL": 0.01, "CLASSROOM_ROOM": {"starts_in": 1.0, "break_seconds": 2.0}})
     yield app
     close_app(app)
-
-
-@pytest.fixture
-def connect(app):
-    clients = []
-
-    def connect(namespace=None, headers=None):
-        client = socketio.test_client(app, namespace=namespace, headers=headers,
-                                      flask_test_client=app.test_client())
-        clients.append((client, namespace))
-        return client
-
-    yield connect
-    for client, namespace in clients:
-        if client.is_connected(namespace):
-            client.disconnect(namespace)
 
 
 def stored(app) -> list[dict]:

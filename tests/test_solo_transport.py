@@ -27,21 +27,6 @@ def app(clock, fake):
 
 
 @pytest.fixture
-def connect(app):
-    clients = []
-
-    def connect():
-        client = socketio.test_client(app, flask_test_client=app.test_client())
-        clients.append(client)
-        return client
-
-    yield connect
-    for client in clients:
-        if client.is_connected():
-            client.disconnect()
-
-
-@pytest.fixture
 def client(connect):
     return connect()
 

@@ -19,16 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from game.replay.client import (
-    Client,
-    ReplayError,
-    client_figures,
-    fetch_words,
-    load_drawings,
-    round_figures,
-    start_all,
-    timing_figures,
-)
+from game.replay.client import (Client, ReplayError, client_figures, fetch_words, load_drawings, round_figures,
+                                start_all, timing_figures)
 
 NS = "/classroom"
 MOSAIC_INTERVAL = 0.25  # the server's default CLASSROOM_MOSAIC_INTERVAL: 4 mosaics a second

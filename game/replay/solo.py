@@ -7,15 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from game.replay.client import (
-    Client,
-    ReplayError,
-    client_figures,
-    fetch_words,
-    load_drawings,
-    round_figures,
-    start_all,
-)
+from game.replay.client import (Client, ReplayError, client_figures, fetch_words, load_drawings, round_figures,
+                                start_all)
 
 
 def plan_games(drawings: dict[str, list], players: int, games: int, rounds: int, swap: float,
