@@ -153,7 +153,7 @@ class Pictionary(Mode):
 
 
 MODES: dict[str, Mode] = {mode.name: mode for mode in (Race(), Pictionary())}
-RACE, PICTIONARY = "race", "pictionary"
+RACE, PICTIONARY = Race.name, Pictionary.name
 
 
 def mode_named(name) -> Mode:

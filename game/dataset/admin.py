@@ -27,6 +27,7 @@ from flask import (Blueprint, Flask, current_app, flash, redirect, render_templa
 from flask_babel import gettext as _
 
 from game.dataset.browse import Browser, BrowseError, filter_arg, page_arg, replay_data, thumbnail
+from game.dataset.contribute import Contributions
 from game.dataset.store import FORMATS, OK, REJECTED, export
 from game.ratelimit import KeyedLimiter
 
@@ -129,7 +130,7 @@ def admin_only(view):
 
 
 def _store():
-    return Browser.of(current_app).contributions.store
+    return Contributions.of(current_app).store
 
 
 def _back(default: str):
