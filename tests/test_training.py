@@ -99,6 +99,84 @@ def test_evaluate_cli_reports_missing_data(tmp_path):
     assert "Quick, Draw! data not found" in proc.stderr
 
 
+def test_shards_are_disjoint_and_cover_the_split(quickdraw_dir):
+    _, splits = data.load(quickdraw_dir, ["cat", "anvil"], log=lambda *a: None)
+    whole = splits["train"]
+    shards = [whole.shard(rank, 3) for rank in range(3)]
+    for field in ("drawings", "drawing_labels", "bitmaps", "bitmap_sources"):
+        assert sum(len(getattr(s, field)) for s in shards) == len(getattr(whole, field))
+    keys = [{json.dumps(d) for d in s.drawings} for s in shards]
+    assert not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
+    assert set().union(*keys) == {json.dumps(d) for d in whole.drawings}
+    assert all(set(s.drawing_labels) == set(whole.drawing_labels) for s in shards)  # both words on every rank
+    assert whole.shard(0, 1) is whole
+
+
+def test_torchrun_trains_the_same_model_as_one_process(quickdraw_dir, tmp_path):
+    """Two gloo ranks at the same global batch: the loss curve of one process within noise, one model file."""
+    flags = dict(words=",".join(WORDS), epochs=3, steps_per_epoch=30, batch_size=64)
+    alone = train.train(dict(train.CONFIG, data=str(quickdraw_dir), out=str(tmp_path / "one" / "m.safetensors"),
+                             **flags), log=lambda *a: None)
+    cli = [f"--{k.replace('_', '-')}={v}" for k, v in flags.items()]
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "training", "train", "--data", str(quickdraw_dir),
+                           "--out", str(tmp_path / "two" / "m.safetensors"), *cli],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["m.onnx", "m.safetensors"]
+    meta = checkpoint_metadata(tmp_path / "two" / "m.safetensors")
+    assert json.loads(meta["processes"]) == 2
+    assert reproduce_command(json.loads(meta["config"]), 2).startswith("torchrun --nproc_per_node 2 -m training train")
+    ranked = [h["train_loss"] for h in json.loads(meta["history"])]
+    single = [h["train_loss"] for h in alone["history"]]
+    # Both fall from ln(345) = 5.8 at the start; the epochs' means differ by sampling noise only.
+    assert ranked[-1] < ranked[0] and single[-1] < single[0]
+    assert all(abs(a - b) < 0.12 for a, b in zip(ranked, single)), (ranked, single)
+    two = DoodleClassifier.load(tmp_path / "two" / "m.onnx")
+    assert two.categories == DoodleClassifier.load(alone["served"]).categories
+    assert float(json.loads(meta["history"])[-1]["val_top1"]) >= 0.5, "chance among 5 words is 0.2"
+
+
+@pytest.fixture
+def full_files(quickdraw_dir, tmp_path):
+    """A data folder shaped as `python -m training download` leaves Google's full files: simplified/ only."""
+    (tmp_path / "full" / "simplified").mkdir(parents=True)
+    for word in WORDS:
+        lines = (quickdraw_dir / "simplified" / f"{word}.ndjson").read_text().splitlines()
+        (tmp_path / "full" / "simplified" / f"{word}.ndjson").write_text("\n".join(lines * 3) + "\n")
+    return tmp_path / "full"
+
+
+def test_stroke_stream_reads_its_shard_a_line_at_a_time(full_files):
+    path = full_files / "simplified" / "cat.ndjson"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    mine = [r["drawing"] for i, r in enumerate(lines) if i % 2 == 1 and data.split_of(r["key_id"]) == "train"]
+    stream = data.StrokeStream({7: path}, rank=1, world=2, rng=np.random.default_rng(0), buffer=4)
+    taken = [stream.take(7) for _ in range(3 * len(mine))]
+    assert len(stream.buffers[7]) == 4  # all it holds of the file besides the line it reads
+    assert all(d in mine for d in taken)  # only this rank's lines, only the training side
+    assert len({json.dumps(d) for d in taken}) > len(mine) // 2  # the file read again at its end, shuffled
+    held_cats, held, files = data.load_held_out(full_files, ["cat", "anvil"], per_word=3, log=lambda *a: None)
+    assert files == {held_cats.index("cat"): path, held_cats.index("anvil"): full_files / "simplified" / "anvil.ndjson"}
+    assert [held[side].drawing_labels.count(held_cats.index("cat")) for side in ("val", "test")] == [3, 3]
+    assert all(data.split_of(r["key_id"]) == "val" for r in lines if r["drawing"] in held["val"].drawings)
+    with pytest.raises(FileNotFoundError, match="python -m training download"):
+        data.load_held_out(full_files, ["dog"], log=lambda *a: None)
+
+
+def test_training_streams_full_files(full_files, tmp_path):
+    cfg = dict(train.CONFIG, data=str(full_files), out=str(tmp_path / "s.safetensors"), words=",".join(WORDS),
+               stream=True, epochs=2, steps_per_epoch=30, batch_size=64)
+    result = train.train(cfg, log=lambda *a: None)
+    assert result["data_counts"]["train"] == {"strokes": 0}  # none loaded: they streamed
+    assert result["data_counts"]["val"]["strokes"] > 0
+    losses = [h["train_loss"] for h in result["history"]]
+    assert losses[1] < losses[0], losses
+    assert DoodleClassifier.load(result["served"]).categories[0] == "aircraft carrier"
+    with pytest.raises(ValueError, match="--stream reads Google's full files only"):
+        train.train(dict(cfg, extra=[str(tmp_path)]), log=lambda *a: None)
+
+
 @pytest.mark.parametrize("bf16", [True, False], ids=["bf16-where-native", "float32"])
 def test_training_is_seeded(quickdraw_dir, tmp_path, bf16):
     weights = []

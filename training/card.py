@@ -20,8 +20,9 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.1f} %"
 
 
-def reproduce_command(config: dict) -> str:
-    """The `python -m training train` line that gives this config (defaults left out)."""
+def reproduce_command(config: dict, processes: int = 1) -> str:
+    """The `python -m training train` line that gives this config (defaults left out), under
+    torchrun where it trained on several processes."""
     from training.train import CONFIG
     flags = []
     for k, v in config.items():
@@ -29,7 +30,8 @@ def reproduce_command(config: dict) -> str:
             name = k.replace("_", "-")
             flags.append((f"--{name}" if v else f"--no-{name}") if isinstance(v, bool) else f"--{name} {v}")
     flags += [f"--extra {d}" for d in config.get("extra", [])]
-    return " ".join(["python -m training train", *flags, "   # Quick, Draw! files in ../shared/quickdraw (or --data DIR)"])
+    run = f"torchrun --nproc_per_node {processes} -m training train" if processes > 1 else "python -m training train"
+    return " ".join([run, *flags, "   # Quick, Draw! files in ../shared/quickdraw (or --data DIR)"])
 
 
 def _big_word_lines(report: dict) -> list[str]:
@@ -128,7 +130,7 @@ def write(model_path: Path, report: dict) -> Path:
         "Reproduce (CPU, 2 cores, seeded):",
         "",
         "```",
-        reproduce_command(config),
+        reproduce_command(config, json.loads(meta.get("processes", "1"))),
         "```",
         "",
         f"Config: `{json.dumps({k: v for k, v in config.items() if k not in ('data', 'out')})}`",

@@ -39,6 +39,15 @@ class Split:
         self.drawing_labels.append(label)
         self.raw.append(raw)
 
+    def shard(self, rank: int, world: int) -> "Split":
+        """Every `world`-th drawing and bitmap from `rank` on: the part of the split one process
+        of a distributed run trains on (the shards of all ranks are disjoint and cover the split)."""
+        if world == 1:
+            return self
+        pick = lambda items: list(items[rank::world])  # noqa: E731
+        return Split(pick(self.drawings), pick(self.drawing_labels), pick(self.raw), pick(self.bitmaps),
+                     pick(self.bitmap_labels), pick(self.bitmap_sources))
+
     def counts(self) -> dict:
         out = {"strokes": len(self.drawings)}
         for s in self.bitmap_sources:
@@ -150,6 +159,74 @@ def _add_bitmaps(splits, rows, sides, y, source, held_strokes, threshold):
         splits[side].bitmaps.extend(rows[keep])
         splits[side].bitmap_labels.extend([y] * int(keep.sum()))
         splits[side].bitmap_sources.extend([source] * int(keep.sum()))
+
+
+# Held-out drawings a word and side where the training drawings stream (Google's full files).
+STREAM_HELD_OUT = 100
+
+
+def load_held_out(data_dir: Path, words: list[str] | None = None, per_word: int = STREAM_HELD_OUT,
+                  log=print) -> tuple[list[str], dict[str, Split], dict[int, Path]]:
+    """For Google's full files (hundreds of MB a word), which `load` would read whole: the first
+    `per_word` validation and test drawings of each word from its `simplified/` file, read until
+    both are found, with no training side (`StrokeStream` reads it as the training samples it),
+    and the files by label."""
+    data_dir = Path(data_dir)
+    categories = list(load_categories())
+    label = {w: i for i, w in enumerate(categories)}
+    files = {label[w]: _ndjson(data_dir / "simplified", w) for w in words or categories}
+    splits = {name: Split() for name in ("train", "val", "test")}
+    for y, path in files.items():
+        found = {"val": 0, "test": 0}
+        for rec in iter_ndjson(path):
+            side = split_of(rec["key_id"])
+            if side in found and found[side] < per_word:
+                raw = rec["drawing"] if len(rec["drawing"][0]) == 3 else None
+                splits[side].add_drawing(rec["drawing"] if raw is None else ink.simplify(raw), y, raw)
+                found[side] += 1
+            if min(found.values()) >= per_word:
+                break
+    for name in ("val", "test"):
+        log(f"{name}: {splits[name].counts()}")
+    return categories, splits, files
+
+
+class StrokeStream:
+    """The training drawings of each word, read from its ndjson file as the sampler asks for them,
+    never whole: a shuffle buffer of `buffer` drawings a word, each one taken replaced by the next
+    training line (split_of) of this process's shard of the file (`iter_ndjson`'s shard), the file
+    read again from its start at its end."""
+
+    def __init__(self, files: dict[int, Path], rank: int, world: int, rng: np.random.Generator, buffer: int = 64):
+        self.files, self.shard, self.rng, self.size = files, (rank, world), rng, buffer
+        self.readers: dict[int, object] = {}
+        self.buffers: dict[int, list] = {y: [] for y in files}
+
+    def _next(self, y: int):
+        for _ in range(2):  # at the end of the file, once more from its start
+            reader = self.readers.get(y) or self.readers.setdefault(y, iter_ndjson(self.files[y], shard=self.shard))
+            for rec in reader:
+                if split_of(rec["key_id"]) == "train":
+                    d = rec["drawing"]
+                    return d if len(d[0]) == 2 else ink.simplify(d)
+            del self.readers[y]
+        raise ValueError(f"{self.files[y]}: no training drawings in shard {self.shard[0]} of {self.shard[1]}")
+
+    def take(self, y: int):
+        """A random drawing of word `y` from its buffer (filled on first use), replaced by the next."""
+        buf = self.buffers[y]
+        while len(buf) < self.size:
+            buf.append(self._next(y))
+        i = self.rng.integers(len(buf))
+        drawing, buf[i] = buf[i], self._next(y)
+        return drawing
+
+
+def _ndjson(folder: Path, word: str) -> Path:
+    for name in (f"{word}.ndjson", f"{word}.ndjson.gz"):
+        if (folder / name).exists():
+            return folder / name
+    raise FileNotFoundError(f"no {folder / word}.ndjson (or .ndjson.gz): `python -m training download` fetches it")
 
 
 def _records(path: Path):

@@ -4,17 +4,24 @@ One readable loop in the manner of nanoGPT: the config below, a `Sampler`
 that renders augmented drawings through the game's own ink pipeline, AdamW
 with a cosine schedule, a validation pass per epoch, temperature calibration
 on the validation split, and a checkpoint with the ONNX file the game serves beside it.
+
+The same loop runs on several processes under torchrun (PyTorch's DistributedDataParallel:
+gloo on CPUs, NCCL on GPUs): `batch_size` stays the global batch, each rank samples its share of
+it from its own shard of the training drawings, and rank 0 validates, calibrates and saves.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
@@ -29,9 +36,11 @@ CONFIG = dict(
     out=str(DEFAULT_MODEL.with_suffix(".safetensors")),  # the checkpoint; the served .onnx goes beside it
     words="",               # comma-separated subset for quick runs; empty = all 345
     extra=[],               # folders of exported contributions (Google's ndjson)
+    stream=False,           # Google's full files (`python -m training download`): stroke drawings from simplified/,
+                            # read as sampled, never whole (data.StrokeStream); no bitmaps, no --extra
     epochs=28,
     steps_per_epoch=500,
-    batch_size=128,
+    batch_size=128,         # the global batch: under torchrun each rank takes batch_size / world
     lr=3e-3,
     weight_decay=0.05,
     label_smoothing=0.1,
@@ -40,7 +49,7 @@ CONFIG = dict(
     balance=0.5,            # a word is drawn with weight (its drawings)**balance: 0 = class-balanced
     prefix_prob=0.3,        # train on the first strokes only, so the model guesses early
     seed=1337,
-    threads=2,
+    threads=2,              # CPU threads in all: under torchrun, shared among one machine's ranks
     device="cpu",           # "cuda" on a GPU: the same loop, the sampler stays on the CPU
     bf16=False,             # autocast to bfloat16 where the device has it natively (AMX / AVX-512 BF16, or a
                             # GPU): a step takes 117 ms instead of 218 here. The shipped model is float32's;
@@ -89,8 +98,9 @@ class Sampler:
     thousands of drawings as `balance` grows, since a 25-drawing word cannot use as many
     samples), then a stroke drawing (augmented and rendered) or a bitmap of it."""
 
-    def __init__(self, split: data.Split, num_classes: int, cfg: dict, seed: int):
-        self.split, self.cfg = split, cfg
+    def __init__(self, split: data.Split, num_classes: int, cfg: dict, seed: int,
+                 stream: data.StrokeStream | None = None):
+        self.split, self.cfg, self.stream = split, cfg, stream
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.strokes_of = [[] for _ in range(num_classes)]
@@ -106,11 +116,18 @@ class Sampler:
         self.classes = [c for c in range(num_classes) if self.strokes_of[c] or self.bitmaps_of[c]]
         sizes = np.array([len(self.strokes_of[c]) + len(self.bitmaps_of[c]) for c in self.classes], float)
         self.weights = sizes ** cfg["balance"] / (sizes ** cfg["balance"]).sum() if cfg["balance"] else None
+        if stream is not None:  # thousands of drawings of every word: uniform over the words
+            self.classes, self.weights = sorted(stream.files), None
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         ys = self.rng.choice(self.classes, n, p=self.weights)
         strokes, bitmaps, ys_s, ys_b = [], [], [], []
         for y in ys:
+            if self.stream is not None:
+                d = self.stream.take(y)
+                strokes.append(ink.render(augment(d, self.rng, self.cfg["prefix_prob"])))
+                ys_s.append(y)
+                continue
             use_strokes = self.strokes_of[y] and (not self.bitmaps_of[y] or self.rng.random() < self.stroke_share[y])
             if use_strokes:
                 d = self.split.drawings[self.rng.choice(self.strokes_of[y])]
@@ -176,23 +193,83 @@ def fit_temperatures(model, x: torch.Tensor, y: torch.Tensor, bf16: bool = False
             fit_temperature(logits_of(model, x, bf16), y))
 
 
+@dataclass(frozen=True)
+class Ranks:
+    """Where this process stands in a run: rank 0 of 1 alone; under torchrun, its rank among
+    `world` processes (torchrun's environment says which), with the device it computes on."""
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def start(cls, device: str) -> "Ranks":
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world == 1:
+            return cls(0, 1, torch.device(device))
+        dist.init_process_group("nccl" if device == "cuda" else "gloo")
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        on = torch.device("cuda", local) if device == "cuda" else torch.device(device)
+        if on.type == "cuda":
+            torch.cuda.set_device(on)
+        return cls(dist.get_rank(), world, on)
+
+    def mean(self, value: float) -> float:
+        """The mean of `value` over the ranks (every rank must call it)."""
+        if self.world == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return float(t) / self.world
+
+    def stop(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+            dist.destroy_process_group()
+
+
 def train(cfg: dict, log=print) -> dict:
-    torch.manual_seed(cfg["seed"])
-    torch.set_num_threads(cfg["threads"])
+    ranks = Ranks.start(cfg["device"])
+    try:
+        return _train(cfg, ranks, log if ranks.main else lambda *a: None)
+    finally:
+        ranks.stop()
+
+
+def _train(cfg: dict, ranks: Ranks, log) -> dict:
+    if cfg["batch_size"] % ranks.world:
+        raise ValueError(f"batch_size {cfg['batch_size']} does not split evenly over {ranks.world} processes")
+    torch.manual_seed(cfg["seed"])  # the same initial weights on every rank
+    # The ranks on one machine share its cores.
+    torch.set_num_threads(max(1, cfg["threads"] // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
     words = [w for w in cfg["words"].split(",") if w] or None
-    categories, splits = data.load(Path(cfg["data"]), words, tuple(Path(p) for p in cfg["extra"]), log=log)
-    device = torch.device(cfg["device"])
+    stream = None
+    if cfg["stream"]:
+        if cfg["extra"]:
+            raise ValueError("--stream reads Google's full files only: export contributions into them, or drop --extra")
+        categories, splits, files = data.load_held_out(Path(cfg["data"]), words, log=log)
+        stream = data.StrokeStream(files, ranks.rank, ranks.world, np.random.default_rng(cfg["seed"] + ranks.rank))
+    else:
+        categories, splits = data.load(Path(cfg["data"]), words, tuple(Path(p) for p in cfg["extra"]), log=log)
+    device = ranks.device
     bf16 = uses_bf16(cfg, device)
     # Channels-last is oneDNN's (and cuDNN's) fast layout for bfloat16 convolutions; float32
     # keeps the layout the shipped model was trained in (its command: the same steps as before).
     layout = torch.channels_last if bf16 else torch.contiguous_format
     model = build_model(len(categories)).to(device, memory_format=layout)
-    sampler = Sampler(splits["train"], len(categories), cfg, cfg["seed"])
+    # DDP averages the ranks' gradients in each backward pass: the step of one process on the whole batch.
+    stepped = torch.nn.parallel.DistributedDataParallel(model) if ranks.world > 1 else model
+    sampler = Sampler(splits["train"].shard(ranks.rank, ranks.world), len(categories), cfg,
+                      cfg["seed"] + ranks.rank, stream)
     served = MirrorViews(model)  # validated and calibrated as the game serves it
-    xv, yv = eval_inputs(splits["val"])
-    xc, yc = calibration_inputs(splits["val"])
-    xvb = bitmaps_to_tensor(np.stack(splits["val"].bitmaps)) if splits["val"].bitmaps else torch.zeros(0, 1, 28, 28)
-    yvb = torch.tensor(splits["val"].bitmap_labels)
+    if ranks.main:
+        xv, yv = eval_inputs(splits["val"])
+        xc, yc = calibration_inputs(splits["val"])
+        xvb = bitmaps_to_tensor(np.stack(splits["val"].bitmaps)) if splits["val"].bitmaps else torch.zeros(0, 1, 28, 28)
+        yvb = torch.tensor(splits["val"].bitmap_labels)
     steps = cfg["epochs"] * cfg["steps_per_epoch"]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     warmup = max(1, steps // 50)
@@ -200,15 +277,15 @@ def train(cfg: dict, log=print) -> dict:
         opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
     history = []
     t0 = time.time()
-    bar = tqdm(total=steps, desc="train", unit="step", dynamic_ncols=True)
+    bar = tqdm(total=steps, desc="train", unit="step", dynamic_ncols=True, disable=not ranks.main)
     for epoch in range(cfg["epochs"]):
         model.train()
         losses = []
         for _ in range(cfg["steps_per_epoch"]):
-            x, y = sampler.batch(cfg["batch_size"])
+            x, y = sampler.batch(cfg["batch_size"] // ranks.world)
             x, y = x.to(device, memory_format=layout), y.to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = F.cross_entropy(model(x), y, label_smoothing=cfg["label_smoothing"])
+                loss = F.cross_entropy(stepped(x), y, label_smoothing=cfg["label_smoothing"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -216,27 +293,32 @@ def train(cfg: dict, log=print) -> dict:
             losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses[-50:]):.3f}")
+        history.append({"epoch": epoch + 1, "train_loss": ranks.mean(float(np.mean(losses)))})
+        if not ranks.main:  # the other ranks wait for rank 0's validation at their next step
+            continue
         lv = logits_of(served, xv, bf16)
         val_loss = float(F.cross_entropy(lv, yv)) if len(yv) else float("nan")
         val_acc = float((lv.argmax(1) == yv).float().mean()) if len(yv) else float("nan")
         bitmap_acc = float((logits_of(served, xvb, bf16).argmax(1) == yvb).float().mean()) if len(yvb) else float("nan")
-        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
-                        "val_top1": val_acc, "val_bitmaps_top1": bitmap_acc, "minutes": (time.time() - t0) / 60})
+        history[-1].update({"val_loss": val_loss, "val_top1": val_acc, "val_bitmaps_top1": bitmap_acc,
+                            "minutes": (time.time() - t0) / 60})
         bar.write(json.dumps(history[-1]))
     bar.close()
+    if not ranks.main:
+        return {"history": history, "rank": ranks.rank}
     temperatures = fit_temperatures(model, xc, yc, bf16)
     out = Path(cfg["out"])
     out.parent.mkdir(parents=True, exist_ok=True)
     counts = {name: s.counts() for name, s in splits.items()}
     # The precision it really trained in: --bf16 falls back to float32 where bfloat16 is not native.
     served = save(model.cpu(), out, categories, temperatures,
-                  extra={"history": history, "config": cfg, "data_counts": counts,
+                  extra={"history": history, "config": cfg, "data_counts": counts, "processes": ranks.world,
                          "training_precision": "bfloat16" if bf16 else "float32"})
     log(f"saved {out} and the served {served} ({served.stat().st_size / 1e6:.1f} MB), "
         f"temperatures {temperatures[0]:.3f} (mirror views), {temperatures[1]:.3f} (one view), "
         f"{(time.time() - t0) / 60:.1f} min")
     return {"history": history, "temperature": temperatures[0], "data_counts": counts, "path": str(out),
-            "served": str(served)}
+            "served": str(served), "rank": 0}
 
 
 def add_arguments(parser) -> None:
@@ -255,7 +337,7 @@ def cli(args) -> int:
     cfg = {k: getattr(args, k) for k in CONFIG}
     try:
         train(cfg)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}")
         return 1
     return 0

@@ -39,12 +39,15 @@ _UINT16 = struct.Struct("<H")
 _TS_FORMATS = ("%Y-%m-%d %H:%M:%S.%f UTC", "%Y-%m-%d %H:%M:%S UTC")
 
 
-def iter_ndjson(path: str | Path, limit: int | None = None) -> Iterator[dict]:
+def iter_ndjson(path: str | Path, limit: int | None = None, shard: tuple[int, int] = (0, 1)) -> Iterator[dict]:
     """Yield Google's ndjson records one line at a time (plain or gzip, simplified or raw).
 
     Streaming: only the lines consumed are read, so ``limit`` (or stopping early)
-    costs nothing for the rest of a large file. Blank lines are skipped.
+    costs nothing for the rest of a large file. Blank lines are skipped. ``shard=(i, n)``
+    yields only lines i, i + n, i + 2n, ... (counted from 0), the others not even parsed: one
+    of n processes' share of a file.
     """
+    index, count_of = shard
     path = Path(path)
     if limit is not None and limit <= 0:
         return
@@ -62,7 +65,7 @@ def iter_ndjson(path: str | Path, limit: int | None = None) -> Iterator[dict]:
             if not line:
                 return
             lineno += 1
-            if not line.strip():
+            if (lineno - 1) % count_of != index or not line.strip():
                 continue
             try:
                 record = json.loads(line)
