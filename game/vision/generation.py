@@ -95,7 +95,7 @@ class Generations:
 
     def __init__(self, run: Callable[[Job], dict], workers: int, queue_size: int, keep_s: float = 600.0):
         self.run = run
-        self.workers, self.queue_size, self.keep_s = workers, queue_size, keep_s
+        self.queue_size, self.keep_s = queue_size, keep_s
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self.executor = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="vision-generate",

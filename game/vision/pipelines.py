@@ -214,8 +214,7 @@ def local_dir(model: str, cache_dir: str | None) -> str | None:
 
 def has_weights(path: Path) -> bool:
     """Weights in the folder, or in a diffusers pipeline's folder in it (unet/)."""
-    return any(path.glob("*.safetensors")) or any(path.glob("*.bin")) or any(path.glob("*/*.safetensors")) \
-        or any(path.glob("*/*.bin"))
+    return any(any(path.glob(pattern)) for pattern in ("*.safetensors", "*.bin", "*/*.safetensors", "*/*.bin"))
 
 
 class Pipelines:

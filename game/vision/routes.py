@@ -31,7 +31,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from game.model.cpus import unpin_thread
 from game.model.service import ModelService
 from game.vision import VisionError
-from game.vision.generation import CANCELLED, Generations, Job
+from game.vision.generation import Generations, Job
 from game.vision.images import Photo, data_url, open_photo, size_text
 from game.vision.pipelines import (BUILTIN_TASKS, DOODLE, EFFICIENTNET, EfficientNetLite0, ModelNotDownloaded,
                                    Pipelines)
@@ -169,7 +169,6 @@ class VisionLab:
             raise VisionError(500, _("the model %(model)s failed on this photo (%(error)s); the server's log has "
                                      "the details", model=model, error=type(e).__name__)) from None
 
-
     def generate(self, job: Job) -> dict:
         """A generation job's result, on a generation thread (Generations)."""
         task = TASKS["generate"]
@@ -246,7 +245,7 @@ def api(name: str):
     model = lab.model_for(task, args.get("model"))
     options = parse_options(task, args)
     if task.takes is None:
-        return queue_generation(lab, model, options)
+        return queue_generation(lab, task, model, options)
     field = "video" if task.takes == VIDEO else "image"
     if field in request.files:
         data = request.files[field].read()
@@ -273,10 +272,10 @@ def api(name: str):
     return jsonify(body)
 
 
-def queue_generation(lab: VisionLab, model: str, options: dict):
+def queue_generation(lab: VisionLab, task: Task, model: str, options: dict):
     """202 with the job's id and where to follow or cancel it; 429 or 503 (Generations)."""
     if not lab.pipelines.available(model):  # now, not minutes later in the queue
-        raise ModelNotDownloaded("generate", model, model == lab.defaults["generate"])
+        raise ModelNotDownloaded(task.name, model, model == lab.defaults[task.name])
     job = lab.generations.submit(request.remote_addr or "unknown", model, options["steps"])
     return jsonify(job=job.id, model=model, steps=job.steps, state=job.state,
                    events=url_for("vision.generation_events", job_id=job.id),
@@ -285,14 +284,15 @@ def queue_generation(lab: VisionLab, model: str, options: dict):
 
 @bp.get("/api/vision/generate/<job_id>/events")
 def generation_events(job_id: str):
-    job = _lab().generations.get(job_id)
+    generations = _lab().generations
+    job = generations.get(job_id)
 
     def stream():
         try:
             yield from job.events()
         finally:
-            # The page went away (closed, or cancelled by closing the stream): nobody will see the image.
-            job.finish(CANCELLED)
+            # Ended early, the page went away: nobody will see the image (a finished job stays as it is).
+            generations.cancel(job.id)
 
     return Response(stream_with_context(stream()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})  # nginx: no buffering

@@ -36,7 +36,7 @@ from game.vision.videos import Clip
 
 TOP_K = 5
 FRAME_THUMB_SIDE = 160  # the frames a video model saw, as the page shows them
-GENERATE_STEPS = 50  # a generation's default denoising steps: a minute or two of a real DDPM on a CPU
+GENERATE_STEPS = 50  # a generation's default denoising steps, a pass of the model each: minutes on a CPU
 MAX_STEPS = 1000  # DDPM's own training schedule: more steps than this it has none for
 MAX_OBJECTS = 100
 MAX_SEGMENTS = 40
