@@ -1,8 +1,11 @@
 """How fast the vision lab answers: per task, the model's load time and the median latency
 for one 1024 x 768 photo, as the API serves it (decode + the task's run + the JSON result),
 through the Flask test client, so the figures include upload decoding and result encoding.
+The video task gets a 5-second 640 x 480 clip at 30 fps instead; super-resolution the same
+photo (scaled to 512 first, so that the result is 1024 wide); generation no input, but
+GENERATE_STEPS steps, from its POST to the last server-sent event.
 
-Models: the tiny random models of tests/vision_models.py for the transformers tasks (what
+Models: the tiny random models of tests/vision_models.py for the Hugging Face tasks (what
 the pipelines cost around a model, not a real model's compute), the real EfficientNet-Lite0
 (the offline classification default) and the game's doodle model on a photo of a drawing.
 The Hub models themselves need `python -m game.vision pull` and a network: not measured.
@@ -34,7 +37,8 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from game.app import create_app  # noqa: E402
-from vision_models import build_tiny_models, vision_config  # noqa: E402
+from game.vision.tasks import GENERATE_STEPS, TASKS, VIDEO  # noqa: E402
+from vision_models import build_tiny_models, clip, vision_config  # noqa: E402
 
 SIZE = (1024, 768)
 
@@ -68,16 +72,32 @@ def drawing_photo() -> bytes:
 FIELDS = {"detection": {"threshold": "0.05"}, "zero-shot": {"labels": "a cup, a dog, a car, a tree"}}
 
 
-def measure(client, task: str, model: str, data: bytes, runs: int) -> dict:
+def upload(client, task: str, model: str, data: bytes) -> tuple[int, dict]:
+    field = "video" if TASKS[task].takes == VIDEO else "image"
+    r = client.post(f"/api/vision/{task}",
+                    data={field: (io.BytesIO(data), "upload"), "model": model, **FIELDS.get(task, {})})
+    return r.status_code, r.get_json()
+
+
+def generation(client, model: str) -> tuple[int, dict]:
+    """A generation queued, then followed to its last event (the result)."""
+    r = client.post("/api/vision/generate", data={"model": model, "steps": str(GENERATE_STEPS)})
+    if r.status_code != 202:
+        return r.status_code, r.get_json()
+    last = client.get(r.get_json()["events"]).get_data(as_text=True).strip().rsplit("\n\n", 1)[-1]
+    event, data = (line.split(": ", 1)[1] for line in last.splitlines())
+    return (200 if event == "done" else 500), json.loads(data)
+
+
+def measure(client, task: str, model: str, data: bytes | None, runs: int) -> dict:
     times, model_times = [], []
     for _ in range(runs + 1):
         start = time.perf_counter()
-        r = client.post(f"/api/vision/{task}",
-                        data={"image": (io.BytesIO(data), "photo.jpg"), "model": model, **FIELDS.get(task, {})})
+        status, body = generation(client, model) if data is None else upload(client, task, model, data)
         times.append(time.perf_counter() - start)
-        if r.status_code != 200:
-            raise SystemExit(f"{task} with {model}: HTTP {r.status_code} {r.get_json()}")
-        model_times.append(r.get_json()["seconds"])
+        if status != 200:
+            raise SystemExit(f"{task} with {model}: HTTP {status} {body}")
+        model_times.append(body["seconds"])
     median = statistics.median(times[1:])
     return {"task": task, "model": model, "load_s": max(0.0, times[0] - median), "median_s": median,
             "model_s": statistics.median(model_times[1:])}
@@ -104,10 +124,11 @@ def main() -> int:
         app = create_app({"SECRET_KEY": "bench", "VISION_MODELS": models, "VISION_CACHE_DIR": tmp,
                           "CPU_AFFINITY": "off"})
         client = app.test_client()
-        picture, drawing = photo(), drawing_photo()
+        picture, drawing, video = photo(), drawing_photo(), clip(seconds=5, fps=30, size=(640, 480))
+        given = {"video": video, "generate": None}  # the rest: the photo
         rows = [measure(client, "classification", "efficientnet-lite0", picture, args.runs),
                 measure(client, "doodle", "doodle-lab", drawing, args.runs)]
-        rows += [measure(client, task, path, picture, args.runs) for task, path in tiny.items()]
+        rows += [measure(client, task, path, given.get(task, picture), args.runs) for task, path in tiny.items()]
     for row in rows:
         if Path(row["model"]).is_absolute():
             row["model"] = f"tiny {Path(row['model']).name}"

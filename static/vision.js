@@ -1,5 +1,6 @@
-// The vision lab's task page (templates/vision_task.html): sends a photo to
-// POST /api/vision/<task> and draws the JSON result (game/vision/tasks.py lists its fields).
+// The vision lab's task page (templates/vision_task.html): sends a photo or a clip to
+// POST /api/vision/<task> and draws the JSON result (game/vision/tasks.py lists its fields);
+// on the generation page, queues a job there and follows its progress as server-sent events.
 // The server words its errors and notes in the page's language; the page's own text comes
 // from static/i18n.js.
 (() => {
@@ -8,6 +9,7 @@
   if (!main) return;
   const { _, ngettext, word, number, locale } = window.DoodleI18n;
   const task = main.dataset.task;
+  const takes = main.dataset.takes; // "photo", "video", or "" (generation: no input)
   // The doodle model's labels are the game's English category ids, named in the page's
   // language; the other models' (ImageNet's, COCO's, ADE20K's) stay as the model gives them.
   const labelText = task === "doodle" ? word : (label) => label;
@@ -32,8 +34,9 @@
     });
   }
   form.addEventListener("submit", (event) => {
-    event.preventDefault(); // zero-shot: new labels for the same photo
-    if (lastFile) send(lastFile);
+    event.preventDefault(); // zero-shot: new labels for the same photo; generation: start
+    if (!takes) generate();
+    else if (lastFile) send(lastFile);
   });
 
   function el(tag, props = {}, children = []) {
@@ -51,12 +54,12 @@
   async function send(file) {
     lastFile = file;
     const body = new FormData();
-    body.append("image", file);
+    body.append(takes === "video" ? "video" : "image", file);
     body.append("model", form.elements.model.value);
     body.append("photo", "1");
     if (task === "detection") body.append("threshold", String(DETECTION_FLOOR));
     if (form.elements.labels) body.append("labels", form.elements.labels.value);
-    setStatus(_("Looking at your photo…"), "busy");
+    setStatus(takes === "video" ? _("Watching your clip…") : _("Looking at your photo…"), "busy");
     main.setAttribute("aria-busy", "true");
     let data;
     try {
@@ -111,13 +114,12 @@
   async function render(data) {
     result.replaceChildren();
     result.hidden = false;
-    const photo = await loadImage(data.photo);
     const stage = el("div", { className: "vision-stage" });
     result.append(stage);
-    if (data.objects) drawObjects(stage, photo, data);
-    else if (data.segments) await drawSegments(stage, photo, data);
-    else if (data.depth) drawDepth(stage, photo, data);
-    else stage.append(canvasFor(photo, data));
+    if (data.frames) drawFrames(stage, data);
+    else if (data.upscaled) drawUpscaled(stage, data);
+    else if (data.image) drawGenerated(stage, data);
+    else await drawOnPhoto(stage, data);
     if (data.bitmap) {
       result.append(el("figure", {}, [
         el("img", { className: "vision-bitmap", src: data.bitmap, alt: _("the 28 by 28 doodle the model saw") }),
@@ -126,6 +128,141 @@
     }
     if (data.labels) result.append(bars(data.labels));
     result.dataset.ready = "1";
+  }
+
+  async function drawOnPhoto(stage, data) {
+    const photo = await loadImage(data.photo);
+    if (data.objects) drawObjects(stage, photo, data);
+    else if (data.segments) await drawSegments(stage, photo, data);
+    else if (data.depth) drawDepth(stage, photo, data);
+    else stage.append(canvasFor(photo, data));
+  }
+
+  // Video: the frames the model looked at, in order, each with its time in the clip.
+  function drawFrames(stage, data) {
+    stage.append(
+      el("ol", { className: "vision-frames" }, data.frames.map(({ time, jpeg }) => el("li", {}, [
+        el("img", { src: jpeg, alt: _("the frame at %(seconds)s s", { seconds: number(time, 1) }) }),
+        el("span", { textContent: `${number(time, 1)} s` }),
+      ]))),
+      el("p", { className: "small", textContent: _("The model looked at these %(n)s frames of the %(decoded)s in the clip (%(seconds)s s).",
+        { n: data.frames.length, decoded: data.decoded, seconds: number(data.duration, 1) }) }),
+    );
+  }
+
+  // Super-resolution: the model's input, enlarged by the browser, and the model's result in
+  // one box; the slider moves the line between them.
+  function drawUpscaled(stage, data) {
+    const { png, input, width, height, scale } = data.upscaled;
+    const after = el("img", { className: "vision-after", src: png, alt: _("the result, %(scale)s times larger", { scale }) });
+    const slider = el("input", { type: "range", min: "0", max: "100", step: "1", value: "50" });
+    const show = () => { after.style.clipPath = `inset(0 0 0 ${slider.value}%)`; };
+    slider.addEventListener("input", show);
+    show();
+    stage.append(
+      el("div", { className: "vision-compare" }, [
+        el("img", { src: input, alt: _("the photo as the model got it") }), after,
+        el("span", { className: "vision-compare-left", textContent: _("Enlarged") }),
+        el("span", { className: "vision-compare-right", textContent: _("Super-resolution") }),
+      ]),
+      el("label", { className: "vision-slider" }, [_("Compare: plain enlargement on the left, the model's result on the right"), slider]),
+      el("p", { className: "small", textContent: _("%(width)s × %(height)s pixels, %(scale)s times the photo the model got.", { width, height, scale }) }),
+      el("p", {}, [el("a", { className: "btn", href: png, download: `${task}-x${scale}.png`, textContent: _("Download the result (PNG)") })]),
+    );
+  }
+
+  function drawGenerated(stage, data) {
+    const { png, width, height } = data.image;
+    stage.append(
+      el("figure", {}, [
+        el("img", { className: "vision-generated", src: png, alt: _("the generated image") }),
+        el("figcaption", { textContent: _("%(width)s × %(height)s pixels, after %(steps)s steps", { width, height, steps: data.steps }) }),
+      ]),
+      el("p", {}, [el("a", { className: "btn", href: png, download: "generated.png", textContent: _("Download the image (PNG)") })]),
+    );
+  }
+
+  // Generation: POST queues a job (202, or 429 / 503 with the reason); its events say how
+  // far it is, then carry the image. Cancel stops it on the server; so does leaving the page.
+  const progress = main.querySelector(".vision-progress");
+  const cancel = main.querySelector(".vision-cancel");
+  let current = null; // {job, source}
+
+  async function generate() {
+    const start = form.querySelector('button[type="submit"]');
+    const body = new FormData(form);
+    setStatus(_("Starting…"), "busy");
+    start.disabled = true;
+    let job;
+    try {
+      const response = await fetch(main.dataset.api, { method: "POST", body });
+      const answered = _("the server answered %(status)s", { status: response.status });
+      job = await response.json().catch(() => ({ error: answered }));
+      if (!response.ok) throw new Error(job.error || answered);
+    } catch (err) {
+      setStatus(err.message, "error");
+      start.disabled = false;
+      return;
+    }
+    follow(job);
+  }
+
+  function follow(job) {
+    const bar = progress.querySelector("progress");
+    const text = progress.querySelector(".vision-progress-text");
+    bar.max = job.steps;
+    bar.value = 0;
+    progress.hidden = false;
+    cancel.hidden = false;
+    result.hidden = true;
+    const source = new EventSource(job.events);
+    current = { job, source };
+    source.addEventListener("progress", (event) => {
+      const p = JSON.parse(event.data);
+      if (p.state === "queued") {
+        text.textContent = ngettext("Waiting for the server: %(n)s image before yours", "Waiting for the server: %(n)s images before yours",
+          p.position + 1);
+        return;
+      }
+      bar.value = p.step;
+      text.textContent = _("Step %(step)s of %(steps)s (%(percent)s)", { step: p.step, steps: p.steps, percent: percent(p.step / p.steps, 0) });
+      setStatus(_("Denoising…"), "busy");
+    });
+    source.addEventListener("done", (event) => {
+      const data = JSON.parse(event.data);
+      bar.value = bar.max;
+      text.textContent = _("Step %(step)s of %(steps)s (%(percent)s)", { step: data.steps, steps: data.steps, percent: percent(1, 0) });
+      stop();
+      setStatus(_("%(model)s answered in %(seconds)s s", { model: data.model, seconds: number(data.seconds, 2) }));
+      render(data);
+    });
+    for (const kind of ["failed", "cancelled"]) {
+      source.addEventListener(kind, (event) => {
+        const { error } = JSON.parse(event.data);
+        stop();
+        progress.hidden = true;
+        setStatus(kind === "failed" ? error : _("Cancelled."), kind === "failed" ? "error" : undefined);
+      });
+    }
+  }
+
+  function stop() {
+    if (current) current.source.close();
+    current = null;
+    cancel.hidden = true;
+    form.querySelector('button[type="submit"]').disabled = false;
+  }
+
+  if (cancel) {
+    cancel.addEventListener("click", async () => {
+      if (!current) return;
+      cancel.disabled = true;
+      try {
+        await fetch(current.job.cancel, { method: "POST" }); // the stream then says "cancelled"
+      } finally {
+        cancel.disabled = false;
+      }
+    });
   }
 
   function drawObjects(stage, photo, data) {

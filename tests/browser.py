@@ -19,6 +19,7 @@ CHROMIUM_MISSING = (f"{CHROMIUM} not found: the browser tests need Debian's chro
                     "`make test` installs it where it runs as root)")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True)
+DESKTOP = dict(viewport={"width": 1280, "height": 800})
 # What a page shows is awaited up to 20 s, not Playwright's 5: a busy 2-core machine is slow to
 # render, and a test that passes waits no longer for it.
 expect.set_options(timeout=20_000)
@@ -103,7 +104,16 @@ INK_PIXELS_JS = """(sel) => {
 def phone_page(browser) -> tuple:
     """A new phone-sized touch context and page, and the list its problems go into:
     page errors, console errors and HTTP errors (a test asserts it stays empty)."""
-    context = browser.new_context(**PHONE)
+    return new_page(browser, PHONE)
+
+
+def desktop_page(browser) -> tuple:
+    """phone_page's, on a laptop's screen with a mouse."""
+    return new_page(browser, DESKTOP)
+
+
+def new_page(browser, device: dict) -> tuple:
+    context = browser.new_context(**device)
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))

@@ -193,7 +193,7 @@ def test_index_says_which_tasks_run_here(client, empty_cache):
         items = re.findall(r'<li data-task="([^"]+)" data-ready="(yes|no)">.*?<span class="vision-ready[^"]*">(.*?)</span>',
                            html, re.S)
         assert [name for name, *_ in items] == ["classification", "detection", "segmentation", "depth", "zero-shot",
-                                                "doodle"]
+                                                "doodle", "video", "image-to-image", "generate"]
         return {name: (ready, text) for name, ready, text in items}
 
     # Out of the box with nothing downloaded: the two built-ins run, the Hub models wait for a pull.
@@ -203,7 +203,7 @@ def test_index_says_which_tasks_run_here(client, empty_cache):
     assert seen["doodle"] == ("yes", "✓ Ready: runs here with doodle-lab.")
     assert seen["detection"] == ("no", "✗ Not downloaded here: its model, facebook/detr-resnet-50, needs "
                                        "<code>python -m game.vision pull detection</code> on the server first.")
-    for name in ("segmentation", "depth", "zero-shot"):
+    for name in ("segmentation", "depth", "zero-shot", "video", "image-to-image", "generate"):
         assert seen[name][0] == "no" and f"<code>python -m game.vision pull {name}</code>" in seen[name][1]
     spanish = states(bare.test_client().get("/vision", headers=ES).get_data(as_text=True))
     assert spanish["depth"] == ("no", "✗ No descargado aquí: su modelo, Intel/dpt-hybrid-midas, necesita antes "
@@ -721,7 +721,7 @@ def test_at_most_max_loaded_models_stay_loaded():
 
 
 def test_the_lab_keeps_the_configured_number_of_models(app):
-    assert VisionLab.of(app).pipelines.max_loaded == 6  # one a task
+    assert VisionLab.of(app).pipelines.max_loaded == 9  # one a task
     other = create_app({"TESTING": True, "CLASSIFIER": FakeClassifier(CATEGORIES), "DECK": ["cat"], "VISION_MAX_LOADED": 2})
     try:
         assert VisionLab.of(other).pipelines.max_loaded == 2

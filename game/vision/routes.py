@@ -1,34 +1,42 @@
 """The vision lab's pages and API.
 
     GET  /vision                  the tasks
-    GET  /vision/<task>?model=ID  a task's page: upload or take a photo, see the result drawn
-    POST /api/vision/<task>       multipart field `image` (or the image as the raw body),
-                                  `model`, and the task's options (`threshold`, `labels`);
-                                  `photo=1` adds the photo as the model saw it (a data URL)
+    GET  /vision/<task>?model=ID  a task's page: upload or take a photo (or a clip), see the result drawn
+    POST /api/vision/<task>       multipart field `image` (`video` for a clip; or either as the raw
+                                  body), `model`, and the task's options (`threshold`, `labels`);
+                                  `photo=1` adds the photo as the model saw it (a data URL).
+                                  The generate task takes no input: its `steps` queue a job (202)
+    GET  /api/vision/generate/<job>/events   the job's progress and result, server-sent events
+    POST /api/vision/generate/<job>/cancel   stops it
 
-Photos decode in the request's thread, at most VISION_DECODES at once: a request waits at
-most VISION_DECODE_WAIT seconds for its turn (then 503). Models run on the lab's own worker
-threads, never a request's: a request waits at most VISION_TIMEOUT seconds (then 504; the
-model finishes in the background and stays loaded).
+Photos and clips decode in the request's thread, at most VISION_DECODES at once: a request
+waits at most VISION_DECODE_WAIT seconds for its turn (then 503). Models run on the lab's own
+worker threads, never a request's: a request waits at most VISION_TIMEOUT seconds (then 504;
+the model finishes in the background and stays loaded). Generations, minutes long, run on
+threads of their own as jobs (generation.py).
 Every refusal is `{"error": message}` with a 4xx or 5xx status, in the request's language.
 """
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import threading
 import time
 
-from flask import Blueprint, Flask, current_app, jsonify, render_template, request, url_for
+from flask import (Blueprint, Flask, Response, current_app, jsonify, render_template, request, stream_with_context,
+                   url_for)
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from game.model.cpus import unpin_thread
 from game.model.service import ModelService
 from game.vision import VisionError
+from game.vision.generation import Generations, Job
 from game.vision.images import Photo, data_url, open_photo, size_text
 from game.vision.pipelines import (BUILTIN_TASKS, DOODLE, EFFICIENTNET, EfficientNetLite0, ModelNotDownloaded,
                                    Pipelines)
-from game.vision.tasks import TASKS, Task, parse_options
+from game.vision.tasks import GENERATE_STEPS, MAX_STEPS, PHOTO, TASKS, VIDEO, Task, parse_options
+from game.vision.videos import Clip, open_clip
 
 bp = Blueprint("vision", __name__)
 
@@ -46,7 +54,13 @@ CONFIG_DEFAULTS = {
     "VISION_TIMEOUT": 60.0,  # seconds a request waits for its model (504 beyond); the first use loads it
     "VISION_CACHE_DIR": None,  # the Hugging Face cache to read models from; None: huggingface_hub's ($HF_HUB_CACHE)
     "VISION_WORKERS": 1,  # threads running models: more serve more students at once, each slower
-    "VISION_MAX_LOADED": 6,  # models kept loaded (one a task by default); beyond, the least recently used goes
+    "VISION_MAX_LOADED": 9,  # models kept loaded (one a task by default); beyond, the least recently used goes
+    "VISION_MAX_VIDEO_UPLOAD": 64 * 2**20,  # bytes in a clip (413 beyond); a phone records 30 s of 1080p in ~60 MB
+    "VISION_MAX_VIDEO_SECONDS": 30.0,  # a clip's length (413 beyond), from its header and again while decoding
+    "VISION_MAX_VIDEO_FRAMES": 1800,  # frames in a clip (413 beyond): 30 s at 60 fps; counted before decoding
+    "VISION_MAX_VIDEO_PIXELS": 1920 * 1080,  # a frame's pixels (413 beyond): 1080p, upright or sideways
+    "VISION_GENERATE_WORKERS": 1,  # images generated at once, each on its own thread
+    "VISION_GENERATE_QUEUE": 4,  # generations waiting for a worker (503 beyond)
 }
 
 
@@ -74,6 +88,10 @@ class VisionLab:
         self.max_pixels = int(cfg["VISION_MAX_PIXELS"])
         self.max_side = int(cfg["VISION_MAX_SIDE"])
         self.max_decoded = int(cfg["VISION_MAX_DECODED"])
+        self.max_video_upload = int(cfg["VISION_MAX_VIDEO_UPLOAD"])
+        self.max_video_seconds = float(cfg["VISION_MAX_VIDEO_SECONDS"])
+        self.max_video_frames = int(cfg["VISION_MAX_VIDEO_FRAMES"])
+        self.max_video_pixels = int(cfg["VISION_MAX_VIDEO_PIXELS"])
         # Decoding runs in the request's thread: without a bound, every upload at once
         # decodes at once (8 big PNGs took the server to 7.8 GB).
         self.decodes = threading.BoundedSemaphore(int(cfg["VISION_DECODES"]))
@@ -86,6 +104,8 @@ class VisionLab:
         # The models compute outside the interpreter lock: their threads may use every CPU.
         self.executor = concurrent.futures.ThreadPoolExecutor(int(cfg["VISION_WORKERS"]), thread_name_prefix="vision",
                                                               initializer=unpin_thread)
+        self.generations = Generations(self.generate, int(cfg["VISION_GENERATE_WORKERS"]),
+                                       int(cfg["VISION_GENERATE_QUEUE"]))
 
     @classmethod
     def of(cls, app: Flask) -> "VisionLab":
@@ -93,14 +113,25 @@ class VisionLab:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.generations.close()
 
     def open(self, data: bytes) -> Photo:
         """The upload decoded (open_photo) once a decode slot is free; 503 if none frees
         within VISION_DECODE_WAIT seconds."""
+        with self.decode_slot():
+            return open_photo(data, self.max_pixels, self.max_side, self.max_decoded)
+
+    def open_clip(self, data: bytes) -> Clip:
+        """A clip decoded (videos.open_clip) in a decode slot, as a photo is."""
+        with self.decode_slot():
+            return open_clip(data, self.max_video_seconds, self.max_video_frames, self.max_video_pixels)
+
+    @contextlib.contextmanager
+    def decode_slot(self):
         if not self.decodes.acquire(timeout=self.decode_wait):
             raise VisionError(503, _("the server is busy with other photos; try again in a few seconds"))
         try:
-            return open_photo(data, self.max_pixels, self.max_side, self.max_decoded)
+            yield
         finally:
             self.decodes.release()
 
@@ -112,10 +143,13 @@ class VisionLab:
                                      models=", ".join(self.models[task.name])))
         return model
 
+    def pipeline(self, task: Task, model: str):
+        return self.pipelines.get(task.name, task.hf_task, model, model == self.defaults[task.name])
+
     def run(self, task: Task, model: str, image, options: dict) -> tuple[dict, float]:
         """The task's result for `image` and the seconds the model took, on a worker thread."""
         def job():
-            pipe = self.pipelines.get(task.name, task.hf_task, model, model == self.defaults[task.name])
+            pipe = self.pipeline(task, model)
             start = time.perf_counter()
             result = task.run(pipe, image, options)
             return result, time.perf_counter() - start
@@ -134,6 +168,14 @@ class VisionLab:
             current_app.logger.exception("vision %s with %s failed", task.name, model)
             raise VisionError(500, _("the model %(model)s failed on this photo (%(error)s); the server's log has "
                                      "the details", model=model, error=type(e).__name__)) from None
+
+    def generate(self, job: Job) -> dict:
+        """A generation job's result, on a generation thread (Generations)."""
+        task = TASKS["generate"]
+        pipe = self.pipeline(task, job.model)
+        start = time.perf_counter()
+        result = task.run(pipe, None, {"steps": job.steps, "progress": job.progress})
+        return {"task": task.name, "model": job.model, "seconds": round(time.perf_counter() - start, 3), **result}
 
 
 def init_app(app: Flask, model: ModelService) -> VisionLab:
@@ -158,8 +200,14 @@ def _task(name: str) -> Task:
 
 @bp.before_request
 def upload_limit():
-    # The app's MAX_CONTENT_LENGTH (1 MB) suits doodles; photos get the lab's own limit.
-    request.max_content_length = _lab().max_upload
+    # The app's MAX_CONTENT_LENGTH (1 MB) suits doodles; photos and clips get the lab's own limits.
+    request.max_content_length = _lab().max_video_upload if _takes() == VIDEO else _lab().max_upload
+
+
+def _takes() -> str | None:
+    """What the request's task takes (PHOTO for a request naming no task, or an unknown one)."""
+    name = (request.view_args or {}).get("name")
+    return TASKS[name].takes if name in TASKS else PHOTO
 
 
 def readiness(lab: VisionLab, task: Task) -> dict:
@@ -186,7 +234,8 @@ def task_page(name: str):
         task.name, model, model == lab.defaults[task.name]).message)
     models = [(m, lab.pipelines.available(m)) for m in lab.models[task.name]]
     return render_template("vision_task.html", task=task, model=model, models=models, missing=missing,
-                           max_upload=size_text(lab.max_upload))
+                           max_upload=size_text(lab.max_video_upload if task.takes == VIDEO else lab.max_upload),
+                           max_seconds=f"{lab.max_video_seconds:g}", steps=GENERATE_STEPS, max_steps=MAX_STEPS)
 
 
 @bp.post("/api/vision/<name>")
@@ -195,19 +244,64 @@ def api(name: str):
     args = request.values  # form fields and query arguments alike, for scripts
     model = lab.model_for(task, args.get("model"))
     options = parse_options(task, args)
-    if "image" in request.files:
-        data = request.files["image"].read()
+    if task.takes is None:
+        return queue_generation(lab, task, model, options)
+    field = "video" if task.takes == VIDEO else "image"
+    if field in request.files:
+        data = request.files[field].read()
     elif request.mimetype.startswith("multipart/") or request.mimetype == "application/x-www-form-urlencoded":
-        raise VisionError(400, _("no image: send the photo in the form field `image`"))
+        raise VisionError(400, _("no video: send the clip in the form field `video`") if task.takes == VIDEO
+                          else _("no image: send the photo in the form field `image`"))
     else:
         data = request.get_data(cache=False)
-    photo = lab.open(data)
-    result, seconds = lab.run(task, model, photo.image, options)
-    body = {"task": task.name, "model": model, "width": photo.image.width, "height": photo.image.height,
-            "notes": photo.notes, "seconds": round(seconds, 3), **result}
-    if args.get("photo") == "1":
+    if task.takes == VIDEO:
+        clip = lab.open_clip(data)
+        given, notes = clip, clip.notes
+        size = {"width": clip.width, "height": clip.height, "duration": round(clip.duration, 3),
+                "decoded": clip.decoded}
+    else:
+        photo = lab.open(data)
+        given, notes = photo.image, photo.notes
+        size = {"width": photo.image.width, "height": photo.image.height}
+    # A task's result is bounded by the lab's side as its photos are (super-resolution's).
+    result, seconds = lab.run(task, model, given, {**options, "max_side": lab.max_side})
+    notes = [str(n) for n in notes + result.pop("notes", [])]  # a lazy note is worded here
+    body = {"task": task.name, "model": model, **size, "notes": notes, "seconds": round(seconds, 3), **result}
+    if args.get("photo") == "1" and task.takes == PHOTO:
         body["photo"] = data_url(photo.image, "JPEG", quality=88)
     return jsonify(body)
+
+
+def queue_generation(lab: VisionLab, task: Task, model: str, options: dict):
+    """202 with the job's id and where to follow or cancel it; 429 or 503 (Generations)."""
+    if not lab.pipelines.available(model):  # now, not minutes later in the queue
+        raise ModelNotDownloaded(task.name, model, model == lab.defaults[task.name])
+    job = lab.generations.submit(request.remote_addr or "unknown", model, options["steps"])
+    return jsonify(job=job.id, model=model, steps=job.steps, state=job.state,
+                   events=url_for("vision.generation_events", job_id=job.id),
+                   cancel=url_for("vision.cancel_generation", job_id=job.id)), 202
+
+
+@bp.get("/api/vision/generate/<job_id>/events")
+def generation_events(job_id: str):
+    generations = _lab().generations
+    job = generations.get(job_id)
+
+    def stream():
+        try:
+            yield from job.events()
+        finally:
+            # Ended early, the page went away: nobody will see the image (a finished job stays as it is).
+            generations.cancel(job.id)
+
+    return Response(stream_with_context(stream()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})  # nginx: no buffering
+
+
+@bp.post("/api/vision/generate/<job_id>/cancel")
+def cancel_generation(job_id: str):
+    job = _lab().generations.cancel(job_id)
+    return jsonify(job=job.id, state=job.state)
 
 
 @bp.errorhandler(VisionError)
@@ -221,8 +315,13 @@ def vision_error(error: VisionError):
 
 @bp.errorhandler(RequestEntityTooLarge)
 def too_large(error):
-    """Over VISION_MAX_UPLOAD: name the limit (the app's own 413 handler names MAX_CONTENT_LENGTH)."""
+    """Over VISION_MAX_UPLOAD (or VISION_MAX_VIDEO_UPLOAD): name the limit (the app's own 413
+    handler names MAX_CONTENT_LENGTH)."""
+    lab = _lab()
+    if _takes() == VIDEO:
+        return jsonify(error=_("the clip is larger than the limit, %(limit)s: send a shorter one (at most %(seconds)s "
+                               "s)", limit=size_text(lab.max_video_upload), seconds=f"{lab.max_video_seconds:g}")), 413
     return jsonify(error=_("the upload is larger than the limit, %(limit)s: send a smaller photo (the lab scales "
-                           "photos to %(side)s pixels anyway)", limit=size_text(_lab().max_upload),
-                           side=_lab().max_side)), 413
+                           "photos to %(side)s pixels anyway)", limit=size_text(lab.max_upload),
+                           side=lab.max_side)), 413
 

@@ -1,13 +1,17 @@
-"""The lab's six tasks: what each is and where it is used (two lines on its page), its
-models (the first is the default; the config may change both), and how a model's output
-becomes the JSON the page draws.
+"""The lab's nine tasks: what each is and where it is used (two lines on its page), what it
+takes (a photo, a video clip, or nothing), its models (the first is the default; the config
+may change both), and how a model's output becomes the JSON the page draws.
 
-Every `run(pipe, image, options)` returns a dict; the page knows these result fields:
+Every `run(pipe, input, options)` returns a dict; the page knows these result fields:
     labels    [{"label", "score"}, ...] best first                  -> bars
     objects   [{"label", "score", "box": [x0, y0, x1, y1]}, ...]    -> boxes on the photo
     segments  [{"label", "score", "area", "mask": PNG data URL}]    -> coloured masks, toggles
     depth     {"png": data URL, "scale": data URL, "min", "max"}    -> a colour-scaled map
     bitmap    PNG data URL of the 28 x 28 input                     -> what the doodle model saw
+    frames    [{"time", "jpeg": data URL}, ...]                     -> the frames a video model saw
+    upscaled  {"png", "input": data URLs, "width", "height", "scale"} -> the input beside it, a slider between
+    image     {"png": data URL, "width", "height"}                  -> a generated image
+and `notes` [str], what was done to the input, which the API adds to its own.
 Coordinates and masks are in the photo's pixels as the lab returns it (upright, scaled down).
 Labels are the models' own: ImageNet's, COCO's and ADE20K's English names as the model
 gives them (no catalogue has them), and the doodle model's English category ids, which
@@ -28,13 +32,20 @@ from game.vision import VisionError
 from game.vision.doodle_photo import photo_to_bitmap
 from game.vision.images import data_url
 from game.vision.pipelines import DOODLE, EFFICIENTNET
+from game.vision.videos import Clip
 
 TOP_K = 5
+FRAME_THUMB_SIDE = 160  # the frames a video model saw, as the page shows them
+GENERATE_STEPS = 50  # a generation's default denoising steps, a pass of the model each: minutes on a CPU
+MAX_STEPS = 1000  # DDPM's own training schedule: more steps than this it has none for
 MAX_OBJECTS = 100
 MAX_SEGMENTS = 40
 MAX_LABELS = 20
 MAX_LABEL_CHARS = 60
 DEPTH_COLORMAP = "inferno"
+
+
+PHOTO, VIDEO = "photo", "video"
 
 
 @dataclass(frozen=True)
@@ -43,9 +54,10 @@ class Task:
     title: str  # title, what and where: lazy strings, in the language of the page showing them
     what: str  # what the task is, one line
     where: str  # where it is used, one line
-    hf_task: str  # transformers' pipeline task
+    hf_task: str  # the Hugging Face task: transformers' pipeline, or pipelines.LOADERS' class
     models: tuple[str, ...]  # the default list; the first is the default
-    run: Callable[[Any, Image.Image, dict], dict]
+    run: Callable[[Any, Any, dict], dict]
+    takes: str | None = PHOTO  # the input: PHOTO (an Image), VIDEO (a videos.Clip) or None (options only)
 
 
 def scored(items) -> list[dict]:
@@ -107,6 +119,40 @@ def doodle(classifier, image: Image.Image, options: dict) -> dict:
             "bitmap": data_url(Image.fromarray(bitmap, "L"))}
 
 
+def classify_video(classifier, clip: Clip, options: dict) -> dict:
+    frames, times = clip.sample(classifier.frames)
+    return {"labels": scored(classifier(frames, top_k=TOP_K)),
+            "frames": [{"time": t, "jpeg": data_url(thumbnail(f), "JPEG", quality=80)} for f, t in zip(frames, times)]}
+
+
+def thumbnail(img: Image.Image) -> Image.Image:
+    img = img.copy()
+    img.thumbnail((FRAME_THUMB_SIDE, FRAME_THUMB_SIDE), Image.Resampling.BILINEAR)
+    return img
+
+
+def upscale(upscaler, image: Image.Image, options: dict) -> dict:
+    # The result's side is bounded as a photo's is: the photo is first scaled down to 1/scale of that.
+    bound = max(1, options["max_side"] // upscaler.scale)
+    notes = []
+    if max(image.size) > bound:
+        before = image.size
+        image = image.copy()
+        image.thumbnail((bound, bound), Image.Resampling.LANCZOS)
+        notes.append(_("scaled down from %(width)s × %(height)s to %(new_width)s × %(new_height)s pixels before "
+                       "upscaling, so that the result is at most %(side)s pixels a side", width=before[0],
+                       height=before[1], new_width=image.width, new_height=image.height, side=options["max_side"]))
+    result = upscaler(image)
+    # The input as the model got it: the page compares the result with its plain enlargement.
+    return {"upscaled": {"png": data_url(result), "input": data_url(image), "width": result.width,
+                         "height": result.height, "scale": upscaler.scale}, "notes": notes}
+
+
+def generate(denoiser, _input, options: dict) -> dict:
+    image = denoiser(options["steps"], options["progress"])
+    return {"image": {"png": data_url(image), "width": image.width, "height": image.height}}
+
+
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("classification", _("Image classification"),
          _("Which of a fixed set of labels (ImageNet's 1,000 here) best describes the whole photo."),
@@ -135,6 +181,19 @@ TASKS: dict[str, Task] = {t.name: t for t in (
          _("Draw with a pen on paper, take a photo: it becomes a 28 × 28 doodle for the game's own classifier."),
          _("The same idea reads handwriting on forms and cheques, and digitises sketches and whiteboards."),
          "", (DOODLE,), doodle),
+    Task("video", _("Video classification"),
+         _("Names the action in a short clip: the model looks at a handful of frames across it, and how they change."),
+         _("Used to find moments in sports and TV archives, flag unsafe videos, watch for falls in care homes, count exercises."),
+         "video-classification", ("MCG-NJU/videomae-base-finetuned-kinetics", "facebook/timesformer-base-finetuned-k400"),
+         classify_video, VIDEO),
+    Task("image-to-image", _("Image to image: super-resolution"),
+         _("Makes a photo twice as large, inventing the fine detail a plain enlargement would blur."),
+         _("Used to restore old photos and films, sharpen satellite and microscope images, and upscale games and video streams."),
+         "image-to-image", ("caidas/swin2SR-classical-sr-x2-64", "caidas/swin2SR-classical-sr-x4-64"), upscale),
+    Task("generate", _("Image generation"),
+         _("Starts from pure noise and removes a little of it at each step, until an image the model learnt to make appears."),
+         _("The same denoising makes the pictures of text-to-image tools, fills in missing parts of photos, and designs molecules."),
+         "unconditional-image-generation", ("google/ddpm-cat-256", "google/ddpm-cifar10-32"), generate, None),
 )}
 
 
@@ -158,4 +217,13 @@ def parse_options(task: Task, form) -> dict:
             raise VisionError(400, _("at most %(labels)s labels of at most %(chars)s characters each",
                                      labels=MAX_LABELS, chars=MAX_LABEL_CHARS))
         options["labels"] = labels
+    if task.name == "generate":
+        raw = form.get("steps", str(GENERATE_STEPS))
+        try:
+            options["steps"] = int(raw)
+        except ValueError:
+            options["steps"] = 0
+        if not 1 <= options["steps"] <= MAX_STEPS:
+            raise VisionError(400, _("steps must be a whole number from 1 to %(max)s, got %(got)s", max=MAX_STEPS,
+                                     got=repr(raw[:20])))
     return options
