@@ -329,8 +329,8 @@ class Classroom:
     def _classify(self, room: Room, who: str) -> None:
         request_ = room.inference_request(who)
         if request_ is not None:
-            self.model.batcher.submit(("classroom", room.code, who), request_.drawing,
-                                functools.partial(self._on_guesses, room.code, who, request_))
+            self.model.submit(("classroom", room.code, who), request_.drawing,
+                              functools.partial(self._on_guesses, room.code, who, request_))
 
     def _on_guesses(self, code: str, who: str, request_, guesses) -> None:
         """The batcher's callback, on its worker thread."""

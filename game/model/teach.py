@@ -1,0 +1,111 @@
+"""Teaching the AI a new word from a class's drawings, in a second and without retraining:
+imprinting (Qi, Brown and Lowe, "Low-Shot Learning with Imprinted Weights", 2018).
+
+The served model gives each drawing an embedding beside its logits (training/model.py). A
+taught word is one more logit row: the scaled cosine between a drawing's embedding and the
+word's prototype (the mean of its drawings' embeddings, each centred on the reference bank's
+mean and normalized), plus a bias. The bias is chosen against the reference bank (held-out
+drawings of the model's own words, `<model>.reference.npz`, written by training) so that the
+taught word would come top on only FALSE_TOP of them: the 345 words keep their guesses.
+
+    reference = Reference.load(reference_path(model_path))
+    taught = TaughtWords(reference, categories)
+    taught.add(reference.imprint("axolotl", embeddings))      # the class's drawings
+    taught.guesses(logits, embeddings, k=5)                    # per drawing: [(word, p), ...]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from game.model.classifier import softmax, top
+
+MIN_DRAWINGS = 3  # fewer, and the prototype is one child's idea of the word
+# The share of the reference drawings (other words') the taught word may come top on:
+# about 3 of the 5,500 in the shipped bank.
+FALSE_TOP = 0.0005
+
+
+def reference_path(model_path: str | Path) -> Path:
+    """`<model>.reference.npz` beside the served `<model>.onnx`."""
+    return Path(model_path).with_suffix(".reference.npz")
+
+
+@dataclass(frozen=True)
+class TaughtWord:
+    word: str
+    prototype: np.ndarray  # (features,), unit length
+    bias: float
+    drawings: int  # how many it was learned from
+
+    def to_json(self) -> dict:
+        return {"word": self.word, "prototype": [round(float(v), 6) for v in self.prototype],
+                "bias": self.bias, "drawings": self.drawings}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "TaughtWord":
+        return cls(str(data["word"]), np.asarray(data["prototype"], dtype=np.float32), float(data["bias"]),
+                   int(data["drawings"]))
+
+
+class Reference:
+    """The reference bank of a served model: embeddings of held-out drawings of its words
+    (a few a word, whole and half drawn, as the game judges drawings in progress), their
+    calibrated top logit, the bank's mean embedding and `scale`, the spread of the model's
+    logits per unit of cosine (training/model.py fits it), which puts a taught row in the
+    same units as the others."""
+
+    def __init__(self, embeddings: np.ndarray, top_logits: np.ndarray, mean: np.ndarray, scale: float):
+        self.mean, self.scale = mean.astype(np.float32), float(scale)
+        self.units = self.unit(embeddings)
+        self.top_logits = top_logits.astype(np.float32)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Reference":
+        with np.load(path) as f:
+            return cls(f["embeddings"].astype(np.float32), f["top_logits"], f["mean"], float(f["scale"]))
+
+    def unit(self, embeddings: np.ndarray) -> np.ndarray:
+        centred = np.asarray(embeddings, dtype=np.float32) - self.mean
+        return centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-6)
+
+    def imprint(self, word: str, embeddings: np.ndarray) -> TaughtWord:
+        """`word` learned from its drawings' `embeddings` (MIN_DRAWINGS or more)."""
+        if len(embeddings) < MIN_DRAWINGS:
+            raise ValueError(f"{MIN_DRAWINGS} drawings at least, got {len(embeddings)}")
+        prototype = self.unit(embeddings).mean(axis=0)
+        prototype /= max(float(np.linalg.norm(prototype)), 1e-6)
+        # The taught row tops a reference drawing where scale * cos + bias > its top logit.
+        margins = self.scale * (self.units @ prototype) - self.top_logits
+        bias = -float(np.quantile(margins, 1 - FALSE_TOP))
+        return TaughtWord(word, prototype.astype(np.float32), bias, len(embeddings))
+
+
+class TaughtWords:
+    """A room's taught words, added to the model's `categories` in its guesses."""
+
+    def __init__(self, reference: Reference, categories: Sequence[str], taught: Sequence[TaughtWord] = ()):
+        self.reference = reference
+        self.categories = list(categories)
+        self.taught: list[TaughtWord] = list(taught)
+
+    @property
+    def words(self) -> list[str]:
+        return [t.word for t in self.taught]
+
+    def add(self, taught: TaughtWord) -> None:
+        self.taught = [t for t in self.taught if t.word != taught.word] + [taught]
+
+    def logits(self, logits: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+        """The model's calibrated `logits` (N, categories) with a column per taught word."""
+        if not self.taught:
+            return logits
+        prototypes = np.stack([t.prototype for t in self.taught])
+        rows = self.reference.scale * (self.reference.unit(embeddings) @ prototypes.T)
+        return np.concatenate([logits, rows + np.array([t.bias for t in self.taught], dtype=np.float32)], axis=1)
+
+    def guesses(self, logits: np.ndarray, embeddings: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        return top(softmax(self.logits(logits, embeddings)), self.categories + self.words, k)
