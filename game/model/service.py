@@ -80,7 +80,7 @@ class ModelService:
         return TaughtWords(self.reference, self.categories, taught)
 
     def learn(self, word: str, drawings: list) -> TaughtWord:
-        """`word` learned from `drawings` (MIN_DRAWINGS or more): a second or so of model time."""
+        """`word` learned from `drawings` (MIN_TEACH_DRAWINGS or more): a fraction of a second."""
         _logits, embeddings = self.classifier.logits_batch(drawings)
         return self.reference.imprint(word, embeddings)
 

@@ -15,6 +15,10 @@ taught word would come top on only FALSE_TOP of them: the 345 words keep their g
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -22,8 +26,8 @@ from typing import Sequence
 import numpy as np
 
 from game.model.classifier import softmax, top
+from game.protocol import MIN_TEACH_DRAWINGS
 
-MIN_DRAWINGS = 3  # fewer, and the prototype is one child's idea of the word
 # The share of the reference drawings (other words') the taught word may come top on:
 # about 3 of the 5,500 in the shipped bank.
 FALSE_TOP = 0.0005
@@ -73,9 +77,9 @@ class Reference:
         return centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-6)
 
     def imprint(self, word: str, embeddings: np.ndarray) -> TaughtWord:
-        """`word` learned from its drawings' `embeddings` (MIN_DRAWINGS or more)."""
-        if len(embeddings) < MIN_DRAWINGS:
-            raise ValueError(f"{MIN_DRAWINGS} drawings at least, got {len(embeddings)}")
+        """`word` learned from its drawings' `embeddings` (MIN_TEACH_DRAWINGS or more)."""
+        if len(embeddings) < MIN_TEACH_DRAWINGS:
+            raise ValueError(f"{MIN_TEACH_DRAWINGS} drawings at least, got {len(embeddings)}")
         prototype = self.unit(embeddings).mean(axis=0)
         prototype /= max(float(np.linalg.norm(prototype)), 1e-6)
         # The taught row tops a reference drawing where scale * cos + bias > its top logit.
@@ -109,3 +113,41 @@ class TaughtWords:
 
     def guesses(self, logits: np.ndarray, embeddings: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         return top(softmax(self.logits(logits, embeddings)), self.categories + self.words, k)
+
+
+class TaughtStore:
+    """The taught words of every class, kept across restarts in one JSON file (the instance
+    folder's, beside the contributions' database): per class key (a secret the teacher's
+    page keeps; stored hashed), the model they were learned on and the words. Thread-safe;
+    each save replaces the file whole (written beside it, then renamed)."""
+
+    def __init__(self, path: str | Path, model: str):
+        self.path, self.model = Path(path), model
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _id(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def _read(self) -> dict:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+
+    def load(self, key: str) -> list[TaughtWord]:
+        """The class's words; none for another model's (a prototype is one model's)."""
+        with self._lock:
+            entry = self._read().get(self._id(key))
+        if entry is None or entry["model"] != self.model:
+            return []
+        return [TaughtWord.from_json(w) for w in entry["words"]]
+
+    def save(self, key: str, words: Sequence[TaughtWord]) -> None:
+        with self._lock:
+            classes = self._read()
+            classes[self._id(key)] = {"model": self.model, "words": [w.to_json() for w in words]}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            part = self.path.with_name(self.path.name + ".part")
+            part.write_text(json.dumps(classes), encoding="utf-8")
+            os.replace(part, self.path)
