@@ -22,7 +22,10 @@ from game.words import load_deck, metrics_path
 
 CONFIG_DEFAULTS = {
     "MODEL_PATH": None,  # None: $DOODLE_MODEL, else the shipped model
-    "CLASSIFIER": None,  # an object with classify_batch(drawings, k) and categories
+    "CLASSIFIER": None,  # an object with classify_batch(drawings, k) and categories (and logits_batch to be taught)
+    # The reference bank words are taught against (game/model/teach.py); None: the one beside
+    # MODEL_PATH's model, and none for a CLASSIFIER (its rooms cannot be taught).
+    "REFERENCE_PATH": None,
     "DECK": None,  # explicit default words; None: the words the model recognizes well
     "DECK_MIN_RECALL": 0.75,
     "RECOGNITION_THRESHOLD": RECOGNITION_THRESHOLD,
@@ -108,11 +111,10 @@ def init_app(app: Flask) -> ModelService:
             raise ValueError(f"DECK must be a non-empty list of the model's categories; unknown: {unknown[:5]}")
     else:
         deck = load_deck(categories, metrics_path(model_path), cfg["DECK_MIN_RECALL"])
-    # A test's fake classifier has no reference bank: its rooms cannot be taught.
-    reference = reference_path(model_path)
+    reference = cfg["REFERENCE_PATH"] or (reference_path(model_path) if cfg["CLASSIFIER"] is None else None)
     model = app.extensions["model"] = ModelService(
         classifier, deck, float(cfg["RECOGNITION_THRESHOLD"]), int(cfg["BATCH_MAX"]), float(cfg["BATCH_WAIT"]),
-        Reference.load(reference) if cfg["CLASSIFIER"] is None and reference.exists() else None)
+        Reference.load(reference) if reference is not None and Path(reference).exists() else None)
     return model
 
 

@@ -58,9 +58,9 @@ class TaughtWord:
 class Reference:
     """The reference bank of a served model: embeddings of held-out drawings of its words
     (a few a word, whole and half drawn, as the game judges drawings in progress), their
-    calibrated top logit, the bank's mean embedding and `scale`, the spread of the model's
-    logits per unit of cosine (training/model.py fits it), which puts a taught row in the
-    same units as the others."""
+    calibrated top logit, the bank's mean embedding and `scale`, what a cosine is worth in
+    the model's calibrated logits (training/model.py says how it is set), which puts a taught
+    row in the same units as the others."""
 
     def __init__(self, embeddings: np.ndarray, top_logits: np.ndarray, mean: np.ndarray, scale: float):
         self.mean, self.scale = mean.astype(np.float32), float(scale)
