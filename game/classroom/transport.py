@@ -41,10 +41,10 @@ from flask import Blueprint, Flask, current_app, render_template, request
 from flask_babel import gettext as _
 
 from game import i18n
-from game.classroom.modes import MODES
+from game.classroom.modes import MODES, Teach
 from game.classroom.mosaic import Mosaic
 from game.classroom.rules import HOST, KnownWord, Room, RoomConfig, RoomRegistry, UnknownWords
-from game.classroom.text import MAX_NICKNAME
+from game.classroom.text import MAX_NICKNAME, MAX_WORD
 from game.dataset.contribute import Consent, Keep, game_consent
 from game.extensions import socketio
 from game.model.service import ModelService
@@ -70,7 +70,8 @@ bp = Blueprint("classroom", __name__)
 @bp.get("/classroom")
 def teacher():
     """The teacher's page: create a room, then the projector view (static/classroom.js)."""
-    return render_template("classroom.html", modes=[m for m in MODES.values() if m.listed])
+    return render_template("classroom.html", modes=[m for m in MODES.values() if m.listed],
+                           teach_seconds=round(Teach.SECONDS), max_word=MAX_WORD)
 
 
 @bp.get("/join")
