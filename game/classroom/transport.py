@@ -505,7 +505,8 @@ class Classroom:
         events go out whatever happens here."""
         consents = self._consents.get(room)
         r = next((r for r in room.rounds if r.index == index), None)
-        if not consents or r is None:
+        # A taught word's drawings stay out: the open dataset holds the model's words only.
+        if not consents or r is None or r.word not in self.model.categories:
             return
         try:
             for pid, g, recognized in room.finished_drawings(r):
