@@ -194,7 +194,7 @@
   $("btn-export").addEventListener("click", async () => {
     const ack = await call("export_taught", {});
     if (!ack.ok) { toast(ack.message); return; }
-    const { ok: _ok, ...taught } = ack;
+    const taught = { model: ack.model, words: ack.words };
     const link = document.createElement("a");
     link.href = URL.createObjectURL(new Blob([JSON.stringify(taught, null, 1)], { type: "application/json" }));
     link.download = "doodle-lab-taught-words.json";

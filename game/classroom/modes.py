@@ -54,7 +54,7 @@ class Mode:
     # otherwise every player draws their own.
     one_drawer = False
     ai_guesses = True  # the AI guesses each drawing as it is drawn
-    listed = True  # a game's mode the teacher chooses (not teach: its own button)
+    listed = True  # a game's mode the teacher chooses (not teach: its own form)
 
     def min_players(self, room: Room) -> int:
         return 1
@@ -166,8 +166,6 @@ class Pictionary(Mode):
 
 class Teach(Mode):
     name = "teach"
-    title = N_("Teach the AI a word")
-    description = N_("Teach the AI a word: everyone draws it, the AI learns it from the drawings")
     ai_guesses = False  # it does not know the word yet
     listed = False
     SECONDS = 20.0
