@@ -4,7 +4,8 @@ worded through flask_babel's gettext, as game/protocol.py says).
 A teacher (the host, holding `Room.host_token`) creates a room with a short code read
 aloud to the class; students join from their phones with the code and a nickname and
 keep a player token, which brings them back as the same player (score included) after a
-refresh. A room plays in one of the modes of `game.classroom.modes` (race, pictionary).
+refresh. A room plays in one of the modes of `game.classroom.modes` (race, pictionary), and
+teaches the AI a word in a round of the teach mode (`Room.teach`).
 
 The design follows the solo engine (`game.solo.rules`) and reuses it rather than copying it:
 each drawing in a round *is* an engine `Game` of one round and one word, so ink limits,
