@@ -101,18 +101,23 @@ class TaughtWords:
         return [t.word for t in self.taught]
 
     def add(self, taught: TaughtWord) -> None:
+        # A new list, not an append: a reader on another thread keeps the one it read.
         self.taught = [t for t in self.taught if t.word != taught.word] + [taught]
 
     def logits(self, logits: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
         """The model's calibrated `logits` (N, categories) with a column per taught word."""
-        if not self.taught:
-            return logits
-        prototypes = np.stack([t.prototype for t in self.taught])
-        rows = self.reference.scale * (self.reference.unit(embeddings) @ prototypes.T)
-        return np.concatenate([logits, rows + np.array([t.bias for t in self.taught], dtype=np.float32)], axis=1)
+        return self._extended(self.taught, logits, embeddings)
 
     def guesses(self, logits: np.ndarray, embeddings: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
-        return top(softmax(self.logits(logits, embeddings)), self.categories + self.words, k)
+        taught = self.taught  # read once: a lesson (another thread) may add a word meanwhile
+        return top(softmax(self._extended(taught, logits, embeddings)), self.categories + [t.word for t in taught], k)
+
+    def _extended(self, taught: list[TaughtWord], logits: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+        if not taught:
+            return logits
+        prototypes = np.stack([t.prototype for t in taught])
+        rows = self.reference.scale * (self.reference.unit(embeddings) @ prototypes.T)
+        return np.concatenate([logits, rows + np.array([t.bias for t in taught], dtype=np.float32)], axis=1)
 
 
 class TaughtStore:
