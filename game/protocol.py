@@ -94,3 +94,12 @@ UNKNOWN_WORDS = "unknown_words"  # the teacher's deck names words the model does
 NOT_ENOUGH_PLAYERS = "not_enough_players"
 TOO_MANY_ROOMS = "too_many_rooms"
 TOO_MANY_ROOMS_FROM_YOU = "too_many_rooms_from_you"  # rooms_per_client reached from this address
+
+# Teaching the AI a new word (docs/classroom.md, "Teaching the AI a word").
+MIN_TEACH_DRAWINGS = 3  # fewer, and the AI would learn one child's idea of the word
+MAX_TAUGHT_WORDS = 20  # a room's
+BAD_WORD = "bad_word"  # a word to teach: empty, too long, markup, control characters, rude
+KNOWN_WORD = "known_word"  # the AI knows it already (the refusal's `word` says as which)
+TOO_MANY_WORDS = "too_many_words"  # MAX_TAUGHT_WORDS reached
+TOO_FEW_DRAWINGS = "too_few_drawings"  # a teach round's end: fewer than MIN_TEACH_DRAWINGS drawings
+CANNOT_TEACH = "cannot_teach"  # the server's model has no reference bank to teach against

@@ -7,6 +7,8 @@
   "use strict";
 
   const STORE = "doodle-lab:classroom-host";  // localStorage: {code, host_token}
+  // The class's key: its taught words come back with each room this page creates.
+  const CLASS = "doodle-lab:classroom-class";
   const { createRoundPad, drawMini, hasInk } = window.DoodleSketch;
   // Words arrive as English ids: `name` says them in the page's language (static/i18n.js).
   const { _, ngettext, word: name, number } = window.DoodleI18n;
@@ -95,10 +97,15 @@
   socket.on("disconnect", () => { hostPad.endStroke(); hostPad.dropPending(); toast(_("Connection lost, reconnecting…")); });
 
   $("btn-create").addEventListener("click", async () => {
-    const ack = await call("create", { mode: $("create-mode").value });
+    let key = null;
+    try { key = localStorage.getItem(CLASS); } catch { /* ignore */ }
+    const ack = await call("create", key ? { mode: $("create-mode").value, class_token: key } : { mode: $("create-mode").value });
     if (!ack.ok) { $("create-error").textContent = ack.message; return; }
     st.token = ack.host_token;
-    try { localStorage.setItem(STORE, JSON.stringify({ code: ack.code, token: ack.host_token })); } catch { /* ignore */ }
+    try {
+      localStorage.setItem(STORE, JSON.stringify({ code: ack.code, token: ack.host_token }));
+      localStorage.setItem(CLASS, ack.class_token);
+    } catch { /* ignore */ }
     $("set-mode").value = $("create-mode").value;
     showRoom(ack);
   });
@@ -158,9 +165,50 @@
       li.append(who, " ", remove);
     }
     $("player-count").textContent = `(${number(room.players.length)})`;
+    $("taught-line").hidden = !room.taught.length;
+    $("taught").textContent = room.taught.join(", ");
     if (room.leaderboard) renderLeaderboard(room.leaderboard);
     renderControls();
   }
+
+  // --- teaching the AI a word -----------------------------------------------------------------
+  // A word the AI knows already goes into the game's words instead.
+  function useKnownWord(word) {
+    document.querySelector('input[name="deck"][value="custom"]').checked = true;
+    const words = $("set-words").value.split(/[,\n]/).map((w) => w.trim()).filter(Boolean);
+    if (!words.includes(name(word))) $("set-words").value = [...words, name(word)].join(", ");
+  }
+
+  $("teach").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    $("teach-error").textContent = "";
+    const ack = await call("teach", { word: $("teach-word").value });
+    if (!ack.ok) {
+      $("teach-error").textContent = ack.message;
+      if (ack.code === "known_word") useKnownWord(ack.word);
+      return;
+    }
+    $("teach-word").value = "";
+  });
+
+  $("btn-export").addEventListener("click", async () => {
+    const ack = await call("export_taught", {});
+    if (!ack.ok) { toast(ack.message); return; }
+    const taught = { model: ack.model, words: ack.words };
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([JSON.stringify(taught, null, 1)], { type: "application/json" }));
+    link.download = "doodle-lab-taught-words.json";
+    link.click();
+    URL.revokeObjectURL(link.href);
+  });
+
+  const learningText = (e) => ngettext("The AI is learning %(word)s from your %(n)s drawing…",
+    "The AI is learning %(word)s from your %(n)s drawings…", e.drawings, { word: e.word });
+  socket.on("learning", (e) => { $("banner").textContent = learningText(e); });
+  socket.on("learned", (e) => {
+    $("banner").textContent = _("The AI learned %(word)s! It can guess it from the next round.", { word: e.word });
+  });
+  socket.on("teach_failed", (e) => { $("banner").textContent = e.message; });
 
   function renderControls() {
     const phase = st.room ? st.room.phase : "lobby";
@@ -267,10 +315,13 @@
     $("mosaic").hidden = drawing;
     $("host-ai").textContent = "";
     if (drawing) hostPad.resetSpace();
-    $("stage-round").textContent = _("Round %(round)s of %(total)s", { round: r.index + 1, total: r.total });
+    const teaching = r.mode === "teach";
+    $("stage-round").textContent = teaching ? _("Teaching the AI")
+      : _("Round %(round)s of %(total)s", { round: r.index + 1, total: r.total });
     const hint = (r.hints && r.hints[window.DoodleI18n.locale]) || r.hint;
-    $("stage-word").textContent = r.word ? _("Draw: %(word)s", { word: name(r.word) })
-      : _("%(name)s draws: %(hint)s", { name: r.drawer_nickname, hint });
+    $("stage-word").textContent = teaching ? _("Everyone draws: %(word)s", { word: r.word })
+      : r.word ? _("Draw: %(word)s", { word: name(r.word) })
+        : _("%(name)s draws: %(hint)s", { name: r.drawer_nickname, hint });
     $("banner").textContent = "";
     $("mosaic").textContent = "";
     st.tiles.clear();
@@ -296,7 +347,8 @@
         t.strokes[i][0].push(...xs);
         t.strokes[i][1].push(...ys);
       }
-      t.guess.textContent = guessText(d.guess);
+      // A lesson's drawings have no guesses: the AI does not know the word yet.
+      t.guess.textContent = st.round.mode === "teach" ? "" : guessText(d.guess);
       markRecognized(t, !!d.recognized);
       drawMini(t.canvas, t.strokes);
       if (d.player === "host" && hostDraws()) {
@@ -332,6 +384,10 @@
   socket.on("round_over", (r) => {
     hostPad.endStroke();
     if (st.round && r.index === st.round.index) st.round.state = "over";
+    if (r.mode === "teach") {
+      $("banner").textContent = ngettext("%(n)s drawing of %(word)s.", "%(n)s drawings of %(word)s.", r.drawings, { word: r.word });
+      return;
+    }
     // A mode whose class races the AI says who got there first.
     const who = "first" in r
       ? (r.first === "class" ? _("The class beat the AI!") : r.first === "ai" ? _("The AI was first!") : _("Nobody got it."))

@@ -8,7 +8,7 @@
   const STORE = "doodle-lab:classroom-player";  // localStorage: {code, token}
   const { createRoundPad } = window.DoodleSketch;
   // Words arrive as English ids: `name` says them in the page's language (static/i18n.js).
-  const { _, word: name } = window.DoodleI18n;
+  const { _, ngettext, word: name } = window.DoodleI18n;
   const $ = (id) => document.getElementById(id);
   const phone = $("phone");
 
@@ -160,6 +160,7 @@
     }
     if (r.word) st.word = r.word;
     $("draw-word").textContent = name(r.word || st.word || "");
+    if (r.mode === "teach") $("ai-guess").textContent = _("The AI doesn't know this word yet: your drawing teaches it.");
     view("draw");
   }
 
@@ -186,6 +187,10 @@
 
   socket.on("round_over", (r) => {
     pad.endStroke();
+    if (r.mode === "teach") {
+      wait(_("Thanks for drawing %(word)s!", { word: r.word }), _("Look at the projector: the AI is learning from the class's drawings."));
+      return;
+    }
     const mine = r.results.find((x) => x.player === st.me);
     const me = r.leaderboard.find((x) => x.player === st.me);
     if (me) st.score = me.score;
@@ -193,6 +198,12 @@
       : mine && !r.drawer ? _("The AI didn't get it this time.") : "";
     wait(_("It was: %(word)s", { word: name(r.word) }), `${got} ${r.next_in ? _("Next round soon.") : ""}`.trim());
   });
+
+  socket.on("learning", (e) => wait(ngettext("The AI is learning %(word)s from your %(n)s drawing…",
+    "The AI is learning %(word)s from your %(n)s drawings…", e.drawings, { word: e.word }), ""));
+  socket.on("learned", (e) => wait(_("The AI learned %(word)s!", { word: e.word }),
+    _("From the next round, the AI can guess it.")));
+  socket.on("teach_failed", (e) => wait(_("The AI could not learn %(word)s", { word: e.word }), e.message));
 
   socket.on("game_over", (g) => {
     const me = g.leaderboard.find((x) => x.player === st.me);

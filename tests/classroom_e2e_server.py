@@ -4,7 +4,10 @@ the recognition threshold, else "anvil" at 30 %), so a browser test decides what
 by how many strokes a phone draws. "teddy-bear" is a word whose id is not its name ("teddy
 bear").
 
-    python tests/classroom_e2e_server.py PORT
+With a folder, the shipped model instead, its classes' taught words kept in that folder: a
+browser test teaches it a word from whatever the phones draw.
+
+    python tests/classroom_e2e_server.py PORT [TAUGHT_WORDS_FOLDER]
 """
 from __future__ import annotations
 
@@ -38,15 +41,17 @@ class StrokeCounter:
         return list(zip([ink.simplify(d) for d in drawings], self.classify_batch(drawings, k)))
 
 
-def main(port: int) -> None:
+def main(port: int, taught: str | None = None) -> None:
     from game.app import create_app
     from game.extensions import socketio
 
-    app = create_app({"CLASSIFIER": StrokeCounter(), "DECK": WORDS,
+    model = ({"CLASSROOM_TAUGHT_PATH": str(Path(taught) / "taught_words.json")} if taught
+             else {"CLASSIFIER": StrokeCounter(), "DECK": WORDS})
+    app = create_app({**model,
                       # rooms_per_client: every browser test's teacher is 127.0.0.1, on one server.
                       "CLASSROOM_ROOM": {"starts_in": 1.0, "break_seconds": 2.0, "rooms_per_client": 50}})
     socketio.run(app, host="127.0.0.1", port=port, allow_unsafe_werkzeug=True)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    main(int(sys.argv[1]), *sys.argv[2:])

@@ -8,10 +8,12 @@ import random
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from game.dataset.store import ContributionError, validate
 from game.model import ink
+from game.model.classifier import softmax, top
 from game.protocol import GameError
 from game.words import load_categories
 
@@ -124,3 +126,37 @@ def real_drawings(n: int, seed: int = 5) -> list[tuple[str, list]]:
             t += rng.randint(100, 600)
         out.append((rng.choice(words), strokes))
     return out[:n]
+
+
+class WithoutWord:
+    """A classifier as if it had never learned `word` (its logit left out): a word a test may
+    teach it, with real drawings. Pair it with `reference_without`."""
+
+    def __init__(self, classifier, word: str):
+        self._classifier = classifier
+        self._keep = [i for i, w in enumerate(classifier.categories) if w != word]
+        self.categories = [classifier.categories[i] for i in self._keep]
+
+    def logits_batch(self, drawings):
+        logits, embeddings = self._classifier.logits_batch(drawings)
+        return logits[:, self._keep], embeddings
+
+    def classify_batch(self, drawings, k=5):
+        return top(softmax(self.logits_batch(drawings)[0]), self.categories, k)
+
+
+def reference_without(path: Path, word: str, out: Path) -> Path:
+    """The reference bank at `path` without `word`'s drawings (written at `out`): WithoutWord's."""
+    with np.load(path) as f:
+        bank = dict(f)
+    keep = bank["labels"] != CATEGORIES.index(word)
+    np.savez(out, **{k: v[keep] if k in ("embeddings", "labels", "top_logits") else v for k, v in bank.items()})
+    return out
+
+
+def raw_drawings_of(word: str) -> list[list]:
+    """Google's raw drawings of `word` (tests using them skip where the data folder is absent)."""
+    path = RAW / f"{word}.ndjson"
+    if not path.exists():
+        pytest.skip(f"Quick, Draw! raw drawings not found at {path}: teaching needs real drawings of a word")
+    return [json.loads(line)["drawing"] for line in path.read_text(encoding="utf-8").splitlines() if line]

@@ -77,6 +77,17 @@ def stroke_counter_server(folder: Path, env: dict | None = None):
         yield base
 
 
+@contextlib.contextmanager
+def shipped_model_classroom_server(folder: Path):
+    """tests/classroom_e2e_server.py with the shipped model (a word can be taught), its
+    database, taught words and log in `folder`; yields its base URL."""
+    port = free_port()
+    with running_server([sys.executable, str(ROOT / "tests" / "classroom_e2e_server.py"), str(port), str(folder)],
+                        folder / "serve.log", port,
+                        env={"DATABASE_URL": f"sqlite:///{folder / 'contributions.sqlite3'}"}) as (base, _):
+        yield base
+
+
 def play_a_round(base: str, contributor: str | None = None, wait: float = 60) -> list[dict]:
     """A one-round solo game over a real WebSocket, consenting to the dataset (as
     `contributor`): a stroke, then skip. Returns the round_over events (one: the game played

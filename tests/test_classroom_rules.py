@@ -848,3 +848,34 @@ def test_too_many_rooms_are_refused():
     rooms.create()
     refused("too_many_rooms", rooms.create)
     refused("bad_payload", registry().create, "chess")
+
+
+def test_a_lesson_between_games_teaches_without_a_podium_and_the_room_goes_back():
+    """The teach mode (Room.teach): every phone draws the word, the AI guesses nothing, and
+    when the round ends the room is where it was (phase, mode, scores), with `learning` for
+    the transport; once `learned`, the word may be dealt."""
+    room, (ana, ben, cleo, dan), clock = started(("Ana", "Ben", "Cleo", "Dan"), mode=PICTIONARY, words=("cat",))
+    room.end(room.host_token)
+    everyone = (ana, ben, cleo, dan)
+    scores = [p.score for p in everyone]
+    room.drain()
+    assert room.teach(room.host_token, "  Axolotl ") == "Axolotl"
+    r = [e for e in room.drain() if e.name == "round"][0].payload
+    assert (r["mode"], r["word"], r["players"], r["seconds"]) == ("teach", "Axolotl", [p.id for p in everyone], 20.0)
+    clock.advance(CONFIG.starts_in)
+    for p in everyone:
+        room.add_ink(p.id, 0, 0, line(), seq=1)
+        assert room.inference_request(p.id) is None  # the AI does not know the word yet
+    room.clear(cleo.id, 0)  # an empty canvas teaches nothing
+    clock.advance(20)
+    room.tick()
+    events = room.drain()
+    assert names(events)[:2] == ["round_over", "learning"] and "game_over" not in names(events)
+    assert events[1].payload == {"word": "Axolotl", "drawings": 3}
+    assert len(room.teach_drawings(room.round)) == 3
+    assert (room.phase, room.mode.name, [p.score for p in everyone]) == ("ended", PICTIONARY, scores)
+    refused("unknown_words", room.configure, room.host_token, words=["axolotl"])
+    room.learned("Axolotl", 3)
+    assert [e.name for e in room.drain()] == ["learned", "room"] and room.state()["taught"] == ["Axolotl"]
+    assert room.configure(room.host_token, rounds=1, words=["axolotl"])["words"] == ["Axolotl"]
+    refused("bad_payload", room.configure, room.host_token, mode="teach")  # not a game's mode

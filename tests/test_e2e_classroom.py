@@ -19,7 +19,7 @@ import pytest
 playwright = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from live_server import stroke_counter_server  # noqa: E402
+from live_server import shipped_model_classroom_server, stroke_counter_server  # noqa: E402
 from browser import PHONE, Finger, screenshots_dir
 
 SECONDS = 5
@@ -614,4 +614,67 @@ def test_words_by_their_names_and_each_game_starts_clean(server, browser):
     expect(projector.locator("#feed li")).to_have_text([re.compile(r"^The AI got Ana's drawing in ")])
     es.get_by_role("button", name="Terminar partida").click()
     expect(projector.locator("#results")).to_be_visible(timeout=15_000)
+    assert not problems, problems
+
+
+@pytest.fixture(scope="module")
+def shipped_model_server(tmp_path_factory):
+    with shipped_model_classroom_server(tmp_path_factory.mktemp("e2e-teach")) as base:
+        yield base
+
+
+def test_teaching_the_ai_a_word(shipped_model_server, browser):
+    """The teach round's screens: refusals in the form, every phone drawing the new word,
+    the projector's mosaic, then the AI learning it from the class's drawings."""
+    server, problems = shipped_model_server, []
+    shots = screenshots_dir()
+    projector = watch(browser.new_context(**PROJECTOR).new_page(), problems, "projector")
+    code = create_room(projector, server)
+    projector.evaluate(RECORD_TEXTS_JS, ["banner"])
+    phones = {name: join_phone(browser, server, code, name, problems) for name in ("Ana", "Bo", "Cy")}
+    for page in phones.values():
+        page.evaluate(RECORD_TEXTS_JS, ["wait-title"])
+    expect(projector.locator("#players li")).to_have_count(3)
+
+    word, teach = projector.locator("#teach-word"), projector.get_by_role("button", name="Teach", exact=True)
+    word.fill("Cat")  # known: said so, and put in the game's words
+    teach.click()
+    expect(projector.locator("#teach-error")).to_contain_text("already knows “cat”")
+    expect(projector.locator("#set-words")).to_have_value("cat")
+    word.fill("  ")
+    teach.click()
+    expect(projector.locator("#teach-error")).to_have_text("Type a word to teach.")
+    projector.screenshot(path=str(shots / "classroom-teach-refused.png"))
+
+    word.fill("axolotl")
+    teach.click()
+    expect(projector.locator("#stage-round")).to_have_text("Teaching the AI")
+    expect(projector.locator("#stage-word")).to_have_text("Everyone draws: axolotl")
+    for page in phones.values():
+        wait_drawing(page, 0)
+        expect(page.locator("#draw-word")).to_have_text("axolotl")
+        expect(page.locator("#ai-guess")).to_have_text("The AI doesn't know this word yet: your drawing teaches it.")
+    for name, strokes in (("Ana", 3), ("Bo", 4), ("Cy", 2)):
+        draw_strokes(phones[name], strokes)
+    phones["Ana"].screenshot(path=str(shots / "classroom-teach-phone-drawing.png"))
+    expect(projector.locator("#mosaic .cr-tile")).to_have_count(3)
+    projector.wait_for_function(  # every drawing arrived on the projector
+        "() => [...document.querySelectorAll('#mosaic canvas')].every((c) => {"
+        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " for (let i = 3; i < d.length; i += 4) if (d[i]) return true; return false; })")
+    projector.screenshot(path=str(shots / "classroom-teach-projector-drawings.png"))
+
+    learned = "The AI learned axolotl! It can guess it from the next round."
+    expect(projector.locator("#banner")).to_have_text(learned, timeout=40_000)
+    assert "The AI is learning axolotl from your 3 drawings…" in texts_seen(projector, "banner")
+    projector.screenshot(path=str(shots / "classroom-teach-projector-learned.png"))
+    for name, page in phones.items():
+        expect(page.locator("#wait-title")).to_have_text("The AI learned axolotl!")
+        expect(page.locator("#wait-message")).to_have_text("From the next round, the AI can guess it.")
+        assert "The AI is learning axolotl from your 3 drawings…" in texts_seen(page, "wait-title"), name
+    phones["Bo"].screenshot(path=str(shots / "classroom-teach-phone-learned.png"))
+
+    projector.get_by_role("button", name="Settings and players").click()
+    expect(projector.locator("#taught")).to_have_text("axolotl")
+    projector.locator("#teach").screenshot(path=str(shots / "classroom-teach-lobby.png"))
     assert not problems, problems

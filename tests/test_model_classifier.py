@@ -148,3 +148,37 @@ def test_bad_batches_and_bitmaps(clf):
         clf.classify_bitmaps(np.zeros((2, 28, 28), np.uint8))
     with pytest.raises(ValueError, match="k must be"):
         clf.classify([[[0, 1], [0, 1]]], k=0)
+
+
+def test_the_embedding_is_the_checkpoints_and_the_reference_bank_calibrates_a_taught_word(clf, held_out):
+    """The served model's second output is the pooled features the checkpoint's classifier
+    layer reads (with the mirror view, averaged as the logits are); a word imprinted from
+    drawings of one of the 345 (its own drawings left out of the bank) tops no more than
+    FALSE_TOP of the bank's other drawings."""
+    import torch
+
+    from game.model.teach import FALSE_TOP, Reference, reference_path
+    from training.model import WithEmbedding, load_checkpoint
+    _, test = held_out
+    rows = np.stack(test.bitmaps[:8])
+    logits, embeddings = clf.logits(rows)
+    assert logits.shape == (8, 345) and embeddings.shape == (8, clf.features)
+    model, _meta = load_checkpoint(DEFAULT_MODEL.with_suffix(".safetensors"))
+    x = torch.from_numpy(rows.reshape(-1, 1, 28, 28)).float() / 255
+    with torch.no_grad():
+        both = [WithEmbedding(model)(v) for v in (x, x.flip(3))]
+    assert np.abs(embeddings - ((both[0][1] + both[1][1]) / 2).numpy()).max() <= 1e-4
+    assert np.abs(logits * clf.temperature - ((both[0][0] + both[1][0]) / 2).numpy()).max() <= 1e-3
+    assert np.allclose(clf.probabilities(rows), np.exp(logits) / np.exp(logits).sum(1, keepdims=True), atol=1e-6)
+
+    path = reference_path(DEFAULT_MODEL)
+    assert path.stat().st_size < 5 * 1024 * 1024
+    with np.load(path) as f:
+        bank = dict(f)
+    cat = clf.categories.index("cat")
+    others = bank["labels"] != cat
+    reference = Reference(bank["embeddings"][others].astype(np.float32), bank["top_logits"][others], bank["mean"],
+                          float(bank["scale"]))
+    taught = reference.imprint("cat again", clf.logits(rows)[1])
+    tops = reference.scale * (reference.units @ taught.prototype) + taught.bias > reference.top_logits
+    assert tops.mean() <= FALSE_TOP + 1 / len(tops)

@@ -3,7 +3,7 @@
 Temperature scaling is fitted at the end of `train`; this refits it on the same drawings
 for a model file whose weights stay as they are, for when the functions the game serves
 around the network change (as when it began averaging each drawing with its mirror), and
-exports the served model again.
+exports the served model and its reference bank again.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from game.model.classifier import DEFAULT_MODEL
 from game.words import CATEGORIES
 from training import data
-from training.model import SAVED_KEYS, load_checkpoint, save
+from training.model import SAVED_KEYS, load_checkpoint, reference_rows, save, write_reference
 from training.train import calibration_inputs, fit_temperatures
 
 
@@ -29,7 +29,8 @@ def calibrate(path: Path, data_dir: Path, log=print) -> tuple[float, tuple[float
     x, y = calibration_inputs(splits["val"])
     old, new = float(meta.get("temperature", 1.0)), fit_temperatures(model, x, y)
     extra = {k: json.loads(v) for k, v in meta.items() if k not in SAVED_KEYS}
-    save(model, path, categories, new, extra)
+    # The reference bank's logits are calibrated ones: written again with the new temperature.
+    write_reference(model, save(model, path, categories, new, extra), *reference_rows(splits["val"]), new[0])
     return old, new
 
 

@@ -4,7 +4,10 @@ the game serves.
 Training and calibration work on the checkpoint (`<name>.safetensors`: weights and metadata);
 `save` also exports the served model beside it (`<name>.onnx`: the network, the same
 metadata), which `game.model.classifier` runs with onnxruntime, without torch, on each drawing and
-its mirror (`MirrorViews` is that function in torch).
+its mirror (`MirrorViews` is that function in torch). The served model has two outputs: the
+logits, and the pooled features the last layer reads them from ("embedding"), from which a
+classroom teaches the AI a new word (game/model/teach.py); `write_reference` saves beside it
+the reference drawings' embeddings that teaching calibrates against (`<name>.reference.npz`).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from game.model import ink
+from game.model.teach import reference_path
 
 # timm's ResNet-18 with narrow stages; 28x28 input, so the stem's max-pool is
 # dropped to keep a 14x14 map in the first stage.
@@ -46,6 +50,19 @@ class MirrorViews(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(torch.cat([x, x.flip(3)])).unflatten(0, (2, -1)).mean(0)
+
+
+class WithEmbedding(torch.nn.Module):
+    """The served network: (logits, embedding), the embedding being the pooled features the
+    classifier layer reads, so the logits are exactly the model's."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+        return self.model.get_classifier()(embedding), embedding
 
 
 def bitmaps_to_tensor(bitmaps) -> torch.Tensor:
@@ -83,15 +100,16 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, str]]:
 
 
 def export_onnx(model: torch.nn.Module, path: Path, meta: dict[str, str]) -> None:
-    """The served model: `model` in float32, any batch size, `meta` as the ONNX file's metadata."""
+    """The served model: `model` in float32, any batch size, its outputs the logits and the
+    embedding (WithEmbedding), `meta` as the ONNX file's metadata."""
     import onnx
 
     was_training = model.training
     model.eval()
     try:
         program = torch.onnx.export(
-            model, (torch.zeros(2, 1, ink.SIDE, ink.SIDE),), input_names=["bitmaps"],
-            output_names=["logits"], dynamic_shapes={"x": {0: torch.export.Dim("drawings", min=1, max=65536)}},
+            WithEmbedding(model).eval(), (torch.zeros(2, 1, ink.SIDE, ink.SIDE),), input_names=["bitmaps"],
+            output_names=["logits", "embedding"], dynamic_shapes={"x": {0: torch.export.Dim("drawings", min=1, max=65536)}},
             opset_version=ONNX_OPSET, dynamo=True, external_data=False, verbose=False)
     finally:
         model.train(was_training)
@@ -113,3 +131,51 @@ def save(model: torch.nn.Module, path: Path, categories: list[str], temperatures
     served = served_path(path)
     export_onnx(model, served, meta)
     return served
+
+
+def reference_rows(split, per_word: int = 8) -> tuple[torch.Tensor, np.ndarray]:
+    """The reference bank's drawings: up to `per_word` of each word's stroke drawings in
+    `split` (the validation split: never trained on), whole and half drawn (the game judges
+    drawings in progress); bitmaps and their labels."""
+    taken: dict[int, int] = {}
+    rows, labels = [], []
+    for d, y in zip(split.drawings, split.drawing_labels):
+        if taken.get(y, 0) < per_word:
+            taken[y] = taken.get(y, 0) + 1
+            for fraction in (0.5, 1.0):
+                rows.append(ink.render(ink.raw_prefix(d, fraction)))
+                labels.append(y)
+    return bitmaps_to_tensor(np.stack(rows)), np.array(labels, dtype=np.int16)
+
+
+@torch.no_grad()
+def mirrored_outputs(model: torch.nn.Module, x: torch.Tensor, batch: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """The served function's (logits, embedding) per drawing, each averaged over the drawing
+    and its mirror as game.model.classifier does; logits uncalibrated."""
+    model.eval()
+    served = WithEmbedding(model)
+    outs = [[t.unflatten(0, (2, -1)).mean(0) for t in served(torch.cat([part, part.flip(3)]))]
+            for part in x.split(batch)]
+    return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+
+
+def write_reference(model: torch.nn.Module, served: Path, x: torch.Tensor, labels: np.ndarray,
+                    temperature: float) -> Path:
+    """`<served>.reference.npz`, what game.model.teach calibrates a taught word against: the
+    embeddings of the reference drawings `x` (float16: a few MB), their labels and top
+    calibrated logit, the bank's mean embedding, and `scale`, what a cosine between a centred
+    embedding and a taught word's prototype is worth in calibrated logits: a weight row of
+    the model's own mean length, applied to an embedding of the mean centred length (the
+    imprinting of Qi et al. 2018; measured on held-out words, a taught word tops more of its
+    drawings with it than with half of it, others' guesses unchanged: benchmarks/teach_word.py)."""
+    logits, embeddings = mirrored_outputs(model, x)
+    embeddings = embeddings.numpy()
+    mean = embeddings.mean(axis=0)
+    weight = model.get_classifier().weight.detach().numpy()
+    scale = float(np.linalg.norm(weight, axis=1).mean() * np.linalg.norm(embeddings - mean, axis=1).mean()
+                  / temperature)
+    path = reference_path(served)
+    np.savez_compressed(path, embeddings=embeddings.astype(np.float16), labels=labels,
+                        top_logits=(logits / temperature).max(dim=1).values.numpy().astype(np.float32),
+                        mean=mean.astype(np.float32), scale=np.float32(scale))
+    return path

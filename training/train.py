@@ -27,7 +27,8 @@ from tqdm import tqdm
 
 from game.model import ink
 from game.model.classifier import DEFAULT_MODEL
-from training.model import MirrorViews, bitmaps_to_tensor, build_model, native_bfloat16, save
+from training.model import (MirrorViews, bitmaps_to_tensor, build_model, native_bfloat16, reference_rows, save,
+                            write_reference)
 from training import data
 
 # ---- config (each is a --flag; the shipped model's command is in its model card) ----
@@ -314,6 +315,7 @@ def _train(cfg: dict, ranks: Ranks, log) -> dict:
     served = save(model.cpu(), out, categories, temperatures,
                   extra={"history": history, "config": cfg, "data_counts": counts, "processes": ranks.world,
                          "training_precision": "bfloat16" if bf16 else "float32"})
+    write_reference(model, served, *reference_rows(splits["val"]), temperatures[0])
     log(f"saved {out} and the served {served} ({served.stat().st_size / 1e6:.1f} MB), "
         f"temperatures {temperatures[0]:.3f} (mirror views), {temperatures[1]:.3f} (one view), "
         f"{(time.time() - t0) / 60:.1f} min")

@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 
-from game.protocol import BAD_PAYLOAD, NOT_PLAYING, NOT_YOUR_TURN, GameError, is_recognized
+from flask_babel import ngettext
+
+from game.protocol import (BAD_PAYLOAD, MIN_TEACH_DRAWINGS, NOT_PLAYING, NOT_YOUR_TURN, TOO_FEW_DRAWINGS, GameError,
+                           is_recognized)
 from game.solo.rules import OVER
 
 if TYPE_CHECKING:
@@ -50,9 +53,15 @@ class Mode:
     # One player draws each round for the others to guess (Room.next_drawer's turn);
     # otherwise every player draws their own.
     one_drawer = False
+    ai_guesses = True  # the AI guesses each drawing as it is drawn
+    listed = True  # a game's mode the teacher chooses (not teach: its own form)
 
     def min_players(self, room: Room) -> int:
         return 1
+
+    def seconds(self, room: Room) -> float:
+        """A round's drawing time."""
+        return room.settings.seconds
 
     def engine_threshold(self, threshold: float) -> float:
         """The recognition threshold each drawing's engine game ends its round at."""
@@ -90,6 +99,9 @@ class Mode:
         """The projector's mosaic for `who`'s drawing (`player`: their entry in the host's
         `snapshot`): the AI's top guess shown, and whether it recognized the drawing."""
         return player.get("guess"), who in r.recognized
+
+    def round_over(self, room: Room, r: RoomRound) -> None:
+        """Round `r` just ended (its `round_over` event is out)."""
 
 
 class Race(Mode):
@@ -152,11 +164,47 @@ class Pictionary(Mode):
         return (guesses[0] if guesses else None), r.ai_seconds is not None
 
 
-MODES: dict[str, Mode] = {mode.name: mode for mode in (Race(), Pictionary())}
-RACE, PICTIONARY = Race.name, Pictionary.name
+class Teach(Mode):
+    name = "teach"
+    ai_guesses = False  # it does not know the word yet
+    listed = False
+    SECONDS = 20.0
+
+    def seconds(self, room: Room) -> float:
+        return self.SECONDS
+
+    def engine_threshold(self, threshold: float) -> float:
+        return math.inf  # nothing is recognized: the drawings are the lesson
+
+    def round_may_end(self, room: Room, r: RoomRound) -> str | None:
+        return None
+
+    def mosaic_guess(self, r: RoomRound, who: str, player: dict, snapshot: dict) -> tuple[dict | None, bool]:
+        return None, False
+
+    def result(self, room: Room, r: RoomRound) -> dict:
+        return {"drawings": len(room.teach_drawings(r))}
+
+    def round_over(self, room: Room, r: RoomRound) -> None:
+        # The transport hears `learning` and runs the model; `Room.learned` ends the lesson.
+        drawings = len(room.teach_drawings(r))
+        if drawings >= MIN_TEACH_DRAWINGS:
+            room.emit(None, "learning", {"word": r.word, "drawings": drawings})
+            return
+        need = MIN_TEACH_DRAWINGS - drawings
+        room.emit(None, "teach_failed", {
+            "word": r.word, "drawings": drawings, "needed": need, "code": TOO_FEW_DRAWINGS,
+            "message": ngettext("The AI needs %(num)s more drawing to learn a word: teach it again.",
+                                "The AI needs %(num)s more drawings to learn a word: teach it again.", need)})
+
+
+MODES: dict[str, Mode] = {mode.name: mode for mode in (Race(), Pictionary(), Teach())}
+RACE, PICTIONARY, TEACH = Race.name, Pictionary.name, Teach.name
 
 
 def mode_named(name) -> Mode:
-    if name not in MODES:
-        raise GameError(BAD_PAYLOAD, _("mode must be one of %(modes)s", modes=", ".join(MODES)))
+    """A game's mode, as the teacher chooses it (the teach mode is `Room.teach`'s)."""
+    if name not in MODES or not MODES[name].listed:
+        raise GameError(BAD_PAYLOAD, _("mode must be one of %(modes)s",
+                                       modes=", ".join(n for n, m in MODES.items() if m.listed)))
     return MODES[name]

@@ -4,7 +4,8 @@ worded through flask_babel's gettext, as game/protocol.py says).
 A teacher (the host, holding `Room.host_token`) creates a room with a short code read
 aloud to the class; students join from their phones with the code and a nickname and
 keep a player token, which brings them back as the same player (score included) after a
-refresh. A room plays in one of the modes of `game.classroom.modes` (race, pictionary).
+refresh. A room plays in one of the modes of `game.classroom.modes` (race, pictionary), and
+teaches the AI a word in a round of the teach mode (`Room.teach`).
 
 The design follows the solo engine (`game.solo.rules`) and reuses it rather than copying it:
 each drawing in a round *is* an engine `Game` of one round and one word, so ink limits,
@@ -44,10 +45,11 @@ from typing import Mapping, NamedTuple, Sequence
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from game.classroom.text import (ALMOST, CORRECT, MAX_GUESS, RudeFilter, articles_of, clean_nickname, guess_key,
-                                 match_guess, nickname_key)
-from game.classroom.modes import RACE, Mode, mode_named, speed_points
-from game.protocol import (BAD_NICKNAME, BAD_PAYLOAD, KICKED, MAX_WORDS, NICKNAME_TAKEN, NO_PLAYER, NO_ROOM, NOT_ENOUGH_PLAYERS,
+from game.classroom.text import (ALMOST, CORRECT, MAX_GUESS, RudeFilter, articles_of, clean_nickname, clean_word,
+                                 guess_key, match_guess, nickname_key)
+from game.classroom.modes import MODES, RACE, TEACH, Mode, mode_named, speed_points
+from game.protocol import (BAD_NICKNAME, BAD_PAYLOAD, BAD_WORD, KICKED, KNOWN_WORD, MAX_TAUGHT_WORDS, MAX_WORDS,
+                           NICKNAME_TAKEN, NO_PLAYER, NO_ROOM, NOT_ENOUGH_PLAYERS, TOO_MANY_WORDS,
                            NOT_HOST, NOT_PLAYING, NOT_STARTED, NOT_YOUR_TURN, PAUSED, RATE_LIMITED,
                            RECOGNITION_THRESHOLD, ROOM_FULL, ROUND_OVER, TOO_MANY_ROOMS, TOO_MANY_ROOMS_FROM_YOU,
                            UNKNOWN_WORDS, WRONG_PHASE, Clock, GameError)
@@ -84,6 +86,14 @@ class UnknownWords(GameError):
         self.words = words
 
 
+class KnownWord(GameError):
+    """The word to teach is one the AI knows already: `word`, as the game names it."""
+
+    def __init__(self, word: str):
+        super().__init__(KNOWN_WORD, _("The AI already knows “%(word)s”: play it in a game.", word=word))
+        self.word = word
+
+
 @dataclass(frozen=True)
 class RoomConfig:
     """The server's side of a room (the teacher's side is `Settings`)."""
@@ -103,6 +113,8 @@ class RoomConfig:
     # Rooms created from one client key (address) and still open, those left behind included
     # until they expire: one client cannot take every room.
     rooms_per_client: int = 5
+    teach_limit: int = 3  # words the teacher may set out to teach...
+    teach_window: float = 60.0  # ...in any window this long (each lesson is a model call)
 
 
 # --- time and limits ---------------------------------------------------------
@@ -244,6 +256,9 @@ class Room:
         self.rounds: list[RoomRound] = []
         self._next_at: float | None = None  # room time the next round starts (between rounds)
         self.host_gone_since: float | None = clock()  # until the host's screen connects
+        self.taught: list[str] = []  # the words the AI learned in this room, in the order taught
+        self._teaching: tuple[Mode, str] | None = None  # during a lesson: the mode and phase to return to
+        self._teaches = Throttle(config.teach_limit, config.teach_window)
         self._outbox: list[Event] = []
 
     # --- state -----------------------------------------------------------------
@@ -276,7 +291,7 @@ class Room:
         """The `room` event (for everyone, so without the teacher's words): who is here and
         what the room is doing; `viewer` as in `public_settings`."""
         return {"code": self.code, "phase": self.phase, "paused": self.paused,
-                "settings": self.public_settings(viewer),
+                "settings": self.public_settings(viewer), "taught": list(self.taught),
                 "players": [p.public() for p in self.players.values()], "host_connected": self.host_gone_since is None}
 
     def leaderboard(self) -> list[dict]:
@@ -495,6 +510,54 @@ class Room:
         else:
             self._finish()
 
+    # --- teaching the AI a word ------------------------------------------------
+
+    def teach(self, token, word) -> str:
+        """Teach the AI `word` (any language): a round of the teach mode in which every phone
+        draws it; when it ends the room emits `learning` (the transport runs the model, then
+        calls `learned`) or `teach_failed` (too few drawings). Between games only; the word
+        as cleaned is returned. A word the AI knows already is refused (KnownWord)."""
+        self._host(token)
+        self._advance()
+        if self.phase == PLAYING:
+            raise GameError(WRONG_PHASE, _("words are taught between games: end this one first"))
+        now = self._clock()
+        if self._teaches.blocked(HOST, now):
+            raise GameError(RATE_LIMITED, _("Too many words at once: wait a minute before teaching another."))
+        self._teaches.hit(HOST, now)  # refused words count too: a flood is a flood
+        word = clean_word(word)
+        if self._filter.is_rude(word):
+            raise GameError(BAD_WORD, _("That word is not allowed here. Please choose another one."))
+        known = self._known.get(guess_key(word, self._articles))
+        if known is not None:
+            raise KnownWord(known)
+        if len(self.taught) >= MAX_TAUGHT_WORDS:
+            raise GameError(TOO_MANY_WORDS, _("This room has taught the AI %(max)s words, its most.",
+                                              max=MAX_TAUGHT_WORDS))
+        self._teaching = (self.mode, self.phase)
+        self.mode = MODES[TEACH]
+        self.words, self.rounds, self._last_drawer, self.phase = [word], [], -1, PLAYING
+        self._emit_state()
+        self._start_round(0)
+        return word
+
+    def teach_drawings(self, r: RoomRound) -> list[list]:
+        """The drawings of teach round `r` that teach: those with ink (removed players' left out)."""
+        return [Game._copy(g.strokes) for _pid, g, _recognized in self.finished_drawings(r) if g.points]
+
+    def know(self, word: str) -> None:
+        """The AI knows `word` in this room from now on (learned here, or before a restart):
+        the teacher's words and the AI's guesses may name it."""
+        if word not in self.taught:
+            self.taught.append(word)
+        self._known[guess_key(word, self._articles)] = word
+
+    def learned(self, word: str, drawings: int) -> None:
+        """The model learned `word` from the teach round's `drawings` (the transport's call)."""
+        self.know(word)
+        self.emit(None, "learned", {"word": word, "drawings": drawings})
+        self._emit_state()
+
     def kick(self, token, player_id: str) -> None:
         """Remove a player: their token is refused from now on and their nickname for
         `config.kick_block` seconds; their drawings leave the gallery."""
@@ -529,7 +592,7 @@ class Room:
         """The player's drawing for the classifier (`round` is the room's round), or None
         when there is nothing to classify."""
         r = self._judged_round()
-        game = r.drawings.get(player_id) if r is not None else None
+        game = r.drawings.get(player_id) if r is not None and self.mode.ai_guesses else None
         if game is None or player_id in r.recognized:
             return None
         request = game.inference_request()
@@ -660,11 +723,12 @@ class Room:
         if self.mode.one_drawer and drawer is None:
             self._finish()  # nobody left to draw
             return
-        r = RoomRound(index, word, self._t + s.starts_in, self._t + s.starts_in + s.seconds,
+        seconds = self.mode.seconds(self)
+        r = RoomRound(index, word, self._t + s.starts_in, self._t + s.starts_in + seconds,
                       players=list(self.players), drawer=drawer)
         threshold = self.mode.engine_threshold(s.threshold)
         for pid in ([drawer] if drawer is not None else r.players):
-            game = Game(Settings(rounds=1, seconds=s.seconds, words=(word,), starts_in=s.starts_in,
+            game = Game(Settings(rounds=1, seconds=seconds, words=(word,), starts_in=s.starts_in,
                                  threshold=threshold), [word], clock=lambda: self._t, categories=[word])
             game.drain()  # its `round` event: the room announces its own
             r.drawings[pid] = game
@@ -679,6 +743,7 @@ class Room:
         last = reason == "ended" or r.index + 1 >= len(self.words)
         self.emit(None, "round_over", {**self._round_result(r), "leaderboard": self.leaderboard(),
                                         "next_in": None if last else self.config.break_seconds})
+        self.mode.round_over(self, r)
         if last:
             self._finish()
         else:
@@ -686,6 +751,10 @@ class Room:
 
     def _finish(self) -> None:
         self.phase, self._next_at = ENDED, None
+        if self._teaching is not None:  # a lesson has no podium: back to where the room was
+            (self.mode, self.phase), self._teaching = self._teaching, None
+            self._emit_state()
+            return
         self.emit(None, "game_over", {"leaderboard": self.leaderboard(), "podium": self.podium()})
 
     def next_drawer(self) -> str | None:
@@ -772,7 +841,7 @@ class Room:
                 "hint": re.sub(r"\w", "_", r.word),  # "_____ _____": letters to find
                 "hints": {loc: re.sub(r"\w", "_", by_word.get(r.word, r.word)) for loc, by_word in self._names.items()},
                 "drawer": r.drawer, "drawer_nickname": self.nickname(r.drawer),
-                "seconds": self.settings.seconds, "players": list(r.players), **self._time_left(r)}
+                "seconds": self.mode.seconds(self), "players": list(r.players), **self._time_left(r)}
 
     def _drawing_status(self, r: RoomRound, pid: str, game: Game, with_drawing: bool) -> dict:
         g = game.round

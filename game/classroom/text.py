@@ -1,6 +1,6 @@
 """The classroom's text: typed guesses matched to the word (any language's name, typos,
-plurals, articles), nicknames cleaned and told apart (Unicode's confusables), rude words
-refused. Plain Python; refusals through flask_babel's gettext (game/protocol.py)."""
+plurals, articles), nicknames and taught words cleaned, nicknames told apart (Unicode's
+confusables), rude words refused. Plain Python; refusals through flask_babel's gettext (game/protocol.py)."""
 from __future__ import annotations
 
 import itertools
@@ -14,12 +14,13 @@ from typing import Iterable, Mapping
 from flask_babel import gettext as _
 
 from game.i18n import fold
-from game.protocol import BAD_NICKNAME, GameError
+from game.protocol import BAD_NICKNAME, BAD_WORD, GameError
 
 ROOT = Path(__file__).resolve().parents[2]
 RUDE_WORDS_PATH = ROOT / "data" / "rude_words.txt"
 
 MAX_NICKNAME = 20
+MAX_WORD = 30  # a taught word (the longest of the 345 has 23 characters)
 MAX_GUESS = 40
 CORRECT, ALMOST, WRONG = "correct", "almost", "wrong"
 
@@ -90,19 +91,38 @@ def clean_nickname(raw) -> str:
     """The nickname as shown: NFC, trimmed, inner whitespace collapsed. Markup (< > &)
     and control or invisible characters are refused rather than stripped, so what the
     student typed is what the class sees."""
+    return _cleaned(raw, MAX_NICKNAME, lambda message: GameError(BAD_NICKNAME, message), {
+        "type": _("The nickname must be text."),
+        "long": _("Nicknames are at most %(max)s characters.", max=MAX_NICKNAME),
+        "empty": _("Type a nickname."),
+        "markup": _("A nickname cannot contain <, > or &."),
+        "control": _("A nickname cannot contain control or invisible characters.")})
+
+
+def clean_word(raw) -> str:
+    """A word the teacher teaches the AI, cleaned and refused as nicknames are."""
+    return _cleaned(raw, MAX_WORD, lambda message: GameError(BAD_WORD, message), {
+        "type": _("The word must be text."),
+        "long": _("Words are at most %(max)s characters.", max=MAX_WORD),
+        "empty": _("Type a word to teach."),
+        "markup": _("A word cannot contain <, > or &."),
+        "control": _("A word cannot contain control or invisible characters.")})
+
+
+def _cleaned(raw, limit: int, refusal, messages: dict[str, str]) -> str:
     if not isinstance(raw, str):
-        raise GameError(BAD_NICKNAME, _("The nickname must be text."))
-    if len(raw) > 4 * MAX_NICKNAME:  # refuse a 10,000-character paste before any work
-        raise GameError(BAD_NICKNAME, _("Nicknames are at most %(max)s characters.", max=MAX_NICKNAME))
+        raise refusal(messages["type"])
+    if len(raw) > 4 * limit:  # refuse a 10,000-character paste before any work
+        raise refusal(messages["long"])
     name = " ".join(unicodedata.normalize("NFC", raw).split())
     if not name:
-        raise GameError(BAD_NICKNAME, _("Type a nickname."))
-    if len(name) > MAX_NICKNAME:
-        raise GameError(BAD_NICKNAME, _("Nicknames are at most %(max)s characters.", max=MAX_NICKNAME))
+        raise refusal(messages["empty"])
+    if len(name) > limit:
+        raise refusal(messages["long"])
     if any(c in "<>&" for c in name):
-        raise GameError(BAD_NICKNAME, _("A nickname cannot contain <, > or &."))
+        raise refusal(messages["markup"])
     if any(unicodedata.category(c).startswith("C") and not _joins_emoji(name, i) for i, c in enumerate(name)):
-        raise GameError(BAD_NICKNAME, _("A nickname cannot contain control or invisible characters."))
+        raise refusal(messages["control"])
     return name
 
 

@@ -16,16 +16,23 @@ the points each drawing gained since the last one and the AI's current guess.
 A player who joined (or rejoined) with `contribute: true` has their drawing of each
 round handed to the contributions' writer (`game.dataset.contribute.GameDrawings`) when the round
 ends, with the round's word and the AI's verdict; nobody else's is kept.
+
+Words the teacher teaches the AI (the rules' teach mode) are learned here, off the room's
+lock, once a teach round's `learning` event goes out (game/model/teach.py), and kept per
+class in CLASSROOM_TAUGHT_PATH: the teacher's page holds the class's key (`class_token`,
+given by `create`) and sends it with its next `create`, after a restart too.
 """
 from __future__ import annotations
 
 import functools
 import io
+import secrets
 import socket
 import threading
 import time
 import weakref
 from dataclasses import fields
+from pathlib import Path
 from typing import Callable, NamedTuple
 from urllib.parse import urlsplit
 
@@ -34,14 +41,15 @@ from flask import Blueprint, Flask, current_app, render_template, request
 from flask_babel import gettext as _
 
 from game import i18n
-from game.classroom.modes import MODES
+from game.classroom.modes import MODES, Teach
 from game.classroom.mosaic import Mosaic
-from game.classroom.rules import HOST, Room, RoomConfig, RoomRegistry, UnknownWords
-from game.classroom.text import MAX_NICKNAME
+from game.classroom.rules import HOST, KnownWord, Room, RoomConfig, RoomRegistry, UnknownWords
+from game.classroom.text import MAX_NICKNAME, MAX_WORD
 from game.dataset.contribute import Consent, Keep, game_consent
 from game.extensions import socketio
 from game.model.service import ModelService
-from game.protocol import BAD_PAYLOAD, NO_PLAYER, NO_ROOM, GameError
+from game.model.teach import TaughtStore, TaughtWords
+from game.protocol import BAD_PAYLOAD, CANNOT_TEACH, NO_PLAYER, NO_ROOM, NOT_HOST, SERVER_ERROR, GameError
 from game.realtime import Dispatcher, Ticker, integer_field, register
 from game.solo.rules import Game
 
@@ -53,6 +61,7 @@ CONFIG_DEFAULTS = {
     "CLASSROOM_BASE_URL": None,  # e.g. "http://192.168.1.20:5000": overrides the join URL's origin
     "CLASSROOM_MOSAIC_INTERVAL": 0.25,  # the projector's mosaic: 4 updates a second
     "CLASSROOM_ROOM": {},  # RoomConfig fields to override (break_seconds, max_players, ...)
+    "CLASSROOM_TAUGHT_PATH": None,  # the classes' taught words (JSON); None: the instance folder's
 }
 
 bp = Blueprint("classroom", __name__)
@@ -61,7 +70,8 @@ bp = Blueprint("classroom", __name__)
 @bp.get("/classroom")
 def teacher():
     """The teacher's page: create a room, then the projector view (static/classroom.js)."""
-    return render_template("classroom.html", modes=MODES.values())
+    return render_template("classroom.html", modes=[m for m in MODES.values() if m.listed],
+                           teach_seconds=round(Teach.SECONDS), max_word=MAX_WORD)
 
 
 @bp.get("/join")
@@ -125,6 +135,13 @@ class Seat(NamedTuple):
     who: str
 
 
+class Lessons(NamedTuple):
+    """A room's class (its key in the taught words' store) and the words the AI learned."""
+
+    key: str
+    words: TaughtWords | None  # None where the model cannot learn (ModelService.reference)
+
+
 class Classroom:
     """One app's classrooms: the rooms, who each connection is, and the mosaic."""
 
@@ -150,15 +167,19 @@ class Classroom:
         self.mosaic = Mosaic()
         # Per room, the consenting players (join's `contribute`); a dropped room leaves it.
         self._consents: weakref.WeakKeyDictionary[Room, dict[str, Consent]] = weakref.WeakKeyDictionary()
+        self._lessons: weakref.WeakKeyDictionary[Room, Lessons] = weakref.WeakKeyDictionary()
+        self.taught_store = TaughtStore(cfg["CLASSROOM_TAUGHT_PATH"] or Path(app.instance_path) / "taught_words.json",
+                                        Path(cfg["MODEL_PATH"]).name)
         self._mosaic_at = 0.0
         self._ticker = Ticker(self._server, float(cfg["TICK_INTERVAL"]), self.tick, self.logger)
         self.dispatcher = Dispatcher(
             {"create": self._create, "host_rejoin": self._host_rejoin, "join": self._join, "rejoin": self._rejoin,
              "configure": self._configure, "kick": self._kick, "close": self._close, "ink": self._ink,
              "undo": self._undo, "clear": self._clear, "guess": self._guess, "state": self._state,
+             "teach": self._teach, "export_taught": self._export_taught,
              **{name: functools.partial(self._control, command=name) for name in CONTROLS}},
             rate=float(cfg["RATE_LIMIT"]), burst=float(cfg["RATE_BURST"]), clock=clock, logger=self.logger,
-            send_error=self._emit, empty_is_object=("create", "state"))
+            send_error=self._emit, empty_is_object=("create", "state", "export_taught"))
         self.handle = self.dispatcher.handle
 
     @classmethod
@@ -204,13 +225,22 @@ class Classroom:
     # --- the teacher ----------------------------------------------------------------
 
     def _create(self, sid: str, data: dict) -> dict:
+        # The class's key: the one its teacher's page kept, or a new class's.
+        key = _token(data, "class_token") if "class_token" in data else secrets.token_urlsafe(16)
         room = self.registry.create(data.get("mode", "race"), _client_key())
         self._vacate(sid)  # a room this connection hosted: its teacher is away from now on
         with room.lock:
+            words = None
+            if self.model.reference is not None:
+                words = self.model.taught_words(self.taught_store.load(key))
+                for word in words.words:
+                    room.know(word)
+            self._lessons[room] = Lessons(key, words)
             self._sit(sid, room, HOST)
             room.host_connected(True)
             self._flush(room)
-            return {**self._host_info(room), "host_token": room.host_token, "room": room.snapshot(HOST)}
+            return {**self._host_info(room), "host_token": room.host_token, "class_token": key,
+                    "room": room.snapshot(HOST)}
 
     def _host_rejoin(self, sid: str, data: dict) -> dict:
         room = self.registry.host(data.get("code"), _token(data, "host_token"), _client_key())
@@ -247,6 +277,52 @@ class Classroom:
                 getattr(room, command)(token)
             finally:
                 self._flush(room)
+
+    def _teach(self, sid: str, data: dict) -> dict:
+        room, token = self._host_room(sid)
+        with room.lock:
+            if self._lessons[room].words is None:
+                raise GameError(CANNOT_TEACH, _("This server's model cannot learn new words."))
+            try:
+                word = room.teach(token, data.get("word"))
+            except KnownWord as e:
+                e.details = {"word": e.word}  # the teacher's page uses the known one
+                raise
+            finally:
+                self._flush(room)
+        return {"word": word}
+
+    def _export_taught(self, sid: str, data: dict) -> dict:
+        """The room's taught words, as the store keeps them (the teacher's download)."""
+        room, token = self._host_room(sid)
+        if token is None:
+            raise GameError(NOT_HOST, _("only the teacher can do that"))
+        with room.lock:
+            words = self._lessons[room].words
+            return {"model": self.taught_store.model,
+                    "words": [t.to_json() for t in words.taught] if words is not None else []}
+
+    def _learn(self, room: Room, word: str, drawings: list) -> None:
+        """A teach round's lesson, on a background task: the drawings through the model
+        (off the room's lock: the class's guesses go on), then the word is the room's."""
+        try:
+            taught = self.model.learn(word, drawings)
+        except Exception:
+            self.logger.exception("room %s could not learn %r", room.code, word)
+            with room.lock:
+                room.emit(None, "teach_failed", {"word": word, "drawings": len(drawings), "code": SERVER_ERROR,
+                                                 "message": _("The AI could not learn this word: try again.")})
+                self._flush(room)
+            return
+        with room.lock:
+            lessons = self._lessons[room]
+            lessons.words.add(taught)
+            try:
+                self.taught_store.save(lessons.key, lessons.words.taught)
+            except OSError:
+                self.logger.exception("room %s's taught words could not be saved", room.code)
+            room.learned(word, len(drawings))
+            self._flush(room)
 
     def _kick(self, sid: str, data: dict) -> None:
         room, token = self._host_room(sid)
@@ -329,8 +405,9 @@ class Classroom:
     def _classify(self, room: Room, who: str) -> None:
         request_ = room.inference_request(who)
         if request_ is not None:
-            self.model.batcher.submit(("classroom", room.code, who), request_.drawing,
-                                functools.partial(self._on_guesses, room.code, who, request_))
+            self.model.submit(("classroom", room.code, who), request_.drawing,
+                              functools.partial(self._on_guesses, room.code, who, request_),
+                              self._lessons[room].words)
 
     def _on_guesses(self, code: str, who: str, request_, guesses) -> None:
         """The batcher's callback, on its worker thread."""
@@ -407,6 +484,9 @@ class Classroom:
         for to, name, payload in room.drain():
             if name == "round_over":  # queued before the class hears the round is over
                 self._keep_drawings(room, payload["index"])
+            elif name == "learning":
+                self._server.start_background_task(self._learn, room, payload["word"],
+                                                   room.teach_drawings(room.round))
             target = room.code if to is None else f"{room.code}/{to}"
             self._emit(name, payload, target)
             if name == "game_over":
@@ -425,7 +505,8 @@ class Classroom:
         events go out whatever happens here."""
         consents = self._consents.get(room)
         r = next((r for r in room.rounds if r.index == index), None)
-        if not consents or r is None:
+        # A taught word's drawings stay out: the open dataset holds the model's words only.
+        if not consents or r is None or r.word not in self.model.categories:
             return
         try:
             for pid, g, recognized in room.finished_drawings(r):
@@ -452,5 +533,5 @@ def _client_key() -> str:
 
 register(NS, lambda: Classroom.of(current_app),
          acknowledged=("create", "host_rejoin", "join", "rejoin", "configure", "kick", "close", "guess", "state",
-                       *CONTROLS),
+                       "teach", "export_taught", *CONTROLS),
          unacknowledged=("ink", "undo", "clear"))

@@ -4,6 +4,7 @@
     clf.classify(drawing, k=5)             # -> [(word, probability), ...] best first
     clf.classify_batch(drawings, k=5)      # -> one such list per drawing
     clf.classify_bitmaps(bitmaps, k=5)     # Google numpy_bitmap rows, uint8 (N, 784)
+    clf.logits_batch(drawings)             # (calibrated logits, embeddings): a taught word's input
     clf.categories                         # the 345 words, model order
 
 The served model is an ONNX file that training exports (training/model.py: the network
@@ -68,6 +69,10 @@ class DoodleClassifier:
         self.one_view_temperature = float(metadata.get("one_view_temperature", self.temperature))
         self.mirror_up_to = mirror_up_to  # None: every call
         self._input = session.get_inputs()[0].name
+        outputs = session.get_outputs()
+        if [o.name for o in outputs] != ["logits", "embedding"]:
+            raise ValueError("the model has no embedding output: export it again with `python -m training export`")
+        self.features = outputs[1].shape[1]
 
     @classmethod
     def load(cls, path: str | Path | None = None, threads: int = 0,
@@ -79,29 +84,31 @@ class DoodleClassifier:
         session = _session(path, threads)
         return cls(session, _metadata(session, path), mirror_up_to)
 
-    def probabilities(self, bitmaps) -> np.ndarray:
-        """Calibrated probabilities, (N, categories), for Google-style bitmaps."""
+    def logits(self, bitmaps) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated logits (N, categories) and embeddings (N, features) for Google-style
+        bitmaps, each averaged over the two views where the mirror is used."""
         x = np.asarray(bitmaps, dtype=np.uint8).reshape(-1, 1, ink.SIDE, ink.SIDE)
         n = len(x)
         if n == 0:
-            return np.zeros((0, len(self.categories)), dtype=np.float32)
+            return np.zeros((0, len(self.categories)), np.float32), np.zeros((0, self.features), np.float32)
         mirror = self.mirror_up_to is None or n <= self.mirror_up_to
         if mirror:
             x = np.concatenate([x, x[..., ::-1]])
-        logits = self.session.run(None, {self._input: x.astype(np.float32) / 255.0})[0]
+        logits, embeddings = self.session.run(None, {self._input: x.astype(np.float32) / 255.0})
         if mirror:
-            logits = (logits[:n] + logits[n:]) / 2
-        logits /= self.temperature if mirror else self.one_view_temperature
-        logits -= logits.max(axis=1, keepdims=True)
-        e = np.exp(logits)
-        return e / e.sum(axis=1, keepdims=True)
+            logits, embeddings = (logits[:n] + logits[n:]) / 2, (embeddings[:n] + embeddings[n:]) / 2
+        return logits / (self.temperature if mirror else self.one_view_temperature), embeddings
+
+    def logits_batch(self, drawings) -> tuple[np.ndarray, np.ndarray]:
+        """`logits` of drawings (as classify_batch takes them)."""
+        return self.logits(ink.to_bitmaps(_listed(drawings)))
+
+    def probabilities(self, bitmaps) -> np.ndarray:
+        """Calibrated probabilities, (N, categories), for Google-style bitmaps."""
+        return softmax(self.logits(bitmaps)[0])
 
     def _top(self, probs: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
-        if not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        k = min(k, probs.shape[1])
-        idx = np.argsort(-probs, axis=1)[:, :k]
-        return [[(self.categories[j], float(p[j])) for j in row] for p, row in zip(probs, idx)]
+        return top(probs, self.categories, k)
 
     def classify(self, drawing, k: int = 5) -> list[tuple[str, float]]:
         return self.classify_batch([drawing], k)[0]
@@ -121,6 +128,19 @@ class DoodleClassifier:
             raise ValueError(f"bitmaps must be uint8 of shape (N, 784) like Google's numpy_bitmap, "
                              f"got {arr.dtype} {arr.shape}")
         return self._top(self.probabilities(arr), k)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def top(probs: np.ndarray, names: list[str], k: int) -> list[list[tuple[str, float]]]:
+    """The `k` most likely of `names` per row of `probs`, best first."""
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    idx = np.argsort(-probs, axis=1)[:, :min(k, probs.shape[1])]
+    return [[(names[j], float(p[j])) for j in row] for p, row in zip(probs, idx)]
 
 
 def _listed(drawings) -> list:

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 class ClassifierProcess:
     """The doodle classifier (game.model.classifier.DoodleClassifier) in a process of its own,
     with the same methods: classify, classify_batch, classify_bitmaps, simplify_and_classify,
-    categories.
+    logits_batch, categories.
 
     Inference is CPU-bound Python and onnxruntime. In the server's process it competes for
     the GIL with every connection's threads, so a batch of a few drawings took several times
@@ -96,6 +96,9 @@ class ClassifierProcess:
 
     def simplify_and_classify(self, drawings, k: int = 5):
         return self._call("simplify_and_classify", drawings, k)
+
+    def logits_batch(self, drawings):
+        return self._call("logits_batch", drawings)
 
     def close(self) -> None:
         with self._lock:

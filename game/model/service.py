@@ -16,12 +16,16 @@ from game.model.batcher import Batcher
 from game.model.classifier import DEFAULT_MODEL, DoodleClassifier
 from game.model.cpus import CPU_AFFINITIES, share_cpus
 from game.model.process import ClassifierProcess
+from game.model.teach import Reference, TaughtWord, TaughtWords, reference_path
 from game.protocol import GUESSES, RECOGNITION_THRESHOLD
 from game.words import load_deck, metrics_path
 
 CONFIG_DEFAULTS = {
     "MODEL_PATH": None,  # None: $DOODLE_MODEL, else the shipped model
-    "CLASSIFIER": None,  # an object with classify_batch(drawings, k) and categories
+    "CLASSIFIER": None,  # an object with classify_batch(drawings, k) and categories (and logits_batch to be taught)
+    # The reference bank words are taught against (game/model/teach.py); None: the one beside
+    # MODEL_PATH's model, and none for a CLASSIFIER (its rooms cannot be taught).
+    "REFERENCE_PATH": None,
     "DECK": None,  # explicit default words; None: the words the model recognizes well
     "DECK_MIN_RECALL": 0.75,
     "RECOGNITION_THRESHOLD": RECOGNITION_THRESHOLD,
@@ -40,21 +44,48 @@ CONFIG_DEFAULTS = {
 
 class ModelService:
     """One app's model: `classifier` (its `categories`), the `deck` games deal from, the
-    recognition `threshold`, and the `batcher` that classifies every player's latest
-    drawing in one call (`batch_max` drawings at most)."""
+    recognition `threshold`, the `batcher` that classifies every player's latest drawing in
+    one call (`batch_max` drawings at most), and the `reference` bank that new words are
+    taught against (game/model/teach.py; None where the model has none, or a test's fake)."""
 
-    def __init__(self, classifier, deck: list[str], threshold: float, batch_max: int, batch_wait: float):
+    def __init__(self, classifier, deck: list[str], threshold: float, batch_max: int, batch_wait: float,
+                 reference: Reference | None = None):
         self.classifier = classifier
         self.categories = list(classifier.categories)
         self.deck = deck
         self.threshold = threshold
         self.batch_max = batch_max
-        self.batcher = Batcher(lambda drawings: classifier.classify_batch(list(drawings), GUESSES),
-                               max_batch=batch_max, max_wait=batch_wait)
+        self.reference = reference
+        self.batcher = Batcher(self._classify, max_batch=batch_max, max_wait=batch_wait)
 
     @classmethod
     def of(cls, app: Flask) -> "ModelService":
         return app.extensions["model"]
+
+    def submit(self, key, drawing, callback, taught: TaughtWords | None = None) -> None:
+        """Classify `drawing` soon (the batcher's `submit`): `callback(guesses)`, among the
+        model's words and `taught`'s."""
+        self.batcher.submit(key, (drawing, taught), callback)
+
+    def _classify(self, requests) -> list:
+        drawings = [drawing for drawing, _taught in requests]
+        if all(taught is None or not taught.taught for _drawing, taught in requests):
+            return self.classifier.classify_batch(drawings, GUESSES)
+        logits, embeddings = self.classifier.logits_batch(drawings)
+        no_words = TaughtWords(self.reference, self.categories)
+        return [(taught or no_words).guesses(logits[i:i + 1], embeddings[i:i + 1], GUESSES)[0]
+                for i, (_drawing, taught) in enumerate(requests)]
+
+    def taught_words(self, taught: list[TaughtWord] = ()) -> TaughtWords:
+        """A room's taught words (none yet, or `taught`, as saved)."""
+        if self.reference is None:
+            raise ValueError("this model has no reference bank: it cannot learn new words")
+        return TaughtWords(self.reference, self.categories, taught)
+
+    def learn(self, word: str, drawings: list) -> TaughtWord:
+        """`word` learned from `drawings` (MIN_TEACH_DRAWINGS or more): a fraction of a second."""
+        _logits, embeddings = self.classifier.logits_batch(drawings)
+        return self.reference.imprint(word, embeddings)
 
     def close(self) -> None:
         self.batcher.close()
@@ -80,8 +111,10 @@ def init_app(app: Flask) -> ModelService:
             raise ValueError(f"DECK must be a non-empty list of the model's categories; unknown: {unknown[:5]}")
     else:
         deck = load_deck(categories, metrics_path(model_path), cfg["DECK_MIN_RECALL"])
-    model = app.extensions["model"] = ModelService(classifier, deck, float(cfg["RECOGNITION_THRESHOLD"]),
-                                                   int(cfg["BATCH_MAX"]), float(cfg["BATCH_WAIT"]))
+    reference = cfg["REFERENCE_PATH"] or (reference_path(model_path) if cfg["CLASSIFIER"] is None else None)
+    model = app.extensions["model"] = ModelService(
+        classifier, deck, float(cfg["RECOGNITION_THRESHOLD"]), int(cfg["BATCH_MAX"]), float(cfg["BATCH_WAIT"]),
+        Reference.load(reference) if reference is not None and Path(reference).exists() else None)
     return model
 
 

@@ -140,8 +140,8 @@ class Solo:
     def _classify(self, game: Game) -> None:
         request_ = game.inference_request()
         if request_ is not None:
-            self.model.batcher.submit(game.id, request_.drawing,
-                                functools.partial(self._on_guesses, game.id, request_))
+            self.model.submit(game.id, request_.drawing,
+                              functools.partial(self._on_guesses, game.id, request_))
 
     def _on_guesses(self, game_id: str, request_: InferenceRequest, guesses) -> None:
         """The batcher's callback, on its worker thread."""

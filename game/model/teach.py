@@ -1,0 +1,158 @@
+"""Teaching the AI a new word from a class's drawings, in a second and without retraining:
+imprinting (Qi, Brown and Lowe, "Low-Shot Learning with Imprinted Weights", 2018).
+
+The served model gives each drawing an embedding beside its logits (training/model.py). A
+taught word is one more logit row: the scaled cosine between a drawing's embedding and the
+word's prototype (the mean of its drawings' embeddings, each centred on the reference bank's
+mean and normalized), plus a bias. The bias is chosen against the reference bank (held-out
+drawings of the model's own words, `<model>.reference.npz`, written by training) so that the
+taught word would come top on only FALSE_TOP of them: the 345 words keep their guesses.
+
+    reference = Reference.load(reference_path(model_path))
+    taught = TaughtWords(reference, categories)
+    taught.add(reference.imprint("axolotl", embeddings))      # the class's drawings
+    taught.guesses(logits, embeddings, k=5)                    # per drawing: [(word, p), ...]
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from game.model.classifier import softmax, top
+from game.protocol import MIN_TEACH_DRAWINGS
+
+# The share of the reference drawings (other words') the taught word may come top on:
+# about 3 of the 5,500 in the shipped bank.
+FALSE_TOP = 0.0005
+
+
+def reference_path(model_path: str | Path) -> Path:
+    """`<model>.reference.npz` beside the served `<model>.onnx`."""
+    return Path(model_path).with_suffix(".reference.npz")
+
+
+@dataclass(frozen=True)
+class TaughtWord:
+    word: str
+    prototype: np.ndarray  # (features,), unit length
+    bias: float
+    drawings: int  # how many it was learned from
+
+    def to_json(self) -> dict:
+        return {"word": self.word, "prototype": [round(float(v), 6) for v in self.prototype],
+                "bias": self.bias, "drawings": self.drawings}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "TaughtWord":
+        return cls(str(data["word"]), np.asarray(data["prototype"], dtype=np.float32), float(data["bias"]),
+                   int(data["drawings"]))
+
+
+class Reference:
+    """The reference bank of a served model: embeddings of held-out drawings of its words
+    (a few a word, whole and half drawn, as the game judges drawings in progress), their
+    calibrated top logit, the bank's mean embedding and `scale`, what a cosine is worth in
+    the model's calibrated logits (training/model.py says how it is set), which puts a taught
+    row in the same units as the others."""
+
+    def __init__(self, embeddings: np.ndarray, top_logits: np.ndarray, mean: np.ndarray, scale: float):
+        self.mean, self.scale = mean.astype(np.float32), float(scale)
+        self.units = self.unit(embeddings)
+        self.top_logits = top_logits.astype(np.float32)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Reference":
+        with np.load(path) as f:
+            return cls(f["embeddings"].astype(np.float32), f["top_logits"], f["mean"], float(f["scale"]))
+
+    def unit(self, embeddings: np.ndarray) -> np.ndarray:
+        centred = np.asarray(embeddings, dtype=np.float32) - self.mean
+        return centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-6)
+
+    def imprint(self, word: str, embeddings: np.ndarray) -> TaughtWord:
+        """`word` learned from its drawings' `embeddings` (MIN_TEACH_DRAWINGS or more)."""
+        if len(embeddings) < MIN_TEACH_DRAWINGS:
+            raise ValueError(f"{MIN_TEACH_DRAWINGS} drawings at least, got {len(embeddings)}")
+        prototype = self.unit(embeddings).mean(axis=0)
+        prototype /= max(float(np.linalg.norm(prototype)), 1e-6)
+        # The taught row tops a reference drawing where scale * cos + bias > its top logit.
+        margins = self.scale * (self.units @ prototype) - self.top_logits
+        bias = -float(np.quantile(margins, 1 - FALSE_TOP))
+        return TaughtWord(word, prototype.astype(np.float32), bias, len(embeddings))
+
+
+class TaughtWords:
+    """A room's taught words, added to the model's `categories` in its guesses."""
+
+    def __init__(self, reference: Reference, categories: Sequence[str], taught: Sequence[TaughtWord] = ()):
+        self.reference = reference
+        self.categories = list(categories)
+        self.taught: list[TaughtWord] = list(taught)
+
+    @property
+    def words(self) -> list[str]:
+        return [t.word for t in self.taught]
+
+    def add(self, taught: TaughtWord) -> None:
+        # A new list, not an append: a reader on another thread keeps the one it read.
+        self.taught = [t for t in self.taught if t.word != taught.word] + [taught]
+
+    def logits(self, logits: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+        """The model's calibrated `logits` (N, categories) with a column per taught word."""
+        return self._extended(self.taught, logits, embeddings)
+
+    def guesses(self, logits: np.ndarray, embeddings: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        taught = self.taught  # read once: a lesson (another thread) may add a word meanwhile
+        return top(softmax(self._extended(taught, logits, embeddings)), self.categories + [t.word for t in taught], k)
+
+    def _extended(self, taught: list[TaughtWord], logits: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+        if not taught:
+            return logits
+        prototypes = np.stack([t.prototype for t in taught])
+        rows = self.reference.scale * (self.reference.unit(embeddings) @ prototypes.T)
+        return np.concatenate([logits, rows + np.array([t.bias for t in taught], dtype=np.float32)], axis=1)
+
+
+class TaughtStore:
+    """The taught words of every class, kept across restarts in one JSON file (the instance
+    folder's, beside the contributions' database): per class key (a secret the teacher's
+    page keeps; stored hashed), the model they were learned on and the words. Thread-safe;
+    each save replaces the file whole (written beside it, then renamed)."""
+
+    def __init__(self, path: str | Path, model: str):
+        self.path, self.model = Path(path), model
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _id(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def _read(self) -> dict:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+
+    def load(self, key: str) -> list[TaughtWord]:
+        """The class's words; none for another model's (a prototype is one model's)."""
+        with self._lock:
+            entry = self._read().get(self._id(key))
+        if entry is None or entry["model"] != self.model:
+            return []
+        return [TaughtWord.from_json(w) for w in entry["words"]]
+
+    def save(self, key: str, words: Sequence[TaughtWord]) -> None:
+        with self._lock:
+            classes = self._read()
+            classes[self._id(key)] = {"model": self.model, "words": [w.to_json() for w in words]}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            part = self.path.with_name(self.path.name + ".part")
+            part.write_text(json.dumps(classes), encoding="utf-8")
+            os.replace(part, self.path)

@@ -1,0 +1,199 @@
+"""Teaching the AI a word in a classroom, over Socket.IO (game/classroom/transport.py, the
+rules' teach mode, game/model/teach.py): the shipped model as if it had never learned
+"stairs" (tests/fakes.py: WithoutWord), taught from real drawings of stairs sent as phones'
+ink, then recognizing a new one; the taught word after a restart; every refusal."""
+from __future__ import annotations
+
+import pytest
+
+from game.app import close_app, create_app
+from game.classroom.modes import Teach
+from game.classroom.transport import NS
+from game.extensions import socketio
+from game.model.classifier import DEFAULT_MODEL, DoodleClassifier
+from game.model.teach import reference_path
+from game.protocol import MAX_POINTS_PER_MESSAGE, MIN_TEACH_DRAWINGS
+from fakes import WithoutWord, raw_drawings_of, reference_without
+from sockets import last, quiet
+
+WORD = "stairs"
+STARTS_IN = 1.0
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return WithoutWord(DoodleClassifier.load(), WORD)
+
+
+@pytest.fixture
+def drawings():
+    return raw_drawings_of(WORD)
+
+
+@pytest.fixture
+def make(tmp_path, clock, classifier):
+    """Apps of the model without WORD; every app made by one test shares the taught words'
+    file (a restart is a second app)."""
+    apps = []
+    reference = reference_without(reference_path(DEFAULT_MODEL), WORD, tmp_path / "reference.npz")
+
+    def make(**config):
+        app = create_app({"TESTING": True, "SECRET_KEY": "test", "CLASSIFIER": classifier,
+                          "REFERENCE_PATH": str(reference), "DECK": ["cat", "dog", "house"],
+                          "DATABASE_URL": f"sqlite:///{tmp_path / 'contributions.sqlite3'}",
+                          "CLASSROOM_TAUGHT_PATH": str(tmp_path / "taught_words.json"),
+                          "GAME_CLOCK": clock, "TICK_INTERVAL": 0.005, "BATCH_WAIT": 0.002,
+                          "CLASSROOM_ROOM": {"starts_in": STARTS_IN, "break_seconds": 2.0}, **config})
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        close_app(app)
+
+
+def connect(app):
+    return socketio.test_client(app, namespace=NS, flask_test_client=app.test_client())
+
+
+def call(client, event: str, data: dict | None = None) -> dict:
+    return client.emit(event, data or {}, namespace=NS, callback=True)
+
+
+def open_room(app, **create):
+    host = connect(app)
+    ack = call(host, "create", {"mode": "race", **create})
+    assert ack["ok"], ack
+    return host, ack
+
+
+def phones(app, code: str, n: int) -> list:
+    out = []
+    for i in range(n):
+        client = connect(app)
+        ack = call(client, "join", {"code": code, "nickname": f"Kid {i}"})
+        assert ack["ok"], ack
+        out.append(client)
+    return out
+
+
+def draw(client, round_: int, drawing: list) -> None:
+    """A raw drawing as a phone sends it: each stroke's [x, y, t] points, in messages."""
+    seq = 0
+    for stroke, (xs, ys, ts) in enumerate(drawing):
+        points = [[x, y, t] for x, y, t in zip(xs, ys, ts)]
+        for i in range(0, len(points), MAX_POINTS_PER_MESSAGE):
+            seq += 1
+            client.emit("ink", {"round": round_, "stroke": stroke, "points": points[i:i + MAX_POINTS_PER_MESSAGE],
+                                "seq": seq}, namespace=NS)
+
+
+def teach(host, kids, clock, word: str, drawings: list) -> dict:
+    """A teach round of `word`, each kid drawing one of `drawings` (or nothing, past its end);
+    the event that ends the lesson: `learned` or `teach_failed`."""
+    ack = call(host, "teach", {"word": word})
+    assert ack["ok"], ack
+    r = last(host, "round")
+    assert (r["mode"], r["word"], r["seconds"]) == ("teach", word, Teach.SECONDS)
+    clock.advance(STARTS_IN)
+    for kid, drawing in zip(kids, drawings):
+        draw(kid, r["index"], drawing)
+    clock.advance(Teach.SECONDS)
+    over = last(host, "round_over")
+    assert over["mode"] == "teach" and over["drawings"] == min(len(kids), len(drawings))
+    return next(payload for name, payload in _until_one_of(host, ("learned", "teach_failed")))
+
+
+def _until_one_of(client, names, timeout: float = 30.0):
+    for _ in range(int(timeout / 0.05)):
+        for name, payload in quiet(client):
+            if name in names:
+                yield name, payload
+                return
+    raise AssertionError(f"none of {names} within {timeout} s")
+
+
+def test_a_class_teaches_a_word_and_the_ai_then_recognizes_it(make, clock, drawings):
+    app = make()
+    host, ack = open_room(app)
+    kids = phones(app, ack["code"], 6)
+    learned = teach(host, kids, clock, WORD, drawings[:6])
+    assert learned == {"word": WORD, "drawings": 6}
+    for kid in kids:
+        names = [name for name, _ in quiet(kid)]
+        assert "learning" in names or "learned" in names
+    state = call(host, "state")["room"]
+    assert state["taught"] == [WORD] and state["phase"] == "lobby" and state["settings"]["mode"] == "race"
+    # From the next round the AI's guesses name it: a new drawing of stairs, in a race.
+    ack = call(host, "configure", {"rounds": 1, "words": ["Stairs"]})
+    assert ack["ok"], ack
+    assert call(host, "start")["ok"]
+    r = last(host, "round")
+    assert r["word"] == WORD and r["mode"] == "race"
+    clock.advance(STARTS_IN)
+    draw(kids[0], r["index"], drawings[10])
+    guess = last(kids[0], "guess", timeout=10)
+    assert guess["guesses"][0]["word"] == WORD, guess
+    assert guess["recognized"], guess
+
+
+def test_taught_words_survive_a_restart_and_can_be_exported(make, clock, drawings):
+    app = make()
+    host, ack = open_room(app)
+    key = ack["class_token"]
+    kids = phones(app, ack["code"], 4)
+    assert teach(host, kids, clock, WORD, drawings[:4])["word"] == WORD
+    close_app(app)
+
+    again = make()  # the server restarted: rooms are gone, the class's words are not
+    host, ack = open_room(again, class_token=key)
+    assert ack["class_token"] == key and ack["room"]["taught"] == [WORD]
+    exported = call(host, "export_taught")
+    assert exported["ok"] and exported["model"] == DEFAULT_MODEL.name
+    (word,) = exported["words"]
+    assert word["word"] == WORD and word["drawings"] == 4 and len(word["prototype"]) == 256
+    assert call(host, "configure", {"rounds": 1, "words": [WORD]})["ok"]
+    # Another class's page (or a new one) starts with none.
+    other, ack = open_room(again)
+    assert ack["room"]["taught"] == [] and ack["class_token"] != key
+    assert not call(other, "configure", {"rounds": 1, "words": [WORD]})["ok"]
+
+
+def test_too_few_drawings_say_how_many_more(make, clock, drawings):
+    app = make()
+    host, ack = open_room(app)
+    kids = phones(app, ack["code"], 3)  # the third phone draws nothing
+    failed = teach(host, kids, clock, WORD, drawings[:MIN_TEACH_DRAWINGS - 1])
+    assert failed["code"] == "too_few_drawings" and failed["needed"] == 1 and failed["drawings"] == 2
+    assert "1 more drawing" in failed["message"]
+    assert call(host, "state")["room"]["taught"] == []
+
+
+def test_bad_words_are_refused_each_with_its_reason_and_a_flood_is_rate_limited(make, clock):
+    app = make()
+    host, ack = open_room(app)
+    kid = phones(app, ack["code"], 1)[0]
+    known = call(host, "teach", {"word": "  CAT "})
+    assert (known["code"], known["word"]) == ("known_word", "cat") and "already knows" in known["message"]
+    spanish = call(host, "teach", {"word": "gato"})  # a known word in another language is known too
+    assert (spanish["code"], spanish["word"]) == ("known_word", "cat")
+    assert call(host, "teach", {"word": "   "})["code"] == "bad_word"
+    # The room allows 3 lessons a minute, refused ones included.
+    flood = call(host, "teach", {"word": "axolotl"})
+    assert flood["code"] == "rate_limited" and "wait a minute" in flood["message"]
+    clock.advance(60)
+    rude = call(host, "teach", {"word": "sh1t"})
+    assert rude["code"] == "bad_word" and "not allowed" in rude["message"]
+    assert call(host, "teach", {"word": "x" * 31})["code"] == "bad_word"
+    assert call(host, "teach", {"word": "<b>"})["code"] == "bad_word"
+    clock.advance(60)
+    assert call(kid, "teach", {"word": "axolotl"})["code"] == "not_host"
+    assert call(host, "teach", {"word": 7})["code"] == "bad_word"
+    assert call(host, "teach", {"word": "axolotl"})["ok"]  # and in the lesson, no second one
+    assert call(host, "teach", {"word": "quokka"})["code"] == "wrong_phase"
+    assert call(kid, "export_taught")["code"] == "not_host"
+
+
+def test_a_model_without_a_reference_bank_cannot_be_taught(make_app):
+    host, _ = open_room(make_app())  # a fake classifier's
+    assert call(host, "teach", {"word": "axolotl"})["code"] == "cannot_teach"
