@@ -122,7 +122,7 @@ def test_404_html_for_browsers(client):
 # --- security headers --------------------------------------------------------
 
 # A plausible value for each URL parameter of the app's GET routes.
-URL_VALUES = {"filename": "style.css", "code": "es", "word": "cat", "name": "classification"}
+URL_VALUES = {"filename": "style.css", "code": "es", "word": "cat", "name": "classification", "job_id": "none"}
 
 
 def test_every_get_route_carries_the_security_headers():
