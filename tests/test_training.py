@@ -123,7 +123,7 @@ def test_torchrun_trains_the_same_model_as_one_process(quickdraw_dir, tmp_path):
                            "--out", str(tmp_path / "two" / "m.safetensors"), *cli],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["m.onnx", "m.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["m.onnx", "m.reference.npz", "m.safetensors"]
     meta = checkpoint_metadata(tmp_path / "two" / "m.safetensors")
     assert json.loads(meta["processes"]) == 2
     assert reproduce_command(json.loads(meta["config"]), 2).startswith("torchrun --nproc_per_node 2 -m training train")
