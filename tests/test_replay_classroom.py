@@ -10,7 +10,7 @@ import pytest
 
 from game.app import create_app
 from game.replay.__main__ import main
-from game.replay.classroom import Host, Student, mosaic_figures, plan_rooms
+from game.replay.classroom import Host, Student, mosaic_figures, plan_rooms, replay_classroom
 from live_server import serve
 
 RAW = Path(__file__).resolve().parents[1].parent / "shared" / "quickdraw" / "raw"
@@ -45,9 +45,10 @@ def test_mosaic_rate_and_lag_come_from_the_projectors_updates():
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     """The app with the shipped model on a free port, with a short prompt and break."""
-    yield from serve(create_app({"TESTING": True, "SECRET_KEY": "test",
+    taught = tmp_path_factory.mktemp("taught") / "taught_words.json"
+    yield from serve(create_app({"TESTING": True, "SECRET_KEY": "test", "CLASSROOM_TAUGHT_PATH": str(taught),
                                  "CLASSROOM_ROOM": {"starts_in": 0.5, "break_seconds": 1.0}}))
 
 
@@ -65,3 +66,14 @@ def test_a_classroom_of_real_drawings_through_the_server(server, capsys):
     assert result["mosaic_events"] > 0 and result["mosaic_hz_min"] > 0
     assert 0 < result["mosaic_lag_ms_p50"] <= result["mosaic_lag_ms_p95"]
     assert result["recognition_rate"] is not None
+
+
+def test_a_class_teaching_the_ai_beside_a_class_playing(server):
+    """The load benchmark's teach scenario: a room teaches a word (a full 20 s teach round of
+    real drawings) while another plays; the word is learned and timed, nothing is refused."""
+    if not RAW.is_dir():
+        pytest.skip(f"Quick, Draw! raw drawings not found at {RAW}: this run needs Google's files there")
+    result = replay_classroom(server, RAW, players=3, rooms=1, rounds=1, seconds=5, per_word=3, lessons=1)
+    assert result["errors"] == 0, result["error_samples"]
+    assert result["rounds_played"] == 3 and result["lessons_learned"] == 1
+    assert 0 < result["learning_ms_p50"] < 30_000

@@ -167,6 +167,58 @@ class Host(Client):
             self.sio.disconnect()
 
 
+class Teacher(Host):
+    """A projector that teaches the AI words instead of playing (docs/classroom.md, "Teaching
+    the AI a word"): one teach round after another, each timed from its `round_over` to
+    `learned` (the drawings through the model and the word the room's)."""
+
+    queued = ("round", "round_over", "learned", "teach_failed")
+
+    def __init__(self, url: str, words: list[str]):
+        super().__init__(url, words, seconds=0)
+        self.learning: list[float] = []  # seconds from a teach round's end to its `learned`
+
+    def start_game(self) -> bool:
+        return True  # no game: run() teaches
+
+    def run(self) -> None:
+        try:
+            for word in self.deck:
+                ack = self.sio.call("teach", {"word": word}, namespace=NS, timeout=15)
+                if not ack or not ack.get("ok"):
+                    raise ReplayError(f"teach refused: {ack}")
+                started = self._expect("round", timeout=30)
+                self._expect("round_over", timeout=started["starts_in"] + started["seconds"] + 30)
+                ended = self.received_at
+                self._expect("learned", timeout=30)
+                self.learning.append(self.received_at - ended)
+        except Exception as e:
+            self.errors.append(f"{type(e).__name__}: {e}")
+        finally:
+            self.sio.disconnect()
+
+
+class Learner(Student):
+    """A phone in a teach round: draws its planned drawing of each word the teacher teaches."""
+
+    def run(self) -> None:
+        if self.id is None:
+            self.sio.disconnect()
+            return
+        try:
+            for index, (word, drawing) in enumerate(zip(self.deck, self.drawings)):
+                started = self._expect("round", timeout=90)
+                if started.get("mode") != "teach" or started["word"] != word:
+                    raise ReplayError(f"a {started.get('mode')} round of {started['word']} came instead of "
+                                      f"the lesson of {word}")
+                self.ink[index] = self.draw(drawing, started, started["seconds"], {"round": started["index"]})
+                self._expect("round_over", timeout=started["seconds"] + started["starts_in"] + 30)
+        except Exception as e:
+            self.errors.append(f"{type(e).__name__}: {e}")
+        finally:
+            self.sio.disconnect()
+
+
 def mosaic_figures(hosts: list[Host], rooms: list[list[Student]],
                    interval: float = MOSAIC_INTERVAL) -> dict[str, Any]:
     """Per player: the mosaic's rate (updates that bring the player's new points, per
@@ -206,8 +258,10 @@ def mosaic_figures(hosts: list[Host], rooms: list[list[Student]],
 
 def replay_classroom(url: str, data: Path, players: int = 2, rooms: int = 1, rounds: int = 6,
                      seconds: float = 20, split: str = "test", per_word: int = 50,
-                     words: list[str] | None = None, seed: int = 0) -> dict[str, Any]:
-    """`rooms` classrooms of `players` students at once; the figures as a dict."""
+                     words: list[str] | None = None, seed: int = 0, lessons: int = 0) -> dict[str, Any]:
+    """`rooms` classrooms of `players` students at once; the figures as a dict. With `lessons`,
+    one more room of `players` at the same time teaches the AI that many new words, its
+    students drawing real drawings for each (their ink and errors count with the others')."""
     if not data.is_dir():
         raise ReplayError(f"no data folder at {data} (Google's raw ndjson, e.g. ../shared/quickdraw/raw)")
     drawings = load_drawings(data, words or fetch_words(url), split, per_word)
@@ -216,6 +270,12 @@ def replay_classroom(url: str, data: Path, players: int = 2, rooms: int = 1, rou
     hosts = [Host(url, deck, seconds) for deck, _ in plans]
     classes = [[Student(url, f"Player {i + 1}", mine, seconds) for i, mine in enumerate(students)]
                for _, students in plans]
+    teachers = []
+    if lessons:
+        _, drawn = plan_rooms(drawings, 1, players, lessons, seed + 1)[0]
+        teachers = [Teacher(url, [f"lesson {i + 1}" for i in range(lessons)])]
+        hosts.append(teachers[0])
+        classes.append([Learner(url, f"Learner {i + 1}", mine, 0) for i, mine in enumerate(drawn)])
     for host, students in zip(hosts, classes):
         if host.create():
             for s in students:
@@ -239,6 +299,9 @@ def replay_classroom(url: str, data: Path, players: int = 2, rooms: int = 1, rou
               "words": len(drawings), "distinct_drawings": sum(len(v) for v in drawings.values()),
               **round_figures([r for s in students for r in s.rounds], rooms * players * rounds),
               **client_figures([*hosts, *students], time.monotonic() - start),
-              **mosaic_figures(hosts, classes)}
+              **mosaic_figures(hosts[:rooms], classes[:rooms])}
+    if lessons:
+        learning = [x for t in teachers for x in t.learning]
+        result.update(lessons=lessons, lessons_learned=len(learning), **timing_figures("learning", learning))
     return result
 
