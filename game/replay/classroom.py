@@ -47,6 +47,7 @@ class Student(Client):
     """A phone: joins the room and draws its planned drawing in each round."""
 
     namespace = NS
+    game = True  # the rounds are a game's: a game_over ends them
 
     def __init__(self, url: str, nickname: str, drawings: list, seconds: float):
         super().__init__(url)
@@ -78,23 +79,27 @@ class Student(Client):
             return
         try:
             for index, (word, drawing) in enumerate(zip(self.deck, self.drawings)):
-                started = self._expect("round", timeout=90)
-                if started["index"] != index or started["word"] != word:
-                    raise ReplayError(f"round {started['index']} ({started['word']}) came instead of "
-                                      f"round {index} ({word})")
-                self.ink[index] = self.draw(drawing, started, self.seconds, {"round": index})
-                over = self._expect("round_over", timeout=self.seconds + started["starts_in"] + 30)
-                mine = [r for r in over["results"] if r["player"] == self.id]
-                if over["index"] != index or not mine:
-                    raise ReplayError(f"round_over for round {over['index']} without this player "
-                                      f"during round {index}")
-                self.rounds.append({"word": word, "recognized": mine[0]["recognized"],
-                                    "seconds": mine[0]["seconds"]})
-            self._expect("game_over", timeout=30)
+                self.play(index, word, drawing)
+            if self.game:
+                self._expect("game_over", timeout=30)
         except Exception as e:
             self.errors.append(f"{type(e).__name__}: {e}")
         finally:
             self.sio.disconnect()
+
+    def play(self, index: int, word: str, drawing: list) -> None:
+        """Round `index` of the game: draw, then record what it came to for this student."""
+        started = self._expect("round", timeout=90)
+        if started["index"] != index or started["word"] != word:
+            raise ReplayError(f"round {started['index']} ({started['word']}) came instead of "
+                              f"round {index} ({word})")
+        self.ink[index] = self.draw(drawing, started, self.seconds, {"round": index})
+        over = self._expect("round_over", timeout=self.seconds + started["starts_in"] + 30)
+        mine = [r for r in over["results"] if r["player"] == self.id]
+        if over["index"] != index or not mine:
+            raise ReplayError(f"round_over for round {over['index']} without this player "
+                              f"during round {index}")
+        self.rounds.append({"word": word, "recognized": mine[0]["recognized"], "seconds": mine[0]["seconds"]})
 
 
 class Host(Client):
@@ -199,24 +204,19 @@ class Teacher(Host):
 
 
 class Learner(Student):
-    """A phone in a teach round: draws its planned drawing of each word the teacher teaches."""
+    """A phone in a teach round: draws its planned drawing of each word the teacher teaches.
+    Lessons are no game: nothing is recognized or scored, and no `game_over` ends them."""
 
-    def run(self) -> None:
-        if self.id is None:
-            self.sio.disconnect()
-            return
-        try:
-            for index, (word, drawing) in enumerate(zip(self.deck, self.drawings)):
-                started = self._expect("round", timeout=90)
-                if started.get("mode") != "teach" or started["word"] != word:
-                    raise ReplayError(f"a {started.get('mode')} round of {started['word']} came instead of "
-                                      f"the lesson of {word}")
-                self.ink[index] = self.draw(drawing, started, started["seconds"], {"round": started["index"]})
-                self._expect("round_over", timeout=started["seconds"] + started["starts_in"] + 30)
-        except Exception as e:
-            self.errors.append(f"{type(e).__name__}: {e}")
-        finally:
-            self.sio.disconnect()
+    queued = ("round", "round_over")
+    game = False
+
+    def play(self, index: int, word: str, drawing: list) -> None:
+        started = self._expect("round", timeout=90)
+        if started.get("mode") != "teach" or started["word"] != word:
+            raise ReplayError(f"a {started.get('mode')} round of {started['word']} came instead of "
+                              f"the lesson of {word}")
+        self.ink[index] = self.draw(drawing, started, started["seconds"], {"round": started["index"]})
+        self._expect("round_over", timeout=started["seconds"] + started["starts_in"] + 30)
 
 
 def mosaic_figures(hosts: list[Host], rooms: list[list[Student]],
