@@ -1,10 +1,11 @@
-"""python -m game {serve} ..."""
+"""python -m game {serve,cluster} ..."""
 from __future__ import annotations
 
 import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -23,6 +24,19 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cluster(args: argparse.Namespace) -> int:
+    from game.cluster.launch import run
+
+    return run(args.servers, args.port, args.database_url, args.folder)
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m game", description="Doodle Lab, the game.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -33,6 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=os.environ.get("DOODLE_PORT", "5000"),
                    help="port to listen on (env DOODLE_PORT; default 5000)")
     p.set_defaults(run=serve)
+
+    p = sub.add_parser("cluster", help="Run Redis, nginx and several game servers on this machine (docs/serving.md).")
+    p.add_argument("--servers", type=positive, default=3, help="game servers behind nginx (default 3)")
+    p.add_argument("--port", type=int, default=None, help="nginx's port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--database-url", default=None,
+                   help="the contributions' database (default: $DATABASE_URL, else one SQLite file in the folder)")
+    p.add_argument("--folder", type=Path, default=None,
+                   help="where the configs and logs go, kept afterwards (default: a temporary folder, deleted)")
+    p.set_defaults(run=cluster)
 
     args = parser.parse_args(argv)
     return args.run(args) or 0

@@ -45,6 +45,7 @@ from game.classroom.modes import MODES, Teach
 from game.classroom.mosaic import Mosaic
 from game.classroom.rules import HOST, KnownWord, Room, RoomConfig, RoomRegistry, UnknownWords
 from game.classroom.text import MAX_NICKNAME, MAX_WORD
+from game.cluster.store import Local, RedisStore
 from game.dataset.contribute import Consent, Keep, game_consent
 from game.extensions import socketio
 from game.model.service import ModelService
@@ -82,11 +83,11 @@ def join(code: str = ""):
                            max_nickname=MAX_NICKNAME)
 
 
-def init_app(app: Flask, model: ModelService, keep: Keep) -> Classroom:
+def init_app(app: Flask, model: ModelService, keep: Keep, store: Local | RedisStore) -> Classroom:
     """Start the classroom's service on `app`; after `socketio.init_app`."""
     for key, value in CONFIG_DEFAULTS.items():
         app.config.setdefault(key, value)
-    classroom = app.extensions["classroom"] = Classroom(app, model, keep)
+    classroom = app.extensions["classroom"] = Classroom(app, model, keep, store)
     return classroom
 
 
@@ -145,7 +146,7 @@ class Lessons(NamedTuple):
 class Classroom:
     """One app's classrooms: the rooms, who each connection is, and the mosaic."""
 
-    def __init__(self, app: Flask, model: ModelService, keep: Keep):
+    def __init__(self, app: Flask, model: ModelService, keep: Keep, store: Local | RedisStore):
         cfg = app.config
         self.logger = app.logger
         self.model = model

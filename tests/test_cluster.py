@@ -1,0 +1,117 @@
+"""Several servers behind nginx on Redis (game/cluster/), started for real by
+`game.cluster.launch.Cluster`: 3 servers of tests/classroom_e2e_server.py (the real app with
+a classifier that counts strokes), nginx and Redis on loopback ports. Clients are
+python-socketio's, through nginx, each connection on whichever server nginx gives it.
+
+Skipped, in one line naming the packages, without Debian's redis-server and nginx."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+import socketio
+
+from conftest import skip_missing_package
+from game.cluster import launch
+from live_server import ROOT
+
+def e2e_server(port: int) -> list[str]:
+    return [sys.executable, str(ROOT / "tests" / "classroom_e2e_server.py"), str(port)]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    reason = launch.missing()
+    if reason:
+        skip_missing_package(reason)
+    with launch.Cluster(servers=3, folder=tmp_path_factory.mktemp("cluster"), server_argv=e2e_server) as c:
+        yield c
+
+
+def server_of(cluster, kind: str, key: str) -> launch.Child:
+    """The server holding a game or room: its owner in Redis is host:pid:random."""
+    owner = redis.Redis.from_url(cluster.redis_url).hget(f"doodle:{kind}:{key}", "owner").decode()
+    pid = int(owner.split(":")[1])
+    return next(s for s in cluster.servers if s.process.pid == pid)
+
+
+class Events:
+    """A client's events, in order, as they arrive."""
+
+    def __init__(self, sio: socketio.Client):
+        self.got: list[tuple[str, dict]] = []
+        sio.on("*", lambda name, data=None: self.got.append((name, data)))
+
+    def wait(self, name: str, where=lambda data: True, timeout: float = 10) -> dict:
+        """The first `name` event whose payload is `where`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [d for n, d in list(self.got) if n == name and where(d)]
+            if found:
+                return found[0]
+            time.sleep(0.02)
+        raise AssertionError(f"no such {name!r} within {timeout} s; got {[n for n, _d in self.got]}")
+
+
+def connect(cluster, namespace: str = "/", **kwargs) -> tuple[socketio.Client, Events]:
+    sio = socketio.Client(**kwargs)
+    events = Events(sio) if namespace == "/" else None
+    sio.connect(cluster.url, transports=["websocket"], namespaces=[namespace], wait_timeout=10)
+    return sio, events
+
+
+STROKE = [[10, 10, 0], [60, 60, 50], [110, 10, 100]]
+
+
+def ink(game_id: str, round_: int, stroke: int, seq: int) -> dict:
+    return {"game_id": game_id, "round": round_, "stroke": stroke, "seq": seq, "points": STROKE}
+
+
+def test_a_solo_player_whose_server_is_killed_resumes_on_another_within_5_s(cluster):
+    sio, events = connect(cluster, reconnection_delay=0.5, reconnection_delay_max=1)
+    resumed = []
+    try:
+        game = sio.call("new_game", {"rounds": 3, "seconds": 30, "words": ["cat", "dog", "sun"]}, timeout=10)
+        assert game["ok"], game
+        gid = game["game_id"]
+        time.sleep(events.wait("round")["starts_in"] + 0.1)
+        sio.emit("ink", ink(gid, 0, 0, 1))
+        sio.emit("ink", ink(gid, 0, 1, 2))  # two strokes: the classifier sees "cat"
+        assert events.wait("round_over")["recognized"]
+        time.sleep(events.wait("round", lambda r: r["index"] == 1)["starts_in"] + 0.1)
+        sio.emit("ink", ink(gid, 1, 0, 3))  # one stroke of "dog", not recognized
+        time.sleep(1.2)  # saved with the next snapshot tick (SNAPSHOT_INTERVAL 0.5 s)
+
+        # The play page resumes on every reconnection; so does this client.
+        sio.on("connect", lambda: resumed.append(
+            sio.call("resume", {"game_id": gid, "token": game["token"]}, timeout=10)))
+        victim = server_of(cluster, "solo", gid)
+        killed = time.monotonic()
+        os.kill(victim.process.pid, signal.SIGKILL)
+        while not resumed and time.monotonic() - killed < 10:
+            time.sleep(0.02)
+        took = time.monotonic() - killed
+        assert resumed, "no resume within 10 s"
+        assert took < 5, f"resumed {took:.1f} s after the kill"
+        state = resumed[0]
+        assert state["ok"], state
+        assert [r["recognized"] for r in state["results"]] == [True]
+        assert state["round"]["index"] == 1 and len(state["drawing"]) == 1
+        assert server_of(cluster, "solo", gid) is not victim
+
+        # The game goes on there to its end.
+        sio.emit("skip", {"game_id": gid, "round": 1})
+        time.sleep(events.wait("round", lambda r: r["index"] == 2)["starts_in"] + 0.1)
+        sio.emit("skip", {"game_id": gid, "round": 2})
+        over = events.wait("game_over")
+        assert [r["recognized"] for r in over["results"]] == [True, False, False]
+    finally:
+        sio.disconnect()
+        for server in cluster.servers:
+            if not server.alive():
+                server.start()  # for the next tests
