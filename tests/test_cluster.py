@@ -115,3 +115,79 @@ def test_a_solo_player_whose_server_is_killed_resumes_on_another_within_5_s(clus
         for server in cluster.servers:
             if not server.alive():
                 server.start()  # for the next tests
+
+
+class Screen:
+    """A classroom client (the projector or a phone) on `url`, its events in order."""
+
+    def __init__(self, url: str):
+        self.sio = socketio.Client(reconnection_delay=0.5, reconnection_delay_max=1)
+        self.events = Events(self.sio)
+        self.sio.on("*", lambda name, data=None: self.events.got.append((name, data)), namespace="/classroom")
+        self.sio.connect(url, transports=["websocket"], namespaces=["/classroom"], wait_timeout=10)
+
+    def call(self, event: str, data: dict) -> dict:
+        answer = self.sio.call(event, data, namespace="/classroom", timeout=10)
+        assert answer["ok"], (event, answer)
+        return answer
+
+    def emit(self, event: str, data: dict) -> None:
+        self.sio.emit(event, data, namespace="/classroom")
+
+    def names(self, *names: str) -> list[tuple[str, dict]]:
+        return [(n, d) for n, d in list(self.events.got) if n in names]
+
+
+def draw(phone: Screen, round_: int, strokes: int) -> None:
+    for stroke in range(strokes):
+        phone.emit("ink", {"round": round_, "stroke": stroke, "seq": stroke + 1,
+                           "points": [[x + 10 * stroke, y, 20 * i] for i, (x, y, _t) in enumerate(STROKE)]})
+
+
+def play_a_class(cluster, phones: list[Screen], projector: Screen, code: str, token: str) -> dict:
+    """Two race rounds ("cat": 2 strokes, "dog": 3, as the classifier sees them), every
+    phone drawing; the projector's game_over."""
+    projector.call("configure", {"rounds": 2, "seconds": 20, "words": ["cat", "dog"], "mode": "race"})
+    projector.call("start", {})
+    for index, strokes in ((0, 2), (1, 3)):
+        r = projector.events.wait("round", lambda r: r["index"] == index, timeout=15)
+        time.sleep(r["starts_in"] + 0.2)
+        for phone in phones:
+            draw(phone, index, strokes)
+        projector.events.wait("round_over", lambda r: r["index"] == index, timeout=15)
+    return projector.events.wait("game_over", timeout=15)
+
+
+def test_a_classroom_plays_across_three_servers(cluster):
+    # The projector through nginx; the phones straight to the servers, in turn, so that
+    # each server has some whatever nginx would have chosen.
+    projector = Screen(cluster.url)
+    phones = []
+    try:
+        room = projector.call("create", {"mode": "race"})
+        code = room["code"]
+        holder = server_of(cluster, "classroom", code)
+        for i in range(9):
+            phone = Screen(cluster.servers[i % 3].url)
+            phones.append(phone)
+            phone.id = phone.call("join", {"code": code, "nickname": f"Kid {i}"})["player"]
+        assert sum(1 for i in range(9) if cluster.servers[i % 3] is not holder) == 6  # relayed
+        over = play_a_class(cluster, phones, projector, code, room["host_token"])
+
+        # Every phone's ink reached the projector's mosaic; every phone was recognized
+        # twice; the scores are one: the same leaderboard on every screen.
+        inked = {d["player"] for _n, m in projector.names("mosaic") for d in m["drawings"] if d["strokes"]}
+        assert inked == {p.id for p in phones}
+        board = {e["player"]: e["score"] for e in over["leaderboard"]}
+        assert set(board) == {p.id for p in phones} and all(score > 0 for score in board.values())
+        for phone in phones:
+            theirs = phone.events.wait("game_over", timeout=10)
+            assert {e["player"]: e["score"] for e in theirs["leaderboard"]} == board
+
+        # A room's events arrive once and in order, on every screen whichever its server.
+        for screen in [projector, *phones]:
+            story = [(n, d.get("index")) for n, d in screen.names("round", "round_over", "game_over")]
+            assert story == [("round", 0), ("round_over", 0), ("round", 1), ("round_over", 1), ("game_over", None)], story
+    finally:
+        for screen in [projector, *phones]:
+            screen.sio.disconnect()

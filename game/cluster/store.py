@@ -33,11 +33,13 @@ RENEW = 1.0  # ...renewed this often
 TTL = 3600  # a snapshot nobody saved for an hour is gone (its game expired long before)
 
 # Save only while owning the entry (or while nobody does); returns 1, or 0 when another owns it.
+# KEYS[2], when given: the kind's index, which `orphans` goes through.
 _SAVE = """
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if owner and owner ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'blob', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+if KEYS[2] then redis.call('SADD', KEYS[2], ARGV[4]) end
 return 1
 """
 # Compare-and-set the owner: from ARGV[2] ('' for none) to ARGV[1].
@@ -57,8 +59,28 @@ redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 return {ARGV[1], redis.call('HGET', KEYS[1], 'blob') or ''}
 """
 _DROP = """
-if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[2])
+end
 return 1
+"""
+# Take over every indexed entry whose owner's lease has expired: {key, blob, key, blob...}
+# (blob '' for an entry never saved); entries gone (expired) leave the index.
+_ORPHANS = """
+local taken = {}
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local entry = ARGV[3] .. key
+  local owner = redis.call('HGET', entry, 'owner')
+  if not owner then
+    redis.call('SREM', KEYS[1], key)
+  elseif owner ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. owner) == 0 then
+    redis.call('HSET', entry, 'owner', ARGV[1])
+    table.insert(taken, key)
+    table.insert(taken, redis.call('HGET', entry, 'blob') or '')
+  end
+end
+return taken
 """
 
 
@@ -75,7 +97,7 @@ class Local:
     shared = False
     server_id = "local"
 
-    def save(self, kind: str, key: str, blob: bytes, ttl: int = TTL) -> bool | None:
+    def save(self, kind: str, key: str, blob: bytes, ttl: int = TTL, index: bool = False) -> bool | None:
         return True
 
     def load(self, kind: str, key: str) -> Held | None:
@@ -95,6 +117,9 @@ class Local:
 
     def drop(self, kind: str, key: str) -> None:
         pass
+
+    def orphans(self, kind: str) -> list[tuple[str, bytes | None]] | None:
+        return []
 
     def close(self) -> None:
         pass
@@ -117,8 +142,8 @@ class RedisStore:
         self.logger = logger
         # Timeouts: a Redis that stopped answering must not hold a player's handler for long.
         self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
-        self._save, self._take, self._route, self._drop = (
-            self.redis.register_script(s) for s in (_SAVE, _TAKE, _ROUTE, _DROP))
+        self._save, self._take, self._route, self._drop, self._orphans = (
+            self.redis.register_script(s) for s in (_SAVE, _TAKE, _ROUTE, _DROP, _ORPHANS))
         self._down = False
         self._stop = threading.Event()
         self._renew()
@@ -143,10 +168,16 @@ class RedisStore:
             self.logger.warning("Redis reachable again")
         return answer
 
-    def save(self, kind: str, key: str, blob: bytes, ttl: int = TTL) -> bool | None:
+    @staticmethod
+    def _index(kind: str) -> str:
+        return f"{PREFIX}index:{kind}"
+
+    def save(self, kind: str, key: str, blob: bytes, ttl: int = TTL, index: bool = False) -> bool | None:
         """Store the snapshot, kept `ttl` seconds, if this server owns the entry (or nobody
-        does): True; False when another server owns it; None when Redis is unreachable."""
-        saved = self._call("save", lambda: self._save([self._key(kind, key)], [self.server_id, blob, ttl]))
+        does): True; False when another server owns it; None when Redis is unreachable.
+        `index`: list the entry for `orphans`."""
+        keys = [self._key(kind, key)] + ([self._index(kind)] if index else [])
+        saved = self._call("save", lambda: self._save(keys, [self.server_id, blob, ttl, key]))
         return None if saved is None else bool(saved)
 
     def load(self, kind: str, key: str) -> Held | None:
@@ -188,7 +219,16 @@ class RedisStore:
         return self._call("owners", call) if keys else []
 
     def drop(self, kind: str, key: str) -> None:
-        self._call("drop", lambda: self._drop([self._key(kind, key)], [self.server_id]))
+        self._call("drop", lambda: self._drop([self._key(kind, key), self._index(kind)], [self.server_id, key]))
+
+    def orphans(self, kind: str) -> list[tuple[str, bytes | None]] | None:
+        """Take over the indexed entries whose owner's lease expired: [(key, snapshot or
+        None)], or None while Redis is unreachable."""
+        found = self._call("orphans", lambda: self._orphans([self._index(kind)],
+                                                            [self.server_id, f"{PREFIX}lease:", f"{PREFIX}{kind}:"]))
+        if found is None:
+            return None
+        return [(found[i].decode(), found[i + 1] or None) for i in range(0, len(found), 2)]
 
     # --- the lease ---------------------------------------------------------------------
 

@@ -37,8 +37,6 @@ CONFIG_DEFAULTS = {
     "ROUND_STARTS_IN": 2.0,
     # A round's result stays up this long before the next prompt (or until the player taps "Next").
     "ROUND_BREAK": 3.0,
-    # With several servers: how often changed games are saved, and their owners checked.
-    "SNAPSHOT_INTERVAL": 0.5,
 }
 KIND = "solo"  # the games' entries in the cluster's store
 # A game's snapshot outlives its last save this long: its rounds end (and save) well within,
