@@ -191,3 +191,138 @@ def test_a_classroom_plays_across_three_servers(cluster):
     finally:
         for screen in [projector, *phones]:
             screen.sio.disconnect()
+
+
+def test_a_classroom_goes_on_when_its_server_is_killed_mid_round(cluster):
+    projector = Screen(cluster.url)
+    phones, rejoined = [], []
+    try:
+        room = projector.call("create", {"mode": "race"})
+        code, token = room["code"], room["host_token"]
+        holder = server_of(cluster, "classroom", code)
+        others = [s for s in cluster.servers if s is not holder]
+        for i in range(6):
+            phone = Screen(others[i % 2].url)
+            phones.append(phone)
+            phone.id = phone.call("join", {"code": code, "nickname": f"Kid {i}"})["player"]
+        projector.call("configure", {"rounds": 2, "seconds": 30, "words": ["cat", "dog"], "mode": "race"})
+        projector.call("start", {})
+        r = projector.events.wait("round", lambda r: r["index"] == 0, timeout=15)
+        time.sleep(r["starts_in"] + 0.2)
+        for phone in phones:
+            draw(phone, 0, 2)
+        first = projector.events.wait("round_over", lambda r: r["index"] == 0, timeout=15)
+        assert all(e["score"] > 0 for e in first["leaderboard"])
+        r = projector.events.wait("round", lambda r: r["index"] == 1, timeout=15)
+        time.sleep(r["starts_in"] + 0.2)
+
+        # The teacher's page takes its screen back on every reconnection (host_rejoin);
+        # a server that cannot reach the room yet answers server_error, and it tries again.
+        def host_rejoin():
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                answer = projector.sio.call("host_rejoin", {"code": code, "host_token": token},
+                                            namespace="/classroom", timeout=10)
+                if answer["ok"]:
+                    rejoined.append(answer)
+                    return
+                time.sleep(0.5)
+        projector.sio.on("connect", lambda: projector.sio.start_background_task(host_rejoin), namespace="/classroom")
+        os.kill(holder.process.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        while not rejoined and time.monotonic() - killed < 15:
+            time.sleep(0.05)
+        assert rejoined, "the projector could not take its room back within 15 s"
+        state = rejoined[0]["room"]
+        assert state["round"]["index"] == 1 and state["phase"] == "playing", state
+        assert server_of(cluster, "classroom", code) in others
+
+        # The phones on the other servers never left; the round goes on to the game's end.
+        for phone in phones:
+            draw(phone, 1, 3)
+        over = projector.events.wait("game_over", timeout=20)
+        before = {e["player"]: e["score"] for e in first["leaderboard"]}
+        after = {e["player"]: e["score"] for e in over["leaderboard"]}
+        assert set(after) == set(before) and all(after[p] > before[p] for p in before), (before, after)
+    finally:
+        for screen in [projector, *phones]:
+            screen.sio.disconnect()
+        for server in cluster.servers:
+            if not server.alive():
+                server.start()
+
+
+def test_redis_restarted_under_load(cluster):
+    """Redis restarts (its data lost: it keeps none) while solo players and a class play:
+    the solo games never notice (a game lives on its player's server, and emits to it
+    without the queue); the class's relayed events are refused until Redis is back and its
+    server has saved the room again; every game then plays to its end, its snapshot saved
+    again and its room on the server that held it."""
+    solos = []
+    projector = Screen(cluster.url)
+    phones = []
+    try:
+        for _i in range(3):
+            sio, events = connect(cluster)
+            game = sio.call("new_game", {"rounds": 2, "seconds": 30, "words": ["cat", "dog"]}, timeout=10)
+            assert game["ok"], game
+            solos.append((sio, events, game["game_id"]))
+        room = projector.call("create", {"mode": "race"})
+        code = room["code"]
+        holder = server_of(cluster, "classroom", code)
+        others = [s for s in cluster.servers if s is not holder]
+        for i in range(4):
+            phone = Screen(others[i % 2].url)
+            phones.append(phone)
+            phone.id = phone.call("join", {"code": code, "nickname": f"Kid {i}"})["player"]
+        projector.call("configure", {"rounds": 2, "seconds": 30, "words": ["cat", "dog"], "mode": "race"})
+        projector.call("start", {})
+
+        for sio, events, gid in solos:
+            time.sleep(max(0.0, events.wait("round")["starts_in"]) + 0.2)
+        cluster.redis.stop()
+        for sio, events, gid in solos:  # round 0 of each solo game, recognized, Redis down
+            sio.emit("ink", ink(gid, 0, 0, 1))
+            sio.emit("ink", ink(gid, 0, 1, 2))
+        for sio, events, gid in solos:
+            assert events.wait("round_over")["recognized"]
+        cluster.redis.start()
+
+        # The class: its phones draw once the room's server answers them again.
+        r = projector.events.wait("round", lambda r: r["index"] == 0, timeout=15)
+        deadline = time.monotonic() + 20
+        while True:
+            answer = phones[0].sio.call("state", {}, namespace="/classroom", timeout=10)
+            if answer["ok"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert answer["ok"], answer
+        # Socket.IO's listeners subscribe again 1, 2, 4... s after losing Redis (python-socketio's
+        # RedisManager; Redis was away for less than 1 s): what the room's server emits to the
+        # other servers' phones before that is lost.
+        time.sleep(2)
+        for index, strokes in ((0, 2), (1, 3)):
+            r = projector.events.wait("round", lambda r: r["index"] == index, timeout=20)
+            time.sleep(max(0.0, r["starts_in"]) + 0.2)
+            for phone in phones:
+                draw(phone, index, strokes)
+            over = projector.events.wait("round_over", lambda r: r["index"] == index, timeout=20)
+            assert len(over["results"]) == 4 and all(x["recognized"] for x in over["results"]), over
+        projector.events.wait("game_over", timeout=15)
+
+        for sio, events, gid in solos:
+            time.sleep(max(0.0, events.wait("round", lambda r: r["index"] == 1)["starts_in"]) + 0.2)
+            sio.emit("skip", {"game_id": gid, "round": 1})
+        for sio, events, gid in solos:
+            assert [r["recognized"] for r in events.wait("game_over")["results"]] == [True, False]
+            assert [n for n, _d in events.got if n in ("round", "round_over")] == ["round", "round_over"] * 2
+        store = redis.Redis.from_url(cluster.redis_url)
+        assert all(store.exists(f"doodle:solo:{gid}") for _sio, _events, gid in solos)
+        assert server_of(cluster, "classroom", code) is holder
+    finally:
+        for sio, _events, _gid in solos:
+            sio.disconnect()
+        for screen in [projector, *phones]:
+            screen.sio.disconnect()
+        if not cluster.redis.alive():
+            cluster.redis.start()

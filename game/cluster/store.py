@@ -33,10 +33,12 @@ RENEW = 1.0  # ...renewed this often
 TTL = 3600  # a snapshot nobody saved for an hour is gone (its game expired long before)
 
 # Save only while owning the entry (or while nobody does); returns 1, or 0 when another owns it.
-# KEYS[2], when given: the kind's index, which `orphans` goes through.
+# KEYS[2], when given: the kind's index, which `orphans` goes through. Saving renews the
+# saver's lease too: after a Redis restart an entry must not reappear before its owner's lease.
 _SAVE = """
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if owner and owner ~= ARGV[1] then return 0 end
+redis.call('SET', ARGV[5], 1, 'PX', ARGV[6])
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'blob', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 if KEYS[2] then redis.call('SADD', KEYS[2], ARGV[4]) end
@@ -139,6 +141,7 @@ class RedisStore:
     def __init__(self, url: str, logger: logging.Logger, server_id: str | None = None):
         self.url = url
         self.server_id = server_id or server_name()
+        self._lease = f"{PREFIX}lease:{self.server_id}"
         self.logger = logger
         # Timeouts: a Redis that stopped answering must not hold a player's handler for long.
         self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
@@ -177,7 +180,8 @@ class RedisStore:
         does): True; False when another server owns it; None when Redis is unreachable.
         `index`: list the entry for `orphans`."""
         keys = [self._key(kind, key)] + ([self._index(kind)] if index else [])
-        saved = self._call("save", lambda: self._save(keys, [self.server_id, blob, ttl, key]))
+        saved = self._call("save", lambda: self._save(keys, [self.server_id, blob, ttl, key, self._lease,
+                                                             int(LEASE * 1000)]))
         return None if saved is None else bool(saved)
 
     def load(self, kind: str, key: str) -> Held | None:
@@ -233,7 +237,7 @@ class RedisStore:
     # --- the lease ---------------------------------------------------------------------
 
     def _renew(self) -> None:
-        self._call("lease", lambda: self.redis.set(f"{PREFIX}lease:{self.server_id}", 1, px=int(LEASE * 1000)))
+        self._call("lease", lambda: self.redis.set(self._lease, 1, px=int(LEASE * 1000)))
 
     def _renewing(self) -> None:
         while not self._stop.wait(RENEW):
@@ -244,7 +248,7 @@ class RedisStore:
         over at once by whichever server needs them next."""
         self._stop.set()
         self._thread.join(RENEW + 3)
-        self._call("lease", lambda: self.redis.delete(f"{PREFIX}lease:{self.server_id}"))
+        self._call("lease", lambda: self.redis.delete(self._lease))
         self.redis.close()
 
 
