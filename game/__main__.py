@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def serve(args: argparse.Namespace) -> int:
-    from game.app import create_app
+    from game.app import close_app, create_app
     from game.extensions import socketio
 
     app = create_app()
@@ -20,7 +20,11 @@ def serve(args: argparse.Namespace) -> int:
     # handlers: make it a normal exit, so the games' drawings still queued get stored first.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     print(f"Doodle Lab is running: open http://{shown}:{args.port} (Ctrl+C to stop)", flush=True)
-    socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
+    try:
+        socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
+    finally:
+        # With several servers this hands the server's games and rooms over (saved, its lease given up).
+        close_app(app)
     return 0
 
 

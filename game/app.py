@@ -103,7 +103,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def close_app(app: Flask) -> None:
     """Stop what `create_app` started, last first: the vision lab's workers, the transports'
     tickers (their last snapshots saved), the games' drawings still queued (stored first), the
-    model's batcher, the cluster's lease. A server
-    process never needs it; tests, which create many apps, do."""
+    model's batcher, the cluster's lease. `python -m game serve` calls it on its way out
+    (SIGTERM, Ctrl-C); tests, which create many apps, after each."""
     for service in app.extensions.pop("closing", ()):
         service.close()

@@ -94,34 +94,20 @@ class Held(NamedTuple):
 
 
 class Local:
-    """One server alone: it owns everything it holds, and nothing needs storing."""
+    """One server alone: it owns everything it holds, and nothing needs storing (callers
+    check `shared` before saving, relaying or taking over)."""
 
     shared = False
     server_id = "local"
 
-    def save(self, kind: str, key: str, blob: bytes, ttl: int = TTL, index: bool = False) -> bool | None:
-        return True
-
     def load(self, kind: str, key: str) -> Held | None:
-        return None
-
-    def take(self, kind: str, key: str, previous: str) -> bool | None:
-        return True
-
-    def route(self, kind: str, key: str) -> Held | None:
         return None
 
     def reserve(self, kind: str, key: str) -> bool | None:
         return True
 
-    def owners(self, kind: str, keys: list[str]) -> list[str | None] | None:
-        return [self.server_id] * len(keys)
-
     def drop(self, kind: str, key: str) -> None:
         pass
-
-    def orphans(self, kind: str) -> list[tuple[str, bytes | None]] | None:
-        return []
 
     def close(self) -> None:
         pass
