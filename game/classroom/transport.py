@@ -70,6 +70,8 @@ MAX_TOKEN = 64
 KIND = "classroom"  # the rooms' entries in the cluster's store
 SEATING = ("join", "rejoin", "host_rejoin")  # the events that name the room they are for
 LEAVE = "disconnect"  # relayed to a room's server when a connection seated there goes
+# The events that change the class's state (not one player's ink or guesses): saved at the next tick.
+URGENT = frozenset({"room", "round", "round_over", "game_over", "paused", "resumed", "kicked", "learned"})
 
 CONFIG_DEFAULTS = {
     "CLASSROOM_BASE_URL": None,  # e.g. "http://192.168.1.20:5000": overrides the join URL's origin
@@ -180,6 +182,7 @@ class Classroom:
         self.snapshot_interval = float(cfg["SNAPSHOT_INTERVAL"])
         self._app = app
         self._dirty: set[str] = set()  # codes of the rooms changed since their last save
+        self._urgent: set[str] = set()  # ...and of those to save at the next tick
         self._checked_at = 0.0
         self._relayed: dict[str, str] = {}  # sid -> code: connections seated in another server's room
         self.base_url = cfg["CLASSROOM_BASE_URL"]
@@ -225,8 +228,7 @@ class Classroom:
             return self.dispatcher.handle(event, sid, args, ack)
         if event in SEATING:
             self._vacate(sid)  # a seat this connection had here
-        message = {"event": event, "sid": sid, "args": list(args), "ack": ack,
-                   "context": {"url": request.host_url, "addr": request.remote_addr, "headers": dict(request.headers)}}
+        message = {"event": event, "sid": sid, "args": list(args), "ack": ack, "environ": _request_environ()}
 
         try:
             answer = self.relay.send(server, message, wait=ack is not False)
@@ -283,15 +285,13 @@ class Classroom:
             self.logger.warning("room %s's server %s: %s", code, server, e)
 
     def _run_relayed(self, message: dict):
-        """Another server's connection's event, on the relay's thread, as if it were ours:
-        in a request like the connection's own (its language, address and host)."""
+        """Another server's connection's event, on a relay thread, as if it were ours: in a
+        request like the connection's own (its language, address and host)."""
         sid, event = message["sid"], message["event"]
         if event == LEAVE:
             self.disconnect(sid)
             return None
-        context = message["context"]
-        with self._app.test_request_context("/", base_url=context["url"], headers=context["headers"],
-                                            environ_base={"REMOTE_ADDR": context["addr"]}):
+        with self._app.request_context({"REQUEST_METHOD": "GET", "PATH_INFO": "/", **message["environ"]}):
             return self.dispatcher.handle(event, sid, tuple(message["args"]), message["ack"])
 
     # --- seats --------------------------------------------------------------------
@@ -578,6 +578,13 @@ class Classroom:
                 self._flush(room)
                 if mosaic:
                     self._send_mosaic(room)
+        if self.store.shared:
+            with self._lock:
+                urgent, self._urgent = self._urgent, set()
+            for room in self.registry.rooms():
+                if room.code in urgent:
+                    with room.lock:
+                        self._save(room)
         if self.store.shared and now - self._checked_at >= self.snapshot_interval:
             self._checked_at = now
             self._save_changed()
@@ -614,6 +621,7 @@ class Classroom:
         if owners is None:
             return  # Redis is unreachable: next time
         with self._lock:
+            self._dirty &= {r.code for r in rooms}  # closed or expired meanwhile
             dirty = set(self._dirty)
         for room, owner in zip(rooms, owners):
             if owner not in (None, self.store.server_id):
@@ -662,14 +670,12 @@ class Classroom:
     def _flush(self, room: Room) -> None:
         """Send the room's outbox and save what changed; the caller holds room.lock."""
         events = room.drain()
-        if self.store.shared and self.registry.holds(room.code):
-            # What happens to the class is saved at once (another server taking the room over
-            # must not replay it); ink and the AI's guesses with the next snapshot tick.
-            if any(name != "guess" for _to, name, _payload in events):
-                self._save(room)
-            else:
-                with self._lock:
-                    self._dirty.add(room.code)
+        if self.store.shared:
+            # A change of the class's state is saved at the next tick (another server taking the
+            # room over must not replay it); ink and guesses with the next snapshot tick. On the
+            # ticker: a room's pickle takes milliseconds, which its events should not wait for.
+            with self._lock:
+                (self._urgent if any(name in URGENT for _to, name, _payload in events) else self._dirty).add(room.code)
         for to, name, payload in events:
             if name == "round_over":  # queued before the class hears the round is over
                 self._keep_drawings(room, payload["index"])
@@ -713,6 +719,13 @@ def _token(data: dict, key: str) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= MAX_TOKEN:
         raise GameError(BAD_PAYLOAD, _("%(key)s must be a string of 1 to %(max)s characters", key=key, max=MAX_TOKEN))
     return value
+
+
+def _request_environ() -> dict:
+    """What the room's server needs of this connection's request to run its events: its
+    headers (language, country), address and host, as this server's proxy fix left them."""
+    return {k: v for k, v in request.environ.items()
+            if k.startswith("HTTP_") or k in ("REMOTE_ADDR", "SERVER_NAME", "SERVER_PORT", "wsgi.url_scheme")}
 
 
 def _client_key() -> str:

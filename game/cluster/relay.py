@@ -4,16 +4,19 @@ pub/sub: each server listens on its own channel (`doodle:relay:<server id>`).
 A classroom's phones and projector reach whichever server nginx gives them, and one server
 holds the room (game/cluster/store.py); the others send it their connections' events, in
 the order they came (one connection's events are published one after another, and Redis
-delivers a channel's messages in order). The holder runs them one at a time on its relay
-thread, as if its own connections had sent them, and emits through Socket.IO's message
-queue, which reaches every connection wherever it is.
+delivers a channel's messages in order). The holder runs them as if its own connections had
+sent them, each connection's in order on one of WORKERS threads (by its sid), so that
+connections take turns as they do on their own threads when they are the server's own,
+and emits through Socket.IO's message queue, which reaches every connection wherever it is.
 """
 from __future__ import annotations
 
 import itertools
 import json
 import logging
+import queue
 import threading
+import zlib
 import time
 from typing import Any, Callable
 
@@ -22,6 +25,10 @@ import redis
 from game.cluster.store import PREFIX, RedisStore
 
 WAIT = 3.0  # seconds an event waits for its acknowledgement from the room's server (its lease)
+# Threads running other servers' events: one thread was the bottleneck of a server holding a
+# class of 40 (benchmarks/cluster_load.py: guess latency p95 6.4 s) while it took turns at
+# the interpreter lock with its own connections' threads.
+WORKERS = 8
 
 
 class NoAnswer(RuntimeError):
@@ -40,8 +47,12 @@ class Relay:
         self._waiting: dict[str, list] = {}  # request id -> [threading.Event, answer]
         self._stop = threading.Event()
         self._pubsub = store.redis.pubsub(ignore_subscribe_messages=True)
-        self._thread = threading.Thread(target=self._listen, name="cluster-relay", daemon=True)
-        self._thread.start()
+        self._queues = [queue.SimpleQueue() for _i in range(WORKERS)]
+        self._threads = [threading.Thread(target=self._listen, name="cluster-relay", daemon=True)]
+        self._threads += [threading.Thread(target=self._work, args=(q,), name=f"cluster-relay-{i}", daemon=True)
+                          for i, q in enumerate(self._queues)]
+        for thread in self._threads:
+            thread.start()
 
     @staticmethod
     def channel_of(server_id: str) -> str:
@@ -86,6 +97,7 @@ class Relay:
                 self.logger.exception("the relay failed a message")
 
     def _received(self, message: dict) -> None:
+        """An answer wakes its sender; an event goes to its connection's worker."""
         if "answer_to" in message:
             with self._lock:
                 slot = self._waiting.get(message["answer_to"])
@@ -93,14 +105,23 @@ class Relay:
                 slot[1] = message["answer"]
                 slot[0].set()
             return
-        answer = self._handle(message)
-        if "id" in message:
+        self._queues[zlib.crc32(message["sid"].encode()) % WORKERS].put(message)
+
+    def _work(self, events: queue.SimpleQueue) -> None:
+        while (message := events.get()) is not None:
             try:
-                self._publish(message["from"], {"answer_to": message["id"], "answer": answer})
+                answer = self._handle(message)
+                if "id" in message:
+                    self._publish(message["from"], {"answer_to": message["id"], "answer": answer})
             except NoAnswer:
                 pass  # its sender stops waiting by itself
+            except Exception:
+                self.logger.exception("the relay failed a message")
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(2)
+        for events in self._queues:
+            events.put(None)
+        for thread in self._threads:
+            thread.join(2)
         self._pubsub.close()
