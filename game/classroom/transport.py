@@ -185,6 +185,7 @@ class Classroom:
         self._urgent: set[str] = set()  # ...and of those to save at the next tick
         self._checked_at = 0.0
         self._relayed: dict[str, str] = {}  # sid -> code: connections seated in another server's room
+        self._via: dict[str, str] = {}  # sid -> server id: other servers' connections seated here
         self.base_url = cfg["CLASSROOM_BASE_URL"]
         self.mosaic_interval = float(cfg["CLASSROOM_MOSAIC_INTERVAL"])
         self._server = socketio.server
@@ -228,7 +229,8 @@ class Classroom:
             return self.dispatcher.handle(event, sid, args, ack)
         if event in SEATING:
             self._vacate(sid)  # a seat this connection had here
-        message = {"event": event, "sid": sid, "args": list(args), "ack": ack, "environ": _request_environ()}
+        message = {"event": event, "sid": sid, "args": list(args), "ack": ack, "environ": _request_environ(),
+                   "via": self.store.server_id}
 
         try:
             answer = self.relay.send(server, message, wait=ack is not False)
@@ -292,7 +294,11 @@ class Classroom:
             self.disconnect(sid)
             return None
         with self._app.request_context({"REQUEST_METHOD": "GET", "PATH_INFO": "/", **message["environ"]}):
-            return self.dispatcher.handle(event, sid, tuple(message["args"]), message["ack"])
+            answer = self.dispatcher.handle(event, sid, tuple(message["args"]), message["ack"])
+        with self._lock:
+            if sid in self._seats:
+                self._via[sid] = message["via"]
+        return answer
 
     # --- seats --------------------------------------------------------------------
 
@@ -314,6 +320,7 @@ class Classroom:
     def _leave(self, sid: str) -> Seat | None:
         with self._lock:
             seat = self._seats.pop(sid, None)
+            self._via.pop(sid, None)
         if seat is not None:
             for name in (seat.code, f"{seat.code}/{seat.who}"):
                 self._server.leave_room(sid, name, namespace=NS)
@@ -604,7 +611,9 @@ class Classroom:
         """Save `room`'s snapshot (the caller holds room.lock); a room another server holds
         now is dropped here."""
         with self._lock:
-            seats = {sid: seat.who for sid, seat in self._seats.items() if seat.code == room.code}
+            me = self.store.server_id
+            seats = {sid: (seat.who, self._via.get(sid, me)) for sid, seat in self._seats.items()
+                     if seat.code == room.code}
         blob = self.codec.dumps((room, seats, self._consents.get(room), self._lessons.get(room)))
         saved = self.store.save(KIND, room.code, blob, index=True)
         if saved is False:
@@ -629,6 +638,17 @@ class Classroom:
             elif owner is None or room.code in dirty:
                 with room.lock:
                     self._save(room)
+        self._forget_the_dead()
+
+    def _forget_the_dead(self) -> None:
+        """Connections of servers whose lease expired are gone: their seats are let go,
+        as at a disconnect (their players are away until they rejoin elsewhere)."""
+        with self._lock:
+            via = dict(self._via)
+        dead = self.store.dead(set(via.values()))
+        for sid, server in via.items():
+            if dead and server in dead:
+                self.disconnect(sid)
 
     def _restore(self, code: str, blob: bytes) -> None:
         """Hold room `code` as its snapshot has it, with the seats it had: its connections'
@@ -636,8 +656,10 @@ class Classroom:
         room, seats, consents, lessons = self.codec.loads(blob)
         self.registry.adopt(room)
         with self._lock:
-            for sid, who in seats.items():
+            for sid, (who, server) in seats.items():
                 self._seats[sid] = Seat(code, who)
+                if server != self.store.server_id:
+                    self._via[sid] = server
                 self._relayed.pop(sid, None)
         if consents is not None:
             self._consents[room] = consents
@@ -652,6 +674,7 @@ class Classroom:
         with self._lock:
             for sid in [s for s, seat in self._seats.items() if seat.code == code]:
                 del self._seats[sid]
+                self._via.pop(sid, None)
                 if self._server.manager.is_connected(sid, NS):
                     self._relayed[sid] = code
         self.mosaic.forget(code)

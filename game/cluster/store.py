@@ -134,6 +134,8 @@ class RedisStore:
         self._save, self._take, self._route, self._drop, self._orphans = (
             self.redis.register_script(s) for s in (_SAVE, _TAKE, _ROUTE, _DROP, _ORPHANS))
         self._down = False
+        self._lock = threading.Lock()
+        self._missing: dict[str, float] = {}  # server -> since when its lease is missing (`dead`)
         self._stop = threading.Event()
         self._renew()
         self._thread = threading.Thread(target=self._renewing, name="cluster-lease", daemon=True)
@@ -207,6 +209,22 @@ class RedisStore:
                 pipe.hget(self._key(kind, key), "owner")
             return [o.decode() if o is not None else None for o in pipe.execute()]
         return self._call("owners", call) if keys else []
+
+    def dead(self, servers: set[str]) -> set[str] | None:
+        """Those of `servers` whose lease has been missing at every call for more than LEASE
+        seconds (a Redis that just restarted has no leases yet: they come back within RENEW)."""
+        def call():
+            pipe = self.redis.pipeline(transaction=False)
+            for server in servers:
+                pipe.exists(f"{PREFIX}lease:{server}")
+            return dict(zip(servers, pipe.execute()))
+        leases = self._call("dead", call) if servers else {}
+        if leases is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            self._missing = {s: self._missing.get(s, now) for s, held in leases.items() if not held}
+            return {s for s, since in self._missing.items() if now - since > LEASE}
 
     def drop(self, kind: str, key: str) -> None:
         self._call("drop", lambda: self._drop([self._key(kind, key), self._index(kind)], [self.server_id, key]))
