@@ -734,7 +734,19 @@ class Classroom:
             self.logger.exception("could not hand room %s's round %d drawings to the dataset", room.code, index)
 
     def _emit(self, event: str, payload: dict, to: str) -> None:
-        self._server.emit(event, payload, to=to, namespace=NS)
+        self._server.emit(event, payload, to=to, namespace=NS, ignore_queue=self._all_here(to))
+
+    def _all_here(self, to: str) -> bool:
+        """Whether every connection `to` names (a room's or a seat's name, or a sid) is this
+        server's own: its emit then skips the message queue (a Redis round trip, and every
+        other server reading the message), as Socket.IO sends to this server's own connections
+        before it publishes anyway, so their events keep their order."""
+        if self.relay is None:
+            return True
+        code, _sep, who = to.partition("/")
+        with self._lock:
+            sids = [s for s, seat in self._seats.items() if seat.code == code and who in ("", seat.who)] or [to]
+        return all(self._server.manager.is_connected(sid, NS) for sid in sids)
 
 
 def _token(data: dict, key: str) -> str:
