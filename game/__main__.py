@@ -31,7 +31,7 @@ def serve(args: argparse.Namespace) -> int:
 def cluster(args: argparse.Namespace) -> int:
     from game.cluster.launch import run
 
-    return run(args.servers, args.port, args.database_url, args.folder)
+    return run(args.servers, args.port, args.database_url, args.folder, args.postgres)
 
 
 def positive(text: str) -> int:
@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=None, help="nginx's port on 127.0.0.1 (default: a free one)")
     p.add_argument("--database-url", default=None,
                    help="the contributions' database (default: $DATABASE_URL, else one SQLite file in the folder)")
+    p.add_argument("--postgres", action="store_true",
+                   help="run a throwaway PostgreSQL for the contributions (Debian's postgresql), deleted at the end")
     p.add_argument("--folder", type=Path, default=None,
                    help="where the configs and logs go, kept afterwards (default: a temporary folder, deleted)")
     p.set_defaults(run=cluster)

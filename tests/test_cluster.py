@@ -18,7 +18,9 @@ import socketio
 
 from conftest import skip_missing_package
 from game.cluster import launch
-from live_server import ROOT
+from game.cluster import postgres as pg
+from game.dataset.store import Store
+from live_server import ROOT, play_a_round
 
 def e2e_server(port: int) -> list[str]:
     return [sys.executable, str(ROOT / "tests" / "classroom_e2e_server.py"), str(port)]
@@ -338,3 +340,22 @@ def test_redis_restarted_under_load(cluster):
             screen.sio.disconnect()
         if not cluster.redis.alive():
             cluster.redis.start()
+
+
+def test_the_cluster_runs_its_own_postgresql_for_the_contributions(tmp_path):
+    """`python -m game cluster --postgres`: the servers store the games' contributed
+    drawings in a throwaway PostgreSQL (game/cluster/postgres.py)."""
+    reason = launch.missing() or pg.unavailable()
+    if reason:
+        skip_missing_package(reason)
+    with launch.Cluster(servers=1, folder=tmp_path, postgres=True) as c:
+        assert c.servers[0].env["DATABASE_URL"].startswith("postgresql://")
+        assert len(play_a_round(c.url, contributor="cluster-test")) == 1
+        store = Store(c.servers[0].env["DATABASE_URL"])
+        try:
+            deadline = time.monotonic() + 10
+            while store.count("bicycle") == 0 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert store.count("bicycle") == 1
+        finally:
+            store.close()

@@ -70,6 +70,9 @@ MAX_TOKEN = 64
 KIND = "classroom"  # the rooms' entries in the cluster's store
 SEATING = ("join", "rejoin", "host_rejoin")  # the events that name the room they are for
 LEAVE = "disconnect"  # relayed to a room's server when a connection seated there goes
+# Seconds a room's server, once looked up, is taken as known (a Redis round trip less for
+# each relayed event; a server that died meanwhile loses events for as long as its lease anyway).
+HOLDER_KNOWN = 1.0
 # The events that change the class's state (not one player's ink or guesses): saved at the next tick.
 URGENT = frozenset({"room", "round", "round_over", "game_over", "paused", "resumed", "kicked", "learned"})
 
@@ -186,6 +189,7 @@ class Classroom:
         self._checked_at = 0.0
         self._relayed: dict[str, str] = {}  # sid -> code: connections seated in another server's room
         self._via: dict[str, str] = {}  # sid -> server id: other servers' connections seated here
+        self._holders: dict[str, tuple[str, float]] = {}  # code -> (its server, when looked up)
         self.base_url = cfg["CLASSROOM_BASE_URL"]
         self.mosaic_interval = float(cfg["CLASSROOM_MOSAIC_INTERVAL"])
         self._server = socketio.server
@@ -258,6 +262,11 @@ class Classroom:
         server died) or there is no such room."""
         if self.registry.holds(code):
             return None
+        now = time.monotonic()
+        with self._lock:
+            known = self._holders.get(code)
+        if known is not None and now - known[1] < HOLDER_KNOWN:
+            return known[0]
         held = self.store.route(KIND, code)
         if held is None:
             return None
@@ -265,6 +274,9 @@ class Classroom:
             if held.blob is not None:
                 self._restore(code, held.blob)
             return None
+        with self._lock:
+            self._holders = {c: h for c, h in self._holders.items() if now - h[1] < HOLDER_KNOWN}
+            self._holders[code] = (held.owner, now)
         return held.owner
 
     def _moving(self, sid: str, code: str | None) -> None:

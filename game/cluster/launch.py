@@ -1,6 +1,7 @@
 """`python -m game cluster`: a cluster on one machine, for trying it and for its tests:
-Debian's redis-server and nginx and N game servers, each on a loopback port, started in
-a temporary folder and stopped together (Ctrl-C or SIGTERM). docs/serving.md gives the
+Debian's redis-server and nginx, N game servers and, with `--postgres`, a throwaway
+PostgreSQL for the contributions (game/cluster/postgres.py), each on a loopback port (or
+socket), started in a temporary folder and stopped together (Ctrl-C or SIGTERM). docs/serving.md gives the
 production recipe with the same parts.
 
 nginx balances the servers by a cookie it sets on a browser's first request
@@ -30,6 +31,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Callable
+
+from game.cluster import postgres as pg
 
 PACKAGES = {"redis-server": "redis-server", "nginx": "nginx"}  # command -> Debian package
 SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")  # nginx lies there, outside a user's PATH
@@ -164,15 +167,21 @@ class Cluster:
     """Redis, `servers` game servers and nginx in front, in `folder` (a new temporary one
     by default, deleted by `stop`). `server_argv(port)` is a server's command line;
     `database_url` the contributions' database (default: one SQLite file in `folder`,
-    shared by the servers); `port` nginx's (default: a free one)."""
+    shared by the servers), or with `postgres` a throwaway PostgreSQL's; `port` nginx's
+    (default: a free one)."""
 
     def __init__(self, servers: int = 3, folder: Path | None = None, port: int | None = None,
-                 database_url: str | None = None, server_argv: Callable[[int], list[str]] = default_server):
+                 database_url: str | None = None, server_argv: Callable[[int], list[str]] = default_server,
+                 postgres: bool = False):
         if servers < 1:
             raise ValueError(f"servers must be at least 1, got {servers}")
-        reason = missing()
+        if postgres and database_url:
+            raise ValueError("give a database_url or postgres, not both")
+        reason = missing() or (pg.unavailable() if postgres else None)
         if reason:
             raise ClusterError(reason)
+        self._postgres = postgres
+        self.pg: pg.PostgresServer | None = None
         self._own_folder = folder is None
         self.folder = Path(tempfile.mkdtemp(prefix="doodle-cluster-")) if folder is None else folder
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -185,13 +194,15 @@ class Cluster:
         self.redis = Child("redis", [command("redis-server"), "--port", str(redis_port), "--bind", "127.0.0.1",
                                      "--save", "", "--appendonly", "no", "--dir", str(self.folder)],
                            self.folder / "redis.log", listens(redis_port))
-        env = dict(os.environ, PYTHONUNBUFFERED="1", DOODLE_REDIS_URL=self.redis_url,
-                   DOODLE_SECRET_KEY=os.environ.get("DOODLE_SECRET_KEY") or secrets.token_hex(32),
-                   DOODLE_TRUSTED_PROXIES="1",  # nginx
-                   # Each pinned to its first CPU, the servers would all share one.
-                   DOODLE_CPU_AFFINITY=os.environ.get("DOODLE_CPU_AFFINITY", "off"),
-                   DATABASE_URL=database_url or os.environ.get("DATABASE_URL")
-                   or f"sqlite:///{self.folder / 'contributions.sqlite3'}")
+        # The servers' environment (one dict: `start` adds a throwaway PostgreSQL's URL).
+        env = self._env = dict(
+            os.environ, PYTHONUNBUFFERED="1", DOODLE_REDIS_URL=self.redis_url,
+            DOODLE_SECRET_KEY=os.environ.get("DOODLE_SECRET_KEY") or secrets.token_hex(32),
+            DOODLE_TRUSTED_PROXIES="1",  # nginx
+            # Each pinned to its first CPU, the servers would all share one.
+            DOODLE_CPU_AFFINITY=os.environ.get("DOODLE_CPU_AFFINITY", "off"),
+            DATABASE_URL=database_url or os.environ.get("DATABASE_URL")
+            or f"sqlite:///{self.folder / 'contributions.sqlite3'}")
         env.pop("DOODLE_HOST", None)
         self.servers = []
         for i in range(servers):
@@ -206,6 +217,12 @@ class Cluster:
 
     def start(self) -> "Cluster":
         try:
+            if self._postgres:
+                try:
+                    self.pg = pg.start()
+                except RuntimeError as e:
+                    raise ClusterError(f"PostgreSQL did not start: {e}") from None
+                self._env["DATABASE_URL"] = self.pg.create_database("doodle")
             self.redis.start()
             for server in self.servers:
                 server.start()
@@ -227,11 +244,14 @@ class Cluster:
                 os.chown(self.folder / kind, nobody.pw_uid, nobody.pw_gid)
 
     def stop(self) -> None:
-        """nginx first (no new requests), then the servers (they save their games), then Redis."""
+        """nginx first (no new requests), then the servers (they save their games), then Redis
+        and PostgreSQL."""
         self.nginx.stop()
         for server in self.servers:
             server.stop()
         self.redis.stop()
+        if self.pg is not None:
+            self.pg.stop()
         if self._own_folder:
             shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -242,18 +262,19 @@ class Cluster:
         self.stop()
 
 
-def run(servers: int, port: int | None, database_url: str | None, folder: Path | None) -> int:
+def run(servers: int, port: int | None, database_url: str | None, folder: Path | None, postgres: bool) -> int:
     """The CLI: start the cluster, say where it is, run until Ctrl-C or SIGTERM."""
     try:
-        cluster = Cluster(servers, folder=folder, port=port, database_url=database_url)
-    except ClusterError as e:
+        cluster = Cluster(servers, folder=folder, port=port, database_url=database_url, postgres=postgres)
+    except (ClusterError, ValueError) as e:
         print(e, file=sys.stderr)
         return 1
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         cluster.start()
         print(f"Doodle Lab cluster: open {cluster.url} (nginx), {servers} servers "
-              f"({', '.join(s.url for s in cluster.servers)}), Redis at {cluster.redis_url}; "
+              f"({', '.join(s.url for s in cluster.servers)}), Redis at {cluster.redis_url}"
+              f"{', PostgreSQL at ' + cluster.pg.url('doodle') if cluster.pg else ''}; "
               f"logs in {cluster.folder}{'' if folder else ' (deleted at the end)'} (Ctrl+C to stop)", flush=True)
         while True:
             for child in (cluster.redis, cluster.nginx, *cluster.servers):
