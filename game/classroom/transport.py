@@ -226,16 +226,14 @@ class Classroom:
         if self.relay is None:
             return self.dispatcher.handle(event, sid, args, ack)
         code = self._code_for(sid, event, args)
-        if event in SEATING or event == "create":
-            self._moving(sid, code)
         server = self._server_of(code) if code else None
         if server is None:
-            return self.dispatcher.handle(event, sid, args, ack)
-        if event in SEATING:
-            self._vacate(sid)  # a seat this connection had here
+            answer = self.dispatcher.handle(event, sid, args, ack)
+            if (event in SEATING or event == "create") and _accepted(answer):
+                self._moving(sid, answer["code"])  # from another server's room
+            return answer
         message = {"event": event, "sid": sid, "args": list(args), "ack": ack, "environ": _request_environ(),
                    "via": self.store.server_id}
-
         try:
             answer = self.relay.send(server, message, wait=ack is not False)
         except NoAnswer as e:
@@ -244,7 +242,9 @@ class Classroom:
             def refuse():
                 raise GameError(SERVER_ERROR, _("The room's server did not answer: try again."))
             return guarded(self.logger, event, sid, refuse, ack, lambda error: self._emit("error", error, sid))
-        if event in SEATING and isinstance(answer, dict) and answer.get("ok"):
+        if event in SEATING and _accepted(answer):
+            self._vacate(sid)  # a seat this connection had here
+            self._moving(sid, answer["code"])  # or in a third server's room
             with self._lock:
                 self._relayed[sid] = answer["code"]
         return answer
@@ -766,6 +766,10 @@ def _token(data: dict, key: str) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= MAX_TOKEN:
         raise GameError(BAD_PAYLOAD, _("%(key)s must be a string of 1 to %(max)s characters", key=key, max=MAX_TOKEN))
     return value
+
+
+def _accepted(answer) -> bool:
+    return isinstance(answer, dict) and answer.get("ok") is True
 
 
 def _request_environ() -> dict:
