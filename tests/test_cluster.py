@@ -311,9 +311,9 @@ def test_redis_restarted_under_load(cluster):
                 break
             time.sleep(0.5)
         assert answer["ok"], answer
-        # Socket.IO's listeners subscribe again 1, 2, 4... s after losing Redis (python-socketio's
-        # RedisManager; Redis was away for less than 1 s): what the room's server emits to the
-        # other servers' phones before that is lost.
+        # The relays subscribe again within half a second of Redis's return, Socket.IO's
+        # listeners 1 s after losing it (python-socketio's back-off; Redis was away for less):
+        # what the room's server sends the other servers' phones before that is lost.
         time.sleep(2)
         for index, strokes in ((0, 2), (1, 3)):
             r = projector.events.wait("round", lambda r: r["index"] == index, timeout=20)

@@ -301,15 +301,21 @@ class Classroom:
     def _run_relayed(self, message: dict):
         """Another server's connection's event, on a relay thread, as if it were ours: in a
         request like the connection's own (its language, address and host)."""
+        if "emit" in message:  # the room's server's event for connections of ours
+            for sid in message["sids"]:
+                self._server.emit(message["emit"], message["payload"], to=sid, namespace=NS, ignore_queue=True)
+            return None
         sid, event = message["sid"], message["event"]
         if event == LEAVE:
             self.disconnect(sid)
             return None
+        with self._lock:
+            self._via[sid] = message["via"]  # before: a join's own events reach it
         with self._app.request_context({"REQUEST_METHOD": "GET", "PATH_INFO": "/", **message["environ"]}):
             answer = self.dispatcher.handle(event, sid, tuple(message["args"]), message["ack"])
         with self._lock:
-            if sid in self._seats:
-                self._via[sid] = message["via"]
+            if sid not in self._seats:
+                self._via.pop(sid, None)
         return answer
 
     # --- seats --------------------------------------------------------------------
@@ -332,7 +338,6 @@ class Classroom:
     def _leave(self, sid: str) -> Seat | None:
         with self._lock:
             seat = self._seats.pop(sid, None)
-            self._via.pop(sid, None)
         if seat is not None:
             for name in (seat.code, f"{seat.code}/{seat.who}"):
                 self._server.leave_room(sid, name, namespace=NS)
@@ -553,6 +558,7 @@ class Classroom:
         self.dispatcher.forget(sid)
         self._vacate(sid)
         with self._lock:
+            self._via.pop(sid, None)
             code = self._relayed.pop(sid, None)
         if code is not None:
             self._relay_leave(sid, code)
@@ -746,19 +752,34 @@ class Classroom:
             self.logger.exception("could not hand room %s's round %d drawings to the dataset", room.code, index)
 
     def _emit(self, event: str, payload: dict, to: str) -> None:
-        self._server.emit(event, payload, to=to, namespace=NS, ignore_queue=self._all_here(to))
-
-    def _all_here(self, to: str) -> bool:
-        """Whether every connection `to` names (a room's or a seat's name, or a sid) is this
-        server's own: its emit then skips the message queue (a Redis round trip, and every
-        other server reading the message), as Socket.IO sends to this server's own connections
-        before it publishes anyway, so their events keep their order."""
+        """Send an event to `to` (a room's or a seat's name, or a sid). With several servers,
+        the connections seated here from other servers get it through their server's relay
+        (one message a server, read by that server alone, in the room's order), not through
+        Socket.IO's message queue, whose every message each server reads on one thread."""
         if self.relay is None:
-            return True
+            self._server.emit(event, payload, to=to, namespace=NS)
+            return
         code, _sep, who = to.partition("/")
         with self._lock:
-            sids = [s for s, seat in self._seats.items() if seat.code == code and who in ("", seat.who)] or [to]
-        return all(self._server.manager.is_connected(sid, NS) for sid in sids)
+            seat = self._seats.get(to)
+            if seat is not None:  # one connection (a refusal)
+                sids, code = [to], seat.code
+            else:
+                sids = [s for s, seat in self._seats.items() if seat.code == code and who in ("", seat.who)]
+            remote: dict[str, list[str]] = {}
+            for sid in sids:
+                if sid in self._via:
+                    remote.setdefault(self._via[sid], []).append(sid)
+        if not sids:  # a connection seated nowhere (a refused join): the queue finds it
+            self._server.emit(event, payload, to=to, namespace=NS,
+                              ignore_queue=self._server.manager.is_connected(to, NS))
+            return
+        self._server.emit(event, payload, to=to, namespace=NS, ignore_queue=True)  # this server's own
+        for server, them in remote.items():
+            try:
+                self.relay.send(server, {"emit": event, "payload": payload, "sids": them, "key": code}, wait=False)
+            except NoAnswer as e:
+                self.logger.warning("room %s's %s to %s: %s", code, event, server, e)
 
 
 def _token(data: dict, key: str) -> str:

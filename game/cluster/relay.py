@@ -5,9 +5,10 @@ A classroom's phones and projector reach whichever server nginx gives them, and 
 holds the room (game/cluster/store.py); the others send it their connections' events, in
 the order they came (one connection's events are published one after another, and Redis
 delivers a channel's messages in order). The holder runs them as if its own connections had
-sent them, each connection's in order on one of WORKERS threads (by its sid), so that
-connections take turns as they do on their own threads when they are the server's own,
-and emits through Socket.IO's message queue, which reaches every connection wherever it is.
+sent them, and sends the room's events for those connections back the same way, to their
+server alone. A server runs what it receives on WORKERS threads, a connection's events (by
+its sid) or a room's (by the message's `key`) in order on one of them, so that connections
+take turns as they do on their own threads when they are the server's own.
 """
 from __future__ import annotations
 
@@ -105,7 +106,8 @@ class Relay:
                 slot[1] = message["answer"]
                 slot[0].set()
             return
-        self._queues[zlib.crc32(message["sid"].encode()) % WORKERS].put(message)
+        key = message.get("key") or message["sid"]  # a connection's events, or a room's emits, in order
+        self._queues[zlib.crc32(key.encode()) % WORKERS].put(message)
 
     def _work(self, events: queue.SimpleQueue) -> None:
         while (message := events.get()) is not None:
