@@ -6,6 +6,7 @@ python-socketio's, through nginx, each connection on whichever server nginx give
 Skipped, in one line naming the packages, without Debian's redis-server and nginx."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -16,6 +17,7 @@ import pytest
 import redis
 import socketio
 
+from browser import phone_page
 from conftest import skip_missing_package
 from game.cluster import launch
 from game.cluster import postgres as pg
@@ -359,3 +361,30 @@ def test_the_cluster_runs_its_own_postgresql_for_the_contributions(tmp_path):
             assert store.count("bicycle") == 1
         finally:
             store.close()
+
+
+def test_the_play_page_resumes_on_another_server_when_its_server_is_killed(cluster, browser):
+    """The real play page in Debian's chromium, through nginx (its cookie keeps a browser's
+    Socket.IO polling and WebSocket on one server): its server SIGKILLed mid-round, the page
+    reconnects on its own and resumes the same game on another server within 5 s."""
+    context, page, _problems = phone_page(browser)  # a dying server's requests fail, by design
+    try:
+        page.goto(cluster.url + "/play")
+        saved = page.wait_for_function("() => sessionStorage.getItem('doodle-lab:game')", timeout=20_000)
+        game = json.loads(saved.json_value())
+        victim = server_of(cluster, "solo", game["game_id"])
+        assert any(c["name"] == "doodle_server" for c in context.cookies())
+        page.wait_for_timeout(2500)  # into the round's clock
+        killed = time.monotonic()
+        os.kill(victim.process.pid, signal.SIGKILL)
+        while server_of(cluster, "solo", game["game_id"]) is victim and time.monotonic() - killed < 10:
+            time.sleep(0.1)
+        took = time.monotonic() - killed
+        assert server_of(cluster, "solo", game["game_id"]) is not victim, "the page did not resume in 10 s"
+        assert took < 5, f"resumed {took:.1f} s after the kill"
+        assert json.loads(page.evaluate("() => sessionStorage.getItem('doodle-lab:game')")) == game
+    finally:
+        context.close()
+        for server in cluster.servers:
+            if not server.alive():
+                server.start()
