@@ -4,7 +4,8 @@ server (nothing stored: the server holds everything), `RedisStore` on several.
 A game or room is held by one server at a time, its owner, which runs its rules and saves
 its snapshot after changes; the others find the owner here. Every server renews a lease
 (a key that expires LEASE seconds after its last renewal); a room whose owner's lease has
-expired is taken over by the first server that needs it (`route`), from its last snapshot.
+expired is taken over by the first server that needs it (`route`) or looks for such rooms
+(`orphans`), from its last snapshot; a server whose lease stays missing is `dead`.
 A solo game moves with its player: `resume` on another server loads and `take`s it.
 Saving is conditional on still being the owner, so a server that lost a game (its lease
 lapsed, its player moved) cannot overwrite the new owner's snapshot; it learns that it
@@ -124,9 +125,9 @@ class RedisStore:
 
     shared = True
 
-    def __init__(self, url: str, logger: logging.Logger, server_id: str | None = None):
+    def __init__(self, url: str, logger: logging.Logger):
         self.url = url
-        self.server_id = server_id or server_name()
+        self.server_id = server_name()
         self._lease = f"{PREFIX}lease:{self.server_id}"
         self.logger = logger
         # Timeouts: a Redis that stopped answering must not hold a player's handler for long.
