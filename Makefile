@@ -21,8 +21,8 @@ TORCH  := torch==2.14.1 torchvision==0.29.1
 # pip-compile, in a venv of its own so that the project's pip version does not bind it.
 LOCKENV := .venv-lock
 PIP_TOOLS := pip-tools==7.6.2
-# What the browser and PostgreSQL tests need from Debian.
-SYSTEM_PACKAGES := chromium postgresql
+# What the browser, PostgreSQL and cluster tests need from Debian.
+SYSTEM_PACKAGES := chromium postgresql redis-server nginx
 
 .PHONY: run test install system-packages lock messages catalogues clean
 
@@ -55,7 +55,7 @@ system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | xargs); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "Installing Debian's $$missing for the browser and PostgreSQL tests"; \
+	  echo "Installing Debian's $$missing for the browser, PostgreSQL and cluster tests"; \
 	  (export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null) \
 	    || echo "apt-get could not install $$missing: the tests that need them will skip"; \
 	else \

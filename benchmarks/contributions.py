@@ -5,7 +5,7 @@ drawings.
 For each database, starts the real server (gunicorn as docs/serving.md runs it in production,
 or `python -m game serve` with --server dev; the shipped model: every contribution is
 classified) with DATABASE_URL pointing at it (SQLite: a file in a temporary folder;
-PostgreSQL: a throwaway server, tests/pg_server.py, Debian's `postgresql` binaries) and the
+PostgreSQL: a throwaway server, game/cluster/postgres.py, Debian's `postgresql` binaries) and the
 per-address rate limit lifted (DOODLE_CONTRIBUTION_RATE/BURST), then:
 
 1. posts `--requests` contributions of Google's raw drawings (hand-like random strokes when
@@ -45,9 +45,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from benchmarks._server import free_port, server_command, show, targets, wait_healthy  # noqa: E402
+from game.cluster import postgres as pg_server  # noqa: E402
 from game.dataset import store as C  # noqa: E402
 
-import pg_server  # noqa: E402  (tests/pg_server.py)
 from fakes import real_drawings  # noqa: E402
 from live_server import Client  # noqa: E402
 

@@ -1,14 +1,15 @@
-"""python -m game {serve} ..."""
+"""python -m game {serve,cluster} ..."""
 from __future__ import annotations
 
 import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 
 
 def serve(args: argparse.Namespace) -> int:
-    from game.app import create_app
+    from game.app import close_app, create_app
     from game.extensions import socketio
 
     app = create_app()
@@ -19,8 +20,25 @@ def serve(args: argparse.Namespace) -> int:
     # handlers: make it a normal exit, so the games' drawings still queued get stored first.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     print(f"Doodle Lab is running: open http://{shown}:{args.port} (Ctrl+C to stop)", flush=True)
-    socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
+    try:
+        socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
+    finally:
+        # With several servers this hands the server's games and rooms over (saved, its lease given up).
+        close_app(app)
     return 0
+
+
+def cluster(args: argparse.Namespace) -> int:
+    from game.cluster.launch import run
+
+    return run(args.servers, args.port, args.database_url, args.folder, args.postgres)
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=os.environ.get("DOODLE_PORT", "5000"),
                    help="port to listen on (env DOODLE_PORT; default 5000)")
     p.set_defaults(run=serve)
+
+    p = sub.add_parser("cluster", help="Run Redis, nginx and several game servers on this machine (docs/serving.md).")
+    p.add_argument("--servers", type=positive, default=3, help="game servers behind nginx (default 3)")
+    p.add_argument("--port", type=int, default=None, help="nginx's port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--database-url", default=None,
+                   help="the contributions' database (default: $DATABASE_URL, else one SQLite file in the folder)")
+    p.add_argument("--postgres", action="store_true",
+                   help="run a throwaway PostgreSQL for the contributions (Debian's postgresql), deleted at the end")
+    p.add_argument("--folder", type=Path, default=None,
+                   help="where the configs and logs go, kept afterwards (default: a temporary folder, deleted)")
+    p.set_defaults(run=cluster)
 
     args = parser.parse_args(argv)
     return args.run(args) or 0

@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+import socketio as socketio_managers
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -36,9 +37,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     if config:
         app.config.update(config)
+    secret_chosen = bool(os.environ.get("DOODLE_SECRET_KEY")) or "SECRET_KEY" in (config or {})
 
     from game import i18n, pwa, realtime, routes, security
     from game.classroom import transport as classroom
+    from game.cluster import store as cluster
     from game.dataset import admin, browse, contribute
     from game.model import service
     from game.solo import transport as solo
@@ -53,6 +56,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for blueprint in (pwa.bp, routes.bp, contribute.bp, browse.bp, admin.bp, classroom.bp, vision.bp):
         app.register_blueprint(blueprint)
 
+    # Alone, or one of several servers sharing Redis (game/cluster/): before realtime's
+    # defaults, as it picks the games' clock.
+    store = cluster.init_app(app, secret_chosen)
     # The transports' handlers were registered when their modules were imported, above:
     # Flask-SocketIO queues handlers registered while it has no server and hands them to
     # each new one in init_app.
@@ -61,8 +67,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # must arrive in order); handlers never wait for the model, so nothing queues.
     # serializer: packets outside the protocol are refused before any handler (game/realtime.py).
     # Browser pages of other sites may not connect: the contributions API's rule too.
+    # client_manager: with several servers, Redis's, so that an emit reaches its clients
+    # whichever server they are on. Given each time: Flask-SocketIO keeps its options from
+    # one app to the next (tests build many), and a message_queue option would stay.
+    manager = socketio_managers.RedisManager(store.url) if store.shared else socketio_managers.Manager()
     socketio.init_app(app, async_mode="threading", async_handlers=False, serializer=realtime.Packet,
-                      cors_allowed_origins=security.same_origin)
+                      cors_allowed_origins=security.same_origin, client_manager=manager)
     realtime.refuse_malformed(socketio.server, app.logger)
     realtime.init_app(app)
     # The model runtime every mode shares: the classifier (config MODEL_PATH or CLASSIFIER),
@@ -73,7 +83,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     contributions = contribute.init_app(app, model)
     keep = contributions.games.keep
     # The solo game (namespace /) and the classroom (namespace /classroom, pages /classroom and /join).
-    services = [model, contributions, solo.init_app(app, model, keep), classroom.init_app(app, model, keep)]
+    services = [store, model, contributions, solo.init_app(app, model, keep, store),
+                classroom.init_app(app, model, keep, store)]
     # The data browser (/data) and moderation (/admin) read the contributions' store.
     browse.init_app(app, contributions)
     # The vision lab (/vision): photos through image models; the doodle-photo task uses the game's model.
@@ -91,7 +102,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def close_app(app: Flask) -> None:
     """Stop what `create_app` started, last first: the vision lab's workers, the transports'
-    tickers, the games' drawings still queued (stored first), the model's batcher. A server
-    process never needs it; tests, which create many apps, do."""
+    tickers (their last snapshots saved), the games' drawings still queued (stored first), the
+    model's batcher, the cluster's lease. `python -m game serve` calls it on its way out
+    (SIGTERM, Ctrl-C); tests, which create many apps, after each."""
     for service in app.extensions.pop("closing", ()):
         service.close()

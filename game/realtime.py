@@ -43,6 +43,9 @@ CONFIG_DEFAULTS = {
     "TICK_INTERVAL": 0.05,
     "RATE_LIMIT": 30.0,  # messages a second a connection...
     "RATE_BURST": 60,  # ...with bursts up to this many
+    # With several servers (game/cluster/): how often changed games and rooms are saved,
+    # their owners checked and rooms whose server died taken over.
+    "SNAPSHOT_INTERVAL": 0.5,
 }
 
 MAX_DEPTH = 32  # JSON nesting; the protocols need 4 (["ink", {"points": [[x, y, t]]}])

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import pg_server
 from browser import CHROMIUM, CHROMIUM_MISSING, launched_chromium
 from fakes import CATEGORIES, Clock, FakeClassifier
 from game.app import close_app, create_app
+from game.cluster import postgres as pg_server
 from game.extensions import socketio
 from live_server import free_port, running_server
 
@@ -51,7 +51,7 @@ def quickdraw_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    """One throwaway PostgreSQL server for the session (tests/pg_server.py), stopped at the
+    """One throwaway PostgreSQL server for the session (game/cluster/postgres.py), stopped at the
     end; skipped only when the PostgreSQL binaries are absent (`make test` installs them)."""
     reason = pg_server.unavailable()
     if reason:

@@ -39,7 +39,7 @@ import secrets
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Mapping, NamedTuple, Sequence
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 # Refusals in the language of the request being handled (game/solo/rules.py says why).
 from flask_babel import gettext as _
@@ -698,6 +698,11 @@ class Room:
             raise GameError(NO_PLAYER, _("no such player in this room"))
         return player
 
+    def _room_time(self) -> float:
+        """The drawings' clock: room time as the last command read it (a method, not a
+        lambda, so that a room pickles whole: game/cluster/snapshot.py)."""
+        return self._t
+
     def nickname(self, pid: str | None) -> str | None:
         return HOST_NICKNAME if pid == HOST else self.players[pid].nickname if pid in self.players else None
 
@@ -729,7 +734,7 @@ class Room:
         threshold = self.mode.engine_threshold(s.threshold)
         for pid in ([drawer] if drawer is not None else r.players):
             game = Game(Settings(rounds=1, seconds=seconds, words=(word,), starts_in=s.starts_in,
-                                 threshold=threshold), [word], clock=lambda: self._t, categories=[word])
+                                 threshold=threshold), [word], clock=self._room_time, categories=[word])
             game.drain()  # its `round` event: the room announces its own
             r.drawings[pid] = game
         self.rounds.append(r)
@@ -870,25 +875,35 @@ class Room:
         return result
 
 
+def typed_code(code) -> str:
+    """The code a player typed, as codes are written ("abc de" is ABCDE; "" if it is no code)."""
+    return re.sub(r"[\s-]", "", code).upper() if isinstance(code, str) and len(code) <= 20 else ""
+
+
 class RoomRegistry:
     """The live rooms by code. Thread-safe. Joins are rate-limited per client key (the
     transport's choice: the remote address): `config.join_failures` wrong codes within
     `config.join_window` seconds refuse every join from that key for
     `config.join_lockout` seconds, so codes cannot be found by trying them all.
 
+    With several servers, a new room's code is used only once `claim(code)` says that no
+    other server has a room by that code.
+
     Lock order: a room's lock, then the registry's."""
 
     def __init__(self, clock: Clock, rng: random.Random | None = None, *, deck: Sequence[str],
                  categories: Sequence[str] | None = None, config: RoomConfig = RoomConfig(),
                  words_filter: RudeFilter | None = None,
-                 names: Mapping[str, Mapping[str, tuple[str, str]]] | None = None):
+                 names: Mapping[str, Mapping[str, tuple[str, str]]] | None = None,
+                 claim: Callable[[str], bool] = lambda code: True):
         self._clock = clock
         self._rng = rng or random.SystemRandom()  # codes must not be predictable
         self.deck = list(deck)
         self.categories = list(categories if categories is not None else deck)
         self.names = names  # {locale: {category: (name, phrase)}}: see Room
         self.config = config
-        self._filter = words_filter or RudeFilter.load()
+        self.words_filter = words_filter or RudeFilter.load()
+        self._claim = claim
         self._lock = threading.Lock()
         self._rooms: dict[str, Room] = {}
         self._failures = Throttle(config.join_failures, config.join_window, config.join_lockout)
@@ -913,12 +928,26 @@ class RoomRegistry:
                     "Too many rooms are open from your address (at most %(max)s): close one before creating another.",
                     max=limit))
             code = "".join(self._rng.choice(ALPHABET) for _position in range(CODE_LENGTH))
-            while code in self._rooms:
+            while code in self._rooms or not self._claim(code):
                 code = "".join(self._rng.choice(ALPHABET) for _position in range(CODE_LENGTH))
-            room = Room(code, mode, self._clock, self.deck, self.categories, self.config, self._filter,
+            room = Room(code, mode, self._clock, self.deck, self.categories, self.config, self.words_filter,
                         random.Random(self._rng.random()), self.names, creator=client_key)
             self._rooms[code] = room
         return room
+
+    def holds(self, code: str) -> bool:
+        with self._lock:
+            return code in self._rooms
+
+    def adopt(self, room: Room) -> None:
+        """Hold `room`, rebuilt from another server's snapshot (replacing an older copy)."""
+        with self._lock:
+            self._rooms[room.code] = room
+
+    def discard(self, code: str) -> None:
+        """Stop holding a room (another server holds it now)."""
+        with self._lock:
+            self._rooms.pop(code, None)
 
     def get(self, code: str) -> Room:
         """A room by its exact code, for connections already in it (no rate limit)."""
@@ -939,8 +968,7 @@ class RoomRegistry:
         with self._lock:
             if self._failures.blocked(client_key, now):
                 raise GameError(RATE_LIMITED, _("too many wrong codes: wait a few minutes and try again"))
-            typed = re.sub(r"[\s-]", "", code).upper() if isinstance(code, str) and len(code) <= 20 else ""
-            room = self._rooms.get(typed)
+            room = self._rooms.get(typed_code(code))
             if room is None:
                 self._failures.hit(client_key, now)
                 raise GameError(NO_ROOM, _("no room with that code: check it on the projector"))

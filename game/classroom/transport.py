@@ -21,6 +21,14 @@ Words the teacher teaches the AI (the rules' teach mode) are learned here, off t
 lock, once a teach round's `learning` event goes out (game/model/teach.py), and kept per
 class in CLASSROOM_TAUGHT_PATH: the teacher's page holds the class's key (`class_token`,
 given by `create`) and sends it with its next `create`, after a restart too.
+
+With several servers (game/cluster/), one server holds each room: the one its teacher
+created it on, or the one that took it over when that server died. The others relay their
+connections' events to it (`game.cluster.relay`), and it emits through Socket.IO's message
+queue to every connection wherever it is. The room, its seats and its players' consents are
+saved to the cluster's store after changes (at once when something happens to the class,
+ink with the next snapshot tick); every SNAPSHOT_INTERVAL a server takes over the rooms
+whose server's lease expired, and a room's event reaching a server takes it over too.
 """
 from __future__ import annotations
 
@@ -43,19 +51,30 @@ from flask_babel import gettext as _
 from game import i18n
 from game.classroom.modes import MODES, Teach
 from game.classroom.mosaic import Mosaic
-from game.classroom.rules import HOST, KnownWord, Room, RoomConfig, RoomRegistry, UnknownWords
+from game.classroom.rules import HOST, KnownWord, Room, RoomConfig, RoomRegistry, UnknownWords, typed_code
 from game.classroom.text import MAX_NICKNAME, MAX_WORD
+from game.cluster.relay import NoAnswer, Relay
+from game.cluster.snapshot import Codec
+from game.cluster.store import Local, RedisStore
 from game.dataset.contribute import Consent, Keep, game_consent
 from game.extensions import socketio
 from game.model.service import ModelService
 from game.model.teach import TaughtStore, TaughtWords
 from game.protocol import BAD_PAYLOAD, CANNOT_TEACH, NO_PLAYER, NO_ROOM, NOT_HOST, SERVER_ERROR, GameError
-from game.realtime import Dispatcher, Ticker, integer_field, register
+from game.realtime import Dispatcher, Ticker, guarded, integer_field, register
 from game.solo.rules import Game
 
 NS = "/classroom"
 CONTROLS = ("start", "pause", "resume", "skip", "end")  # the host's buttons: Room methods of the token alone
 MAX_TOKEN = 64
+KIND = "classroom"  # the rooms' entries in the cluster's store
+SEATING = ("join", "rejoin", "host_rejoin")  # the events that name the room they are for
+LEAVE = "disconnect"  # relayed to a room's server when a connection seated there goes
+# Seconds a room's server, once looked up, is taken as known (a Redis round trip less for
+# each relayed event; a server that died meanwhile loses events for as long as its lease anyway).
+HOLDER_KNOWN = 1.0
+# The events that change the class's state (not one player's ink or guesses): saved at the next tick.
+URGENT = frozenset({"room", "round", "round_over", "game_over", "paused", "resumed", "kicked", "learned"})
 
 CONFIG_DEFAULTS = {
     "CLASSROOM_BASE_URL": None,  # e.g. "http://192.168.1.20:5000": overrides the join URL's origin
@@ -82,11 +101,11 @@ def join(code: str = ""):
                            max_nickname=MAX_NICKNAME)
 
 
-def init_app(app: Flask, model: ModelService, keep: Keep) -> Classroom:
+def init_app(app: Flask, model: ModelService, keep: Keep, store: Local | RedisStore) -> Classroom:
     """Start the classroom's service on `app`; after `socketio.init_app`."""
     for key, value in CONFIG_DEFAULTS.items():
         app.config.setdefault(key, value)
-    classroom = app.extensions["classroom"] = Classroom(app, model, keep)
+    classroom = app.extensions["classroom"] = Classroom(app, model, keep, store)
     return classroom
 
 
@@ -145,7 +164,7 @@ class Lessons(NamedTuple):
 class Classroom:
     """One app's classrooms: the rooms, who each connection is, and the mosaic."""
 
-    def __init__(self, app: Flask, model: ModelService, keep: Keep):
+    def __init__(self, app: Flask, model: ModelService, keep: Keep, store: Local | RedisStore):
         cfg = app.config
         self.logger = app.logger
         self.model = model
@@ -157,8 +176,20 @@ class Classroom:
         # Every language's category names: guesses in any of them count (game/i18n.py).
         names = {code: i18n.category_names(cfg["CATEGORIES_PATH"], code) for code in i18n.languages()}
         clock = cfg["GAME_CLOCK"]
+        self.store = store
         self.registry = RoomRegistry(clock, deck=model.deck, categories=model.categories,
-                                     config=RoomConfig(**room_cfg), names=names)
+                                     config=RoomConfig(**room_cfg), names=names,
+                                     claim=lambda code: store.reserve(KIND, code) is not False)
+        self.codec = Codec(cfg["SECRET_KEY"], {"clock": clock, "filter": self.registry.words_filter,
+                                               "reference": model.reference})
+        self.snapshot_interval = float(cfg["SNAPSHOT_INTERVAL"])
+        self._app = app
+        self._dirty: set[str] = set()  # codes of the rooms changed since their last save
+        self._urgent: set[str] = set()  # ...and of those to save at the next tick
+        self._checked_at = 0.0
+        self._relayed: dict[str, str] = {}  # sid -> code: connections seated in another server's room
+        self._via: dict[str, str] = {}  # sid -> server id: other servers' connections seated here
+        self._holders: dict[str, tuple[str, float]] = {}  # code -> (its server, when looked up)
         self.base_url = cfg["CLASSROOM_BASE_URL"]
         self.mosaic_interval = float(cfg["CLASSROOM_MOSAIC_INTERVAL"])
         self._server = socketio.server
@@ -180,11 +211,112 @@ class Classroom:
              **{name: functools.partial(self._control, command=name) for name in CONTROLS}},
             rate=float(cfg["RATE_LIMIT"]), burst=float(cfg["RATE_BURST"]), clock=clock, logger=self.logger,
             send_error=self._emit, empty_is_object=("create", "state", "export_taught"))
-        self.handle = self.dispatcher.handle
+        self.relay = Relay(store, self._run_relayed, self.logger) if store.shared else None
+        if self.relay is not None:
+            self._ticker.start()  # every server looks for rooms whose server died
 
     @classmethod
     def of(cls, app: Flask) -> "Classroom":
         return app.extensions["classroom"]
+
+    # --- events, here or at their room's server ----------------------------------
+
+    def handle(self, event: str, sid: str, args: tuple, ack: bool | None = False):
+        """Run an event of connection `sid` (as `Dispatcher.handle`) where its room is."""
+        if self.relay is None:
+            return self.dispatcher.handle(event, sid, args, ack)
+        code = self._code_for(sid, event, args)
+        server = self._server_of(code) if code else None
+        if server is None:
+            answer = self.dispatcher.handle(event, sid, args, ack)
+            if (event in SEATING or event == "create") and _accepted(answer):
+                self._moving(sid, answer["code"])  # from another server's room
+            return answer
+        message = {"event": event, "sid": sid, "args": list(args), "ack": ack, "environ": _request_environ(),
+                   "via": self.store.server_id}
+        try:
+            answer = self.relay.send(server, message, wait=ack is not False)
+        except NoAnswer as e:
+            self.logger.warning("room %s's server %s: %s", code, server, e)
+
+            def refuse():
+                raise GameError(SERVER_ERROR, _("The room's server did not answer: try again."))
+            return guarded(self.logger, event, sid, refuse, ack, lambda error: self._emit("error", error, sid))
+        if event in SEATING and _accepted(answer):
+            self._vacate(sid)  # a seat this connection had here
+            self._moving(sid, answer["code"])  # or in a third server's room
+            with self._lock:
+                self._relayed[sid] = answer["code"]
+        return answer
+
+    def _code_for(self, sid: str, event: str, args: tuple) -> str | None:
+        """The room an event is for: the one it names (joining), else the connection's."""
+        if event in SEATING:
+            return typed_code(args[0].get("code")) if len(args) == 1 and isinstance(args[0], dict) else None
+        with self._lock:
+            seat = self._seats.get(sid)
+            return seat.code if seat is not None else self._relayed.get(sid)
+
+    def _server_of(self, code: str) -> str | None:
+        """The server holding room `code`, None when it is this one (taking it over if its
+        server died) or there is no such room."""
+        if self.registry.holds(code):
+            return None
+        now = time.monotonic()
+        with self._lock:
+            known = self._holders.get(code)
+        if known is not None and now - known[1] < HOLDER_KNOWN:
+            return known[0]
+        held = self.store.route(KIND, code)
+        if held is None:
+            return None
+        if held.owner == self.store.server_id:
+            if held.blob is not None:
+                self._restore(code, held.blob)
+            return None
+        with self._lock:
+            self._holders = {c: h for c, h in self._holders.items() if now - h[1] < HOLDER_KNOWN}
+            self._holders[code] = (held.owner, now)
+        return held.owner
+
+    def _moving(self, sid: str, code: str | None) -> None:
+        """A connection seated in another server's room takes a seat elsewhere: it leaves there."""
+        with self._lock:
+            old = self._relayed.get(sid)
+            if old is None or old == code:
+                return
+            del self._relayed[sid]
+        self._relay_leave(sid, old)
+
+    def _relay_leave(self, sid: str, code: str) -> None:
+        server = self._server_of(code)
+        if server is None:
+            self._vacate(sid)
+            return
+        try:
+            self.relay.send(server, {"event": LEAVE, "sid": sid}, wait=False)
+        except NoAnswer as e:
+            self.logger.warning("room %s's server %s: %s", code, server, e)
+
+    def _run_relayed(self, message: dict):
+        """Another server's connection's event, on a relay thread, as if it were ours: in a
+        request like the connection's own (its language, address and host)."""
+        if "emit" in message:  # the room's server's event for connections of ours
+            for sid in message["sids"]:
+                self._server.emit(message["emit"], message["payload"], to=sid, namespace=NS, ignore_queue=True)
+            return None
+        sid, event = message["sid"], message["event"]
+        if event == LEAVE:
+            self.disconnect(sid)
+            return None
+        with self._lock:
+            self._via[sid] = message["via"]  # before: a join's own events reach it
+        with self._app.request_context({"REQUEST_METHOD": "GET", "PATH_INFO": "/", **message["environ"]}):
+            answer = self.dispatcher.handle(event, sid, tuple(message["args"]), message["ack"])
+        with self._lock:
+            if sid not in self._seats:
+                self._via.pop(sid, None)
+        return answer
 
     # --- seats --------------------------------------------------------------------
 
@@ -338,6 +470,7 @@ class Classroom:
         room = self.registry.close(room.code, token)
         with room.lock:
             self._flush(room)
+        self.store.drop(KIND, room.code)
 
     # --- the students ------------------------------------------------------------------
 
@@ -424,6 +557,11 @@ class Classroom:
     def disconnect(self, sid: str) -> None:
         self.dispatcher.forget(sid)
         self._vacate(sid)
+        with self._lock:
+            self._via.pop(sid, None)
+            code = self._relayed.pop(sid, None)
+        if code is not None:
+            self._relay_leave(sid, code)
 
     def _vacate(self, sid: str, keep: Seat | None = None) -> None:
         """Connection `sid` leaves its seat (unless it is `keep`, the one it is taking
@@ -454,6 +592,7 @@ class Classroom:
         for room in self.registry.expire():
             with room.lock:
                 self._flush(room)
+            self.store.drop(KIND, room.code)
         now = time.monotonic()
         mosaic = now - self._mosaic_at >= self.mosaic_interval
         if mosaic:
@@ -464,9 +603,99 @@ class Classroom:
                 self._flush(room)
                 if mosaic:
                     self._send_mosaic(room)
+        if self.store.shared:
+            with self._lock:
+                urgent, self._urgent = self._urgent, set()
+            for room in self.registry.rooms():
+                if room.code in urgent:
+                    with room.lock:
+                        self._save(room)
+        if self.store.shared and now - self._checked_at >= self.snapshot_interval:
+            self._checked_at = now
+            self._save_changed()
+            for code, blob in self.store.orphans(KIND) or ():
+                if blob is not None:
+                    self._restore(code, blob)
 
     def close(self) -> None:
         self._ticker.close()
+        if self.relay is not None:
+            self.relay.close()
+            self._save_changed()  # stopped with SIGTERM: the rooms' latest state for their next server
+
+    # --- snapshots (several servers) --------------------------------------------------
+
+    def _save(self, room: Room) -> None:
+        """Save `room`'s snapshot (the caller holds room.lock); a room another server holds
+        now is dropped here."""
+        with self._lock:
+            me = self.store.server_id
+            seats = {sid: (seat.who, self._via.get(sid, me)) for sid, seat in self._seats.items()
+                     if seat.code == room.code}
+        blob = self.codec.dumps((room, seats, self._consents.get(room), self._lessons.get(room)))
+        saved = self.store.save(KIND, room.code, blob, index=True)
+        if saved is False:
+            self._drop(room.code)
+        if saved is not None:
+            with self._lock:
+                self._dirty.discard(room.code)
+
+    def _save_changed(self) -> None:
+        """Save the rooms changed since their last save and any the store lost (Redis
+        restarted); drop those another server holds now."""
+        rooms = self.registry.rooms()
+        owners = self.store.owners(KIND, [r.code for r in rooms])
+        if owners is None:
+            return  # Redis is unreachable: next time
+        with self._lock:
+            self._dirty &= {r.code for r in rooms}  # closed or expired meanwhile
+            dirty = set(self._dirty)
+        for room, owner in zip(rooms, owners):
+            if owner not in (None, self.store.server_id):
+                self._drop(room.code)
+            elif owner is None or room.code in dirty:
+                with room.lock:
+                    self._save(room)
+        self._forget_the_dead()
+
+    def _forget_the_dead(self) -> None:
+        """Connections of servers whose lease expired are gone: their seats are let go,
+        as at a disconnect (their players are away until they rejoin elsewhere)."""
+        with self._lock:
+            via = dict(self._via)
+        dead = self.store.dead(set(via.values()))
+        for sid, server in via.items():
+            if dead and server in dead:
+                self.disconnect(sid)
+
+    def _restore(self, code: str, blob: bytes) -> None:
+        """Hold room `code` as its snapshot has it, with the seats it had: its connections'
+        events come here from now on."""
+        room, seats, consents, lessons = self.codec.loads(blob)
+        self.registry.adopt(room)
+        with self._lock:
+            for sid, (who, server) in seats.items():
+                self._seats[sid] = Seat(code, who)
+                if server != self.store.server_id:
+                    self._via[sid] = server
+                self._relayed.pop(sid, None)
+        if consents is not None:
+            self._consents[room] = consents
+        self._lessons[room] = lessons
+        self.mosaic.forget(code)
+        self._ticker.start()
+        self.logger.info("room %s taken over", code)
+
+    def _drop(self, code: str) -> None:
+        """Another server holds room `code` now: its connections here relay their events there."""
+        self.registry.discard(code)
+        with self._lock:
+            for sid in [s for s, seat in self._seats.items() if seat.code == code]:
+                del self._seats[sid]
+                self._via.pop(sid, None)
+                if self._server.manager.is_connected(sid, NS):
+                    self._relayed[sid] = code
+        self.mosaic.forget(code)
 
     # --- the projector's mosaic --------------------------------------------------------
 
@@ -480,8 +709,15 @@ class Classroom:
     # --- output -----------------------------------------------------------------------------
 
     def _flush(self, room: Room) -> None:
-        """Send the room's outbox; the caller holds room.lock."""
-        for to, name, payload in room.drain():
+        """Send the room's outbox and save what changed; the caller holds room.lock."""
+        events = room.drain()
+        if self.store.shared:
+            # A change of the class's state is saved at the next tick (another server taking the
+            # room over must not replay it); ink and guesses with the next snapshot tick. On the
+            # ticker: a room's pickle takes milliseconds, which its events should not wait for.
+            with self._lock:
+                (self._urgent if any(name in URGENT for _to, name, _payload in events) else self._dirty).add(room.code)
+        for to, name, payload in events:
             if name == "round_over":  # queued before the class hears the round is over
                 self._keep_drawings(room, payload["index"])
             elif name == "learning":
@@ -516,7 +752,34 @@ class Classroom:
             self.logger.exception("could not hand room %s's round %d drawings to the dataset", room.code, index)
 
     def _emit(self, event: str, payload: dict, to: str) -> None:
-        self._server.emit(event, payload, to=to, namespace=NS)
+        """Send an event to `to` (a room's or a seat's name, or a sid). With several servers,
+        the connections seated here from other servers get it through their server's relay
+        (one message a server, read by that server alone, in the room's order), not through
+        Socket.IO's message queue, whose every message each server reads on one thread."""
+        if self.relay is None:
+            self._server.emit(event, payload, to=to, namespace=NS)
+            return
+        code, _sep, who = to.partition("/")
+        with self._lock:
+            seat = self._seats.get(to)
+            if seat is not None:  # one connection (a refusal)
+                sids, code = [to], seat.code
+            else:
+                sids = [s for s, seat in self._seats.items() if seat.code == code and who in ("", seat.who)]
+            remote: dict[str, list[str]] = {}
+            for sid in sids:
+                if sid in self._via:
+                    remote.setdefault(self._via[sid], []).append(sid)
+        if not sids:  # a connection seated nowhere (a refused join): the queue finds it
+            self._server.emit(event, payload, to=to, namespace=NS,
+                              ignore_queue=self._server.manager.is_connected(to, NS))
+            return
+        self._server.emit(event, payload, to=to, namespace=NS, ignore_queue=True)  # this server's own
+        for server, them in remote.items():
+            try:
+                self.relay.send(server, {"emit": event, "payload": payload, "sids": them, "key": code}, wait=False)
+            except NoAnswer as e:
+                self.logger.warning("room %s's %s to %s: %s", code, event, server, e)
 
 
 def _token(data: dict, key: str) -> str:
@@ -524,6 +787,17 @@ def _token(data: dict, key: str) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= MAX_TOKEN:
         raise GameError(BAD_PAYLOAD, _("%(key)s must be a string of 1 to %(max)s characters", key=key, max=MAX_TOKEN))
     return value
+
+
+def _accepted(answer) -> bool:
+    return isinstance(answer, dict) and answer.get("ok") is True
+
+
+def _request_environ() -> dict:
+    """What the room's server needs of this connection's request to run its events: its
+    headers (language, country), address and host, as this server's proxy fix left them."""
+    return {k: v for k, v in request.environ.items()
+            if k.startswith("HTTP_") or k in ("REMOTE_ADDR", "SERVER_NAME", "SERVER_PORT", "wsgi.url_scheme")}
 
 
 def _client_key() -> str:

@@ -133,9 +133,11 @@ class Game:
     def paused(self) -> bool:
         return self._paused_at is not None
 
-    def pause(self) -> None:
+    def pause(self, at: float | None = None) -> None:
+        """Stop the game's clock, now or since clock time `at` (a game rebuilt from a
+        snapshot: its server stopped after that)."""
         if self._paused_at is None:
-            self._paused_at = self._clock()
+            self._paused_at = self._clock() if at is None else at
 
     def resume(self) -> None:
         if self._paused_at is not None:
@@ -389,6 +391,24 @@ class GameRegistry:
         if self.sid_of(game_id) != sid:
             raise GameError(NOT_YOUR_GAME, _("this game belongs to another connection"))
         return game
+
+    def token_of(self, game_id: str) -> str | None:
+        with self._lock:
+            return self._tokens.get(game_id)
+
+    def adopt(self, game: Game, token: str) -> None:
+        """Hold `game`, rebuilt from another server's snapshot, with its player away until
+        `resume` (replacing any copy of it held here, which is older)."""
+        with self._lock:
+            self._drop(game.id)
+            self._games[game.id] = game
+            self._tokens[game.id] = token
+            self._gone_since[game.id] = self._clock()
+
+    def discard(self, game_id: str) -> None:
+        """Stop holding a game (another server holds it now)."""
+        with self._lock:
+            self._drop(game_id)
 
     def sid_of(self, game_id: str) -> str | None:
         with self._lock:

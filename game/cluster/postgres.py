@@ -1,7 +1,8 @@
-"""A throwaway PostgreSQL server for the tests and benchmarks/contributions.py.
+"""A throwaway PostgreSQL server: for the tests, benchmarks/contributions.py and
+`python -m game cluster --postgres`.
 
 Uses the binaries of Debian's `postgresql` package (/usr/lib/postgresql/<version>/bin, which
-`make test` installs): `initdb` into a fresh temporary folder, `pg_ctl start` on a free port,
+`make test` installs): `initdb` into a fresh temporary folder, `pg_ctl start` (port 5432, in name only),
 listening on a Unix socket in that folder only (no TCP), trust authentication, default
 durability settings (fsync, synchronous_commit on). PostgreSQL refuses to run as root, so
 as root (CI) the folder is handed to the `postgres` user the package creates and the server
@@ -22,9 +23,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from live_server import free_port
 
 SUPERUSER = "postgres"
+# It listens on a socket in its own folder only, so the usual port clashes with nobody.
+PORT = 5432
 
 
 def bin_dir() -> Path | None:
@@ -69,7 +71,7 @@ class PostgresServer:
         user = _run_as()
         # mkdtemp makes a 0700 folder in /tmp, which the postgres user can reach once it owns it.
         root = Path(tempfile.mkdtemp(prefix="doodle-pg-"))
-        server = cls(root, free_port(), bin_dir(), user)
+        server = cls(root, PORT, bin_dir(), user)
         try:
             server.sockets.mkdir()
             if user:

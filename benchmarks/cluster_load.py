@@ -1,0 +1,158 @@
+"""Several servers against one: the same load through nginx onto 3 servers sharing Redis
+(`python -m game cluster`'s `Cluster`), and onto 1 server alone, in one run.
+
+The load, replayed at once with the load tools of benchmarks/solo_load.py and
+benchmarks/classroom_load.py (game.replay): `--solo` solo players, each a game of
+`--rounds` rounds, and `--rooms` classrooms of `--players` students, held-out raw Quick,
+Draw! drawings with their original timing. Through nginx each connection lands on
+whichever server its hash gives, so a class's phones spread over the servers and their
+events are relayed to the server holding their room (game/cluster/relay.py).
+
+Reported for each setup: guess latency p50 / p95 (solo and classroom), rounds dropped,
+messages lost (ink the projector never showed, rounds that never came) and errors; and
+the extra cost per message Redis adds: an acknowledged classroom event (`state`) sent
+`--probes` times by a phone on the room's own server and by a phone on another one,
+whose event goes through Redis to the room's server and back.
+
+TARGETS, each printed PASS/FAIL, for the cluster: nothing lost or dropped, no errors, and
+guess latency p95 within the single-server targets (solo 100 ms with 60 players,
+classroom 300 ms with 3 rooms of 40: benchmarks/solo_load.py, classroom_load.py). On a
+2-core machine 3 servers cannot be faster than 1; the load generator shares the cores.
+
+    python benchmarks/cluster_load.py                      # 20 solo players, 3 rooms of 40, 2 rounds
+    python benchmarks/cluster_load.py --solo 10 --rooms 1 --players 10 --json
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+# Every simulated player comes from 127.0.0.1: the per-address socket limit is for one real
+# address (as benchmarks/_server.py says); set before the servers start, for both setups.
+os.environ.setdefault("DOODLE_MAX_SOCKETS_PER_ADDRESS", "10000")
+
+from benchmarks._server import RAW, Server, show, targets  # noqa: E402
+from game.cluster.launch import Cluster, missing  # noqa: E402
+from game.replay.classroom import replay_classroom  # noqa: E402
+from game.replay.client import ms, timing_figures  # noqa: E402
+from game.replay.solo import replay  # noqa: E402
+
+SOLO_P95_MS, CLASSROOM_P95_MS = 100.0, 300.0
+PROBE_RATE = 20  # probes a second: under a connection's rate limit (RATE_LIMIT, 30 a second)
+
+
+def load(url: str, args: argparse.Namespace) -> dict:
+    """The solo players and the classrooms at once against `url`."""
+    out: dict[str, dict] = {}
+
+    def solo():
+        out["solo"] = replay(url, args.data, players=args.solo, rounds=args.rounds, seconds=args.seconds,
+                             split=args.split, seed=args.seed)
+
+    def classroom():
+        out["classroom"] = replay_classroom(url, args.data, players=args.players, rooms=args.rooms,
+                                            rounds=args.rounds, seconds=args.seconds, split=args.split,
+                                            seed=args.seed)
+    threads = [threading.Thread(target=task) for task in (solo, classroom)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    s, c = out["solo"], out["classroom"]
+    return {
+        "solo_guess_latency_ms_p50": s["guess_latency_ms_p50"], "solo_guess_latency_ms_p95": s["guess_latency_ms_p95"],
+        "classroom_guess_latency_ms_p50": c["guess_latency_ms_p50"],
+        "classroom_guess_latency_ms_p95": c["guess_latency_ms_p95"],
+        "mosaic_lag_ms_p95": c["mosaic_lag_ms_p95"],
+        "rounds_played": s["rounds_played"] + c["rounds_played"],
+        "rounds_dropped": s["rounds_dropped"] + c["rounds_dropped"],
+        "messages_lost": c["mosaic_missing_ink"] + s["rounds_dropped"] + c["rounds_dropped"],
+        "errors": s["errors"] + c["errors"],
+        "error_samples": (s["error_samples"] + c["error_samples"])[:10],
+    }
+
+
+def relay_cost(cluster: Cluster, probes: int) -> dict:
+    """An acknowledged event's round trip from a phone on the room's server and from a
+    phone on another server (relayed through Redis), `probes` each, one at a time."""
+    import socketio
+    import redis
+
+    host = socketio.Client()
+    host.connect(cluster.servers[0].url, namespaces=["/classroom"], transports=["websocket"])
+    code = host.call("create", {}, namespace="/classroom", timeout=10)["code"]
+    owner = redis.Redis.from_url(cluster.redis_url).hget(f"doodle:classroom:{code}", "owner").decode()
+    assert int(owner.split(":")[1]) == cluster.servers[0].process.pid
+    times = {}
+    for name, server in (("local", cluster.servers[0]), ("relayed", cluster.servers[1])):
+        phone = socketio.Client()
+        phone.connect(server.url, namespaces=["/classroom"], transports=["websocket"])
+        assert phone.call("join", {"code": code, "nickname": name}, namespace="/classroom", timeout=10)["ok"]
+        took = []
+        for _i in range(probes):
+            start = time.perf_counter()
+            answer = phone.call("state", {}, namespace="/classroom", timeout=10)
+            took.append(time.perf_counter() - start)
+            assert answer["ok"], answer
+            time.sleep(1 / PROBE_RATE)
+        phone.disconnect()
+        times[name] = took
+    host.disconnect()
+    extra = statistics.median(times["relayed"]) - statistics.median(times["local"])
+    return {**timing_figures("acked_event_on_the_rooms_server", times["local"]),
+            **timing_figures("acked_event_relayed", times["relayed"]),
+            "redis_extra_ms_per_relayed_event": ms(extra)}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--servers", type=int, default=3)
+    p.add_argument("--solo", type=int, default=20, help="solo players (default 20)")
+    p.add_argument("--rooms", type=int, default=3)
+    p.add_argument("--players", type=int, default=40, help="students a room (default 40)")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--seconds", type=float, default=20)
+    p.add_argument("--probes", type=int, default=200, help="events timed for the relay's cost")
+    p.add_argument("--data", type=Path, default=RAW)
+    p.add_argument("--split", default="test")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    if not args.data.is_dir():
+        print(f"no raw Quick, Draw! drawings at {args.data}", file=sys.stderr)
+        return 1
+    reason = missing()
+    if reason:
+        print(reason, file=sys.stderr)
+        return 1
+
+    with Server("dev") as server:
+        one = {"setup": "1 server", **load(server.url, args), **server.figures()}
+    with Cluster(servers=args.servers) as cluster:
+        several = {"setup": f"{args.servers} servers behind nginx, Redis", **load(cluster.url, args)}
+        if args.servers > 1:  # a phone on another server than the room's
+            several.update(relay_cost(cluster, args.probes))
+    several["targets"] = targets({
+        "nothing lost or dropped, no errors": several["messages_lost"] == 0 and several["errors"] == 0,
+        f"solo guess latency p95 <= {SOLO_P95_MS:g} ms": (several["solo_guess_latency_ms_p95"] or 1e9) <= SOLO_P95_MS,
+        f"classroom guess latency p95 <= {CLASSROOM_P95_MS:g} ms":
+            (several["classroom_guess_latency_ms_p95"] or 1e9) <= CLASSROOM_P95_MS,
+    })
+    if args.json:
+        show({"one": one, "several": several}, True)
+    else:
+        for result in (one, several):
+            print(f"--- {result['setup']}")
+            show(result, False)
+    return 0 if all(v == "PASS" for v in several["targets"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,390 @@
+"""Several servers behind nginx on Redis (game/cluster/), started for real by
+`game.cluster.launch.Cluster`: 3 servers of tests/classroom_e2e_server.py (the real app with
+a classifier that counts strokes), nginx and Redis on loopback ports. Clients are
+python-socketio's, through nginx, each connection on whichever server nginx gives it.
+
+Skipped, in one line naming the packages, without Debian's redis-server and nginx."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+import socketio
+
+from browser import phone_page
+from conftest import skip_missing_package
+from game.cluster import launch
+from game.cluster import postgres as pg
+from game.dataset.store import Store
+from live_server import ROOT, play_a_round
+
+def e2e_server(port: int) -> list[str]:
+    return [sys.executable, str(ROOT / "tests" / "classroom_e2e_server.py"), str(port)]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    reason = launch.missing()
+    if reason:
+        skip_missing_package(reason)
+    with launch.Cluster(servers=3, folder=tmp_path_factory.mktemp("cluster"), server_argv=e2e_server) as c:
+        yield c
+
+
+def server_of(cluster, kind: str, key: str) -> launch.Child:
+    """The server holding a game or room: its owner in Redis is host:pid:random."""
+    owner = redis.Redis.from_url(cluster.redis_url).hget(f"doodle:{kind}:{key}", "owner").decode()
+    pid = int(owner.split(":")[1])
+    return next(s for s in cluster.servers if s.process.pid == pid)
+
+
+class Events:
+    """A client's events, in order, as they arrive."""
+
+    def __init__(self, sio: socketio.Client):
+        self.got: list[tuple[str, dict]] = []
+        sio.on("*", lambda name, data=None: self.got.append((name, data)))
+
+    def wait(self, name: str, where=lambda data: True, timeout: float = 10) -> dict:
+        """The first `name` event whose payload is `where`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [d for n, d in list(self.got) if n == name and where(d)]
+            if found:
+                return found[0]
+            time.sleep(0.02)
+        raise AssertionError(f"no such {name!r} within {timeout} s; got {[n for n, _d in self.got]}")
+
+
+def connect(cluster, namespace: str = "/", **kwargs) -> tuple[socketio.Client, Events]:
+    sio = socketio.Client(**kwargs)
+    events = Events(sio) if namespace == "/" else None
+    sio.connect(cluster.url, transports=["websocket"], namespaces=[namespace], wait_timeout=10)
+    return sio, events
+
+
+STROKE = [[10, 10, 0], [60, 60, 50], [110, 10, 100]]
+
+
+def ink(game_id: str, round_: int, stroke: int, seq: int) -> dict:
+    return {"game_id": game_id, "round": round_, "stroke": stroke, "seq": seq, "points": STROKE}
+
+
+def test_a_solo_player_whose_server_is_killed_resumes_on_another_within_5_s(cluster):
+    sio, events = connect(cluster, reconnection_delay=0.5, reconnection_delay_max=1)
+    resumed = []
+    try:
+        game = sio.call("new_game", {"rounds": 3, "seconds": 30, "words": ["cat", "dog", "sun"]}, timeout=10)
+        assert game["ok"], game
+        gid = game["game_id"]
+        time.sleep(events.wait("round")["starts_in"] + 0.1)
+        sio.emit("ink", ink(gid, 0, 0, 1))
+        sio.emit("ink", ink(gid, 0, 1, 2))  # two strokes: the classifier sees "cat"
+        assert events.wait("round_over")["recognized"]
+        time.sleep(events.wait("round", lambda r: r["index"] == 1)["starts_in"] + 0.1)
+        sio.emit("ink", ink(gid, 1, 0, 3))  # one stroke of "dog", not recognized
+        time.sleep(1.2)  # saved with the next snapshot tick (SNAPSHOT_INTERVAL 0.5 s)
+
+        # The play page resumes on every reconnection; so does this client.
+        sio.on("connect", lambda: resumed.append(
+            sio.call("resume", {"game_id": gid, "token": game["token"]}, timeout=10)))
+        victim = server_of(cluster, "solo", gid)
+        killed = time.monotonic()
+        os.kill(victim.process.pid, signal.SIGKILL)
+        while not resumed and time.monotonic() - killed < 10:
+            time.sleep(0.02)
+        took = time.monotonic() - killed
+        assert resumed, "no resume within 10 s"
+        assert took < 5, f"resumed {took:.1f} s after the kill"
+        state = resumed[0]
+        assert state["ok"], state
+        assert [r["recognized"] for r in state["results"]] == [True]
+        assert state["round"]["index"] == 1 and len(state["drawing"]) == 1
+        assert server_of(cluster, "solo", gid) is not victim
+
+        # The game goes on there to its end.
+        sio.emit("skip", {"game_id": gid, "round": 1})
+        time.sleep(events.wait("round", lambda r: r["index"] == 2)["starts_in"] + 0.1)
+        sio.emit("skip", {"game_id": gid, "round": 2})
+        over = events.wait("game_over")
+        assert [r["recognized"] for r in over["results"]] == [True, False, False]
+    finally:
+        sio.disconnect()
+        for server in cluster.servers:
+            if not server.alive():
+                server.start()  # for the next tests
+
+
+class Screen:
+    """A classroom client (the projector or a phone) on `url`, its events in order."""
+
+    def __init__(self, url: str):
+        self.sio = socketio.Client(reconnection_delay=0.5, reconnection_delay_max=1)
+        self.events = Events(self.sio)
+        self.sio.on("*", lambda name, data=None: self.events.got.append((name, data)), namespace="/classroom")
+        self.sio.connect(url, transports=["websocket"], namespaces=["/classroom"], wait_timeout=10)
+
+    def call(self, event: str, data: dict) -> dict:
+        answer = self.sio.call(event, data, namespace="/classroom", timeout=10)
+        assert answer["ok"], (event, answer)
+        return answer
+
+    def emit(self, event: str, data: dict) -> None:
+        self.sio.emit(event, data, namespace="/classroom")
+
+    def names(self, *names: str) -> list[tuple[str, dict]]:
+        return [(n, d) for n, d in list(self.events.got) if n in names]
+
+
+def draw(phone: Screen, round_: int, strokes: int) -> None:
+    for stroke in range(strokes):
+        phone.emit("ink", {"round": round_, "stroke": stroke, "seq": stroke + 1,
+                           "points": [[x + 10 * stroke, y, 20 * i] for i, (x, y, _t) in enumerate(STROKE)]})
+
+
+def play_a_class(cluster, phones: list[Screen], projector: Screen, code: str, token: str) -> dict:
+    """Two race rounds ("cat": 2 strokes, "dog": 3, as the classifier sees them), every
+    phone drawing; the projector's game_over."""
+    projector.call("configure", {"rounds": 2, "seconds": 20, "words": ["cat", "dog"], "mode": "race"})
+    projector.call("start", {})
+    for index, strokes in ((0, 2), (1, 3)):
+        r = projector.events.wait("round", lambda r: r["index"] == index, timeout=15)
+        time.sleep(r["starts_in"] + 0.2)
+        for phone in phones:
+            draw(phone, index, strokes)
+        projector.events.wait("round_over", lambda r: r["index"] == index, timeout=15)
+    return projector.events.wait("game_over", timeout=15)
+
+
+def test_a_classroom_plays_across_three_servers(cluster):
+    # The projector through nginx; the phones straight to the servers, in turn, so that
+    # each server has some whatever nginx would have chosen.
+    projector = Screen(cluster.url)
+    phones = []
+    try:
+        room = projector.call("create", {"mode": "race"})
+        code = room["code"]
+        holder = server_of(cluster, "classroom", code)
+        for i in range(9):
+            phone = Screen(cluster.servers[i % 3].url)
+            phones.append(phone)
+            phone.id = phone.call("join", {"code": code, "nickname": f"Kid {i}"})["player"]
+        assert sum(1 for i in range(9) if cluster.servers[i % 3] is not holder) == 6  # relayed
+        over = play_a_class(cluster, phones, projector, code, room["host_token"])
+
+        # Every phone's ink reached the projector's mosaic; every phone was recognized
+        # twice; the scores are one: the same leaderboard on every screen.
+        inked = {d["player"] for _n, m in projector.names("mosaic") for d in m["drawings"] if d["strokes"]}
+        assert inked == {p.id for p in phones}
+        board = {e["player"]: e["score"] for e in over["leaderboard"]}
+        assert set(board) == {p.id for p in phones} and all(score > 0 for score in board.values())
+        for phone in phones:
+            theirs = phone.events.wait("game_over", timeout=10)
+            assert {e["player"]: e["score"] for e in theirs["leaderboard"]} == board
+
+        # A room's events arrive once and in order, on every screen whichever its server.
+        for screen in [projector, *phones]:
+            story = [(n, d.get("index")) for n, d in screen.names("round", "round_over", "game_over")]
+            assert story == [("round", 0), ("round_over", 0), ("round", 1), ("round_over", 1), ("game_over", None)], story
+    finally:
+        for screen in [projector, *phones]:
+            screen.sio.disconnect()
+
+
+def test_a_classroom_goes_on_when_its_server_is_killed_mid_round(cluster):
+    projector = Screen(cluster.url)
+    phones, rejoined = [], []
+    try:
+        room = projector.call("create", {"mode": "race"})
+        code, token = room["code"], room["host_token"]
+        holder = server_of(cluster, "classroom", code)
+        others = [s for s in cluster.servers if s is not holder]
+        for i in range(8):  # 3 on each other server, 2 on the one that dies with the room
+            phone = Screen((others[i % 2] if i < 6 else holder).url)
+            phones.append(phone)
+            phone.id = phone.call("join", {"code": code, "nickname": f"Kid {i}"})["player"]
+        survivors, lost = phones[:6], phones[6:]
+        projector.call("configure", {"rounds": 2, "seconds": 30, "words": ["cat", "dog"], "mode": "race"})
+        projector.call("start", {})
+        r = projector.events.wait("round", lambda r: r["index"] == 0, timeout=15)
+        time.sleep(r["starts_in"] + 0.2)
+        for phone in phones:
+            draw(phone, 0, 2)
+        first = projector.events.wait("round_over", lambda r: r["index"] == 0, timeout=15)
+        assert all(e["score"] > 0 for e in first["leaderboard"])
+        r = projector.events.wait("round", lambda r: r["index"] == 1, timeout=15)
+        time.sleep(r["starts_in"] + 0.2)
+
+        # The teacher's page takes its screen back on every reconnection (host_rejoin);
+        # a server that cannot reach the room yet answers server_error, and it tries again.
+        def host_rejoin():
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                answer = projector.sio.call("host_rejoin", {"code": code, "host_token": token},
+                                            namespace="/classroom", timeout=10)
+                if answer["ok"]:
+                    rejoined.append(answer)
+                    return
+                time.sleep(0.5)
+        projector.sio.on("connect", lambda: projector.sio.start_background_task(host_rejoin), namespace="/classroom")
+        os.kill(holder.process.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        while not rejoined and time.monotonic() - killed < 15:
+            time.sleep(0.05)
+        assert rejoined, "the projector could not take its room back within 15 s"
+        state = rejoined[0]["room"]
+        assert state["round"]["index"] == 1 and state["phase"] == "playing", state
+        assert server_of(cluster, "classroom", code) in others
+
+        # The phones of the dead server are away once its lease has expired (they would come
+        # back through nginx, these went straight to it); the others never left, and the round
+        # goes on to the game's end as soon as they are recognized.
+        deadline = time.monotonic() + 10
+        while True:
+            players = projector.call("state", {})["room"]["players"]
+            away = {p["id"] for p in players if not p["connected"]}
+            if away == {p.id for p in lost} or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert away == {p.id for p in lost}, players
+        for phone in survivors:
+            draw(phone, 1, 3)
+        over = projector.events.wait("game_over", timeout=20)
+        before = {e["player"]: e["score"] for e in first["leaderboard"]}
+        after = {e["player"]: e["score"] for e in over["leaderboard"]}
+        assert set(after) == set(before), (before, after)
+        assert all(after[p.id] > before[p.id] for p in survivors) and all(after[p.id] == before[p.id] for p in lost)
+    finally:
+        for screen in [projector, *phones]:
+            screen.sio.disconnect()
+        for server in cluster.servers:
+            if not server.alive():
+                server.start()
+
+
+def test_redis_restarted_under_load(cluster):
+    """Redis restarts (its data lost: it keeps none) while solo players and a class play:
+    the solo games never notice (a game lives on its player's server, and emits to it
+    without the queue); the class's relayed events are refused until Redis is back and its
+    server has saved the room again; every game then plays to its end, its snapshot saved
+    again and its room on the server that held it."""
+    solos = []
+    projector = Screen(cluster.url)
+    phones = []
+    try:
+        for _i in range(3):
+            sio, events = connect(cluster)
+            game = sio.call("new_game", {"rounds": 2, "seconds": 30, "words": ["cat", "dog"]}, timeout=10)
+            assert game["ok"], game
+            solos.append((sio, events, game["game_id"]))
+        room = projector.call("create", {"mode": "race"})
+        code = room["code"]
+        holder = server_of(cluster, "classroom", code)
+        others = [s for s in cluster.servers if s is not holder]
+        for i in range(4):
+            phone = Screen(others[i % 2].url)
+            phones.append(phone)
+            phone.id = phone.call("join", {"code": code, "nickname": f"Kid {i}"})["player"]
+        projector.call("configure", {"rounds": 2, "seconds": 30, "words": ["cat", "dog"], "mode": "race"})
+        projector.call("start", {})
+
+        for sio, events, gid in solos:
+            time.sleep(max(0.0, events.wait("round")["starts_in"]) + 0.2)
+        cluster.redis.stop()
+        for sio, events, gid in solos:  # round 0 of each solo game, recognized, Redis down
+            sio.emit("ink", ink(gid, 0, 0, 1))
+            sio.emit("ink", ink(gid, 0, 1, 2))
+        for sio, events, gid in solos:
+            assert events.wait("round_over")["recognized"]
+        cluster.redis.start()
+
+        # The class: its phones draw once the room's server answers them again.
+        r = projector.events.wait("round", lambda r: r["index"] == 0, timeout=15)
+        deadline = time.monotonic() + 20
+        while True:
+            answer = phones[0].sio.call("state", {}, namespace="/classroom", timeout=10)
+            if answer["ok"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert answer["ok"], answer
+        # The relays subscribe again within half a second of Redis's return, Socket.IO's
+        # listeners 1 s after losing it (python-socketio's back-off; Redis was away for less):
+        # what the room's server sends the other servers' phones before that is lost.
+        time.sleep(2)
+        for index, strokes in ((0, 2), (1, 3)):
+            r = projector.events.wait("round", lambda r: r["index"] == index, timeout=20)
+            time.sleep(max(0.0, r["starts_in"]) + 0.2)
+            for phone in phones:
+                draw(phone, index, strokes)
+            over = projector.events.wait("round_over", lambda r: r["index"] == index, timeout=20)
+            assert len(over["results"]) == 4 and all(x["recognized"] for x in over["results"]), over
+        projector.events.wait("game_over", timeout=15)
+
+        for sio, events, gid in solos:
+            time.sleep(max(0.0, events.wait("round", lambda r: r["index"] == 1)["starts_in"]) + 0.2)
+            sio.emit("skip", {"game_id": gid, "round": 1})
+        for sio, events, gid in solos:
+            assert [r["recognized"] for r in events.wait("game_over")["results"]] == [True, False]
+            assert [n for n, _d in events.got if n in ("round", "round_over")] == ["round", "round_over"] * 2
+        store = redis.Redis.from_url(cluster.redis_url)
+        assert all(store.exists(f"doodle:solo:{gid}") for _sio, _events, gid in solos)
+        assert server_of(cluster, "classroom", code) is holder
+    finally:
+        for sio, _events, _gid in solos:
+            sio.disconnect()
+        for screen in [projector, *phones]:
+            screen.sio.disconnect()
+        if not cluster.redis.alive():
+            cluster.redis.start()
+
+
+def test_the_cluster_runs_its_own_postgresql_for_the_contributions(tmp_path):
+    """`python -m game cluster --postgres`: the servers store the games' contributed
+    drawings in a throwaway PostgreSQL (game/cluster/postgres.py)."""
+    reason = launch.missing() or pg.unavailable()
+    if reason:
+        skip_missing_package(reason)
+    with launch.Cluster(servers=1, folder=tmp_path, postgres=True) as c:
+        assert c.servers[0].env["DATABASE_URL"].startswith("postgresql://")
+        assert len(play_a_round(c.url, contributor="cluster-test")) == 1
+        store = Store(c.servers[0].env["DATABASE_URL"])
+        try:
+            deadline = time.monotonic() + 10
+            while store.count("bicycle") == 0 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert store.count("bicycle") == 1
+        finally:
+            store.close()
+
+
+def test_the_play_page_resumes_on_another_server_when_its_server_is_killed(cluster, browser):
+    """The real play page in Debian's chromium, through nginx (its cookie keeps a browser's
+    Socket.IO polling and WebSocket on one server): its server SIGKILLed mid-round, the page
+    reconnects on its own and resumes the same game on another server within 5 s."""
+    context, page, _problems = phone_page(browser)  # a dying server's requests fail, by design
+    try:
+        page.goto(cluster.url + "/play")
+        saved = page.wait_for_function("() => sessionStorage.getItem('doodle-lab:game')", timeout=20_000)
+        game = json.loads(saved.json_value())
+        victim = server_of(cluster, "solo", game["game_id"])
+        assert any(c["name"] == "doodle_server" for c in context.cookies())
+        page.wait_for_timeout(2500)  # into the round's clock
+        killed = time.monotonic()
+        os.kill(victim.process.pid, signal.SIGKILL)
+        while server_of(cluster, "solo", game["game_id"]) is victim and time.monotonic() - killed < 10:
+            time.sleep(0.1)
+        took = time.monotonic() - killed
+        assert server_of(cluster, "solo", game["game_id"]) is not victim, "the page did not resume in 10 s"
+        assert took < 5, f"resumed {took:.1f} s after the kill"
+        assert json.loads(page.evaluate("() => sessionStorage.getItem('doodle-lab:game')")) == game
+    finally:
+        context.close()
+        for server in cluster.servers:
+            if not server.alive():
+                server.start()
