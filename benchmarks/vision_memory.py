@@ -31,8 +31,8 @@ SIDE = 8000
 
 
 def grey_png(bit_depth: int) -> bytes:
-    """A black SIDE x SIDE grey PNG, compressed row by row (tests/test_vision.py's blank_grey_png)."""
-    from test_vision import blank_grey_png
+    """A black SIDE x SIDE grey PNG, compressed row by row (tests/vision_photos.py's blank_grey_png)."""
+    from vision_photos import blank_grey_png
 
     return blank_grey_png(SIDE, SIDE, bit_depth)
 

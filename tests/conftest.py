@@ -149,3 +149,17 @@ def connect(app, namespace):
     for client, ns in clients:
         if client.is_connected(ns):
             client.disconnect(ns)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, str]:
+    """One tiny random model per vision-lab task (tests/vision_models.py), built once."""
+    from vision_models import build_tiny_models
+
+    return build_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="session")
+def empty_cache(tmp_path_factory) -> str:
+    """A Hugging Face cache with nothing in it: every hub model is 'not downloaded'."""
+    return str(tmp_path_factory.mktemp("hf-cache"))

@@ -21,8 +21,8 @@ from playwright.sync_api import expect
 
 from browser import PHONE, desktop_page, phone_page, screenshots_dir
 from game.vision.tasks import TASKS
-from test_vision import FACE, empty_cache, encode, paper_photo, phone_photo_of, photo, tiny_models  # noqa: F401 (fixtures)
 from vision_models import LABELS, clip
+from vision_photos import FACE, encode, paper_photo, phone_photo_of, photo
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (the test extra) ships the real photos")
 

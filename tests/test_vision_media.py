@@ -22,15 +22,10 @@ from game.app import close_app, create_app
 from game.vision.routes import VisionLab
 from game.vision.tasks import MAX_STEPS, TASKS
 from game.vision.videos import KEPT_FRAMES, open_clip
-from test_vision import NOT_CACHED, decode_data_url, encode, post
-from vision_models import LABELS, build_tiny_models, clip, vision_config
+from vision_models import LABELS, clip, vision_config
+from vision_photos import NOT_CACHED, decode_data_url, encode, post
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (the test extra) ships the real photos")
-
-
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory) -> dict[str, str]:
-    return build_tiny_models(tmp_path_factory.mktemp("tiny-media-models"))
 
 
 def lab_app(tiny_models, tmp_path_factory, **config):
