@@ -4,27 +4,28 @@ snapshot signed with another key is refused before it is unpickled. No Redis nee
 from __future__ import annotations
 
 import pickle
+import random
 import threading
 
 import pytest
 
-from fakes import Clock
+from fakes import CATEGORIES, Clock
 from game.classroom.modes import RACE
-from game.classroom.rules import HOST
+from game.classroom.rules import HOST, RoomConfig, RoomRegistry
 from game.cluster.snapshot import BadSnapshot, Codec
 from game.solo.rules import Game, Settings
-from test_classroom_rules import CONFIG, registry
 
 
 def test_a_room_rebuilt_from_its_snapshot_plays_on_as_the_original():
     clock = Clock()
-    rooms = registry(clock)
+    config = RoomConfig(starts_in=3.0, break_seconds=5.0)
+    rooms = RoomRegistry(clock, random.Random(0), deck=["cat", "dog"], categories=CATEGORIES, config=config)
     room = rooms.create(RACE)
     room.host_connected(True)
     players = [room.join(n) for n in ("Ana", "Ben")]
     room.configure(room.host_token, rounds=2, seconds=20, words=["cat", "dog"])
     room.start(room.host_token)
-    clock.advance(CONFIG.starts_in)
+    clock.advance(config.starts_in)
     room.tick()
     room.add_ink(players[0].id, 0, 0, [[0, 0, 0], [10, 10, 10]], 1)
     room.drain()

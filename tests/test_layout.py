@@ -112,6 +112,18 @@ def test_the_game_never_imports_training():
     assert any(d.startswith("game.model") for d in g["training.data"])
 
 
+def test_no_test_module_imports_another():
+    """What several test modules (or a benchmark) share lives in conftest.py or a helper
+    module (fakes, live_server, browser, vision_models, vision_photos), not in a test module."""
+    found = {}
+    for path in [*(ROOT / "tests").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found.update({f"{path.name}: {n}": n for n in names if n.split(".")[0].startswith("test_")})
+    assert found == {}
+
+
 def test_every_package_says_what_it_is_for():
     for name, path in modules().items():
         if path.name == "__init__.py":
