@@ -11,10 +11,10 @@ import json
 import sys
 from pathlib import Path
 
-from game.model.classifier import DEFAULT_MODEL
 from game.words import CATEGORIES
 from training import data
-from training.model import SAVED_KEYS, load_checkpoint, reference_rows, save, write_reference
+from training.model import (SAVED_KEYS, add_checkpoint_arguments, checkpoint_argument, load_checkpoint,
+                            reference_rows, save, write_reference)
 from training.train import calibration_inputs, fit_temperatures
 
 
@@ -35,13 +35,11 @@ def calibrate(path: Path, data_dir: Path, log=print) -> tuple[float, tuple[float
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", default=None,
-                        help="checkpoint (.safetensors) to recalibrate, with its .onnx beside it (default: the shipped one)")
-    parser.add_argument("--data", default=str(data.DEFAULT_DATA), help="Quick, Draw! data folder")
+    add_checkpoint_arguments(parser, "checkpoint (.safetensors) to recalibrate, with its .onnx beside it")
 
 
 def cli(args) -> int:
-    path = Path(args.model or DEFAULT_MODEL.with_suffix(".safetensors"))
+    path = checkpoint_argument(args)
     try:
         old, new = calibrate(path, Path(args.data), log=lambda *a: print(*a, file=sys.stderr))
     except (FileNotFoundError, ValueError) as e:

@@ -11,30 +11,28 @@ import json
 import sys
 from pathlib import Path
 
-from game.model.classifier import DEFAULT_MODEL
 from training import data
-from training.model import export_onnx, load_checkpoint, reference_rows, served_path, write_reference
+from training.model import (add_checkpoint_arguments, checkpoint_argument, export_onnx, load_checkpoint,
+                            reference_rows, served_path, write_reference)
 
 
 def export(path: Path, data_dir: Path, log=print) -> tuple[Path, Path]:
     """The served model and the reference bank written beside the checkpoint at `path`."""
     model, meta = load_checkpoint(path)
+    categories, splits = data.load(data_dir, log=log)
+    if categories != json.loads(meta["categories"]):  # before anything is written
+        raise ValueError(f"{path} was trained on other categories than the data's")
     served = served_path(path)
     export_onnx(model, served, meta)
-    categories, splits = data.load(data_dir, log=log)
-    if categories != json.loads(meta["categories"]):
-        raise ValueError(f"{path} was trained on other categories than the data's")
     return served, write_reference(model, served, *reference_rows(splits["val"]), float(meta["temperature"]))
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", default=None,
-                        help="checkpoint (.safetensors) to export beside (default: the shipped one)")
-    parser.add_argument("--data", default=str(data.DEFAULT_DATA), help="Quick, Draw! data folder")
+    add_checkpoint_arguments(parser, "checkpoint (.safetensors) to export beside")
 
 
 def cli(args) -> int:
-    path = Path(args.model or DEFAULT_MODEL.with_suffix(".safetensors"))
+    path = checkpoint_argument(args)
     try:
         served, reference = export(path, Path(args.data), log=lambda *a: print(*a, file=sys.stderr))
     except (FileNotFoundError, ValueError) as e:

@@ -21,7 +21,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from game.model import ink
+from game.model.classifier import DEFAULT_MODEL
 from game.model.teach import reference_path
+from training import data
 
 # timm's ResNet-18 with narrow stages; 28x28 input, so the stem's max-pool is
 # dropped to keep a 14x14 map in the first stage.
@@ -78,6 +80,18 @@ def native_bfloat16() -> bool:
 
 def served_path(checkpoint: Path) -> Path:
     return Path(checkpoint).with_suffix(".onnx")
+
+
+def add_checkpoint_arguments(parser, model_help: str) -> None:
+    """--model (a checkpoint, the shipped one by default) and --data, for the commands that
+    work on a trained checkpoint with the data beside it (calibrate, export)."""
+    parser.add_argument("--model", default=None, help=f"{model_help} (default: the shipped one)")
+    parser.add_argument("--data", default=str(data.DEFAULT_DATA), help="Quick, Draw! data folder")
+
+
+def checkpoint_argument(args) -> Path:
+    """The checkpoint `--model` names, or the shipped one's."""
+    return Path(args.model or DEFAULT_MODEL.with_suffix(".safetensors"))
 
 
 def checkpoint_metadata(path: str | Path) -> dict[str, str]:
