@@ -4,9 +4,13 @@ rules' teach mode, game/model/teach.py): the shipped model as if it had never le
 ink, then recognizing a new one; the taught word after a restart; every refusal."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from game.app import close_app, create_app
+from game.dataset.contribute import Contributions
+from game.dataset.store import export
 from game.classroom.modes import Teach
 from game.classroom.transport import NS
 from game.extensions import socketio
@@ -67,11 +71,11 @@ def open_room(app, **create):
     return host, ack
 
 
-def phones(app, code: str, n: int) -> list:
+def phones(app, code: str, n: int, name: str = "Kid", **join) -> list:
     out = []
     for i in range(n):
         client = connect(app)
-        ack = call(client, "join", {"code": code, "nickname": f"Kid {i}"})
+        ack = call(client, "join", {"code": code, "nickname": f"{name} {i}", **join})
         assert ack["ok"], ack
         out.append(client)
     return out
@@ -159,6 +163,43 @@ def test_taught_words_survive_a_restart_and_can_be_exported(make, clock, drawing
     assert not call(other, "configure", {"rounds": 1, "words": [WORD]})["ok"]
 
 
+def test_the_consenting_phones_drawings_of_a_taught_word_go_to_the_open_dataset(make, clock, drawings, tmp_path):
+    app = make()
+    host, ack = open_room(app)
+    consenting = phones(app, ack["code"], 3, contribute=True, contributor="phone-of-a-kid")
+    kids = consenting + phones(app, ack["code"], 1, name="Shy")
+    assert teach(host, kids, clock, "volcano", drawings[:4]) == {"word": "volcano", "drawings": 4}
+    # And a round of it since, which the AI recognizes.
+    assert call(host, "configure", {"rounds": 1, "seconds": 5, "words": ["volcano"]})["ok"]
+    assert call(host, "start")["ok"]
+    r = last(host, "round")
+    clock.advance(STARTS_IN)
+    draw(kids[0], r["index"], drawings[10])
+    assert last(kids[0], "guess", timeout=10)["recognized"]
+    clock.advance(5)
+    last(host, "round_over")
+    service = Contributions.of(app)
+    assert service.games.flush(5.0)
+    # The teach round's three consenting drawings and the race's one; the shy phone's never.
+    assert service.store.counts(status=None) == {"volcano": 4}
+    kept = service.store.newest("volcano", 10)
+    assert {r["contributor"] for r in kept} == {"phone-of-a-kid"}
+    assert [r["recognized"] for r in kept] == [True, False, False, False]  # newest first: the race's
+    assert sorted(r["drawing"] for r in kept[1:]) == sorted(d for d in drawings[:3])
+
+    # The data browser lists it as a class's word; its page and the export have its drawings.
+    web = app.test_client()
+    index = web.get("/data").get_data(as_text=True)
+    assert "/data/volcano" in index and "taught to the AI by a class" in index
+    listing = web.get("/api/data/volcano").get_json()
+    assert listing["total"] == 4 and {d["word"] for d in listing["drawings"]} == {"volcano"}
+    assert web.get("/data/volcano").status_code == 200
+    assert web.get("/data/quokka").status_code == 404
+    assert export(service.store, tmp_path / "export") == {"volcano": 4}
+    lines = (tmp_path / "export" / "volcano.ndjson").read_text().splitlines()
+    assert len(lines) == 4 and all(json.loads(line)["word"] == "volcano" for line in lines)
+
+
 def test_too_few_drawings_say_how_many_more(make, clock, drawings):
     app = make()
     host, ack = open_room(app)
@@ -186,6 +227,10 @@ def test_bad_words_are_refused_each_with_its_reason_and_a_flood_is_rate_limited(
     assert rude["code"] == "bad_word" and "not allowed" in rude["message"]
     assert call(host, "teach", {"word": "x" * 31})["code"] == "bad_word"
     assert call(host, "teach", {"word": "<b>"})["code"] == "bad_word"
+    clock.advance(60)
+    slash = call(host, "teach", {"word": "AC/DC"})  # the open dataset's file of its drawings is named by it
+    assert slash["code"] == "bad_word" and "/" in slash["message"]
+    assert call(host, "teach", {"word": "back\\slash"})["code"] == "bad_word"
     clock.advance(60)
     assert call(kid, "teach", {"word": "axolotl"})["code"] == "not_host"
     assert call(host, "teach", {"word": 7})["code"] == "bad_word"

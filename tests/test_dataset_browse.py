@@ -11,6 +11,7 @@ import time
 import zipfile
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import insert
@@ -92,7 +93,7 @@ def test_index_counts_words_without_rejected(app, client):
     assert answer["quickdraw"] is False
     counts = {row["word"]: row for row in answer["words"]}
     assert len(counts) == len(CATEGORIES)  # every word, drawn or not
-    assert counts["cat"] == {"word": "cat", "contributions": 2}
+    assert counts["cat"] == {"word": "cat", "contributions": 2, "taught": False}
     assert counts["dog"]["contributions"] == 1 and counts["apple"]["contributions"] == 0
 
     page = client.get("/data")
@@ -309,8 +310,8 @@ def test_quickdraw_files_are_listed_after_contributions(make_app, folder):
     mine = add(store_of(app), "cat")
 
     counts = {row["word"]: row for row in client.get("/api/data").get_json()["words"]}
-    assert counts["cat"] == {"word": "cat", "contributions": 1, "raw": 3, "simplified": 2}
-    assert counts["apple"] == {"word": "apple", "contributions": 0, "raw": 0, "simplified": 0}
+    assert counts["cat"] == {"word": "cat", "contributions": 1, "raw": 3, "simplified": 2, "taught": False}
+    assert counts["apple"] == {"word": "apple", "contributions": 0, "raw": 0, "simplified": 0, "taught": False}
     assert "Google's Quick, Draw! files" in client.get("/data").get_data(as_text=True)
 
     first, second = (client.get(f"/api/data/cat?page={p}").get_json() for p in (1, 2))
@@ -571,3 +572,41 @@ def test_data_index_on_a_phone_in_spanish(live_data, browser):
         assert page.locator(".data-counts tbody tr:not([hidden]) th a").all_text_contents() == ["árbol"]
     finally:
         context.close()
+
+
+def test_a_word_a_class_taught_on_a_phone_in_spanish(app, browser):
+    """A class taught the AI "volcán" and two phones gave their drawings: /data lists it, marked,
+    and its page shows them, drawn."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    store = store_of(app)
+    for _ in range(2):
+        store.add(C.validate({"word": "volcán", "drawing": drawing(), "consent": True}, CATEGORIES, taught=True),
+                  recognized=False)
+    add(store, "cat")
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    context, page, problems = phone_page(browser)
+    try:
+        page.goto(f"http://127.0.0.1:{httpd.server_port}/lang/es?next=/data")
+        rows = page.locator(".data-counts tbody tr:not([hidden])")
+        assert rows.locator("th a").all_text_contents() == ["gato", "volcán"]
+        expect(rows.nth(1)).to_contain_text("enseñada a la IA por una clase")
+        expect(rows.nth(1).locator("td").first).to_have_text("2")
+        page.screenshot(path=str(screenshots_dir() / "data-index-taught.phone.es.png"))
+        rows.nth(1).locator("th a").tap()
+        page.wait_for_url("**/data/volc%C3%A1n")
+        expect(page.locator("h1")).to_contain_text("volcán")
+        thumbs = page.locator("li.drawing")
+        expect(thumbs).to_have_count(2)
+        png = thumbs.first.screenshot()
+        page.screenshot(path=str(screenshots_dir() / "data-word-taught.phone.es.png"))
+        from PIL import Image
+        tile = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+        assert (tile < 128).mean() > 0.005  # ink drawn on the light tile
+        assert problems == []
+    finally:
+        context.close()
+        httpd.shutdown()

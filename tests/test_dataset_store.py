@@ -471,3 +471,15 @@ def test_nothing_half_written_on_a_failed_export(store, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         C.export(store, out)
     assert list(out.iterdir()) == []
+
+
+def test_a_word_a_class_taught_is_stored_only_as_such_and_only_as_a_file_name_can_be():
+    words = {"cat", "dog"}
+    # The HTTP API's contributions name the model's words; a game's taught word is its own.
+    with pytest.raises(C.ContributionError, match="unknown word"):
+        C.validate(payload("volcano"), words)
+    assert C.validate(payload("volcano"), words, taught=True)["word"] == "volcano"
+    assert C.validate(payload("🧑‍🚀 café"), words, taught=True)["word"] == "🧑‍🚀 café"
+    for bad in ("AC/DC", "back\\slash", "two\nlines", " padded", "padded ", "", "x" * 65, 7, None):
+        with pytest.raises(C.ContributionError, match="unknown word"):
+            C.validate(payload(bad), words, taught=True)

@@ -101,12 +101,15 @@ def clean_nickname(raw) -> str:
 
 def clean_word(raw) -> str:
     """A word the teacher teaches the AI, cleaned and refused as nicknames are."""
-    return _cleaned(raw, MAX_WORD, lambda message: GameError(BAD_WORD, message), {
+    word = _cleaned(raw, MAX_WORD, lambda message: GameError(BAD_WORD, message), {
         "type": _("The word must be text."),
         "long": _("Words are at most %(max)s characters.", max=MAX_WORD),
         "empty": _("Type a word to teach."),
         "markup": _("A word cannot contain <, > or &."),
         "control": _("A word cannot contain control or invisible characters.")})
+    if any(c in "/\\" for c in word):  # the open dataset's file of the word's drawings is named by it
+        raise GameError(BAD_WORD, _("A word cannot contain / or \\."))
+    return word
 
 
 def _cleaned(raw, limit: int, refusal, messages: dict[str, str]) -> str:

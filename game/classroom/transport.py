@@ -741,13 +741,14 @@ class Classroom:
         events go out whatever happens here."""
         consents = self._consents.get(room)
         r = next((r for r in room.rounds if r.index == index), None)
-        # A taught word's drawings stay out: the open dataset holds the model's words only.
-        if not consents or r is None or r.word not in self.model.categories:
+        if not consents or r is None:
             return
+        # A word outside the model's is one the class taught it (a teach round's, or a round of it since).
+        taught = r.word not in self.model.categories
         try:
             for pid, g, recognized in room.finished_drawings(r):
                 if pid in consents:
-                    self._keep(consents[pid], r.word, Game._copy(g.strokes), recognized)
+                    self._keep(consents[pid], r.word, Game._copy(g.strokes), recognized, taught)
         except Exception:
             self.logger.exception("could not hand room %s's round %d drawings to the dataset", room.code, index)
 

@@ -80,20 +80,23 @@ class Browser:
         return app.extensions["browse"]
 
     def counts(self) -> list[dict]:
-        """Per word: contributions shown (not rejected), and Google's raw and simplified drawings."""
+        """Per word: contributions shown (not rejected), and Google's raw and simplified drawings;
+        then the words classes taught the AI that have contributions (`taught`)."""
         contributed = self.contributions.store.counts(status=OK)
         rows = []
         for word in self.words:
-            row = {"word": word, "contributions": contributed.get(word, 0)}
+            row = {"word": word, "contributions": contributed.get(word, 0), "taught": False}
             if self.folder:
                 row.update(raw=self.folder.line_count(word, "raw"),
                            simplified=self.folder.line_count(word, "simplified"))
             rows.append(row)
+        rows += [dict({"word": word, "contributions": n, "taught": True}, **({"raw": 0, "simplified": 0} if self.folder else {}))
+                 for word, n in contributed.items() if word not in self.known]
         return rows
 
     def listing(self, word: str, page: int, recognized: bool | None) -> dict:
         """Page `page` (from 1) of the word's drawings: contributions, then Google's."""
-        if word not in self.known:
+        if word not in self.known and not self.contributions.store.count(word):
             raise BrowseError(404, _("no word %(word)r here: /data lists the %(n)s words", word=word[:64], n=len(self.words)))
         store, per_page = self.contributions.store, self.per_page
         contributed = store.count(word, recognized=recognized)

@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 import weakref
-from typing import Callable, NamedTuple
+from typing import NamedTuple, Protocol
 
 import orjson
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
@@ -137,8 +137,12 @@ def game_consent(data: dict, headers) -> Consent | None:
     return Consent(contributor, country_from_headers(headers)) if contribute else None
 
 
-# Where a game hands a consenting player's finished drawing: (consent, word, drawing, recognized).
-Keep = Callable[["Consent", str, list, bool], bool]
+class Keep(Protocol):
+    """Where a game hands a consenting player's finished drawing; `taught`: its word is one a
+    class taught the AI, not one of the model's."""
+
+    def __call__(self, consent: Consent, word: str, drawing: list, recognized: bool, taught: bool = False) -> bool:
+        ...
 
 
 class GameDrawings:
@@ -155,7 +159,7 @@ class GameDrawings:
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def keep(self, consent: Consent, word: str, drawing: list, recognized: bool) -> bool:
+    def keep(self, consent: Consent, word: str, drawing: list, recognized: bool, taught: bool = False) -> bool:
         """Queue a round's drawing (Google's raw format); whether it was queued. Never raises."""
         try:
             if not any(stroke[0] for stroke in drawing):
@@ -168,7 +172,7 @@ class GameDrawings:
                     self._thread = threading.Thread(target=self._run, name="game-drawings", daemon=True)
                     self._thread.start()
                     atexit.register(_close_at_exit, weakref.ref(self))
-            self._queue.put_nowait((consent, word, drawing, bool(recognized)))
+            self._queue.put_nowait((consent, word, drawing, bool(recognized), bool(taught)))
             return True
         except queue.Full:
             self._logger.warning("%d games' drawings wait for the store; a %r drawing is dropped",
@@ -183,9 +187,9 @@ class GameDrawings:
             try:
                 if item is None:
                     return
-                consent, word, drawing, recognized = item
+                consent, word, drawing, recognized, taught = item
                 record = validate({"word": word, "drawing": drawing, "consent": True,
-                                   "contributor": consent.contributor}, self._service.categories)
+                                   "contributor": consent.contributor}, self._service.categories, taught)
                 self._service.store.add(record, recognized=recognized, countrycode=consent.countrycode)
             except StoreUnavailable as e:  # the database's fault, not ours: no traceback
                 self._logger.error("could not store a %r drawing from a game: %s", item[1], e)

@@ -55,6 +55,7 @@ FIELDS = ("word", "countrycode", "timestamp", "recognized", "key_id", "drawing")
 FORMATS = ("raw", "simplified")
 _CONTRIBUTOR = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
+_TAUGHT_WORD = re.compile(r"[^/\\\x00-\x1f\s](?:[^/\\\x00-\x1f]{0,62}[^/\\\x00-\x1f\s])?")
 # Codes that are not countries: Cloudflare's unknown (XX) and Tor (T1).
 _NOT_COUNTRIES = {"XX", "T1"}
 
@@ -122,10 +123,13 @@ def _database():
         raise StoreUnavailable(" ".join(f"{type(e.orig).__name__}: {e.orig}".split())) from e
 
 
-def validate(payload: Any, categories: Iterable[str]) -> dict:
+def validate(payload: Any, categories: Iterable[str], taught: bool = False) -> dict:
     """Check a contribution `{"word", "drawing", "consent": true, "contributor"?}` and
     return `{"word", "drawing", "contributor"}`; raises ContributionError otherwise.
 
+    The word is one of `categories`, or with `taught` a word a class taught the AI
+    (game/classroom/text.py cleans those), which must do as a file name (the export's
+    `<word>.ndjson`): at most 64 characters, no slash, backslash or control character.
     The drawing must be Google's raw format: strokes `[[xs], [ys], [ts]]` of finite numbers,
     at most MAX_STROKES strokes and MAX_POINTS_PER_DRAWING points (the game's limits).
     """
@@ -135,7 +139,7 @@ def validate(payload: Any, categories: Iterable[str]) -> dict:
         raise ContributionError(422, _("consent is required: the drawing is published under CC BY 4.0"))
     word = payload.get("word")
     allowed = categories if isinstance(categories, (set, frozenset)) else set(categories)
-    if not isinstance(word, str) or word not in allowed:
+    if not isinstance(word, str) or not (word in allowed or taught and _TAUGHT_WORD.fullmatch(word)):
         raise ContributionError(422, _("unknown word %(word)r", word=str(word)[:64]))
     return {"word": word, "drawing": _validate_drawing(payload.get("drawing")),
             "contributor": contributor_id(payload.get("contributor"))}
