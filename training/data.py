@@ -130,7 +130,7 @@ def load(data_dir: Path = DEFAULT_DATA, words: list[str] | None = None,
             sides = np.array([split_of(k) for k in keys])
             aspects = [restyle.aspect(d) for d, l in zip(splits["train"].drawings, splits["train"].drawing_labels)
                        if l == y] if learn_style else []
-            both = [(rows[i].copy(), simplified[k]) for i, k in enumerate(keys) if k in simplified]
+            both = [(rows[i].copy(), simplified[k]) for i, k in enumerate(keys) if k in simplified] if learn_style else []
             pngs.append((y, np.array(rows) if learn_style else rows, sides, held_all, aspects, both))  # rows: restyled in place
         qjs = data_dir / "quickdrawjs_bitmap" / f"{w}.npy"
         if qjs.exists():

