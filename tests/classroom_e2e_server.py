@@ -1,5 +1,5 @@
 """The classroom's end-to-end server: the real app on a free port, with a fake classifier
-that reads a drawing's number of strokes (2: "cat", 3: "dog", 4: "teddy-bear" at 35 %, below
+that reads a drawing's number of strokes (2: "cat", 3: "dog", 4: "teddy-bear" at 30 %, below
 the recognition threshold, else "anvil" at 30 %), so a browser test decides what the AI sees
 by how many strokes a phone draws. "teddy-bear" is a word whose id is not its name ("teddy
 bear").
@@ -20,7 +20,7 @@ from game.model import ink  # noqa: E402
 
 WORDS = ["cat", "dog", "anvil", "sun", "tree", "house", "teddy-bear"]
 SEEN = {2: "cat", 3: "dog", 4: "teddy-bear"}
-SURE = {"cat": 0.9, "dog": 0.9, "teddy-bear": 0.35}  # the rest: anvil at 0.3
+SURE = {"cat": 0.9, "dog": 0.9, "teddy-bear": 0.3}  # the rest: anvil at 0.3
 
 
 class StrokeCounter:

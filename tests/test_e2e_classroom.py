@@ -546,7 +546,7 @@ def test_words_by_their_names_and_each_game_starts_clean(server, browser):
     projector.get_by_role("button", name="Skip round").click()
 
     # Round 2, teddy-bear: by its name everywhere, and so is the AI's guess (4 strokes: a teddy
-    # bear at 35 %, not sure enough to count).
+    # bear at 30 %, not sure enough to count).
     expect(projector.locator("#stage-word")).to_have_text("Draw: teddy bear", timeout=15_000)
     for page in phones.values():
         wait_drawing(page, 1)
@@ -557,7 +557,7 @@ def test_words_by_their_names_and_each_game_starts_clean(server, browser):
     expect(phones["Ana"].locator("#ai-guess")).to_have_text("The AI sees: teddy bear…")
     expect(phones["Lupe"].locator("#ai-guess")).to_have_text("La IA ve: osito de peluche…")
     for name in phones:
-        expect(projector.locator("#mosaic .cr-tile", has_text=name)).to_contain_text("teddy bear (35%)")
+        expect(projector.locator("#mosaic .cr-tile", has_text=name)).to_contain_text("teddy bear (30%)")
     projector.get_by_role("button", name="Skip round").click()
 
     expect(projector.locator("#results")).to_be_visible(timeout=15_000)
@@ -565,7 +565,7 @@ def test_words_by_their_names_and_each_game_starts_clean(server, browser):
     expect(gallery.locator("h3")).to_have_text(["cat", "teddy bear"])
     expect(gallery.nth(0).locator("figure", has_text="Ana")).to_have_text("Ana: recognized, the AI saw cat (90%)")
     expect(gallery.nth(1).locator("figure", has_text="Lupe")).to_have_text(
-        "Lupe: not recognized, the AI saw teddy bear (35%)")
+        "Lupe: not recognized, the AI saw teddy bear (30%)")
     expect(projector.locator("#podium li").first).to_have_text(re.compile(r"^1st\s+Ana — \d+$"))
     projector.screenshot(path=str(screenshots_dir() / "classroom-results.en.png"), full_page=True)
     banners = texts_seen(projector, "banner")
