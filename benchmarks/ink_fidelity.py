@@ -243,7 +243,7 @@ def main(argv=None) -> int:
         "simplify_ms_median": float(np.median(simplify_ms)) if simplify_ms else float("nan"),
         "simplify_calls": len(simplify_ms),
     }
-    print(f"\nSpeed (median per drawing, this machine)")
+    print("\nSpeed (median per drawing, this machine)")
     print(f"  ink.render    {speed['render_ms_median']:.3f} ms  ({speed['render_calls']} calls)")
     if simplify_ms:
         print(f"  ink.simplify  {speed['simplify_ms_median']:.3f} ms  ({speed['simplify_calls']} calls, raw drawings)")

@@ -116,7 +116,7 @@ def test_pull_downloads_into_the_cache_the_lab_reads(tmp_path):
                       "VISION_DEFAULT_MODELS": {"classification": REPO}})
     r = app.test_client().post("/api/vision/classification", data={"image": (io.BytesIO(buf.getvalue()), "x.png")})
     assert r.status_code == 503 and "download was cut off" in r.get_json()["error"], r.get_json()
-    assert f"python -m game.vision pull classification" in r.get_json()["error"]
+    assert "python -m game.vision pull classification" in r.get_json()["error"]
 
 
 def test_pull_without_a_network_fails_clearly(tmp_path):
