@@ -15,7 +15,7 @@ from game.classroom.modes import Teach
 from game.classroom.transport import NS
 from game.extensions import socketio
 from game.model.classifier import DEFAULT_MODEL, DoodleClassifier
-from game.model.teach import reference_path
+from game.model.teach import Reference, model_id, reference_path
 from game.protocol import MAX_POINTS_PER_MESSAGE, MIN_TEACH_DRAWINGS
 from fakes import WithoutWord, raw_drawings_of, reference_without
 from sockets import last, quiet
@@ -153,14 +153,31 @@ def test_taught_words_survive_a_restart_and_can_be_exported(make, clock, drawing
     host, ack = open_room(again, class_token=key)
     assert ack["class_token"] == key and ack["room"]["taught"] == [WORD]
     exported = call(host, "export_taught")
-    assert exported["ok"] and exported["model"] == DEFAULT_MODEL.name
+    assert exported["ok"] and exported["model"] == model_id(DEFAULT_MODEL)
     (word,) = exported["words"]
-    assert word["word"] == WORD and word["drawings"] == 4 and len(word["prototype"]) == 256
+    features = len(Reference.load(reference_path(DEFAULT_MODEL)).mean)
+    assert word["word"] == WORD and word["drawings"] == 4 and len(word["prototype"]) == features
     assert call(host, "configure", {"rounds": 1, "words": [WORD]})["ok"]
     # Another class's page (or a new one) starts with none.
     other, ack = open_room(again)
     assert ack["room"]["taught"] == [] and ack["class_token"] != key
     assert not call(other, "configure", {"rounds": 1, "words": [WORD]})["ok"]
+
+
+def test_a_model_retrained_under_the_same_name_does_not_read_the_old_ones_taught_words(make, clock, drawings,
+                                                                                     tmp_path):
+    model = tmp_path / "doodle.onnx"  # only named here: the classifier is the fixture's
+    model.write_bytes(b"the model the class taught")
+    app = make(MODEL_PATH=str(model))
+    host, ack = open_room(app)
+    key = ack["class_token"]
+    assert teach(host, phones(app, ack["code"], 4), clock, WORD, drawings[:4])["word"] == WORD
+    close_app(app)
+    host, ack = open_room(make(MODEL_PATH=str(model)), class_token=key)
+    assert ack["room"]["taught"] == [WORD]
+    model.write_bytes(b"a model trained again, its embedding another")
+    host, ack = open_room(make(MODEL_PATH=str(model)), class_token=key)
+    assert ack["class_token"] == key and ack["room"]["taught"] == []
 
 
 def test_the_consenting_phones_drawings_of_a_taught_word_go_to_the_open_dataset(make, clock, drawings, tmp_path):

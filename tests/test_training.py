@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from game.model.classifier import DoodleClassifier
 from training import data, train
-from training.model import checkpoint_metadata, native_bfloat16
+from training.model import ARCHS, build_model, checkpoint_metadata, native_bfloat16
 from training.card import reproduce_command, training_precision
 
 WORDS = ["cat", "bicycle", "anvil", "umbrella", "lightning"]
@@ -193,6 +193,24 @@ def test_training_is_seeded(quickdraw_dir, tmp_path, bf16):
     assert json.loads(meta["training_precision"]) == precision
     assert training_precision(meta, json.loads(meta["config"])).startswith(precision)
     assert "--bf16 was asked" in training_precision({"training_precision": '"float32"'}, {"bf16": True})
+
+
+def test_each_architecture_takes_the_games_bitmaps_and_lite0_starts_from_imagenet():
+    import torch
+    from game.vision.pipelines import EfficientNetLite0
+
+    x = torch.rand(3, 1, 28, 28)
+    for name, arch in ARCHS.items():
+        model = build_model(345, arch).eval()
+        with torch.no_grad():
+            assert model(x).shape == (3, 345), name
+            assert model.forward_head(model.forward_features(x), pre_logits=True).shape[1] == \
+                model.get_classifier().in_features, name
+    stem = build_model(345, ARCHS["lite0"], pretrained=True).net.conv_stem.weight
+    assert torch.equal(stem, EfficientNetLite0.load().model.conv_stem.weight)
+    assert not torch.equal(stem, build_model(345, ARCHS["lite0"]).net.conv_stem.weight)
+    with pytest.raises(ValueError, match="--arch must be one of"):
+        train.train(dict(train.CONFIG, arch="vgg16"), log=lambda *a: None)
 
 
 def test_train_flags_parse_like_the_config():

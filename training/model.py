@@ -25,15 +25,57 @@ from game.model.classifier import DEFAULT_MODEL
 from game.model.teach import reference_path
 from training import data
 
-# timm's ResNet-18 with narrow stages; 28x28 input, so the stem's max-pool is
-# dropped to keep a 14x14 map in the first stage.
-ARCH = {"name": "resnet18", "channels": [32, 64, 128, 256], "stem_maxpool": False}
+# The architectures `python -m training train --arch` builds, by name. resnet18s: timm's
+# ResNet-18 with narrow stages, from scratch; 28x28 input, so the stem's max-pool is dropped to
+# keep a 14x14 map in the first stage. lite0: EfficientNet-Lite0 with the ImageNet weights the
+# game's vision pages ship (game.vision.pipelines), fine-tuned on the bitmaps upsampled to `size`.
+ARCHS = {
+    "resnet18s": {"name": "resnet18", "channels": [32, 64, 128, 256], "stem_maxpool": False},
+    "lite0": {"name": "tf_efficientnet_lite0", "pretrained": "imagenet", "size": 56},
+}
 ONNX_OPSET = 18
 # The metadata `save` writes itself, in its order; the rest is its `extra`.
 SAVED_KEYS = ("categories", "temperature", "one_view_temperature", "arch", "input")
 
 
-def build_model(num_classes: int, arch: dict = ARCH) -> torch.nn.Module:
+class PhotoInput(torch.nn.Module):
+    """A network pretrained on photos, fed the game's bitmaps: upsampled to `size`, turned to
+    black ink on white in the photos' (x - 127) / 128 range, as three equal channels. In the
+    network, so the served model still takes the game's 28x28 bitmaps."""
+
+    def __init__(self, net: torch.nn.Module, size: int):
+        super().__init__()
+        self.net, self.size = net, size
+
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return (1.0 - 2.0 * x).expand(-1, 3, -1, -1)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.forward_features(self.pixels(x))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.net.forward_head(x, pre_logits=pre_logits)
+
+    def get_classifier(self) -> torch.nn.Module:
+        return self.net.get_classifier()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.pixels(x))
+
+
+def build_model(num_classes: int, arch: dict, pretrained: bool = False) -> torch.nn.Module:
+    """The network `arch` (one of ARCHS) with `num_classes` outputs; `pretrained` starts it from
+    its ImageNet weights where it has them (training), not where a checkpoint's follow (loading)."""
+    if "pretrained" in arch:
+        if pretrained:
+            from game.vision.pipelines import EfficientNetLite0
+
+            net = EfficientNetLite0.load().model
+            net.reset_classifier(num_classes)
+        else:
+            net = timm.create_model(arch["name"], pretrained=False, num_classes=num_classes)
+        return PhotoInput(net, arch["size"])
     model = timm.create_model(arch["name"], pretrained=False, in_chans=1, num_classes=num_classes,
                               channels=tuple(arch["channels"]))
     if not arch["stem_maxpool"]:
@@ -106,9 +148,14 @@ def checkpoint_metadata(path: str | Path) -> dict[str, str]:
     return meta
 
 
+def arch_of(meta: dict[str, str]) -> dict:
+    """The ARCHS entry a checkpoint's (or served model's) metadata names; before --arch, resnet18s."""
+    return json.loads(meta["arch"]) if "arch" in meta else ARCHS["resnet18s"]
+
+
 def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, str]]:
     meta = checkpoint_metadata(path)
-    model = build_model(len(json.loads(meta["categories"])), json.loads(meta.get("arch", json.dumps(ARCH))))
+    model = build_model(len(json.loads(meta["categories"])), arch_of(meta))
     model.load_state_dict(load_file(str(path)))
     return model.eval(), meta
 
@@ -133,11 +180,11 @@ def export_onnx(model: torch.nn.Module, path: Path, meta: dict[str, str]) -> Non
 
 
 def save(model: torch.nn.Module, path: Path, categories: list[str], temperatures: tuple[float, float],
-         extra: dict | None = None) -> Path:
+         arch: dict, extra: dict | None = None) -> Path:
     """Write the checkpoint at `path` and the served ONNX model beside it; returns the latter.
-    `temperatures`: (with the mirror view, with one view)."""
+    `temperatures`: (with the mirror view, with one view); `arch`: the ARCHS entry it was built from."""
     meta = dict(zip(SAVED_KEYS, (json.dumps(categories), repr(float(temperatures[0])), repr(float(temperatures[1])),
-                                 json.dumps(ARCH), "28x28 Google numpy_bitmap style, white ink on black, /255")))
+                                 json.dumps(arch), "28x28 Google numpy_bitmap style, white ink on black, /255")))
     meta.update({k: json.dumps(v) for k, v in (extra or {}).items()})
     model = model.cpu()
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}

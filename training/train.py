@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from game.model import ink
 from game.model.classifier import DEFAULT_MODEL
-from training.model import (MirrorViews, bitmaps_to_tensor, build_model, native_bfloat16, reference_rows, save,
+from training.model import (ARCHS, MirrorViews, bitmaps_to_tensor, build_model, native_bfloat16, reference_rows, save,
                             write_reference)
 from training import data
 
@@ -39,6 +39,8 @@ CONFIG = dict(
     extra=[],               # folders of exported contributions (Google's ndjson)
     stream=False,           # Google's full files (`python -m training download`): stroke drawings from simplified/,
                             # read as sampled, never whole (data.StrokeStream); no bitmaps, no --extra
+    arch="resnet18s",       # training.model.ARCHS: resnet18s from scratch, or EfficientNet-Lite0 from ImageNet
+                            # weights (lite0: README says what each gave, and lite0's epochs and lr)
     epochs=24,
     steps_per_epoch=500,
     batch_size=128,         # the global batch: under torchrun each rank takes batch_size / world
@@ -244,6 +246,8 @@ def train(cfg: dict, log=print) -> dict:
 
 
 def _train(cfg: dict, ranks: Ranks, log) -> dict:
+    if cfg["arch"] not in ARCHS:
+        raise ValueError(f"--arch must be one of {sorted(ARCHS)}, got {cfg['arch']!r}")
     if cfg["batch_size"] % ranks.world:
         raise ValueError(f"batch_size {cfg['batch_size']} does not split evenly over {ranks.world} processes")
     torch.manual_seed(cfg["seed"])  # the same initial weights on every rank
@@ -264,7 +268,7 @@ def _train(cfg: dict, ranks: Ranks, log) -> dict:
     # Channels-last is oneDNN's (and cuDNN's) fast layout for bfloat16 convolutions; float32
     # keeps the layout the shipped model was trained in (its command: the same steps as before).
     layout = torch.channels_last if bf16 else torch.contiguous_format
-    model = build_model(len(categories)).to(device, memory_format=layout)
+    model = build_model(len(categories), ARCHS[cfg["arch"]], pretrained=True).to(device, memory_format=layout)
     # DDP averages the ranks' gradients in each backward pass: the step of one process on the whole batch.
     stepped = torch.nn.parallel.DistributedDataParallel(model) if ranks.world > 1 else model
     sampler = Sampler(splits["train"].shard(ranks.rank, ranks.world), len(categories), cfg,
@@ -316,7 +320,7 @@ def _train(cfg: dict, ranks: Ranks, log) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     counts = {name: s.counts() for name, s in splits.items()}
     # The precision it really trained in: --bf16 falls back to float32 where bfloat16 is not native.
-    served = save(model.cpu(), out, categories, temperatures,
+    served = save(model.cpu(), out, categories, temperatures, ARCHS[cfg["arch"]],
                   extra={"history": history, "config": cfg, "data_counts": counts, "processes": ranks.world,
                          "restyle": splits["train"].style,
                          "training_precision": "bfloat16" if bf16 else "float32"})

@@ -59,7 +59,7 @@ from game.cluster.store import Local, RedisStore
 from game.dataset.contribute import Consent, Keep, game_consent
 from game.extensions import socketio
 from game.model.service import ModelService
-from game.model.teach import TaughtStore, TaughtWords
+from game.model.teach import TaughtStore, TaughtWords, model_id
 from game.protocol import BAD_PAYLOAD, CANNOT_TEACH, NO_PLAYER, NO_ROOM, NOT_HOST, SERVER_ERROR, GameError
 from game.realtime import Dispatcher, Ticker, guarded, integer_field, register
 from game.solo.rules import Game
@@ -200,7 +200,7 @@ class Classroom:
         self._consents: weakref.WeakKeyDictionary[Room, dict[str, Consent]] = weakref.WeakKeyDictionary()
         self._lessons: weakref.WeakKeyDictionary[Room, Lessons] = weakref.WeakKeyDictionary()
         self.taught_store = TaughtStore(cfg["CLASSROOM_TAUGHT_PATH"] or Path(app.instance_path) / "taught_words.json",
-                                        Path(cfg["MODEL_PATH"]).name)
+                                        model_id(cfg["MODEL_PATH"]))
         self._mosaic_at = 0.0
         self._ticker = Ticker(self._server, float(cfg["TICK_INTERVAL"]), self.tick, self.logger)
         self.dispatcher = Dispatcher(

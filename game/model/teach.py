@@ -38,6 +38,19 @@ def reference_path(model_path: str | Path) -> Path:
     return Path(model_path).with_suffix(".reference.npz")
 
 
+def model_id(model_path: str | Path) -> str:
+    """The served model a prototype belongs to: its file's name and a digest of its bytes, so
+    that a model retrained under the same name does not read another's prototypes."""
+    path = Path(model_path)
+    if not path.is_file():
+        return path.name
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return f"{path.name} sha256:{digest.hexdigest()[:16]}"
+
+
 @dataclass(frozen=True)
 class TaughtWord:
     word: str
