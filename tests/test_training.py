@@ -213,6 +213,31 @@ def test_each_architecture_takes_the_games_bitmaps_and_lite0_starts_from_imagene
         train.train(dict(train.CONFIG, arch="vgg16"), log=lambda *a: None)
 
 
+def test_lite0_trains_and_its_served_file_computes_what_its_checkpoint_does(quickdraw_dir, tmp_path):
+    """The pretrained network through the whole pipeline: trained a few steps, exported to ONNX
+    with its 28x28 input, served, and read back from its checkpoint as lite0."""
+    import torch
+
+    from training.model import WithEmbedding, arch_of, load_checkpoint
+    out = tmp_path / "lite.safetensors"
+    result = train.train(dict(train.CONFIG, data=str(quickdraw_dir), out=str(out), words="cat,anvil", arch="lite0",
+                              epochs=1, steps_per_epoch=3, batch_size=16), log=lambda *a: None)
+    model, meta = load_checkpoint(out)
+    assert arch_of(meta) == ARCHS["lite0"] and isinstance(model.net, torch.nn.Module)
+    clf = DoodleClassifier.load(result["served"])
+    _, splits = data.load(quickdraw_dir, ["cat", "anvil"], log=lambda *a: None)
+    rows = np.stack(splits["test"].bitmaps[:4])
+    logits, embeddings = clf.logits(rows)
+    assert logits.shape == (4, len(clf.categories)) and embeddings.shape == (4, model.get_classifier().in_features)
+    x = torch.from_numpy(rows.reshape(-1, 1, 28, 28)).float() / 255
+    with torch.no_grad():
+        both = [WithEmbedding(model)(v) for v in (x, x.flip(3))]
+    assert np.abs(embeddings - ((both[0][1] + both[1][1]) / 2).numpy()).max() <= 1e-3
+    assert np.abs(logits * clf.temperature - ((both[0][0] + both[1][0]) / 2).numpy()).max() <= 1e-3
+    with np.load(out.with_suffix(".reference.npz")) as bank:
+        assert bank["embeddings"].shape[1] == embeddings.shape[1]
+
+
 def test_train_flags_parse_like_the_config():
     parser = argparse.ArgumentParser()
     train.add_arguments(parser)
