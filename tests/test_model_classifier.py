@@ -160,13 +160,13 @@ def test_the_embedding_is_the_checkpoints_and_the_reference_bank_calibrates_a_ta
     import torch
 
     from game.model.teach import FALSE_TOP, Reference, reference_path
-    from training.model import WithEmbedding, load_checkpoint
+    from training.model import WithEmbedding, bitmaps_to_tensor, load_checkpoint
     _, test = held_out
     rows = np.stack(test.bitmaps[:8])
     logits, embeddings = clf.logits(rows)
     assert logits.shape == (8, 345) and embeddings.shape == (8, clf.features)
     model, _meta = load_checkpoint(DEFAULT_MODEL.with_suffix(".safetensors"))
-    x = torch.from_numpy(rows.reshape(-1, 1, 28, 28)).float() / 255
+    x = bitmaps_to_tensor(rows)
     with torch.no_grad():
         both = [WithEmbedding(model)(v) for v in (x, x.flip(3))]
     assert np.abs(embeddings - ((both[0][1] + both[1][1]) / 2).numpy()).max() <= 1e-4

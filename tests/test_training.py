@@ -10,7 +10,8 @@ from safetensors.torch import load_file
 
 from game.model.classifier import DoodleClassifier
 from training import data, train
-from training.model import ARCHS, build_model, checkpoint_metadata, native_bfloat16
+from training.model import (ARCHS, WithEmbedding, arch_of, bitmaps_to_tensor, build_model, checkpoint_metadata,
+                            load_checkpoint, native_bfloat16)
 from training.card import reproduce_command, training_precision
 
 WORDS = ["cat", "bicycle", "anvil", "umbrella", "lightning"]
@@ -218,7 +219,6 @@ def test_lite0_trains_and_its_served_file_computes_what_its_checkpoint_does(quic
     with its 28x28 input, served, and read back from its checkpoint as lite0."""
     import torch
 
-    from training.model import WithEmbedding, arch_of, load_checkpoint
     out = tmp_path / "lite.safetensors"
     result = train.train(dict(train.CONFIG, data=str(quickdraw_dir), out=str(out), words="cat,anvil", arch="lite0",
                               epochs=1, steps_per_epoch=3, batch_size=16), log=lambda *a: None)
@@ -229,7 +229,7 @@ def test_lite0_trains_and_its_served_file_computes_what_its_checkpoint_does(quic
     rows = np.stack(splits["test"].bitmaps[:4])
     logits, embeddings = clf.logits(rows)
     assert logits.shape == (4, len(clf.categories)) and embeddings.shape == (4, model.get_classifier().in_features)
-    x = torch.from_numpy(rows.reshape(-1, 1, 28, 28)).float() / 255
+    x = bitmaps_to_tensor(rows)
     with torch.no_grad():
         both = [WithEmbedding(model)(v) for v in (x, x.flip(3))]
     assert np.abs(embeddings - ((both[0][1] + both[1][1]) / 2).numpy()).max() <= 1e-3

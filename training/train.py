@@ -246,7 +246,8 @@ def train(cfg: dict, log=print) -> dict:
 
 
 def _train(cfg: dict, ranks: Ranks, log) -> dict:
-    if cfg["arch"] not in ARCHS:
+    arch = ARCHS.get(cfg["arch"])
+    if arch is None:
         raise ValueError(f"--arch must be one of {sorted(ARCHS)}, got {cfg['arch']!r}")
     if cfg["batch_size"] % ranks.world:
         raise ValueError(f"batch_size {cfg['batch_size']} does not split evenly over {ranks.world} processes")
@@ -268,7 +269,7 @@ def _train(cfg: dict, ranks: Ranks, log) -> dict:
     # Channels-last is oneDNN's (and cuDNN's) fast layout for bfloat16 convolutions; float32
     # keeps the layout the shipped model was trained in (its command: the same steps as before).
     layout = torch.channels_last if bf16 else torch.contiguous_format
-    model = build_model(len(categories), ARCHS[cfg["arch"]], pretrained=True).to(device, memory_format=layout)
+    model = build_model(len(categories), arch, pretrained=True).to(device, memory_format=layout)
     # DDP averages the ranks' gradients in each backward pass: the step of one process on the whole batch.
     stepped = torch.nn.parallel.DistributedDataParallel(model) if ranks.world > 1 else model
     sampler = Sampler(splits["train"].shard(ranks.rank, ranks.world), len(categories), cfg,
@@ -320,7 +321,7 @@ def _train(cfg: dict, ranks: Ranks, log) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     counts = {name: s.counts() for name, s in splits.items()}
     # The precision it really trained in: --bf16 falls back to float32 where bfloat16 is not native.
-    served = save(model.cpu(), out, categories, temperatures, ARCHS[cfg["arch"]],
+    served = save(model.cpu(), out, categories, temperatures, arch,
                   extra={"history": history, "config": cfg, "data_counts": counts, "processes": ranks.world,
                          "restyle": splits["train"].style,
                          "training_precision": "bfloat16" if bf16 else "float32"})

@@ -44,11 +44,8 @@ def model_id(model_path: str | Path) -> str:
     path = Path(model_path)
     if not path.is_file():
         return path.name
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return f"{path.name} sha256:{digest.hexdigest()[:16]}"
+        return f"{path.name} sha256:{hashlib.file_digest(f, 'sha256').hexdigest()[:16]}"
 
 
 @dataclass(frozen=True)
