@@ -192,8 +192,8 @@ def test_training_is_seeded(quickdraw_dir, tmp_path, bf16):
     meta = checkpoint_metadata(tmp_path / "a.safetensors")
     precision = "bfloat16" if bf16 and native_bfloat16() else "float32"
     assert json.loads(meta["training_precision"]) == precision
-    assert training_precision(meta, json.loads(meta["config"])).startswith(precision)
-    assert "--bf16 was asked" in training_precision({"training_precision": '"float32"'}, {"bf16": True})
+    assert training_precision({k: json.loads(meta[k]) for k in ("training_precision", "config")}).startswith(precision)
+    assert "--bf16 was asked" in training_precision({"training_precision": "float32", "config": {"bf16": True}})
 
 
 def test_each_architecture_takes_the_games_bitmaps_and_lite0_starts_from_imagenet():
@@ -236,6 +236,59 @@ def test_lite0_trains_and_its_served_file_computes_what_its_checkpoint_does(quic
     assert np.abs(logits * clf.temperature - ((both[0][0] + both[1][0]) / 2).numpy()).max() <= 1e-3
     with np.load(out.with_suffix(".reference.npz")) as bank:
         assert bank["embeddings"].shape[1] == embeddings.shape[1]
+
+
+def test_an_ensemble_serves_its_members_log_probabilities_averaged(short_run, quickdraw_dir, tmp_path):
+    """Two networks trained apart, joined by `python -m training ensemble`: one checkpoint and one
+    ONNX file whose logits are the mean of the members' log-probabilities (each at its one-view
+    temperature) over the ensemble's own, whose embedding is the first member's, read back as
+    an ensemble, with a card that says how to make each part. Bad joins are refused first."""
+    import torch
+    from training import ensemble
+    from training.card import write
+    from training.evaluate import run
+
+    first, _ = short_run
+    second = tmp_path / "lite.safetensors"
+    train.train(dict(train.CONFIG, data=str(quickdraw_dir), out=str(second), words=",".join(WORDS), arch="lite0",
+                     epochs=1, steps_per_epoch=3, batch_size=16), log=lambda *a: None)
+    out = tmp_path / "pair.safetensors"
+    cli = [sys.executable, "-m", "training", "ensemble", "--data", str(quickdraw_dir), "--members", str(first),
+           str(second), "--out", str(out)]
+    done = subprocess.run(cli, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {out.with_suffix('.onnx')}" in done.stdout
+
+    model, meta = load_checkpoint(out)
+    assert arch_of(meta) == {"members": [ARCHS["resnet18s"], ARCHS["lite0"]]}
+    members = [load_checkpoint(p) for p in (first, second)]
+    assert [m["file"] for m in json.loads(meta["members"])] == ["short.safetensors", "lite.safetensors"]
+    assert model.temperatures.tolist() == pytest.approx([float(m["one_view_temperature"]) for _, m in members])
+    clf = DoodleClassifier.load(out.with_suffix(".onnx"), mirror_up_to=0)  # one view: the members' own function
+    _, splits = data.load(quickdraw_dir, WORDS, log=lambda *a: None)
+    rows = np.stack(splits["test"].bitmaps[:4])
+    logits, embeddings = clf.logits(rows)
+    x = bitmaps_to_tensor(rows)
+    with torch.no_grad():
+        outs = [WithEmbedding(m)(x) for m, _ in members]
+    mean = sum(torch.log_softmax(z / float(m["one_view_temperature"]), 1) for (z, _), (_, m) in zip(outs, members)) / 2
+    assert np.abs(logits * clf.one_view_temperature - mean.numpy()).max() <= 1e-3
+    assert np.abs(embeddings - outs[0][1].numpy()).max() <= 1e-3
+    with np.load(out.with_suffix(".reference.npz")) as bank:
+        assert bank["embeddings"].shape[1] == embeddings.shape[1] == outs[0][1].shape[1]
+
+    card = write(out.with_suffix(".onnx"), run(out.with_suffix(".onnx"), quickdraw_dir, ",".join(WORDS),
+                                               tmp_path / "eval")).read_text()
+    assert "An ensemble of 2 networks" in card and "2. `lite.safetensors`: timm `tf_efficientnet_lite0`" in card
+    assert "python -m training train --words cat,bicycle" in card and "--arch lite0" in card
+    assert f"python -m training ensemble --members runs/short.safetensors runs/lite.safetensors --out {out}" in card
+
+    for members_, target, refusal in [([first], out, "two members at least"), ([first, second], first, "overwrite a member"),
+                                      ([out, second], tmp_path / "x.safetensors", "an ensemble already")]:
+        with pytest.raises(ValueError, match=refusal):
+            ensemble.ensemble(members_, target, quickdraw_dir, log=lambda *a: None)
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        ensemble.ensemble([first, tmp_path / "none.safetensors"], tmp_path / "y.safetensors", quickdraw_dir)
 
 
 def test_train_flags_parse_like_the_config():

@@ -1,4 +1,4 @@
-"""python -m training {download,train,calibrate,export,evaluate} ..."""
+"""python -m training {download,train,ensemble,calibrate,export,evaluate} ..."""
 import argparse
 import sys
 
@@ -6,9 +6,9 @@ import sys
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    from training import calibrate, download, evaluate, export, train
+    from training import calibrate, download, ensemble, evaluate, export, train
 
-    for module in (download, train, calibrate, export, evaluate):
+    for module in (download, train, ensemble, calibrate, export, evaluate):
         p = sub.add_parser(module.__name__.rsplit(".", 1)[-1], help=module.__doc__.splitlines()[0])
         module.add_arguments(p)
         p.set_defaults(run=module.cli)

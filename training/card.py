@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from game.model.classifier import MIRROR_UP_TO, DoodleClassifier
+from game.model.classifier import DATA, MIRROR_UP_TO, DoodleClassifier
 from game.words import metrics_path
+from training.ensemble import MEMBER_KEYS
 from training.model import arch_of
 
 CREDIT = ("This data made available by Google, Inc. under the Creative Commons Attribution 4.0 "
@@ -20,16 +21,16 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.1f} %"
 
 
-def reproduce_command(config: dict, processes: int = 1) -> str:
+def reproduce_command(config: dict, processes: int = 1, out: str | None = None) -> str:
     """The `python -m training train` line that gives this config (defaults left out), under
-    torchrun where it trained on several processes."""
+    torchrun where it trained on several processes; `--out out` where given."""
     from training.train import CONFIG
     flags = []
     for k, v in config.items():
         if k in CONFIG and k not in ("data", "extra", "out") and v != CONFIG[k]:
             name = k.replace("_", "-")
             flags.append((f"--{name}" if v else f"--no-{name}") if isinstance(v, bool) else f"--{name} {v}")
-    flags += [f"--extra {d}" for d in config.get("extra", [])]
+    flags += [f"--extra {d}" for d in config.get("extra", [])] + ([f"--out {out}"] if out else [])
     run = f"torchrun --nproc_per_node {processes} -m training train" if processes > 1 else "python -m training train"
     return " ".join([run, *flags, "   # Quick, Draw! files in ../shared/quickdraw (or --data DIR)"])
 
@@ -78,14 +79,14 @@ def _png_sentence(style: dict) -> str:
             f"({style['png_cosine_placed']:.3f} placed only). Held-out png rows are measured as they come.")
 
 
-def training_precision(meta: dict, config: dict) -> str:
-    """The card's words for the precision the model trained in (models saved before it was
-    recorded trained in float32: --bf16 came with the record)."""
-    precision = json.loads(meta.get("training_precision", '"float32"'))
-    if precision == "bfloat16":
+def training_precision(run: dict) -> str:
+    """The card's words for the precision a training run (`run`: its checkpoint's metadata,
+    decoded) trained in; models saved before it was recorded trained in float32: --bf16 came
+    with the record."""
+    if run.get("training_precision", "float32") == "bfloat16":
         return "bfloat16 autocast (native on the CPU that trained it: AMX / AVX-512 BF16)."
-    return "float32 (--bf16 was asked, but the CPU that trained it has no native bfloat16)." if config.get("bf16") \
-        else "float32."
+    return "float32 (--bf16 was asked, but the CPU that trained it has no native bfloat16)." \
+        if run.get("config", {}).get("bf16") else "float32."
 
 
 def _architecture_sentence(arch: dict, outputs: int) -> str:
@@ -99,12 +100,52 @@ def _architecture_sentence(arch: dict, outputs: int) -> str:
             f"removed (28×28 input), trained from scratch; {outputs} outputs in the order of `data/categories.txt`.")
 
 
+def _members_lines(members: list[dict], arch: dict, outputs: int) -> list[str]:
+    """An ensemble's networks, each one's architecture."""
+    return [
+        f"An ensemble of {len(members)} networks trained apart (`python -m training ensemble`): the mean of their",
+        "log-probabilities, each at its own one-view temperature, as the logits. The embedding that teaching a new",
+        "word reads is the first network's.",
+        "",
+        *[f"{i + 1}. `{m['file']}`: " + _architecture_sentence(a, outputs) for i, (m, a) in enumerate(zip(members, arch["members"]))],
+        "",
+    ]
+
+
+def _runs(meta: dict) -> list[dict]:
+    """The training runs behind a model: an ensemble's members, or the model itself, each with
+    its config, history, processes and training precision decoded."""
+    if "members" in meta:
+        return json.loads(meta["members"])
+    return [{k: json.loads(meta[k]) for k in MEMBER_KEYS if k in meta}]
+
+
+def _reproduce_lines(runs: list[dict], model_path: Path) -> list[str]:
+    """The commands that train the model: one, or each member's and then the ensemble's."""
+    if len(runs) == 1:
+        return [reproduce_command(runs[0].get("config", {}), runs[0].get("processes", 1))]
+    paths = [f"runs/{r['file']}" for r in runs]
+    return [*(reproduce_command(r.get("config", {}), r.get("processes", 1), out=p) for r, p in zip(runs, paths)),
+            f"python -m training ensemble --members {' '.join(paths)} --out {_shown(model_path.with_suffix('.safetensors'))}"]
+
+
+def _shown(path: Path) -> Path:
+    """`path` from the repository's root where it lies inside it (the shipped model's does)."""
+    root = DATA.parent
+    return path.resolve().relative_to(root) if path.resolve().is_relative_to(root) else path
+
+
+def _config_line(run: dict) -> str:
+    config = {k: v for k, v in run.get("config", {}).items() if k not in ("data", "out")}
+    return f"Config{' of `' + run['file'] + '`' if 'file' in run else ''}: `{json.dumps(config)}`"
+
+
 def write(model_path: Path, report: dict) -> Path:
     model_path = Path(model_path)
     meta = DoodleClassifier.load(model_path).metadata
     counts = json.loads(meta.get("data_counts", "{}"))
-    config = json.loads(meta.get("config", "{}"))
-    history = json.loads(meta.get("history", "[]"))
+    runs = _runs(meta)
+    minutes = [r["history"][-1]["minutes"] for r in runs if r.get("history")]
     categories = json.loads(meta["categories"])
     metrics_path(model_path).write_text(json.dumps(report, indent=1) + "\n")
 
@@ -142,8 +183,9 @@ def write(model_path: Path, report: dict) -> Path:
         "",
         "## Architecture",
         "",
-        _architecture_sentence(arch_of(meta), len(categories)),
-        "The game serves it as `" + model_path.name + "` (ONNX, run by onnxruntime in float32): the network's",
+        *(_members_lines(runs, arch_of(meta), len(categories)) if "members" in meta
+          else [_architecture_sentence(arch_of(meta), len(categories))]),
+        "The game serves it as `" + model_path.name + "` (ONNX, run by onnxruntime in float32): the model's",
         "logits for the drawing and for its left-right mirror, averaged; in the server's calls of more than",
         f"{MIRROR_UP_TO} drawings (under load) one view each. Probabilities are calibrated by temperature scaling on the",
         f"validation split, fitted on whole drawings and their first halves (T = {report['temperature']:.3f} with the",
@@ -159,17 +201,18 @@ def write(model_path: Path, report: dict) -> Path:
         "or a bitmap of it (stroke_share, or big_stroke_share for those 34 words). Augmentation of",
         "strokes (prefixes of the strokes so it guesses early, stroke dropout, per-stroke jitter, a global affine)",
         "before rendering, and a small affine on bitmaps. AdamW, cosine schedule, label smoothing, in "
-        + training_precision(meta, config),
+        + " ".join(dict.fromkeys(training_precision(r) for r in runs)),
         "",
         "Reproduce (CPU, 2 cores, seeded):",
         "",
         "```",
-        reproduce_command(config, json.loads(meta.get("processes", "1"))),
+        *_reproduce_lines(runs, model_path),
         "```",
         "",
-        f"Config: `{json.dumps({k: v for k, v in config.items() if k not in ('data', 'out')})}`",
+        *map(_config_line, runs),
         "",
-        f"Training time: {history[-1]['minutes']:.0f} minutes on this project's 2-core machine." if history else "",
+        f"Training time: {' + '.join(f'{t:.0f}' for t in minutes)} minutes on this project's 2-core machine."
+        if minutes else "",
         "",
         "## Held-out metrics (test split)",
         "",

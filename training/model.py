@@ -64,9 +64,29 @@ class PhotoInput(torch.nn.Module):
         return self.net(self.pixels(x))
 
 
+class Ensemble(torch.nn.Module):
+    """Networks trained apart, served as one (`python -m training ensemble`): the mean of their
+    log-probabilities, each at its own one-view temperature, as the logits (networks that err
+    on different drawings err less together); the embedding is the first member's."""
+
+    def __init__(self, members: list[torch.nn.Module], temperatures: list[float] | None = None):
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+        self.register_buffer("temperatures", torch.tensor(temperatures or [1.0] * len(members)))
+
+    def combine(self, logits: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack([torch.log_softmax(z / self.temperatures[i], dim=1) for i, z in enumerate(logits)]).mean(0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.combine([m(x) for m in self.members])
+
+
 def build_model(num_classes: int, arch: dict, pretrained: bool = False) -> torch.nn.Module:
-    """The network `arch` (one of ARCHS) with `num_classes` outputs; `pretrained` starts it from
-    its ImageNet weights where it has them (training), not where a checkpoint's follow (loading)."""
+    """The network `arch` (one of ARCHS, or an ensemble's {"members": [...]}) with `num_classes`
+    outputs; `pretrained` starts it from its ImageNet weights where it has them (training), not
+    where a checkpoint's follow (loading)."""
+    if "members" in arch:
+        return Ensemble([build_model(num_classes, a) for a in arch["members"]])
     if "pretrained" in arch:
         if pretrained:
             from game.vision.pipelines import EfficientNetLite0
@@ -105,8 +125,25 @@ class WithEmbedding(torch.nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        embedding = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
-        return self.model.get_classifier()(embedding), embedding
+        return logits_and_embedding(self.model, x)
+
+
+def logits_and_embedding(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The served outputs of `model` for `x`: its logits and the embedding they are read from
+    (an ensemble's: its combined logits and its first member's embedding)."""
+    if isinstance(model, Ensemble):
+        outputs = [logits_and_embedding(m, x) for m in model.members]
+        return model.combine([logits for logits, _ in outputs]), outputs[0][1]
+    embedding = model.forward_head(model.forward_features(x), pre_logits=True)
+    return model.get_classifier()(embedding), embedding
+
+
+def embedding_rows(model: torch.nn.Module) -> torch.Tensor:
+    """The weight rows that read the logits from the embedding; an ensemble's first member's
+    over its temperature, the units of the ensemble's logits where its members agree."""
+    if isinstance(model, Ensemble):
+        return embedding_rows(model.members[0]) / model.temperatures[0]
+    return model.get_classifier().weight.detach()
 
 
 def bitmaps_to_tensor(bitmaps) -> torch.Tensor:
@@ -232,7 +269,7 @@ def write_reference(model: torch.nn.Module, served: Path, x: torch.Tensor, label
     logits, embeddings = mirrored_outputs(model, x)
     embeddings = embeddings.numpy()
     mean = embeddings.mean(axis=0)
-    weight = model.get_classifier().weight.detach().numpy()
+    weight = embedding_rows(model).numpy()
     scale = float(np.linalg.norm(weight, axis=1).mean() * np.linalg.norm(embeddings - mean, axis=1).mean()
                   / temperature)
     path = reference_path(served)

@@ -26,7 +26,6 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from game.model import ink
-from game.model.classifier import DEFAULT_MODEL
 from training.model import (ARCHS, MirrorViews, bitmaps_to_tensor, build_model, native_bfloat16, reference_rows, save,
                             write_reference)
 from training import data
@@ -34,7 +33,8 @@ from training import data
 # ---- config (each is a --flag; the shipped model's command is in its model card) ----
 CONFIG = dict(
     data=str(data.DEFAULT_DATA),
-    out=str(DEFAULT_MODEL.with_suffix(".safetensors")),  # the checkpoint; the served .onnx goes beside it
+    out="",                 # the checkpoint (default runs/doodle-<arch>.safetensors); the served .onnx goes beside
+                            # it. The shipped model is an ensemble of two runs (`python -m training ensemble`)
     words="",               # comma-separated subset for quick runs; empty = all 345
     extra=[],               # folders of exported contributions (Google's ndjson)
     stream=False,           # Google's full files (`python -m training download`): stroke drawings from simplified/,
@@ -317,7 +317,7 @@ def _train(cfg: dict, ranks: Ranks, log) -> dict:
     if not ranks.main:
         return {"history": history, "rank": ranks.rank}
     temperatures = fit_temperatures(model, xc, yc, bf16)
-    out = Path(cfg["out"])
+    out = Path(cfg["out"] or f"runs/doodle-{cfg['arch']}.safetensors")
     out.parent.mkdir(parents=True, exist_ok=True)
     counts = {name: s.counts() for name, s in splits.items()}
     # The precision it really trained in: --bf16 falls back to float32 where bfloat16 is not native.

@@ -27,7 +27,7 @@ import numpy as np
 from game.model import ink
 
 DATA = Path(__file__).resolve().parents[2] / "data"
-DEFAULT_MODEL = DATA / "models" / "doodle-resnet18s.onnx"
+DEFAULT_MODEL = DATA / "models" / "doodle-ensemble.onnx"
 MIRROR_UP_TO = 8  # half the server's largest batch (BATCH_MAX, game/model/service.py)
 
 

@@ -1,0 +1,72 @@
+"""Serve trained models as one: their log-probabilities averaged, in one checkpoint and ONNX file.
+
+    python -m training ensemble --members a.safetensors b.safetensors --out data/models/doodle-pair.safetensors
+
+The members keep their weights; the ensemble's temperatures are fitted on the validation split
+as `train` fits a model's, and its reference bank is written beside it. The first member's
+embedding is the one teaching a new word reads (game/model/teach.py).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from training import data
+from training.model import Ensemble, arch_of, load_checkpoint, reference_rows, save, write_reference
+from training.train import calibration_inputs, fit_temperatures
+
+# What each member's card section needs from its checkpoint's metadata.
+MEMBER_KEYS = ("config", "history", "processes", "training_precision")
+
+
+def ensemble(members: list[Path], out: Path, data_dir: Path, log=print) -> Path:
+    """The ensemble of the checkpoints `members` saved at `out` (its served model beside it)."""
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs two members at least, got {len(members)}")
+    if Path(out).resolve() in {Path(m).resolve() for m in members}:
+        raise ValueError(f"--out {out} would overwrite a member")
+    loaded = [load_checkpoint(m) for m in members]
+    categories = json.loads(loaded[0][1]["categories"])
+    for path, (_, meta) in zip(members, loaded):
+        if json.loads(meta["categories"]) != categories:
+            raise ValueError(f"{path} was trained on other categories than {members[0]}")
+        if "members" in arch_of(meta):
+            raise ValueError(f"{path} is an ensemble already: name its members instead")
+    # Calibrated on the validation drawings of the words the first member trained on (all, by default).
+    words = [w for w in json.loads(loaded[0][1].get("config", "{}")).get("words", "").split(",") if w] or None
+    found, splits = data.load(data_dir, words, log=log)
+    if found != categories:
+        raise ValueError(f"{members[0]} was trained on other categories than the data's")
+    model = Ensemble([m for m, _ in loaded], [float(meta.get("one_view_temperature", meta["temperature"]))
+                                             for _, meta in loaded]).eval()
+    x, y = calibration_inputs(splits["val"])
+    temperatures = fit_temperatures(model, x, y)
+    first = loaded[0][1]
+    extra = {"members": [{"file": Path(p).name, **{k: json.loads(meta[k]) for k in MEMBER_KEYS if k in meta}}
+                         for p, (_, meta) in zip(members, loaded)],
+             **{k: json.loads(first[k]) for k in ("data_counts", "restyle") if k in first}}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    served = save(model, out, categories, temperatures, {"members": [arch_of(meta) for _, meta in loaded]}, extra)
+    write_reference(model, served, *reference_rows(splits["val"]), temperatures[0])
+    log(f"temperatures {temperatures[0]:.3f} (mirror views), {temperatures[1]:.3f} (one view)")
+    return served
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--members", nargs="+", required=True, metavar="CHECKPOINT",
+                        help="trained checkpoints (.safetensors), the first one's embedding teaches new words")
+    parser.add_argument("--out", required=True, help="the ensemble's checkpoint (.safetensors); its .onnx goes beside it")
+    parser.add_argument("--data", default=str(data.DEFAULT_DATA), help="Quick, Draw! data folder (its validation split)")
+
+
+def cli(args) -> int:
+    try:
+        served = ensemble([Path(m) for m in args.members], Path(args.out), Path(args.data),
+                          log=lambda *a: print(*a, file=sys.stderr))
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {served} ({served.stat().st_size / 1e6:.1f} MB) and its reference bank")
+    return 0
