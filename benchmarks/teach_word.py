@@ -15,7 +15,12 @@ Each size is repeated with several random choices of the teaching drawings. A se
 does the same with the shipped model's embedding (its 20 logits left out, its reference bank
 without them): that model was trained on these words, so its figures are optimistic.
 
-    python benchmarks/teach_word.py [--steps 1600] [--batch-size 64] [--arch NAME --lr LR] [--reuse] [--json]
+The shipped model is an ensemble (`python -m training ensemble`); `--join` makes the quick
+model one too, with another quick model trained without the same words (an earlier run's,
+kept under another name), the quick model first, as the shipped ensemble joins its members.
+
+    python benchmarks/teach_word.py [--steps 1600] [--batch-size 64] [--arch NAME --lr LR] [--reuse]
+                                    [--join build/teach_word/quick-lite0.safetensors] [--json]
 """
 from __future__ import annotations
 
@@ -36,8 +41,8 @@ from game.model.classifier import DEFAULT_MODEL, DoodleClassifier  # noqa: E402
 from game.model.teach import Reference, TaughtWords, reference_path  # noqa: E402
 from game.protocol import RECOGNITION_THRESHOLD  # noqa: E402
 from game.words import load_categories  # noqa: E402
-from training import data, train  # noqa: E402
-from training.model import ARCHS  # noqa: E402
+from training import data, ensemble, train  # noqa: E402
+from training.model import ARCHS, served_path  # noqa: E402
 
 HELD_OUT_WORDS = 20
 SIZES = (5, 10, 20)
@@ -63,9 +68,10 @@ def held_out_words(data_dir: Path, categories: list[str]) -> list[str]:
 
 
 def quick_model(data_dir: Path, known: list[str], steps: int, batch_size: int, arch: str, lr: float,
-                reuse: bool) -> Path:
+                reuse: bool, join: Path | None) -> Path:
     """The shipped model's recipe, cut short: `steps` of `batch_size` in 4 epochs (the shipped
-    one had 12,000 of 128), on the known words only; with its reference bank beside it."""
+    one had 12,000 of 128), on the known words only; with its reference bank beside it; joined
+    with the checkpoint `join` as an ensemble where given."""
     out = OUT / "quick.safetensors"
     if not (reuse and out.with_suffix(".onnx").exists()):
         epochs = 4
@@ -73,7 +79,12 @@ def quick_model(data_dir: Path, known: list[str], steps: int, batch_size: int, a
                    steps_per_epoch=steps // epochs, batch_size=batch_size, arch=arch, lr=lr,
                    threads=os.cpu_count() or 2)
         train.train(cfg, log=lambda *a: print(*a, file=sys.stderr))
-    return out.with_suffix(".onnx")
+    if join is None:
+        return out.with_suffix(".onnx")
+    joined = OUT / "quick-ensemble.safetensors"
+    if reuse and served_path(joined).exists():
+        return served_path(joined)
+    return ensemble.ensemble([out, join], joined, data_dir, log=lambda *a: print(*a, file=sys.stderr))
 
 
 def bitmaps_of(split: data.Split) -> tuple[np.ndarray, np.ndarray]:
@@ -137,6 +148,8 @@ def main() -> int:
                         help="the quick model's architecture (training.model.ARCHS)")
     parser.add_argument("--lr", type=float, default=train.CONFIG["lr"], help="the quick model's learning rate")
     parser.add_argument("--reuse", action="store_true", help="the quick model already trained in build/teach_word")
+    parser.add_argument("--join", type=Path, default=None,
+                        help="a checkpoint trained without the held-out words to join the quick model with")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     data_dir = Path(args.data)
@@ -145,7 +158,7 @@ def main() -> int:
     known = [w for w in categories if w not in held]
     print(f"held out: {', '.join(held)}", file=sys.stderr)
     t0 = time.time()
-    served = quick_model(data_dir, known, args.steps, args.batch_size, args.arch, args.lr, args.reuse)
+    served = quick_model(data_dir, known, args.steps, args.batch_size, args.arch, args.lr, args.reuse, args.join)
     train_minutes = (time.time() - t0) / 60
     _, held_splits = data.load(data_dir, held, log=lambda *a: None)
     _, known_splits = data.load(data_dir, known, log=lambda *a: None)

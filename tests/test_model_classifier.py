@@ -154,7 +154,8 @@ def test_bad_batches_and_bitmaps(clf):
 
 def test_the_embedding_is_the_checkpoints_and_the_reference_bank_calibrates_a_taught_word(clf, held_out):
     """The served model's second output is the pooled features the checkpoint's classifier
-    layer reads (with the mirror view, averaged as the logits are); a word imprinted from
+    layer reads (an ensemble's first network's; with the mirror view, averaged as the logits
+    are); a word imprinted from
     drawings of one of the 345 (its own drawings left out of the bank) tops no more than
     FALSE_TOP of the bank's other drawings."""
     import torch

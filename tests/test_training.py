@@ -262,7 +262,7 @@ def test_an_ensemble_serves_its_members_log_probabilities_averaged(short_run, qu
     model, meta = load_checkpoint(out)
     assert arch_of(meta) == {"members": [ARCHS["resnet18s"], ARCHS["lite0"]]}
     members = [load_checkpoint(p) for p in (first, second)]
-    assert [m["file"] for m in json.loads(meta["members"])] == ["short.safetensors", "lite.safetensors"]
+    assert [m["file"] for m in json.loads(meta["members"])] == [str(first), str(second)]
     assert model.temperatures.tolist() == pytest.approx([float(m["one_view_temperature"]) for _, m in members])
     clf = DoodleClassifier.load(out.with_suffix(".onnx"), mirror_up_to=0)  # one view: the members' own function
     _, splits = data.load(quickdraw_dir, WORDS, log=lambda *a: None)
@@ -279,12 +279,19 @@ def test_an_ensemble_serves_its_members_log_probabilities_averaged(short_run, qu
 
     card = write(out.with_suffix(".onnx"), run(out.with_suffix(".onnx"), quickdraw_dir, ",".join(WORDS),
                                                tmp_path / "eval")).read_text()
-    assert "An ensemble of 2 networks" in card and "2. `lite.safetensors`: timm `tf_efficientnet_lite0`" in card
-    assert "python -m training train --words cat,bicycle" in card and "--arch lite0" in card
-    assert f"python -m training ensemble --members runs/short.safetensors runs/lite.safetensors --out {out}" in card
+    assert "An ensemble of 2 networks" in card and f"2. `{second}`: timm `tf_efficientnet_lite0`" in card
+    assert "python -m training train --words cat,bicycle" in card
+    assert f"--arch lite0 --epochs 1 --steps-per-epoch 3 --batch-size 16 --out {second}" in card
+    assert f"python -m training ensemble --members {first} {second} --out {out}" in card
+    assert (tmp_path / "eval" / "pair-short-training-curve.png").is_file()  # each member's curve
 
-    for members_, target, refusal in [([first], out, "two members at least"), ([first, second], first, "overwrite a member"),
-                                      ([out, second], tmp_path / "x.safetensors", "an ensemble already")]:
+    other_words = tmp_path / "other.safetensors"
+    train.train(dict(train.CONFIG, data=str(quickdraw_dir), out=str(other_words), words="cat,anvil", epochs=1,
+                     steps_per_epoch=2, batch_size=16), log=lambda *a: None)
+    for members_, target, refusal in [([first], out, "two members at least"),
+                                      ([first, second], first.with_suffix(".pt"), "overwrite a member"),
+                                      ([out, second], tmp_path / "x.safetensors", "an ensemble already"),
+                                      ([first, other_words], tmp_path / "x.safetensors", "other words")]:
         with pytest.raises(ValueError, match=refusal):
             ensemble.ensemble(members_, target, quickdraw_dir, log=lambda *a: None)
     with pytest.raises(FileNotFoundError, match="model file not found"):

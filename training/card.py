@@ -10,8 +10,7 @@ from pathlib import Path
 
 from game.model.classifier import DATA, MIRROR_UP_TO, DoodleClassifier
 from game.words import metrics_path
-from training.ensemble import MEMBER_KEYS
-from training.model import arch_of
+from training.model import arch_of, runs_of
 
 CREDIT = ("This data made available by Google, Inc. under the Creative Commons Attribution 4.0 "
           "International license. <https://github.com/googlecreativelab/quickdraw-dataset>")
@@ -107,26 +106,19 @@ def _members_lines(members: list[dict], arch: dict, outputs: int) -> list[str]:
         "log-probabilities, each at its own one-view temperature, as the logits. The embedding that teaching a new",
         "word reads is the first network's.",
         "",
-        *[f"{i + 1}. `{m['file']}`: " + _architecture_sentence(a, outputs) for i, (m, a) in enumerate(zip(members, arch["members"]))],
+        *[f"{i + 1}. `{m['file']}`: " + _architecture_sentence(a, outputs)
+          for i, (m, a) in enumerate(zip(members, arch["members"]))],
         "",
     ]
 
 
-def _runs(meta: dict) -> list[dict]:
-    """The training runs behind a model: an ensemble's members, or the model itself, each with
-    its config, history, processes and training precision decoded."""
-    if "members" in meta:
-        return json.loads(meta["members"])
-    return [{k: json.loads(meta[k]) for k in MEMBER_KEYS if k in meta}]
-
-
-def _reproduce_lines(runs: list[dict], model_path: Path) -> list[str]:
+def _reproduce_lines(meta: dict, runs: list[dict], model_path: Path) -> list[str]:
     """The commands that train the model: one, or each member's and then the ensemble's."""
-    if len(runs) == 1:
+    if "members" not in meta:
         return [reproduce_command(runs[0].get("config", {}), runs[0].get("processes", 1))]
-    paths = [f"runs/{r['file']}" for r in runs]
-    return [*(reproduce_command(r.get("config", {}), r.get("processes", 1), out=p) for r, p in zip(runs, paths)),
-            f"python -m training ensemble --members {' '.join(paths)} --out {_shown(model_path.with_suffix('.safetensors'))}"]
+    return [*(reproduce_command(r.get("config", {}), r.get("processes", 1), out=r["file"]) for r in runs),
+            f"python -m training ensemble --members {' '.join(r['file'] for r in runs)} "
+            f"--out {_shown(model_path.with_suffix('.safetensors'))}"]
 
 
 def _shown(path: Path) -> Path:
@@ -144,7 +136,7 @@ def write(model_path: Path, report: dict) -> Path:
     model_path = Path(model_path)
     meta = DoodleClassifier.load(model_path).metadata
     counts = json.loads(meta.get("data_counts", "{}"))
-    runs = _runs(meta)
+    runs = runs_of(meta)
     minutes = [r["history"][-1]["minutes"] for r in runs if r.get("history")]
     categories = json.loads(meta["categories"])
     metrics_path(model_path).write_text(json.dumps(report, indent=1) + "\n")
@@ -191,7 +183,8 @@ def write(model_path: Path, report: dict) -> Path:
         f"validation split, fitted on whole drawings and their first halves (T = {report['temperature']:.3f} with the",
         f"mirror view, {report['one_view_temperature']:.3f} with one). The training checkpoint is",
         f"`{model_path.with_suffix('.safetensors').name}` beside it. The ONNX file's second output is the embedding the",
-        "logits are read from, which teaching a new word reads, with the reference bank",
+        ("first network's logits" if "members" in meta else "logits") + " are read from, which teaching a new word reads, "
+        "with the reference bank",
         f"`{model_path.with_suffix('.reference.npz').name}` (held-out validation drawings' embeddings) beside it.",
         "",
         "## Training",
@@ -206,7 +199,7 @@ def write(model_path: Path, report: dict) -> Path:
         "Reproduce (CPU, 2 cores, seeded):",
         "",
         "```",
-        *_reproduce_lines(runs, model_path),
+        *_reproduce_lines(meta, runs, model_path),
         "```",
         "",
         *map(_config_line, runs),

@@ -1,6 +1,6 @@
 """Serve trained models as one: their log-probabilities averaged, in one checkpoint and ONNX file.
 
-    python -m training ensemble --members a.safetensors b.safetensors --out data/models/doodle-pair.safetensors
+    python -m training ensemble --members a.safetensors b.safetensors --out data/models/doodle-ensemble.safetensors
 
 The members keep their weights; the ensemble's temperatures are fitted on the validation split
 as `train` fits a model's, and its reference bank is written beside it. The first member's
@@ -13,28 +13,28 @@ import sys
 from pathlib import Path
 
 from training import data
-from training.model import Ensemble, arch_of, load_checkpoint, reference_rows, save, write_reference
+from training.model import Ensemble, arch_of, load_checkpoint, reference_rows, run_of, save, served_path, write_reference
 from training.train import calibration_inputs, fit_temperatures
-
-# What each member's card section needs from its checkpoint's metadata.
-MEMBER_KEYS = ("config", "history", "processes", "training_precision")
 
 
 def ensemble(members: list[Path], out: Path, data_dir: Path, log=print) -> Path:
     """The ensemble of the checkpoints `members` saved at `out` (its served model beside it)."""
     if len(members) < 2:
         raise ValueError(f"an ensemble needs two members at least, got {len(members)}")
-    if Path(out).resolve() in {Path(m).resolve() for m in members}:
+    if served_path(out).resolve() in {served_path(m).resolve() for m in members}:
         raise ValueError(f"--out {out} would overwrite a member")
     loaded = [load_checkpoint(m) for m in members]
     categories = json.loads(loaded[0][1]["categories"])
+    words = run_of(loaded[0][1]).get("config", {}).get("words", "")
     for path, (_, meta) in zip(members, loaded):
         if json.loads(meta["categories"]) != categories:
             raise ValueError(f"{path} was trained on other categories than {members[0]}")
         if "members" in arch_of(meta):
             raise ValueError(f"{path} is an ensemble already: name its members instead")
-    # Calibrated on the validation drawings of the words the first member trained on (all, by default).
-    words = [w for w in json.loads(loaded[0][1].get("config", "{}")).get("words", "").split(",") if w] or None
+        if run_of(meta).get("config", {}).get("words", "") != words:
+            raise ValueError(f"{path} was trained on other words than {members[0]} (--words)")
+    # Calibrated on the validation drawings of the words the members trained on (all, by default).
+    words = [w for w in words.split(",") if w] or None
     found, splits = data.load(data_dir, words, log=log)
     if found != categories:
         raise ValueError(f"{members[0]} was trained on other categories than the data's")
@@ -43,8 +43,8 @@ def ensemble(members: list[Path], out: Path, data_dir: Path, log=print) -> Path:
     x, y = calibration_inputs(splits["val"])
     temperatures = fit_temperatures(model, x, y)
     first = loaded[0][1]
-    extra = {"members": [{"file": Path(p).name, **{k: json.loads(meta[k]) for k in MEMBER_KEYS if k in meta}}
-                         for p, (_, meta) in zip(members, loaded)],
+    # Each member under the path it was named by: the card's commands make it there again.
+    extra = {"members": [{"file": str(p), **run_of(meta)} for p, (_, meta) in zip(members, loaded)],
              **{k: json.loads(first[k]) for k in ("data_counts", "restyle") if k in first}}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

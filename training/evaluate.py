@@ -17,6 +17,7 @@ import numpy as np
 from game.model import ink
 from game.model.classifier import DEFAULT_MODEL, DoodleClassifier
 from training import data
+from training.model import runs_of
 
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 
@@ -155,9 +156,10 @@ def run(model_path, data_dir, words, out_dir) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     stem = model_path.stem
     plot_confusion(confusion, out / f"{stem}-confusion.png")
-    history = json.loads(clf.metadata.get("history", "[]"))
-    if history:
-        plot_history(history, out / f"{stem}-training-curve.png")
+    for run in runs_of(clf.metadata):  # an ensemble's: each member's curve
+        if run.get("history"):
+            member = f"-{Path(run['file']).stem}" if "file" in run else ""
+            plot_history(run["history"], out / f"{stem}{member}-training-curve.png")
     report["pngs"] = sorted(str(p) for p in out.glob(f"{stem}-*.png"))
     return report
 

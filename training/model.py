@@ -5,8 +5,8 @@ Training and calibration work on the checkpoint (`<name>.safetensors`: weights a
 `save` also exports the served model beside it (`<name>.onnx`: the network, the same
 metadata), which `game.model.classifier` runs with onnxruntime, without torch, on each drawing and
 its mirror (`MirrorViews` is that function in torch). The served model has two outputs: the
-logits, and the pooled features the last layer reads them from ("embedding"), from which a
-classroom teaches the AI a new word (game/model/teach.py); `write_reference` saves beside it
+logits, and the pooled features the last layer reads them from ("embedding"; an ensemble's
+first network's), from which a classroom teaches the AI a new word (game/model/teach.py); `write_reference` saves beside it
 the reference drawings' embeddings that teaching calibrates against (`<name>.reference.npz`).
 """
 from __future__ import annotations
@@ -36,6 +36,8 @@ ARCHS = {
 ONNX_OPSET = 18
 # The metadata `save` writes itself, in its order; the rest is its `extra`.
 SAVED_KEYS = ("categories", "temperature", "one_view_temperature", "arch", "input")
+# What a training run leaves in its checkpoint's metadata, which an ensemble keeps of each member.
+RUN_KEYS = ("config", "history", "processes", "training_precision")
 
 
 class PhotoInput(torch.nn.Module):
@@ -118,7 +120,7 @@ class MirrorViews(torch.nn.Module):
 
 class WithEmbedding(torch.nn.Module):
     """The served network: (logits, embedding), the embedding being the pooled features the
-    classifier layer reads, so the logits are exactly the model's."""
+    classifier layer reads (an ensemble's first network's), the logits exactly the model's."""
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
@@ -177,12 +179,22 @@ def checkpoint_metadata(path: str | Path) -> dict[str, str]:
     """A checkpoint's metadata (categories, temperature, arch, history...), with clear errors
     for a missing file or one that is not ours."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"model file not found: {path} (train one with `python -m training train`)")
+        raise FileNotFoundError(f"model file not found: {path} (make one with `python -m training train`; the shipped one's commands are in its model card)")
     with safe_open(str(path), "np") as f:
         meta = f.metadata() or {}
     if "categories" not in meta:
         raise ValueError(f"{path} is not a Doodle Lab checkpoint (no categories in its metadata)")
     return meta
+
+
+def run_of(meta: dict[str, str]) -> dict:
+    """The training run a checkpoint's metadata records (RUN_KEYS), decoded."""
+    return {k: json.loads(meta[k]) for k in RUN_KEYS if k in meta}
+
+
+def runs_of(meta: dict[str, str]) -> list[dict]:
+    """The training runs behind a model: an ensemble's members (each with its `file`), or its own."""
+    return json.loads(meta["members"]) if "members" in meta else [run_of(meta)]
 
 
 def arch_of(meta: dict[str, str]) -> dict:
