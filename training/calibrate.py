@@ -13,8 +13,7 @@ from pathlib import Path
 
 from game.words import CATEGORIES
 from training import data
-from training.model import (SAVED_KEYS, add_checkpoint_arguments, arch_of, checkpoint_argument, load_checkpoint,
-                            reference_rows, save, write_reference)
+from training.model import SAVED_KEYS, add_checkpoint_arguments, arch_of, checkpoint_argument, load_checkpoint, save
 from training.train import calibration_inputs, fit_temperatures
 
 
@@ -29,8 +28,7 @@ def calibrate(path: Path, data_dir: Path, log=print) -> tuple[float, tuple[float
     x, y = calibration_inputs(splits["val"])
     old, new = float(meta.get("temperature", 1.0)), fit_temperatures(model, x, y)
     extra = {k: json.loads(v) for k, v in meta.items() if k not in SAVED_KEYS}
-    # The reference bank's logits are calibrated ones: written again with the new temperature.
-    write_reference(model, save(model, path, categories, new, arch_of(meta), extra), *reference_rows(splits["val"]), new[0])
+    save(model, path, categories, new, arch_of(meta), splits["val"], extra)
     return old, new
 
 

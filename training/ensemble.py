@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from training import data
-from training.model import Ensemble, arch_of, load_checkpoint, reference_rows, run_of, save, served_path, write_reference
+from training.model import Ensemble, arch_of, load_checkpoint, run_of, save, served_path
 from training.train import calibration_inputs, fit_temperatures
 
 
@@ -48,8 +48,8 @@ def ensemble(members: list[Path], out: Path, data_dir: Path, log=print) -> Path:
              **{k: json.loads(first[k]) for k in ("data_counts", "restyle") if k in first}}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    served = save(model, out, categories, temperatures, {"members": [arch_of(meta) for _, meta in loaded]}, extra)
-    write_reference(model, served, *reference_rows(splits["val"]), temperatures[0])
+    served = save(model, out, categories, temperatures, {"members": [arch_of(meta) for _, meta in loaded]},
+                  splits["val"], extra)
     log(f"temperatures {temperatures[0]:.3f} (mirror views), {temperatures[1]:.3f} (one view)")
     return served
 

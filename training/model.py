@@ -6,8 +6,9 @@ Training and calibration work on the checkpoint (`<name>.safetensors`: weights a
 metadata), which `game.model.classifier` runs with onnxruntime, without torch, on each drawing and
 its mirror (`MirrorViews` is that function in torch). The served model has two outputs: the
 logits, and the pooled features the last layer reads them from ("embedding"; an ensemble's
-first network's), from which a classroom teaches the AI a new word (game/model/teach.py); `write_reference` saves beside it
-the reference drawings' embeddings that teaching calibrates against (`<name>.reference.npz`).
+first network's), from which a classroom teaches the AI a new word (game/model/teach.py);
+`write_reference` saves beside it the reference drawings' embeddings that teaching calibrates
+against (`<name>.reference.npz`).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from game.model import ink
-from game.model.classifier import DEFAULT_MODEL
+from game.model.classifier import DEFAULT_MODEL, model_file
 from game.model.teach import reference_path
 from training import data
 
@@ -178,8 +179,7 @@ def checkpoint_argument(args) -> Path:
 def checkpoint_metadata(path: str | Path) -> dict[str, str]:
     """A checkpoint's metadata (categories, temperature, arch, history...), with clear errors
     for a missing file or one that is not ours."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"model file not found: {path} (make one with `python -m training train`; the shipped one's commands are in its model card)")
+    model_file(path)
     with safe_open(str(path), "np") as f:
         meta = f.metadata() or {}
     if "categories" not in meta:
@@ -229,9 +229,10 @@ def export_onnx(model: torch.nn.Module, path: Path, meta: dict[str, str]) -> Non
 
 
 def save(model: torch.nn.Module, path: Path, categories: list[str], temperatures: tuple[float, float],
-         arch: dict, extra: dict | None = None) -> Path:
-    """Write the checkpoint at `path` and the served ONNX model beside it; returns the latter.
-    `temperatures`: (with the mirror view, with one view); `arch`: the ARCHS entry it was built from."""
+         arch: dict, val: data.Split, extra: dict | None = None) -> Path:
+    """Write the checkpoint at `path`, the served ONNX model beside it and its reference bank of
+    `val`'s drawings; returns the served model's path. `temperatures`: (with the mirror view, with
+    one view); `arch`: the ARCHS entry it was built from (or an ensemble's)."""
     meta = dict(zip(SAVED_KEYS, (json.dumps(categories), repr(float(temperatures[0])), repr(float(temperatures[1])),
                                  json.dumps(arch), "28x28 Google numpy_bitmap style, white ink on black, /255")))
     meta.update({k: json.dumps(v) for k, v in (extra or {}).items()})
@@ -240,6 +241,7 @@ def save(model: torch.nn.Module, path: Path, categories: list[str], temperatures
     save_file(state, str(path), metadata=meta)
     served = served_path(path)
     export_onnx(model, served, meta)
+    write_reference(model, served, *reference_rows(val), temperatures[0])
     return served
 
 

@@ -26,8 +26,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from game.model import ink
-from training.model import (ARCHS, MirrorViews, bitmaps_to_tensor, build_model, native_bfloat16, reference_rows, save,
-                            write_reference)
+from training.model import ARCHS, MirrorViews, bitmaps_to_tensor, build_model, native_bfloat16, save
 from training import data
 
 # ---- config (each is a --flag; the shipped model's command is in its model card) ----
@@ -321,11 +320,10 @@ def _train(cfg: dict, ranks: Ranks, log) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     counts = {name: s.counts() for name, s in splits.items()}
     # The precision it really trained in: --bf16 falls back to float32 where bfloat16 is not native.
-    served = save(model.cpu(), out, categories, temperatures, arch,
+    served = save(model.cpu(), out, categories, temperatures, arch, splits["val"],
                   extra={"history": history, "config": cfg, "data_counts": counts, "processes": ranks.world,
                          "restyle": splits["train"].style,
                          "training_precision": "bfloat16" if bf16 else "float32"})
-    write_reference(model, served, *reference_rows(splits["val"]), temperatures[0])
     log(f"saved {out} and the served {served} ({served.stat().st_size / 1e6:.1f} MB), "
         f"temperatures {temperatures[0]:.3f} (mirror views), {temperatures[1]:.3f} (one view), "
         f"{(time.time() - t0) / 60:.1f} min")

@@ -34,7 +34,8 @@ MIRROR_UP_TO = 8  # half the server's largest batch (BATCH_MAX, game/model/servi
 def model_file(path: str | Path) -> Path:
     """`path`, or FileNotFoundError saying how to make one."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"model file not found: {path} (make one with `python -m training train`; the shipped one's commands are in its model card)")
+        raise FileNotFoundError(f"model file not found: {path} (make one with `python -m training train`; "
+                                "the shipped one's commands are in its model card)")
     return Path(path)
 
 
