@@ -32,8 +32,12 @@ def test_categories_are_googles_list(clf):
     assert len(clf.categories) == 345
 
 
-def test_shipped_model_is_small():
-    assert DEFAULT_MODEL.stat().st_size <= 50 * 1024 * 1024
+def test_shipped_model_is_small(clf):
+    """The issue's budget is 50 MB a model; the repository keeps no file over 25 MB, so an
+    ensemble's weights lie one file a member beside it."""
+    files = [DEFAULT_MODEL, *(DEFAULT_MODEL.parent / f for f in json.loads(clf.metadata.get("weights", "{}")))]
+    assert sum(f.stat().st_size for f in files) <= 50 * 1024 * 1024
+    assert max(f.stat().st_size for f in DEFAULT_MODEL.parent.iterdir()) <= 25 * 1024 * 1024
 
 
 def test_held_out_strokes_far_above_chance(clf, held_out):

@@ -1,6 +1,7 @@
 """training: the split, a short real training run, evaluation's JSON and PNGs, and seeding."""
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 
@@ -8,10 +9,10 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from game.model.classifier import DoodleClassifier
+from game.model.classifier import DoodleClassifier, member_file
 from training import data, train
 from training.model import (ARCHS, WithEmbedding, arch_of, bitmaps_to_tensor, build_model, checkpoint_metadata,
-                            load_checkpoint, native_bfloat16)
+                            load_checkpoint, native_bfloat16, save_weights)
 from training.card import reproduce_command, training_precision
 
 WORDS = ["cat", "bicycle", "anvil", "umbrella", "lightning"]
@@ -258,6 +259,16 @@ def test_an_ensemble_serves_its_members_log_probabilities_averaged(short_run, qu
     done = subprocess.run(cli, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert f"wrote {out.with_suffix('.onnx')}" in done.stdout
+    # Each member's weights in files of its own beside the ensemble's (no file holds them all),
+    # and their digests in the ONNX file, whose bytes name the model taught words belong to.
+    files = {p.name: p.stat().st_size for p in tmp_path.glob("pair.*")}
+    assert {"pair.member0.safetensors", "pair.member1.safetensors", "pair.member0.onnx.data",
+            "pair.member1.onnx.data"} <= set(files)
+    for suffix in (".safetensors", ".onnx"):
+        assert files["pair" + suffix] < min(files[f"pair.member{i}{suffix}" + (".data" if suffix == ".onnx" else "")]
+                                            for i in (0, 1)) / 10
+    assert set(json.loads(DoodleClassifier.load(out.with_suffix(".onnx")).metadata["weights"])) == {
+        "pair.member0.onnx.data", "pair.member1.onnx.data"}
 
     model, meta = load_checkpoint(out)
     assert arch_of(meta) == {"members": [ARCHS["resnet18s"], ARCHS["lite0"]]}
@@ -296,6 +307,35 @@ def test_an_ensemble_serves_its_members_log_probabilities_averaged(short_run, qu
             ensemble.ensemble(members_, target, quickdraw_dir, log=lambda *a: None)
     with pytest.raises(FileNotFoundError, match="model file not found"):
         ensemble.ensemble([first, tmp_path / "none.safetensors"], tmp_path / "y.safetensors", quickdraw_dir)
+
+    # Copied without a member's weights, each file says which is missing.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    for name in ("pair.onnx", "pair.member0.onnx.data", "pair.safetensors", "pair.member1.safetensors"):
+        shutil.copy(tmp_path / name, alone / name)
+    with pytest.raises(FileNotFoundError, match=r"missing: pair\.member1\.onnx\.data"):
+        DoodleClassifier.load(alone / "pair.onnx")
+    with pytest.raises(FileNotFoundError, match=r"pair\.member0\.safetensors"):
+        load_checkpoint(alone / "pair.safetensors")
+
+
+def test_an_ensembles_checkpoint_keeps_each_members_weights_apart(tmp_path):
+    """One file a member beside the checkpoint, read back whole; saving fewer members over it
+    leaves no file of the earlier ones behind."""
+    import torch
+
+    path = tmp_path / "e.safetensors"
+    for n in (3, 2):
+        arch = {"members": [ARCHS["resnet18s"]] * n}
+        model = build_model(3, arch)
+        save_weights(model, path, {"categories": json.dumps(["a", "b", "c"]), "arch": json.dumps(arch)})
+        assert {p.name for p in tmp_path.iterdir()} == {"e.safetensors"} | {
+            f"e.member{i}.safetensors" for i in range(n)}
+        assert set(load_file(str(path))) == {"temperatures"}
+        assert all(k.startswith("members.1.") for k in load_file(str(member_file(path, 1))))
+        loaded, _ = load_checkpoint(path)
+        for (k, v), w in zip(model.state_dict().items(), loaded.state_dict().values()):
+            assert torch.equal(v, w), k
 
 
 def test_train_flags_parse_like_the_config():

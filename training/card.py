@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from game.model.classifier import DATA, MIRROR_UP_TO, DoodleClassifier
+from game.model.classifier import DATA, MIRROR_UP_TO, DoodleClassifier, member_file
 from game.words import metrics_path
 from training.model import arch_of, runs_of
 
@@ -182,7 +182,11 @@ def write(model_path: Path, report: dict) -> Path:
         f"{MIRROR_UP_TO} drawings (under load) one view each. Probabilities are calibrated by temperature scaling on the",
         f"validation split, fitted on whole drawings and their first halves (T = {report['temperature']:.3f} with the",
         f"mirror view, {report['one_view_temperature']:.3f} with one). The training checkpoint is",
-        f"`{model_path.with_suffix('.safetensors').name}` beside it. The ONNX file's second output is the embedding the",
+        f"`{model_path.with_suffix('.safetensors').name}` beside it.",
+        *(["Each network's weights lie in files of their own beside both, which go with them",
+           f"(`{member_file(model_path, 0).name}`, `{member_file(model_path.with_suffix('.safetensors'), 0).name}`, ...)."]
+          if "members" in meta else []),
+        "The ONNX file's second output is the embedding the",
         ("first network's logits" if "members" in meta else "logits") + " are read from, which teaching a new word reads, "
         "with the reference bank",
         f"`{model_path.with_suffix('.reference.npz').name}` (held-out validation drawings' embeddings) beside it.",

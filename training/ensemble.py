@@ -1,4 +1,5 @@
-"""Serve trained models as one: their log-probabilities averaged, in one checkpoint and ONNX file.
+"""Serve trained models as one: their log-probabilities averaged, in one checkpoint and ONNX model
+(each member's weights in files of their own beside them).
 
     python -m training ensemble --members a.safetensors b.safetensors --out data/models/doodle-ensemble.safetensors
 
@@ -12,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from game.model.classifier import member_file
 from training import data
 from training.model import Ensemble, arch_of, load_checkpoint, run_of, save, served_path
 from training.train import calibration_inputs, fit_temperatures
@@ -68,5 +70,7 @@ def cli(args) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"wrote {served} ({served.stat().st_size / 1e6:.1f} MB) and its reference bank")
+    weights = [member_file(served, i) for i in range(len(args.members))]
+    print(f"wrote {served} with its weights ({', '.join(f'{f.name} {f.stat().st_size / 1e6:.1f} MB' for f in weights)}) "
+          "and its reference bank")
     return 0

@@ -8,11 +8,16 @@ its mirror (`MirrorViews` is that function in torch). The served model has two o
 logits, and the pooled features the last layer reads them from ("embedding"; an ensemble's
 first network's), from which a classroom teaches the AI a new word (game/model/teach.py);
 `write_reference` saves beside it the reference drawings' embeddings that teaching calibrates
-against (`<name>.reference.npz`).
+against (`<name>.reference.npz`). An ensemble keeps each member's weights in files of their own
+(`<name>.member<i>.safetensors`, `<name>.member<i>.onnx.data`: ONNX external data), so that no
+file grows with the number of members.
 """
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +27,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from game.model import ink
-from game.model.classifier import DEFAULT_MODEL, model_file
+from game.model.classifier import DEFAULT_MODEL, member_file, model_file
 from game.model.teach import reference_path
 from training import data
 
@@ -202,10 +207,27 @@ def arch_of(meta: dict[str, str]) -> dict:
     return json.loads(meta["arch"]) if "arch" in meta else ARCHS["resnet18s"]
 
 
+def member_of(name: str) -> int | None:
+    """The member of an ensemble a weight belongs to, by its name in the state dict
+    (`members.<i>.…`) or in the ONNX file (`model.members.<i>.…`); None for the ensemble's own."""
+    found = re.match(r"(?:model\.)?members\.(\d+)\.", name)
+    return int(found[1]) if found else None
+
+
+def remove_member_files(path: Path) -> None:
+    """An earlier ensemble's member files at `path` (one of more members would outlive it)."""
+    for old in path.parent.glob(f"{glob.escape(path.stem)}.member*{path.suffix}*"):
+        old.unlink()
+
+
 def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, str]]:
     meta = checkpoint_metadata(path)
-    model = build_model(len(json.loads(meta["categories"])), arch_of(meta))
-    model.load_state_dict(load_file(str(path)))
+    arch = arch_of(meta)
+    model = build_model(len(json.loads(meta["categories"])), arch)
+    state = load_file(str(path))
+    for i in range(len(arch.get("members", []))):
+        state.update(load_file(str(model_file(member_file(path, i)))))
+    model.load_state_dict(state)
     return model.eval(), meta
 
 
@@ -224,8 +246,35 @@ def export_onnx(model: torch.nn.Module, path: Path, meta: dict[str, str]) -> Non
     finally:
         model.train(was_training)
     proto = program.model_proto
-    onnx.helper.set_model_props(proto, meta)
+    # An ensemble's weights go one file a member beside it, and their digests into its
+    # metadata: the .onnx file's bytes then name the weights it runs (game.model.teach.model_id).
+    members: dict[int, list] = {}
+    for tensor in proto.graph.initializer:
+        if (i := member_of(tensor.name)) is not None:
+            members.setdefault(i, []).append(tensor)
+    remove_member_files(path)
+    digests = {}
+    for i, tensors in sorted(members.items()):
+        location = member_file(path, i).name
+        digest = hashlib.sha256()
+        for tensor in tensors:
+            digest.update(tensor.raw_data)
+            onnx.external_data_helper.set_external_data(tensor, location)
+        digests[location] = "sha256:" + digest.hexdigest()
+    onnx.helper.set_model_props(proto, {**meta, **({"weights": json.dumps(digests)} if digests else {})})
     onnx.save(proto, str(path))
+
+
+def save_weights(model: torch.nn.Module, path: Path, meta: dict[str, str]) -> None:
+    """The checkpoint: `model`'s weights at `path` with `meta`; an ensemble's members' weights
+    one file a member beside it (member_file), as in its ONNX file."""
+    members: dict[int | None, dict] = {}
+    for k, v in model.state_dict().items():
+        members.setdefault(member_of(k), {})[k] = v.detach().contiguous()
+    remove_member_files(path)
+    save_file(members.pop(None, {}), str(path), metadata=meta)
+    for i, weights in members.items():
+        save_file(weights, str(member_file(path, i)), metadata={"member": str(i), "of": path.name})
 
 
 def save(model: torch.nn.Module, path: Path, categories: list[str], temperatures: tuple[float, float],
@@ -237,8 +286,7 @@ def save(model: torch.nn.Module, path: Path, categories: list[str], temperatures
                                  json.dumps(arch), "28x28 Google numpy_bitmap style, white ink on black, /255")))
     meta.update({k: json.dumps(v) for k, v in (extra or {}).items()})
     model = model.cpu()
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata=meta)
+    save_weights(model, path, meta)
     served = served_path(path)
     export_onnx(model, served, meta)
     write_reference(model, served, *reference_rows(val), temperatures[0])

@@ -39,6 +39,13 @@ def model_file(path: str | Path) -> Path:
     return Path(path)
 
 
+def member_file(path: str | Path, i: int) -> Path:
+    """Where an ensemble keeps member `i`'s weights beside its checkpoint or ONNX file
+    `<stem><suffix>`: `<stem>.member<i><suffix>`, `.data` after it for ONNX (external data)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.member{i}{path.suffix}" + (".data" if path.suffix == ".onnx" else ""))
+
+
 def _session(path: Path, threads: int):
     import onnxruntime as ort
 
@@ -50,8 +57,23 @@ def _session(path: Path, threads: int):
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own classes, one per kind of bad file
+        if missing := _missing_weights(path):
+            raise FileNotFoundError(f"{path} runs on weights kept beside it, missing: {', '.join(missing)} "
+                                    "(copy the model's files together)") from None
         raise ValueError(f"{path} is not an ONNX model that onnxruntime can run "
                          f"(a .safetensors checkpoint is exported by `python -m training train`): {e}") from None
+
+
+def _missing_weights(path: Path) -> list[str]:
+    """The weight files (ONNX external data) that the model at `path` names and its folder lacks."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # not an ONNX file at all: onnxruntime's error says so
+        return []
+    named = {e.value for t in proto.graph.initializer for e in t.external_data if e.key == "location"}
+    return sorted(f for f in named if not (path.parent / f).is_file())
 
 
 def _metadata(session, path: Path) -> dict[str, str]:
