@@ -28,9 +28,13 @@ import numpy as np
 from game.model.classifier import softmax, top
 from game.protocol import MIN_TEACH_DRAWINGS
 
-# The share of the reference drawings (other words') the taught word may come top on, chosen
-# with benchmarks/teach_word.py so that 20 taught words leave the others' top-1 within a point.
-FALSE_TOP = 0.0003
+# The share of the reference drawings (other words') the taught word may come top on, and what
+# a taught row's cosine is worth beside a trained row's (a prototype of a few drawings is a less
+# sure row: at the trained rows' scale its confident misses and near misses fall out of the top
+# three), chosen together with benchmarks/teach_word.py so that 20 taught words leave the
+# others' top-1 within a point.
+FALSE_TOP = 0.001
+PROTOTYPE_SCALE = 0.45
 
 
 def reference_path(model_path: str | Path) -> Path:
@@ -69,11 +73,11 @@ class Reference:
     """The reference bank of a served model: embeddings of held-out drawings of its words
     (a few a word, whole and half drawn, as the game judges drawings in progress), their
     calibrated top logit, the bank's mean embedding and `scale`, what a cosine is worth in
-    the model's calibrated logits (training/model.py says how it is set), which puts a taught
-    row in the same units as the others."""
+    the model's calibrated logits (training/model.py says how the bank's is set; a taught row
+    is worth PROTOTYPE_SCALE of it), which puts a taught row in the same units as the others."""
 
     def __init__(self, embeddings: np.ndarray, top_logits: np.ndarray, mean: np.ndarray, scale: float):
-        self.mean, self.scale = mean.astype(np.float32), float(scale)
+        self.mean, self.scale = mean.astype(np.float32), PROTOTYPE_SCALE * float(scale)
         self.units = self.unit(embeddings)
         self.top_logits = top_logits.astype(np.float32)
 
