@@ -46,7 +46,7 @@ import numpy as np  # noqa: E402
 import onnxruntime  # noqa: E402
 
 from game.model import ink  # noqa: E402
-from game.model.classifier import DEFAULT_MODEL, DoodleClassifier  # noqa: E402
+from game.model.classifier import DEFAULT_MODEL, DoodleClassifier, served_files  # noqa: E402
 from game.dataset.quickdraw import iter_ndjson  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "quickdraw"
@@ -147,7 +147,8 @@ def main(argv=None) -> int:
     points = [sum(len(s[0]) for s in d) for d in drawings]
     print(f"data    {len(drawings)} raw drawings from {data / 'raw'} "
           f"(median {int(np.median(points))} points, max {max(points)})")
-    print(f"        {len(clf.categories)} words, model file {model_path.stat().st_size / 1e6:.1f} MB\n")
+    size = sum(f.stat().st_size for f in served_files(model_path, clf.metadata))
+    print(f"        {len(clf.categories)} words, model {size / 1e6:.1f} MB ({clf.metadata.get('precision', 'float32')})\n")
 
     # --- 1. one drawing end to end, ONE core -------------------------------------------------------
     warm = drawings[:min(len(drawings), 16)]

@@ -29,7 +29,7 @@ GUESSES = 5  # top guesses a `guess` event shows
 MIN_SECONDS, MAX_SECONDS = 5, 60
 # The recognition rule's operating point: benchmarks/recognition.py chooses it on validation
 # drawings (docs/protocol.md, "Recognition rule").
-RECOGNITION_THRESHOLD = 0.43
+RECOGNITION_THRESHOLD = 0.41
 MAX_POINTS_PER_MESSAGE = 500
 MAX_POINTS_PER_DRAWING = 5_000
 MAX_STROKES = 1_000  # game.ink refuses drawings with more

@@ -6,13 +6,14 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pytest
 from safetensors.torch import load_file
 
 from game.model.classifier import DoodleClassifier, member_file
 from training import data, train
 from training.model import (ARCHS, WithEmbedding, arch_of, bitmaps_to_tensor, build_model, checkpoint_metadata,
-                            load_checkpoint, native_bfloat16, save_weights)
+                            export_onnx, load_checkpoint, member_of, native_bfloat16, save_weights)
 from training.card import reproduce_command, training_precision
 
 WORDS = ["cat", "bicycle", "anvil", "umbrella", "lightning"]
@@ -225,16 +226,24 @@ def test_lite0_trains_and_its_served_file_computes_what_its_checkpoint_does(quic
                               epochs=1, steps_per_epoch=3, batch_size=16), log=lambda *a: None)
     model, meta = load_checkpoint(out)
     assert arch_of(meta) == ARCHS["lite0"] and isinstance(model.net, torch.nn.Module)
-    clf = DoodleClassifier.load(result["served"])
     _, splits = data.load(quickdraw_dir, ["cat", "anvil"], log=lambda *a: None)
     rows = np.stack(splits["test"].bitmaps[:4])
-    logits, embeddings = clf.logits(rows)
-    assert logits.shape == (4, len(clf.categories)) and embeddings.shape == (4, model.get_classifier().in_features)
     x = bitmaps_to_tensor(rows)
     with torch.no_grad():
         both = [WithEmbedding(model)(v) for v in (x, x.flip(3))]
-    assert np.abs(embeddings - ((both[0][1] + both[1][1]) / 2).numpy()).max() <= 1e-3
-    assert np.abs(logits * clf.temperature - ((both[0][0] + both[1][0]) / 2).numpy()).max() <= 1e-3
+    torch_logits, torch_embeddings = (((a + b) / 2).numpy() for a, b in zip(*both))
+    export_onnx(model, tmp_path / "float32.onnx", meta)  # the network's function, exactly
+    clf = DoodleClassifier.load(tmp_path / "float32.onnx")
+    logits, embeddings = clf.logits(rows)
+    assert logits.shape == (4, len(clf.categories)) and embeddings.shape == (4, model.get_classifier().in_features)
+    assert np.abs(embeddings - torch_embeddings).max() <= 1e-3
+    assert np.abs(logits * clf.temperature - torch_logits).max() <= 1e-3
+    served = DoodleClassifier.load(result["served"])  # the same in int8
+    assert served.metadata["precision"] == "int8"
+    logits, embeddings = served.logits(rows)
+    cosines = (embeddings * torch_embeddings).sum(1) / np.linalg.norm(embeddings, axis=1) / np.linalg.norm(
+        torch_embeddings, axis=1)
+    assert cosines.min() >= 0.95
     with np.load(out.with_suffix(".reference.npz")) as bank:
         assert bank["embeddings"].shape[1] == embeddings.shape[1]
 
@@ -264,9 +273,14 @@ def test_an_ensemble_serves_its_members_log_probabilities_averaged(short_run, qu
     files = {p.name: p.stat().st_size for p in tmp_path.glob("pair.*")}
     assert {"pair.member0.safetensors", "pair.member1.safetensors", "pair.member0.onnx.data",
             "pair.member1.onnx.data"} <= set(files)
-    for suffix in (".safetensors", ".onnx"):
-        assert files["pair" + suffix] < min(files[f"pair.member{i}{suffix}" + (".data" if suffix == ".onnx" else "")]
-                                            for i in (0, 1)) / 10
+    assert files["pair.safetensors"] < min(files["pair.member0.safetensors"], files["pair.member1.safetensors"]) / 10
+    graph = onnx.load(str(out.with_suffix(".onnx")), load_external_data=False).graph
+    members = [t for t in graph.initializer if member_of(t.name) is not None]
+    outside = sum(int(e.value) for t in members for e in t.external_data if e.key == "length")
+    inline = sum(len(t.raw_data) + 4 * (len(t.int32_data) + len(t.float_data)) + 8 * len(t.int64_data)
+                 for t in members if t.data_location != onnx.TensorProto.EXTERNAL)
+    assert outside == files["pair.member0.onnx.data"] + files["pair.member1.onnx.data"]
+    assert inline < outside / 20  # a quantized layer's zero points, a few numbers each
     assert set(json.loads(DoodleClassifier.load(out.with_suffix(".onnx")).metadata["weights"])) == {
         "pair.member0.onnx.data", "pair.member1.onnx.data"}
 
@@ -275,7 +289,9 @@ def test_an_ensemble_serves_its_members_log_probabilities_averaged(short_run, qu
     members = [load_checkpoint(p) for p in (first, second)]
     assert [m["file"] for m in json.loads(meta["members"])] == [str(first), str(second)]
     assert model.temperatures.tolist() == pytest.approx([float(m["one_view_temperature"]) for _, m in members])
-    clf = DoodleClassifier.load(out.with_suffix(".onnx"), mirror_up_to=0)  # one view: the members' own function
+    # The ensemble's function, exported in float32 (the served file is int8: quantization's error).
+    export_onnx(model, tmp_path / "pair-float32.onnx", meta)
+    clf = DoodleClassifier.load(tmp_path / "pair-float32.onnx", mirror_up_to=0)  # one view: the members' own
     _, splits = data.load(quickdraw_dir, WORDS, log=lambda *a: None)
     rows = np.stack(splits["test"].bitmaps[:4])
     logits, embeddings = clf.logits(rows)

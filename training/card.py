@@ -177,7 +177,10 @@ def write(model_path: Path, report: dict) -> Path:
         "",
         *(_members_lines(runs, arch_of(meta), len(categories)) if "members" in meta
           else [_architecture_sentence(arch_of(meta), len(categories))]),
-        "The game serves it as `" + model_path.name + "` (ONNX, run by onnxruntime in float32): the model's",
+        *(["The game serves it as `" + model_path.name + "` (ONNX, run by onnxruntime in int8: quantized from the",
+           "checkpoint's float32 weights as training exports it, `quantize_int8` in training/model.py): the model's"]
+          if meta.get("precision") == "int8" else
+          ["The game serves it as `" + model_path.name + "` (ONNX, run by onnxruntime in float32): the model's"]),
         "logits for the drawing and for its left-right mirror, averaged; in the server's calls of more than",
         f"{MIRROR_UP_TO} drawings (under load) one view each. Probabilities are calibrated by temperature scaling on the",
         f"validation split, fitted on whole drawings and their first halves (T = {report['temperature']:.3f} with the",

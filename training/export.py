@@ -11,9 +11,9 @@ import json
 import sys
 from pathlib import Path
 
+from game.model.teach import reference_path
 from training import data
-from training.model import (add_checkpoint_arguments, checkpoint_argument, export_onnx, load_checkpoint,
-                            reference_rows, served_path, write_reference)
+from training.model import add_checkpoint_arguments, checkpoint_argument, export_served, load_checkpoint, served_path
 
 
 def export(path: Path, data_dir: Path, log=print) -> tuple[Path, Path]:
@@ -22,9 +22,8 @@ def export(path: Path, data_dir: Path, log=print) -> tuple[Path, Path]:
     categories, splits = data.load(data_dir, log=log)
     if categories != json.loads(meta["categories"]):  # before anything is written
         raise ValueError(f"{path} was trained on other categories than the data's")
-    served = served_path(path)
-    export_onnx(model, served, meta)
-    return served, write_reference(model, served, *reference_rows(splits["val"]), float(meta["temperature"]))
+    served = export_served(model, served_path(path), meta, splits["val"])
+    return served, reference_path(served)
 
 
 def add_arguments(parser) -> None:

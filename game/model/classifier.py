@@ -46,6 +46,13 @@ def member_file(path: str | Path, i: int) -> Path:
     return path.with_name(f"{path.stem}.member{i}{path.suffix}" + (".data" if path.suffix == ".onnx" else ""))
 
 
+def served_files(path: str | Path, metadata: dict[str, str]) -> list[Path]:
+    """The files a served model at `path` is made of: itself and the weight files its
+    `metadata` names (an ensemble's, one a member)."""
+    path = Path(path)
+    return [path, *(path.parent / f for f in json.loads(metadata.get("weights", "{}")))]
+
+
 def _session(path: Path, threads: int):
     import onnxruntime as ort
 
