@@ -5,8 +5,8 @@ TARGETS checked (each printed with PASS/FAIL):
 1. One drawing end to end (`clf.classify`: ink.simplify + ink.render + forward of the
    drawing and its mirror + top-k) on ONE core (`DoodleClassifier.load(threads=1)`): median <= 10 ms.
 2. `clf.classify_batch` of 64 raw drawings on TWO cores (`threads=2`): >= 1,000 drawings/s
-   (64 / median batch time). A call this large gets one view a drawing, as the server's
-   full batches under load do (game.model.classifier.MIRROR_UP_TO).
+   (64 / median batch time). A call this large gets one view a drawing, as a server
+   configured with batches above game.model.classifier.MIRROR_UP_TO does under load.
 3. Model load, with onnxruntime and the project already imported:
    `DoodleClassifier.load()` <= 1 s. Several loads are timed; the first (what the
    game server pays at start-up) and the median must both be within the target.

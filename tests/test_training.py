@@ -354,6 +354,19 @@ def test_an_ensembles_checkpoint_keeps_each_members_weights_apart(tmp_path):
             assert torch.equal(v, w), k
 
 
+def test_the_int8_export_calibrates_on_any_number_of_drawings(tmp_path):
+    """Views that do not split into batches of one size (the reference bank of words with fewer
+    than 8 validation drawings) still calibrate, and the file served says it is int8."""
+    import torch
+
+    model = build_model(3, ARCHS["resnet18s"]).eval()
+    x = torch.rand(385, 1, 28, 28)  # 770 views: not three batches of one size
+    export_onnx(model, tmp_path / "m.onnx", {"categories": json.dumps(["a", "b", "c"])}, calibration=x)
+    clf = DoodleClassifier.load(tmp_path / "m.onnx")
+    assert clf.metadata["precision"] == "int8"
+    assert clf.logits(np.zeros((2, 784), np.uint8))[0].shape == (2, 3)
+
+
 def test_train_flags_parse_like_the_config():
     parser = argparse.ArgumentParser()
     train.add_arguments(parser)

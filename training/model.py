@@ -284,10 +284,12 @@ def quantize_int8(proto, calibration: torch.Tensor):
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     x = np.concatenate([calibration.numpy(), calibration.flip(3).numpy()]).astype(np.float32)
+    n = max(1, len(x) // 256)  # batches of one size: the percentile calibrator stacks them
+    x = x[:len(x) // n * n]
 
     class Batches(CalibrationDataReader):
         def __init__(self):
-            self.batches = iter({"bitmaps": b} for b in np.array_split(x, max(1, len(x) // 256)))
+            self.batches = iter({"bitmaps": b} for b in np.split(x, n))
 
         def get_next(self):
             return next(self.batches, None)

@@ -13,9 +13,9 @@ model's process most of its memory and start-up.
 
 Each drawing is classified with its left-right mirror, the two views' logits averaged (a
 mirrored doodle is the same word, and two views err less than one), in calls of up to
-`mirror_up_to` drawings. Larger calls are the server under load, where the batcher has
-gathered many players' drawings: there one view each keeps a call's cost to what a full
-batch of single views costs, so guesses stay prompt, and each way has its own calibration.
+`mirror_up_to` drawings (every call of the server's batcher, by default). Larger calls, a
+server configured with larger batches under load, take one view each, which keeps a call's
+cost to what a full batch of single views costs; each way has its own calibration.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from game.model import ink
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 DEFAULT_MODEL = DATA / "models" / "doodle-ensemble.onnx"
-MIRROR_UP_TO = 8  # half the server's largest batch (BATCH_MAX, game/model/service.py)
+MIRROR_UP_TO = 16  # the server's largest batch (BATCH_MAX, game/model/service.py): every call it makes
 
 
 def model_file(path: str | Path) -> Path:
