@@ -273,9 +273,8 @@ def export_onnx(model: torch.nn.Module, path: Path, meta: dict[str, str], calibr
 def quantize_int8(proto, calibration: torch.Tensor):
     """`proto` with its convolutions and linear layers in int8 (onnxruntime's static
     quantization: weights per channel, activations' ranges from `calibration` and its mirror,
-    each range cut at the 99.999th percentile of what it saw). On this CPU's int8 instructions
-    it computes a drawing about three times faster, with the test split's figures as they were
-    (README, "The classifier")."""
+    each range cut at the 99.999th percentile of what it saw): faster on CPUs with int8
+    instructions, the test split's figures within their noise (README, "The classifier")."""
     import tempfile
 
     import onnx
@@ -295,7 +294,7 @@ def quantize_int8(proto, calibration: torch.Tensor):
             return next(self.batches, None)
 
     with tempfile.TemporaryDirectory() as tmp:
-        float32, prepared, int8 = (Path(tmp) / n for n in ("float32.onnx", "prepared.onnx", "int8.onnx"))
+        float32, prepared, int8 = (Path(tmp) / name for name in ("float32.onnx", "prepared.onnx", "int8.onnx"))
         onnx.save(proto, str(float32))
         quant_pre_process(str(float32), str(prepared), skip_symbolic_shape=True)
         quantize_static(str(prepared), str(int8), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
