@@ -28,6 +28,7 @@ import logging
 import re
 import threading
 import time
+from contextlib import contextmanager
 from typing import Any, Callable, Iterable
 
 from flask import current_app, request
@@ -220,6 +221,18 @@ def guarded(logger, event: str, sid: str, action: Callable[[], dict | None], ack
         if ack is not True:
             send_error({"event": event, "code": e.code, "message": e.message, **details})
         return None if ack is False else {"ok": False, "code": e.code, message_key: e.message, **details}
+
+
+@contextmanager
+def naming_ink(data: dict):
+    """A refused `ink` message's `error` names its `seq` (when it has a valid one), so that a
+    client knows which of its messages the server did not take."""
+    try:
+        yield
+    except GameError as e:
+        if type(data.get("seq")) is int:
+            e.details = {**(getattr(e, "details", None) or {}), "seq": data["seq"]}
+        raise
 
 
 def unknown_event(event: str) -> GameError:

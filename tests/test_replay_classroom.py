@@ -32,7 +32,7 @@ def test_mosaic_rate_and_lag_come_from_the_projectors_updates():
     host = object.__new__(Host)  # no connection: only the figures
     host.mosaics, host.updates, host._counts = [], {}, {}
     student = object.__new__(Student)
-    student.id, student.late_ink = "p1", 0
+    student.id, student.late_ink, student.refused_seqs = "p1", 0, set()
     # Ink at 0.0 s (stroke 0: 3 points), 0.1 s (stroke 0: 5), 1.0 s (stroke 1: 2).
     student.ink = {0: [(1, 0, 3, 10.0), (2, 0, 5, 10.1), (3, 1, 2, 11.0)]}
     host.updates = {(0, "p1"): [(10.2, {0: 5}), (11.2, {0: 5, 1: 2})]}
@@ -42,6 +42,11 @@ def test_mosaic_rate_and_lag_come_from_the_projectors_updates():
     assert figures["mosaic_lag_ms_p50"] == pytest.approx(200.0, abs=0.5)
     assert figures["mosaic_lag_ms_max"] == pytest.approx(200.0, abs=0.5)
     assert figures["mosaic_missing_ink"] == 0
+    # A last message the projector never showed is missing, unless the server refused it (by its seq).
+    student.ink[0].append((4, 1, 4, 11.3))
+    assert mosaic_figures([host], [[student]], interval=0.25)["mosaic_missing_ink"] == 1
+    student.refused_seqs.add(4)
+    assert mosaic_figures([host], [[student]], interval=0.25)["mosaic_missing_ink"] == 0
 
 
 @pytest.fixture(scope="module")

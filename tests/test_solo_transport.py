@@ -99,8 +99,8 @@ def test_recognition_ends_the_round(client, clock):
     assert over["recognized"] is True and over["seconds"] == 3.0 and over["word"] == "cat"
     assert over["drawing"][1] == [[WORDS.index("cat")], [T * 100], [0]]
     assert nxt["index"] == 1 and nxt["word"] == "dog"
-    client.emit("ink", ink(gid, says("cat", 0.9)))  # round 0 is over
-    assert last(client, "error") == {"event": "ink", "code": "round_over", "message": "round 0 is over"}
+    client.emit("ink", ink(gid, says("cat", 0.9), seq=3))  # round 0 is over
+    assert last(client, "error") == {"event": "ink", "code": "round_over", "message": "round 0 is over", "seq": 3}
 
 
 def test_next_ends_the_break_and_sends_the_round_again(client, clock):
@@ -276,7 +276,8 @@ def test_unknown_and_other_players_games(connect, clock):
                            ("clear", {"game_id": gid, "round": 0}), ("skip", {"game_id": gid, "round": 0})]:
         mallory.emit(event, payload)
         assert last(mallory, "error") == {"event": event, "code": "not_your_game",
-                                          "message": "this game belongs to another connection"}
+                                          "message": "this game belongs to another connection",
+                                          **({"seq": 1} if event == "ink" else {})}  # a refused ink names its seq
     nack = mallory.emit("resume", {"game_id": gid, "token": "guess"}, callback=True)
     assert nack == {"ok": False, "code": "not_your_game", "error": "wrong token for this game"}
     assert quiet(alice) == []  # alice's game never noticed

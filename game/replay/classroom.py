@@ -24,6 +24,9 @@ from game.replay.client import (Client, ReplayError, client_figures, fetch_words
 
 NS = "/classroom"
 MOSAIC_INTERVAL = 0.25  # the server's default CLASSROOM_MOSAIC_INTERVAL: 4 mosaics a second
+# A phone stays this long after game_over, as a real one does: the refusals of its last ink,
+# still in flight when the last round ended, come after game_over.
+SETTLE_SECONDS = 1.0
 
 
 def plan_rooms(drawings: dict[str, list], rooms: int, players: int, rounds: int,
@@ -82,6 +85,7 @@ class Student(Client):
                 self.play(index, word, drawing)
             if self.game:
                 self._expect("game_over", timeout=30)
+                time.sleep(SETTLE_SECONDS)
         except Exception as e:
             self.errors.append(f"{type(e).__name__}: {e}")
         finally:
@@ -235,7 +239,9 @@ def mosaic_figures(hosts: list[Host], rooms: list[list[Student]],
                 seen = host.updates.get((index, s.id), [])
                 updates += len(seen)
                 edge = None  # the end of the time counted so far
-                for _seq, stroke, count, sent in log:
+                for seq, stroke, count, sent in log:
+                    if seq in s.refused_seqs:  # the server refused it (late): no ink to show
+                        continue
                     start = sent if edge is None else max(sent, edge)
                     edge = sent + interval
                     drawing += max(0.0, edge - start)
@@ -244,7 +250,7 @@ def mosaic_figures(hosts: list[Host], rooms: list[list[Student]],
                         unseen += 1
                     else:
                         lags.append(at - sent)
-            missing += max(0, unseen - s.late_ink)  # but for the ink the server refused as late
+            missing += unseen
             if drawing > 0:
                 rates.append(updates / drawing)
     return {

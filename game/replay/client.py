@@ -88,6 +88,7 @@ class Client:
         self.latencies: list[float] = []  # seconds from an ink message to its guess
         self.errors: list[str] = []  # error events and protocol breaches
         self.late_ink = 0  # ink that crossed the round's end on the wire: refused, as it should be
+        self.refused_seqs: set[int] = set()  # which ink messages the server refused, by the seq it names
         self.seq = 0
         self.received_at = 0.0  # when the event `_expect` returned last came
         self._sent: dict[int, float] = {}  # seq -> when it was sent
@@ -116,6 +117,8 @@ class Client:
     def _on_error(self, payload: dict) -> None:
         # The server ends a round the moment it recognizes the word, so ink already in
         # flight meets a closed round: a race every client has, not a fault.
+        if payload.get("event") == "ink" and "seq" in payload:
+            self.refused_seqs.add(payload["seq"])
         if payload.get("event") == "ink" and payload.get("code") == "round_over":
             self.late_ink += 1
             return
