@@ -28,7 +28,6 @@ import logging
 import re
 import threading
 import time
-from contextlib import contextmanager
 from typing import Any, Callable, Iterable
 
 from flask import current_app, request
@@ -151,7 +150,15 @@ class Dispatcher:
             if event not in self.actions:
                 raise unknown_event(event)
             payload = ({},) if event in self._empty_is_object and args in ((), (None,)) else args
-            return self.actions[event](sid, one_object(payload))
+            data = one_object(payload)
+            try:
+                return self.actions[event](sid, data)
+            except GameError as e:
+                # A refused message names its `seq` (ink's counter), so that a client knows
+                # which of its messages the server did not take.
+                if type(data.get("seq")) is int:
+                    e.details = {**(getattr(e, "details", None) or {}), "seq": data["seq"]}
+                raise
 
         return guarded(self.logger, event, sid, action, ack, lambda error: self._send_error("error", error, sid),
                        message_key=self._message_key)
@@ -221,18 +228,6 @@ def guarded(logger, event: str, sid: str, action: Callable[[], dict | None], ack
         if ack is not True:
             send_error({"event": event, "code": e.code, "message": e.message, **details})
         return None if ack is False else {"ok": False, "code": e.code, message_key: e.message, **details}
-
-
-@contextmanager
-def naming_ink(data: dict):
-    """A refused `ink` message's `error` names its `seq` (when it has a valid one), so that a
-    client knows which of its messages the server did not take."""
-    try:
-        yield
-    except GameError as e:
-        if type(data.get("seq")) is int:
-            e.details = {**(getattr(e, "details", None) or {}), "seq": data["seq"]}
-        raise
 
 
 def unknown_event(event: str) -> GameError:

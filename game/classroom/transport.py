@@ -61,7 +61,7 @@ from game.extensions import socketio
 from game.model.service import ModelService
 from game.model.teach import TaughtStore, TaughtWords, model_id
 from game.protocol import BAD_PAYLOAD, CANNOT_TEACH, NO_PLAYER, NO_ROOM, NOT_HOST, SERVER_ERROR, GameError
-from game.realtime import Dispatcher, Ticker, guarded, integer_field, naming_ink, register
+from game.realtime import Dispatcher, Ticker, guarded, integer_field, register
 from game.solo.rules import Game
 
 NS = "/classroom"
@@ -505,10 +505,8 @@ class Classroom:
     # --- drawing and guessing -------------------------------------------------------
 
     def _ink(self, sid: str, data: dict) -> None:
-        with naming_ink(data):
-            self._drawing_command(sid, lambda room, who: room.add_ink(
-                who, integer_field(data, "round"), integer_field(data, "stroke"), data.get("points"),
-                integer_field(data, "seq")))
+        self._drawing_command(sid, lambda room, who: room.add_ink(
+            who, integer_field(data, "round"), integer_field(data, "stroke"), data.get("points"), integer_field(data, "seq")))
 
     def _undo(self, sid: str, data: dict) -> None:
         self._drawing_command(sid, lambda room, who: room.undo(who, integer_field(data, "round")))

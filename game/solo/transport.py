@@ -29,7 +29,7 @@ from game.cluster.store import Local, RedisStore
 from game.dataset.contribute import Consent, Keep, game_consent
 from game.extensions import socketio
 from game.model.service import ModelService
-from game.realtime import Dispatcher, Ticker, integer_field, naming_ink, register, string_field
+from game.realtime import Dispatcher, Ticker, integer_field, register, string_field
 from game.protocol import NO_GAME, RESUME_SECONDS, GameError
 from game.solo.rules import Game, GameRegistry, InferenceRequest, Settings
 
@@ -113,15 +113,14 @@ class Solo:
         return {"game_id": game.id, "token": token, "settings": settings.public()}
 
     def _ink(self, sid: str, data: dict) -> None:
-        with naming_ink(data):
-            game = self.registry.owned(string_field(data, "game_id"), sid)
-            args = integer_field(data, "round"), integer_field(data, "stroke"), data.get("points"), integer_field(data, "seq")
-            with game.lock:
-                try:
-                    game.add_ink(*args)
-                    self._classify(game)
-                finally:
-                    self._flush(game)
+        game = self.registry.owned(string_field(data, "game_id"), sid)
+        args = integer_field(data, "round"), integer_field(data, "stroke"), data.get("points"), integer_field(data, "seq")
+        with game.lock:
+            try:
+                game.add_ink(*args)
+                self._classify(game)
+            finally:
+                self._flush(game)
 
     def _undo(self, sid: str, data: dict) -> None:
         self._command(sid, data, Game.undo)
