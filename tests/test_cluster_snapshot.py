@@ -61,3 +61,13 @@ def test_a_snapshot_signed_with_another_key_is_refused_unread():
     forged = blob[:32] + pickle.dumps({"x": 2})
     with pytest.raises(BadSnapshot):
         Codec("a secret", {}).loads(forged)
+
+
+def test_a_snapshot_names_the_process_s_own_objects_for_its_codec_alone():
+    clock = Clock()
+    game = Game(Settings(rounds=2, words=("cat", "dog")), ["cat", "dog"], clock)
+    blob = Codec("a secret", {"clock": clock}).dumps(game)
+    other = Clock()
+    assert Codec("a secret", {"clock": other}).loads(blob)._clock is other
+    with pytest.raises(pickle.UnpicklingError, match="'clock' is a process's own object"):
+        pickle.loads(blob[32:])  # without the Codec

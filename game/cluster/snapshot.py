@@ -16,12 +16,18 @@ import pickle
 import threading
 from typing import Any
 
-LOCKS = {type(threading.Lock()): "Lock", type(threading.RLock()): "RLock"}
+LOCKS = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}
 DIGEST = hashlib.sha256().digest_size
 
 
 class BadSnapshot(ValueError):
     """A snapshot whose signature does not match this server's key."""
+
+
+def _local(name: str) -> Any:
+    """What a snapshot names for one of the loading process's objects; `Codec.loads` resolves
+    it to the loading Codec's own (unpickled anywhere else, it refuses)."""
+    raise pickle.UnpicklingError(f"{name!r} is a process's own object: load the snapshot with its Codec")
 
 
 class Codec:
@@ -37,9 +43,7 @@ class Codec:
 
     def dumps(self, state: Any) -> bytes:
         out = io.BytesIO()
-        pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.persistent_id = self._persistent_id
-        pickler.dump(state)
+        _Pickler(out, self._names).dump(state)
         body = out.getvalue()
         return hmac.digest(self._key, body, "sha256") + body
 
@@ -47,19 +51,34 @@ class Codec:
         signature, body = blob[:DIGEST], blob[DIGEST:]
         if not hmac.compare_digest(signature, hmac.digest(self._key, body, "sha256")):
             raise BadSnapshot("a snapshot signed with another key (is DOODLE_SECRET_KEY the same on every server?)")
-        unpickler = pickle.Unpickler(io.BytesIO(body))
-        unpickler.persistent_load = self._persistent_load
-        return unpickler.load()
+        return _Unpickler(io.BytesIO(body), self._local).load()
 
-    def _persistent_id(self, obj: Any) -> tuple | None:
+
+class _Pickler(pickle.Pickler):
+    """Locks pickled as new ones and the process's own objects by name. A reducer_override,
+    not a persistent_id: pickle calls it for objects of other types than its own (ints,
+    strings, lists, dicts...), where a persistent_id is called for each, every point of
+    every drawing too: a class's snapshot took several times as long, holding the room's
+    lock and the interpreter's."""
+
+    def __init__(self, out: io.BytesIO, names: dict[int, str]):
+        super().__init__(out, protocol=pickle.HIGHEST_PROTOCOL)
+        self._names = names
+
+    def reducer_override(self, obj: Any):
         lock = LOCKS.get(type(obj))
         if lock is not None:
-            return ("lock", lock)
+            return lock, ()
         name = self._names.get(id(obj))
-        return ("local", name) if name is not None else None
+        return (_local, (name,)) if name is not None else NotImplemented
 
-    def _persistent_load(self, pid: tuple) -> Any:
-        kind, name = pid
-        if kind == "lock":
-            return threading.RLock() if name == "RLock" else threading.Lock()
-        return self._local[name]
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, body: io.BytesIO, local: dict[str, Any]):
+        super().__init__(body)
+        self._local = local
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == __name__ and name == "_local":
+            return self._local.__getitem__
+        return super().find_class(module, name)
