@@ -113,8 +113,7 @@ def measure(clf: DoodleClassifier, reference: Reference, categories: list[str], 
                 teach_pool, test = held_drawings[w]
                 pick = rng.choice(len(teach_pool), n, replace=False)
                 t0 = time.perf_counter()
-                _, emb = clf.logits(teach_pool[pick])  # the server's path: the drawings through the model...
-                taught.add(reference.imprint(w, emb))  # ...and the prototype and bias
+                taught.add(reference.imprint(w, *clf.logits(teach_pool[pick])))  # the server's path
                 seconds.append(time.perf_counter() - t0)
                 # Measured on the word's other drawings: the test ones, and the unpicked of its pool.
                 logits, emb = scores[w]
@@ -174,8 +173,7 @@ def main() -> int:
                                for s in held_splits.values()])
         pools[w] = (rows, rows[:0])
     quick = DoodleClassifier.load(served, mirror_up_to=None)
-    ref = np.load(reference_path(served))
-    reference = Reference(ref["embeddings"].astype(np.float32), ref["top_logits"], ref["mean"], float(ref["scale"]))
+    reference = Reference.load(reference_path(served))
     lines["quick model, words held out"] = measure(quick, reference, categories, held, pools, known_test, rng)
 
     # The shipped model trained on their train split: it teaches, the rest measures.
@@ -189,8 +187,8 @@ def main() -> int:
         pools[w] = (train_rows, other)
     ref = np.load(reference_path(DEFAULT_MODEL))
     keep = ~np.isin(ref["labels"], [categories.index(w) for w in held])  # their drawings are no "other word"
-    reference = Reference(ref["embeddings"][keep].astype(np.float32), ref["top_logits"][keep], ref["mean"],
-                          float(ref["scale"]))
+    reference = Reference(ref["embeddings"][keep].astype(np.float32), ref["top_logits"][keep], ref["logsumexp"][keep],
+                          ref["mean"], float(ref["scale"]))
     lines["shipped model (trained on these words: optimistic)"] = measure(
         shipped, reference, categories, held, pools, known_test, rng)
     report["lines"] = lines

@@ -150,7 +150,7 @@ def reference_without(path: Path, word: str, out: Path) -> Path:
     with np.load(path) as f:
         bank = dict(f)
     keep = bank["labels"] != CATEGORIES.index(word)
-    np.savez(out, **{k: v[keep] if k in ("embeddings", "labels", "top_logits") else v for k, v in bank.items()})
+    np.savez(out, **{k: v[keep] if k in ("embeddings", "labels", "top_logits", "logsumexp") else v for k, v in bank.items()})
     return out
 
 

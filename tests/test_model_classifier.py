@@ -203,8 +203,8 @@ def test_the_embedding_is_the_checkpoints_and_the_reference_bank_calibrates_a_ta
         bank = dict(f)
     cat = clf.categories.index("cat")
     others = bank["labels"] != cat
-    reference = Reference(bank["embeddings"][others].astype(np.float32), bank["top_logits"][others], bank["mean"],
-                          float(bank["scale"]))
-    taught = reference.imprint("cat again", clf.logits(rows)[1])
+    reference = Reference(bank["embeddings"][others].astype(np.float32), bank["top_logits"][others],
+                          bank["logsumexp"][others], bank["mean"], float(bank["scale"]))
+    taught = reference.imprint("cat again", *clf.logits(rows))
     tops = reference.scale * (reference.units @ taught.prototype) + taught.bias > reference.top_logits
     assert tops.mean() <= FALSE_TOP + 1 / len(tops)

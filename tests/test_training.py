@@ -246,6 +246,9 @@ def test_lite0_trains_and_its_served_file_computes_what_its_checkpoint_does(quic
     assert cosines.min() >= 0.95
     with np.load(out.with_suffix(".reference.npz")) as bank:
         assert bank["embeddings"].shape[1] == embeddings.shape[1]
+        # The softmax's denominator a taught row is fitted against: above the top logit, within log(words).
+        gap = bank["logsumexp"] - bank["top_logits"]
+        assert gap.shape == (len(bank["embeddings"]),) and 0 <= gap.min() and gap.max() <= np.log(len(clf.categories)) + 1e-4
 
 
 def test_an_ensemble_serves_its_members_log_probabilities_averaged(short_run, quickdraw_dir, tmp_path):

@@ -27,7 +27,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from game.model import ink
-from game.model.classifier import DEFAULT_MODEL, DoodleClassifier, member_file, model_file
+from game.model.classifier import DEFAULT_MODEL, DoodleClassifier, logsumexp, member_file, model_file
 from game.model.teach import reference_path
 from training import data
 
@@ -355,7 +355,7 @@ def reference_rows(split, per_word: int = 8) -> tuple[torch.Tensor, np.ndarray]:
 def write_reference(model: torch.nn.Module, served: Path, x: torch.Tensor, labels: np.ndarray) -> Path:
     """`<served>.reference.npz`, what game.model.teach calibrates a taught word against: the
     embeddings of the reference drawings `x` (float16: a few MB) as the served model computes
-    them, their labels and top calibrated logit, the bank's mean embedding, and `scale`, what a
+    them, their labels, top calibrated logit and logsumexp, the bank's mean embedding, and `scale`, what a
     cosine between a centred embedding and a taught word's prototype is worth in calibrated
     logits: a weight row of `model`'s own mean length, applied to an embedding of the mean
     centred length (the imprinting of Qi et al. 2018)."""
@@ -367,6 +367,6 @@ def write_reference(model: torch.nn.Module, served: Path, x: torch.Tensor, label
                   / clf.temperature)
     path = reference_path(served)
     np.savez_compressed(path, embeddings=embeddings.astype(np.float16), labels=labels,
-                        top_logits=logits.max(axis=1).astype(np.float32),
+                        top_logits=logits.max(axis=1).astype(np.float32), logsumexp=logsumexp(logits).astype(np.float32),
                         mean=mean.astype(np.float32), scale=np.float32(scale))
     return path

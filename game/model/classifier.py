@@ -165,6 +165,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def logsumexp(logits: np.ndarray) -> np.ndarray:
+    """Per row: log of the sum of exp(logits), the softmax's denominator."""
+    top_ = logits.max(axis=1)
+    return top_ + np.log(np.exp(logits - top_[:, None]).sum(axis=1))
+
+
 def top(probs: np.ndarray, names: list[str], k: int) -> list[list[tuple[str, float]]]:
     """The `k` most likely of `names` per row of `probs`, best first."""
     if not isinstance(k, int) or k < 1:

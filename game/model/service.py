@@ -84,8 +84,7 @@ class ModelService:
 
     def learn(self, word: str, drawings: list) -> TaughtWord:
         """`word` learned from `drawings` (MIN_TEACH_DRAWINGS or more): a fraction of a second."""
-        _logits, embeddings = self.classifier.logits_batch(drawings)
-        return self.reference.imprint(word, embeddings)
+        return self.reference.imprint(word, *self.classifier.logits_batch(drawings))
 
     def close(self) -> None:
         self.batcher.close()

@@ -1,17 +1,21 @@
 """Teaching the AI a new word from a class's drawings, in a second and without retraining:
-imprinting (Qi, Brown and Lowe, "Low-Shot Learning with Imprinted Weights", 2018).
+imprinting (Qi, Brown and Lowe, "Low-Shot Learning with Imprinted Weights", 2018), fitted.
 
 The served model gives each drawing an embedding beside its logits (training/model.py). A
 taught word is one more logit row: the scaled cosine between a drawing's embedding and the
-word's prototype (the mean of its drawings' embeddings, each centred on the reference bank's
-mean and normalized), plus a bias. The bias is chosen against the reference bank (held-out
-drawings of the model's own words, `<model>.reference.npz`, written by training) so that the
-taught word would come top on only FALSE_TOP of them: the 345 words keep their guesses.
+word's prototype, plus a bias. The prototype starts as the mean of its drawings' embeddings
+(each centred on the reference bank's mean and normalized) and is then fitted, a few steps of
+logistic regression against the model's own rows, which stay as they are: the taught row
+above the other rows' logsumexp on the class's drawings, below it on the reference bank's
+(held-out drawings of the model's own words, `<model>.reference.npz`, written by training):
+the mean alone sits as near the words the new one looks like as its own drawings.
+The bias is then chosen against the bank so that the taught word would come top on only
+FALSE_TOP of it: the 345 words keep their guesses.
 
     reference = Reference.load(reference_path(model_path))
     taught = TaughtWords(reference, categories)
-    taught.add(reference.imprint("axolotl", embeddings))      # the class's drawings
-    taught.guesses(logits, embeddings, k=5)                    # per drawing: [(word, p), ...]
+    taught.add(reference.imprint("axolotl", logits, embeddings))   # the class's drawings
+    taught.guesses(logits, embeddings, k=5)                         # per drawing: [(word, p), ...]
 """
 from __future__ import annotations
 
@@ -25,16 +29,18 @@ from typing import Sequence
 
 import numpy as np
 
-from game.model.classifier import softmax, top
+from game.model.classifier import logsumexp, softmax, top
 from game.protocol import MIN_TEACH_DRAWINGS
 
-# The share of the reference drawings (other words') the taught word may come top on, and what
-# a taught row's cosine is worth beside a trained row's (a prototype of a few drawings is a less
-# sure row: at the trained rows' scale its confident misses and near misses fall out of the top
-# three), chosen together with benchmarks/teach_word.py so that 20 taught words leave the
-# others' top-1 within a point.
+# The share of the reference drawings (other words') the taught word may come top on, what a
+# taught row's cosine is worth beside a trained row's (a row of a few drawings is a less sure
+# one: at the trained rows' scale its confident misses and near misses fall out of the top
+# three), and the prototype's fitting (gradient steps and their size), chosen together with
+# benchmarks/teach_word.py so that 20 taught words leave the others' top-1 within a point.
 FALSE_TOP = 0.001
-PROTOTYPE_SCALE = 0.45
+PROTOTYPE_SCALE = 0.25
+FIT_STEPS = 15
+FIT_RATE = 0.5
 
 
 def reference_path(model_path: str | Path) -> Path:
@@ -55,7 +61,7 @@ def model_id(model_path: str | Path) -> str:
 @dataclass(frozen=True)
 class TaughtWord:
     word: str
-    prototype: np.ndarray  # (features,), unit length
+    prototype: np.ndarray  # (features,): the drawings' mean unit embedding, fitted
     bias: float
     drawings: int  # how many it was learned from
 
@@ -72,34 +78,61 @@ class TaughtWord:
 class Reference:
     """The reference bank of a served model: embeddings of held-out drawings of its words
     (a few a word, whole and half drawn, as the game judges drawings in progress), their
-    calibrated top logit, the bank's mean embedding and `scale`, what a cosine is worth in
-    the model's calibrated logits (training/model.py says how the bank's is set; a taught row
-    is worth PROTOTYPE_SCALE of it), which puts a taught row in the same units as the others."""
+    calibrated top logit and logsumexp, the bank's mean embedding and `scale`, what a cosine
+    is worth in the model's calibrated logits (training/model.py says how the bank's is set; a
+    taught row is worth PROTOTYPE_SCALE of it), which puts a taught row in the same units as
+    the others."""
 
-    def __init__(self, embeddings: np.ndarray, top_logits: np.ndarray, mean: np.ndarray, scale: float):
+    def __init__(self, embeddings: np.ndarray, top_logits: np.ndarray, logsumexp: np.ndarray, mean: np.ndarray,
+                 scale: float):
         self.mean, self.scale = mean.astype(np.float32), PROTOTYPE_SCALE * float(scale)
         self.units = self.unit(embeddings)
         self.top_logits = top_logits.astype(np.float32)
+        self.logsumexp = logsumexp.astype(np.float32)
 
     @classmethod
     def load(cls, path: str | Path) -> "Reference":
         with np.load(path) as f:
-            return cls(f["embeddings"].astype(np.float32), f["top_logits"], f["mean"], float(f["scale"]))
+            if "logsumexp" not in f:
+                raise ValueError(f"{path} is a reference bank of before 2026-12-05, without its drawings' "
+                                 "logsumexp: write it again with `python -m training export`")
+            return cls(f["embeddings"].astype(np.float32), f["top_logits"], f["logsumexp"], f["mean"],
+                       float(f["scale"]))
 
     def unit(self, embeddings: np.ndarray) -> np.ndarray:
         centred = np.asarray(embeddings, dtype=np.float32) - self.mean
         return centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-6)
 
-    def imprint(self, word: str, embeddings: np.ndarray) -> TaughtWord:
-        """`word` learned from its drawings' `embeddings` (MIN_TEACH_DRAWINGS or more)."""
-        if len(embeddings) < MIN_TEACH_DRAWINGS:
-            raise ValueError(f"{MIN_TEACH_DRAWINGS} drawings at least, got {len(embeddings)}")
-        prototype = self.unit(embeddings).mean(axis=0)
-        prototype /= max(float(np.linalg.norm(prototype)), 1e-6)
+    def imprint(self, word: str, logits: np.ndarray, embeddings: np.ndarray) -> TaughtWord:
+        """`word` learned from its drawings' calibrated `logits` and `embeddings`
+        (MIN_TEACH_DRAWINGS or more)."""
+        if len(embeddings) < MIN_TEACH_DRAWINGS or len(logits) != len(embeddings):
+            raise ValueError(f"{MIN_TEACH_DRAWINGS} drawings at least, each with its logits and embedding, "
+                             f"got {len(logits)} and {len(embeddings)}")
+        units = self.unit(embeddings)
+        prototype = units.mean(axis=0)
+        prototype = self._fitted(units, logsumexp(logits), prototype / max(float(np.linalg.norm(prototype)), 1e-6))
         # The taught row tops a reference drawing where scale * cos + bias > its top logit.
         margins = self.scale * (self.units @ prototype) - self.top_logits
         bias = -float(np.quantile(margins, 1 - FALSE_TOP))
         return TaughtWord(word, prototype.astype(np.float32), bias, len(embeddings))
+
+    def _fitted(self, units: np.ndarray, logsumexp: np.ndarray, prototype: np.ndarray) -> np.ndarray:
+        """`prototype` after FIT_STEPS of gradient descent on the taught row's logistic loss
+        against the model's rows: above their logsumexp on the word's drawings (`units`), below
+        it on the bank's."""
+        row, bias = prototype.astype(np.float32), 0.0
+        for _step in range(FIT_STEPS):
+            # d/ds of softplus(logsumexp - s) on the word's drawings, of softplus(s - logsumexp) on the bank's
+            mine = -_sigmoid(logsumexp - (self.scale * (units @ row) + bias))
+            others = _sigmoid(self.scale * (self.units @ row) + bias - self.logsumexp)
+            row = row - FIT_RATE * self.scale * (mine @ units / len(units) + others @ self.units / len(self.units))
+            bias -= FIT_RATE * float(mine.mean() + others.mean())
+        return row
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * x))  # no overflow where exp(-x) would
 
 
 class TaughtWords:
