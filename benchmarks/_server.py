@@ -34,16 +34,39 @@ def server_command(kind: str, port: int) -> list[str]:
     return [sys.executable, "-m", "game", "serve", "--port", str(port)]
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of `pid` and its descendants (Linux /proc)."""
-    total, todo = 0, [pid]
+def family(pid: int) -> list[int]:
+    """`pid` and its descendants (Linux /proc), those that are still there."""
+    found, todo = [], [pid]
     while todo:
         p = todo.pop()
         try:
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except OSError:
+            continue
+        found.append(p)
+    return found
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of `pid` and its descendants."""
+    total = 0
+    for p in family(pid):
+        try:
             status = Path(f"/proc/{p}/status").read_text()
             total += int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) * 1024
-            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
         except (OSError, StopIteration):
+            continue
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) `pid` and its descendants have used so far."""
+    total = 0.0
+    for p in family(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError):
             continue
     return total
 

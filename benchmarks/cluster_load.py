@@ -4,11 +4,14 @@
 The load, replayed at once with the load tools of benchmarks/solo_load.py and
 benchmarks/classroom_load.py (game.replay): `--solo` solo players, each a game of
 `--rounds` rounds, and `--rooms` classrooms of `--players` students, held-out raw Quick,
-Draw! drawings with their original timing. Through nginx each connection lands on
-whichever server its hash gives, so a class's phones spread over the servers and their
-events are relayed to the server holding their room (game/cluster/relay.py).
+Draw! drawings with their original timing. Through nginx a class's phones and projector
+name their room, as the pages do (`?room=CODE`), and land on the room's server; with
+`--spread` the phones name none and land on whichever server their hash gives, so their
+events are relayed to the room's server over Redis (game/cluster/relay.py), as before the
+pages named their room: that setup is run too, after the other two.
 
-Reported for each setup: guess latency p50 / p95 (solo and classroom), rounds dropped,
+Reported for each setup: the CPU time its servers (their model processes included) spent
+on the load, guess latency p50 / p95 (solo and classroom), rounds dropped,
 messages lost (ink the projector never showed, rounds that never came) and errors; and
 the extra cost per message Redis adds: an acknowledged classroom event (`state`) sent
 `--probes` times by a phone on the room's own server and by a phone on another one,
@@ -20,6 +23,7 @@ classroom 300 ms with 3 rooms of 40: benchmarks/solo_load.py, classroom_load.py)
 2-core machine 3 servers cannot be faster than 1; the load generator shares the cores.
 
     python benchmarks/cluster_load.py                      # 20 solo players, 3 rooms of 40, 2 rounds
+    python benchmarks/cluster_load.py --spread             # and the phones spread over the servers
     python benchmarks/cluster_load.py --solo 10 --rooms 1 --players 10 --json
 """
 from __future__ import annotations
@@ -38,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # address (as benchmarks/_server.py says); set before the servers start, for both setups.
 os.environ.setdefault("DOODLE_MAX_SOCKETS_PER_ADDRESS", "10000")
 
-from benchmarks._server import RAW, Server, show, targets  # noqa: E402
+from benchmarks._server import RAW, Server, cpu_seconds, show, targets  # noqa: E402
 from game.cluster.launch import Cluster, missing  # noqa: E402
 from game.replay.classroom import replay_classroom  # noqa: E402
 from game.replay.client import ms, timing_figures  # noqa: E402
@@ -48,8 +52,10 @@ SOLO_P95_MS, CLASSROOM_P95_MS = 100.0, 300.0
 PROBE_RATE = 20  # probes a second: under a connection's rate limit (RATE_LIMIT, 30 a second)
 
 
-def load(url: str, args: argparse.Namespace) -> dict:
-    """The solo players and the classrooms at once against `url`."""
+def load(url: str, args: argparse.Namespace, servers: list[int], name_room: bool = True) -> dict:
+    """The solo players and the classrooms at once against `url`; the CPU time the
+    `servers` (pids) and their model processes spent meanwhile."""
+    used = sum(cpu_seconds(pid) for pid in servers)
     out: dict[str, dict] = {}
 
     def solo():
@@ -59,14 +65,16 @@ def load(url: str, args: argparse.Namespace) -> dict:
     def classroom():
         out["classroom"] = replay_classroom(url, args.data, players=args.players, rooms=args.rooms,
                                             rounds=args.rounds, seconds=args.seconds, split=args.split,
-                                            seed=args.seed)
+                                            seed=args.seed, name_room=name_room)
     threads = [threading.Thread(target=task) for task in (solo, classroom)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    used = sum(cpu_seconds(pid) for pid in servers) - used
     s, c = out["solo"], out["classroom"]
     return {
+        "servers_cpu_s": round(used, 1),
         "solo_guess_latency_ms_p50": s["guess_latency_ms_p50"], "solo_guess_latency_ms_p95": s["guess_latency_ms_p95"],
         "classroom_guess_latency_ms_p50": c["guess_latency_ms_p50"],
         "classroom_guess_latency_ms_p95": c["guess_latency_ms_p95"],
@@ -123,6 +131,8 @@ def main() -> int:
     p.add_argument("--data", type=Path, default=RAW)
     p.add_argument("--split", default="test")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--spread", action="store_true",
+                   help="also run the cluster with the phones not naming their room, spread over the servers")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     if not args.data.is_dir():
@@ -134,11 +144,17 @@ def main() -> int:
         return 1
 
     with Server("dev") as server:
-        one = {"setup": "1 server", **load(server.url, args), **server.figures()}
+        one = {"setup": "1 server", **load(server.url, args, [server.proc.pid]), **server.figures()}
     with Cluster(servers=args.servers) as cluster:
-        several = {"setup": f"{args.servers} servers behind nginx, Redis", **load(cluster.url, args)}
+        several = {"setup": f"{args.servers} servers behind nginx, Redis",
+                   **load(cluster.url, args, [s.process.pid for s in cluster.servers])}
         if args.servers > 1:  # a phone on another server than the room's
             several.update(relay_cost(cluster, args.probes))
+    results = [one, several]
+    if args.spread:
+        with Cluster(servers=args.servers) as cluster:
+            results.append({"setup": f"{args.servers} servers, the phones spread over them, relayed",
+                            **load(cluster.url, args, [s.process.pid for s in cluster.servers], name_room=False)})
     several["targets"] = targets({
         "nothing lost or dropped, no errors": several["messages_lost"] == 0 and several["errors"] == 0,
         f"solo guess latency p95 <= {SOLO_P95_MS:g} ms": (several["solo_guess_latency_ms_p95"] or 1e9) <= SOLO_P95_MS,
@@ -146,9 +162,9 @@ def main() -> int:
             (several["classroom_guess_latency_ms_p95"] or 1e9) <= CLASSROOM_P95_MS,
     })
     if args.json:
-        show({"one": one, "several": several}, True)
+        show({"one": one, "several": several, **({"spread": results[2]} if args.spread else {})}, True)
     else:
-        for result in (one, several):
+        for result in results:
             print(f"--- {result['setup']}")
             show(result, False)
     return 0 if all(v == "PASS" for v in several["targets"].values()) else 1

@@ -46,7 +46,13 @@
   }
 
   // --- the connection -------------------------------------------------------------------
-  const socket = io("/classroom", { reconnectionDelayMax: 4000 });
+  function saved() {
+    try { return JSON.parse(localStorage.getItem(STORE) || "null"); } catch { return null; }
+  }
+
+  // The connection names the room (`?room=`: with several servers nginx sends it to the
+  // room's own, docs/serving.md), the last one's until one is created.
+  const socket = io("/classroom", { reconnectionDelayMax: 4000, query: { room: (saved() || {}).code || "" } });
 
   function call(event, payload) {
     return new Promise((resolve) => {
@@ -56,12 +62,8 @@
     });
   }
 
-  function saved() {
-    try { return JSON.parse(localStorage.getItem(STORE) || "null"); } catch { return null; }
-  }
-
   function showRoom(ack) {
-    st.code = ack.code;
+    st.code = socket.io.opts.query.room = ack.code;  // its reconnections go to its server
     $("room-code").textContent = ack.code;
     $("stage-code").textContent = _("Join: %(code)s", { code: ack.code });
     $("qr").innerHTML = ack.qr_svg;  // made by the server (segno): trusted markup

@@ -40,7 +40,15 @@
   }
 
   // --- the canvas --------------------------------------------------------------------------
-  const socket = io("/classroom", { reconnectionDelayMax: 4000 });
+  // The connection names its room (`?room=`: with several servers nginx sends it to the
+  // room's own, docs/serving.md): the QR code link's, or the last room joined here, until
+  // another is typed (then the join reconnects naming it).
+  const typedCode = (text) => text.replace(/\s+/g, "").toUpperCase();
+  const lastRoom = () => { try { return JSON.parse(localStorage.getItem(STORE) || "null"); } catch { return null; } };
+  const socket = io("/classroom", {
+    reconnectionDelayMax: 4000, query: { room: typedCode($("join-code").value) || (lastRoom() || {}).code || "" },
+  });
+  let rerouted = null;  // the join to send once the connection naming its room is up
   const pad = createRoundPad({
     canvas: $("canvas"), board: $("board"), undo: $("btn-undo"), clear: $("btn-clear"), socket, st,
     mayDraw: () => phone.dataset.view === "draw",
@@ -106,11 +114,16 @@
     // With the open dataset toggle's choice (templates/_dataset_toggle.html), as rejoin.
     const payload = { code: $("join-code").value.trim(), nickname: $("join-nickname").value,
                       ...window.DoodleDataset.fields() };
-    socket.timeout(10000).emit("join", payload, (err, ack) => {
+    const join = () => socket.timeout(10000).emit("join", payload, (err, ack) => {
       if (err || !ack) { $("join-error").textContent = _("The server did not answer. Try again."); return; }
       if (!ack.ok) { $("join-error").textContent = MESSAGES[ack.code] || ack.message; return; }
       seated(ack);
     });
+    const room = typedCode(payload.code);
+    if (room === socket.io.opts.query.room && socket.connected) { join(); return; }
+    socket.io.opts.query.room = room;
+    rerouted = join;
+    socket.disconnect().connect();
   });
 
   function rejoin(saved) {
@@ -125,12 +138,15 @@
   }
 
   socket.on("connect", () => {
-    let saved = st.token ? { code: st.code, token: st.token } : null;
-    if (!saved) { try { saved = JSON.parse(localStorage.getItem(STORE) || "null"); } catch { saved = null; } }
-    const wanted = $("join-code").value.trim().toUpperCase();
+    if (rerouted) { const join = rerouted; rerouted = null; join(); return; }
+    const saved = st.token ? { code: st.code, token: st.token } : lastRoom();
+    const wanted = typedCode($("join-code").value);
     if (saved && (!wanted || wanted === saved.code)) rejoin(saved); else view("join-form");
   });
-  socket.on("disconnect", () => { pad.endStroke(); pad.dropPending(); toast(_("Connection lost, reconnecting…")); });
+  socket.on("disconnect", (reason) => {
+    pad.endStroke(); pad.dropPending();
+    if (reason !== "io client disconnect") toast(_("Connection lost, reconnecting…"));  // not a join's reconnect
+  });
 
   // --- rounds --------------------------------------------------------------------------------
   function onRound(r) {

@@ -67,6 +67,16 @@ def test_codes_are_five_characters_easy_to_read_aloud_and_unique():
     assert set("".join(codes)) <= set(ALPHABET) and len(ALPHABET) == 31
 
 
+def test_a_server_of_a_cluster_deals_codes_starting_with_its_own_characters_only():
+    rooms = RoomRegistry(Clock(), random.Random(3), deck=DECK, code_first="AK7")
+    codes = [rooms.create().code for _ in range(100)]
+    assert {c[0] for c in codes} == set("AK7")  # each of its own, no other
+    assert len({c[1:] for c in codes}) > 90  # the rest drawn from the whole alphabet
+    for wrong in ("", "a", "AO", "A1"):
+        with pytest.raises(ValueError, match="first characters"):
+            RoomRegistry(Clock(), deck=DECK, code_first=wrong)
+
+
 def test_a_code_typed_in_lowercase_with_spaces_finds_the_room():
     rooms = registry()
     room = rooms.create()

@@ -11,12 +11,16 @@ import os
 import signal
 import sys
 import time
+import urllib.parse
+import urllib.request
 
 import pytest
 import redis
 import socketio
 
-from browser import phone_page
+from playwright.sync_api import expect
+
+from browser import INK_PIXELS_JS, Finger, desktop_page, phone_page, screenshots_dir
 from conftest import skip_missing_package
 from game.cluster import launch
 from game.cluster import postgres as pg
@@ -194,6 +198,68 @@ def test_a_classroom_plays_across_three_servers(cluster):
     finally:
         for screen in [projector, *phones]:
             screen.sio.disconnect()
+
+
+def test_the_phone_pages_reach_their_room_s_server_through_nginx(cluster, browser):
+    """join.js names the room on its connection (`?room=`) and nginx sends it to the server
+    whose characters the code starts with, the room's: phones by the QR code's link, and a
+    laptop whose student typed the code, join and draw without one event relayed over
+    Redis (each with its own cookie, nginx's hash alone would have spread them)."""
+    projector = Screen(cluster.url)  # no room yet: nginx's hash picks its server
+    relayed = redis.Redis.from_url(cluster.redis_url).pubsub()
+    relayed.psubscribe("doodle:relay:*")
+    pages = []
+    try:
+        code = projector.call("create", {"mode": "race"})["code"]
+        holder = server_of(cluster, "classroom", code)
+        assert code[0] in holder.env["DOODLE_CLASSROOM_CODE_FIRST"]
+        for i, opened in enumerate(("phone", "phone", "phone", "typed on a laptop")):
+            context, page, problems = (desktop_page if "laptop" in opened else phone_page)(browser)
+            pages.append((context, page, problems))
+            if "typed" in opened:
+                page.goto(cluster.url + "/join")
+                page.locator("#join-code").fill(f" {code.lower()} ")
+            else:
+                page.goto(f"{cluster.url}/join/{code}")
+            page.locator("#join-nickname").fill(f"Kid {i}")
+            page.locator("#btn-join").click()
+            expect(page.locator("#wait")).to_be_visible()
+            expect(page.locator("#wait-name")).to_have_text(f"Kid {i}")
+            expect(page.locator("#toast")).not_to_contain_text("Connection lost")  # a join's reconnect is no loss
+        projector.call("configure", {"rounds": 1, "seconds": 20, "words": ["cat"], "mode": "race"})
+        projector.call("start", {})
+        r = projector.events.wait("round", timeout=15)
+        time.sleep(r["starts_in"] + 0.2)
+        for _context, page, _problems in pages[:3]:
+            expect(page.locator("#draw")).to_be_visible()
+            box = page.locator("#canvas").bounding_box()
+            Finger(page).draw([[(box["x"] + box["width"] * (0.2 + 0.06 * j), box["y"] + box["height"] * 0.5, 20 * j)
+                                for j in range(11)]])
+            assert page.evaluate(INK_PIXELS_JS, "#canvas") > 100  # the stroke on the phone's screen
+        pages[0][1].screenshot(path=str(screenshots_dir() / "cluster-phone-routed.png"))
+        inked = lambda: {d["player"] for _n, m in projector.names("mosaic") for d in m["drawings"] if d["strokes"]}
+        deadline = time.monotonic() + 10
+        while len(inked()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(inked()) == 3  # every phone's ink on the projector's mosaic
+        heard = []
+        while (message := relayed.get_message(timeout=0.5)) is not None:
+            heard.append(message)
+        assert heard and heard[0]["type"] == "psubscribe"  # listening all along
+        leaked = [m for m in heard if m["type"] == "pmessage"]
+        assert leaked == [], f"{len(leaked)} events relayed, e.g. {leaked[:2]}"
+        for _context, _page, problems in pages:
+            assert not problems, problems
+        # A room named oddly (unknown, empty, long, not ASCII) goes by the cookie, as any request.
+        for odd in ("", "ZZZZZ", "0OIL1", "x" * 5000, "🙂'\"<>;%00"):
+            query = urllib.parse.urlencode({"EIO": 4, "transport": "polling", "room": odd})
+            with urllib.request.urlopen(f"{cluster.url}/socket.io/?{query}", timeout=10) as answer:
+                assert answer.status == 200 and b'"sid"' in answer.read()
+    finally:
+        relayed.close()
+        projector.sio.disconnect()
+        for context, _page, _problems in pages:
+            context.close()
 
 
 def test_a_classroom_goes_on_when_its_server_is_killed_mid_round(cluster):

@@ -887,7 +887,9 @@ class RoomRegistry:
     `config.join_lockout` seconds, so codes cannot be found by trying them all.
 
     With several servers, a new room's code is used only once `claim(code)` says that no
-    other server has a room by that code.
+    other server has a room by that code, and it starts with one of `code_first`, this
+    server's own characters of ALPHABET: nginx sends a classroom connection that names its
+    room to the server whose characters its code starts with (game/cluster/launch.py).
 
     Lock order: a room's lock, then the registry's."""
 
@@ -895,8 +897,11 @@ class RoomRegistry:
                  categories: Sequence[str] | None = None, config: RoomConfig = RoomConfig(),
                  words_filter: RudeFilter | None = None,
                  names: Mapping[str, Mapping[str, tuple[str, str]]] | None = None,
-                 claim: Callable[[str], bool] = lambda code: True):
+                 claim: Callable[[str], bool] = lambda code: True, code_first: str = ALPHABET):
+        if not code_first or not set(code_first) <= set(ALPHABET):
+            raise ValueError(f"a room code's first characters must be some of {ALPHABET}, got {code_first!r}")
         self._clock = clock
+        self._code_first = code_first
         self._rng = rng or random.SystemRandom()  # codes must not be predictable
         self.deck = list(deck)
         self.categories = list(categories if categories is not None else deck)
@@ -927,13 +932,16 @@ class RoomRegistry:
                 raise GameError(TOO_MANY_ROOMS_FROM_YOU, _(
                     "Too many rooms are open from your address (at most %(max)s): close one before creating another.",
                     max=limit))
-            code = "".join(self._rng.choice(ALPHABET) for _position in range(CODE_LENGTH))
+            code = self._new_code()
             while code in self._rooms or not self._claim(code):
-                code = "".join(self._rng.choice(ALPHABET) for _position in range(CODE_LENGTH))
+                code = self._new_code()
             room = Room(code, mode, self._clock, self.deck, self.categories, self.config, self.words_filter,
                         random.Random(self._rng.random()), self.names, creator=client_key)
             self._rooms[code] = room
         return room
+
+    def _new_code(self) -> str:
+        return self._rng.choice(self._code_first) + "".join(self._rng.choice(ALPHABET) for _i in range(CODE_LENGTH - 1))
 
     def holds(self, code: str) -> bool:
         with self._lock:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import io
 import secrets
+import os
 import socket
 import threading
 import time
@@ -51,7 +52,7 @@ from flask_babel import gettext as _
 from game import i18n
 from game.classroom.modes import MODES, Teach
 from game.classroom.mosaic import Mosaic
-from game.classroom.rules import HOST, KnownWord, Room, RoomConfig, RoomRegistry, UnknownWords, typed_code
+from game.classroom.rules import ALPHABET, HOST, KnownWord, Room, RoomConfig, RoomRegistry, UnknownWords, typed_code
 from game.classroom.text import MAX_NICKNAME, MAX_WORD
 from game.cluster.relay import NoAnswer, Relay
 from game.cluster.snapshot import Codec
@@ -105,6 +106,8 @@ def init_app(app: Flask, model: ModelService, keep: Keep, store: Local | RedisSt
     """Start the classroom's service on `app`; after `socketio.init_app`."""
     for key, value in CONFIG_DEFAULTS.items():
         app.config.setdefault(key, value)
+    # One server of a cluster: the characters its rooms' codes start with (game/cluster/launch.py).
+    app.config.setdefault("CLASSROOM_CODE_FIRST", os.environ.get("DOODLE_CLASSROOM_CODE_FIRST") or ALPHABET)
     classroom = app.extensions["classroom"] = Classroom(app, model, keep, store)
     return classroom
 
@@ -179,7 +182,8 @@ class Classroom:
         self.store = store
         self.registry = RoomRegistry(clock, deck=model.deck, categories=model.categories,
                                      config=RoomConfig(**room_cfg), names=names,
-                                     claim=lambda code: store.reserve(KIND, code) is not False)
+                                     claim=lambda code: store.reserve(KIND, code) is not False,
+                                     code_first=cfg["CLASSROOM_CODE_FIRST"])
         self.codec = Codec(cfg["SECRET_KEY"], {"clock": clock, "filter": self.registry.words_filter,
                                                "reference": model.reference})
         self.snapshot_interval = float(cfg["SNAPSHOT_INTERVAL"])

@@ -6,9 +6,13 @@ production recipe with the same parts.
 
 nginx balances the servers by a cookie it sets on a browser's first request
 (`doodle_server`, a random id): every request of that browser, its Socket.IO handshake,
-polling and WebSocket included, hashes to the same server, while a class's phones, each
-with its own cookie, spread over them all. When a server is down its clients' requests go
-to the next one on the hash ring (`proxy_next_upstream`), where they resume.
+polling and WebSocket included, hashes to the same server. A classroom's connections name
+their room instead (`?room=CODE`, static/join.js and classroom.js): each server deals codes
+starting with its own characters of the alphabet (`code_firsts`), and nginx sends such a
+connection to the server whose characters its code starts with, the room's, so that a class
+plays on one server without relaying its events over Redis. When a server is down its
+clients' requests go to the next one (`proxy_next_upstream`), where they resume, and a
+class's to the server after it, which relays them to whichever server took the room over.
 
     with Cluster(servers=3, folder=Path("/tmp/c")) as cluster:
         cluster.url          # nginx: http://127.0.0.1:PORT
@@ -32,6 +36,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
+from game.classroom.rules import ALPHABET
 from game.cluster import postgres as pg
 
 PACKAGES = {"redis-server": "redis-server", "nginx": "nginx"}  # command -> Debian package
@@ -118,8 +123,22 @@ def listens(port: int) -> Callable[[], bool]:
     return ready
 
 
+def code_firsts(servers: int) -> list[str]:
+    """Each server's characters, that its rooms' codes start with: the alphabet dealt out."""
+    if not 1 <= servers <= len(ALPHABET):
+        raise ValueError(f"servers must be 1 to {len(ALPHABET)}, got {servers}")
+    return [ALPHABET[i::servers] for i in range(servers)]
+
+
 def nginx_config(folder: Path, port: int, servers: list[int]) -> str:
     upstream = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=3s;" for p in servers)
+    # A room's server first, the others after it in turn as backups.
+    rooms = "\n".join(
+        f"    upstream doodle_{i + 1} {{\n" + "\n".join(
+            f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=3s{' backup' if j else ''};"
+            for j, p in enumerate(servers[i:] + servers[:i])) + "\n    }"
+        for i in range(len(servers)))
+    by_room = "\n".join(f'        "~*^[{first}]" doodle_{i + 1};' for i, first in enumerate(code_firsts(len(servers))))
     temp = "\n".join(f"    {kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     return f"""# Written by python -m game cluster.
 daemon off;
@@ -134,15 +153,21 @@ http {{
     map $cookie_doodle_server $doodle_key {{ "" $request_id; default $cookie_doodle_server; }}
     map $cookie_doodle_server $doodle_set_cookie {{ "" "doodle_server=$request_id; Path=/; HttpOnly; SameSite=Lax"; default ""; }}
     map $http_upgrade $connection_upgrade {{ default upgrade; "" close; }}
+    # A classroom connection naming its room: to the server whose characters its code starts with.
+    map $arg_room $doodle_upstream {{
+        default doodle;
+{by_room}
+    }}
     upstream doodle {{
         hash $doodle_key consistent;
 {upstream}
     }}
+{rooms}
     server {{
         listen 127.0.0.1:{port};
         client_max_body_size 1m;
         location / {{
-            proxy_pass http://doodle;
+            proxy_pass http://$doodle_upstream;
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
@@ -173,8 +198,6 @@ class Cluster:
     def __init__(self, servers: int = 3, folder: Path | None = None, port: int | None = None,
                  database_url: str | None = None, server_argv: Callable[[int], list[str]] = default_server,
                  postgres: bool = False):
-        if servers < 1:
-            raise ValueError(f"servers must be at least 1, got {servers}")
         if postgres and database_url:
             raise ValueError("give a database_url or postgres, not both")
         reason = missing() or (pg.unavailable() if postgres else None)
@@ -194,8 +217,8 @@ class Cluster:
         self.redis = Child("redis", [command("redis-server"), "--port", str(redis_port), "--bind", "127.0.0.1",
                                      "--save", "", "--appendonly", "no", "--dir", str(self.folder)],
                            self.folder / "redis.log", listens(redis_port))
-        # The servers' environment (one dict: `start` adds a throwaway PostgreSQL's URL).
-        env = self._env = dict(
+        # The servers' environment (`start` adds a throwaway PostgreSQL's URL to each one's).
+        env = dict(
             os.environ, PYTHONUNBUFFERED="1", DOODLE_REDIS_URL=self.redis_url,
             DOODLE_SECRET_KEY=os.environ.get("DOODLE_SECRET_KEY") or secrets.token_hex(32),
             DOODLE_TRUSTED_PROXIES="1",  # nginx
@@ -205,10 +228,11 @@ class Cluster:
             or f"sqlite:///{self.folder / 'contributions.sqlite3'}")
         env.pop("DOODLE_HOST", None)
         self.servers = []
-        for i in range(servers):
+        for i, first in enumerate(code_firsts(servers)):
             p = free_port()
             self.servers.append(Child(f"server {i + 1}", server_argv(p), self.folder / f"server-{i + 1}.log",
-                                      answers(f"http://127.0.0.1:{p}/healthz"), env=env, url=f"http://127.0.0.1:{p}"))
+                                      answers(f"http://127.0.0.1:{p}/healthz"),
+                                      env={**env, "DOODLE_CLASSROOM_CODE_FIRST": first}, url=f"http://127.0.0.1:{p}"))
         config = self.folder / "nginx.conf"
         config.write_text(nginx_config(self.folder, self.port, [int(s.url.rsplit(":", 1)[1]) for s in self.servers]))
         self.nginx = Child("nginx", [command("nginx"), "-c", str(config), "-p", str(self.folder),
@@ -222,7 +246,9 @@ class Cluster:
                     self.pg = pg.start()
                 except RuntimeError as e:
                     raise ClusterError(f"PostgreSQL did not start: {e}") from None
-                self._env["DATABASE_URL"] = self.pg.create_database("doodle")
+                url = self.pg.create_database("doodle")
+                for server in self.servers:
+                    server.env["DATABASE_URL"] = url
             self.redis.start()
             for server in self.servers:
                 server.start()

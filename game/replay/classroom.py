@@ -60,12 +60,13 @@ class Student(Client):
         self.ink: dict[int, list[tuple]] = {}  # round -> its ink messages (Client.draw's log)
         self.joined = threading.Event()  # set once the join is answered, accepted or not
         self.code: str | None = None
+        self.name_room = True  # connect naming the room, as join.js does
         self.deck: list[str] = []
 
     def join(self) -> None:
         """Join the room `self.code` names (the host's)."""
         try:
-            if not self.connect():
+            if not self.connect(room=self.code if self.name_room else None):
                 return
             ack = self.sio.call("join", {"code": self.code, "nickname": self.nickname}, namespace=NS, timeout=15)
             if not ack or not ack.get("ok"):
@@ -264,10 +265,13 @@ def mosaic_figures(hosts: list[Host], rooms: list[list[Student]],
 
 def replay_classroom(url: str, data: Path, players: int = 2, rooms: int = 1, rounds: int = 6,
                      seconds: float = 20, split: str = "test", per_word: int = 50,
-                     words: list[str] | None = None, seed: int = 0, lessons: int = 0) -> dict[str, Any]:
+                     words: list[str] | None = None, seed: int = 0, lessons: int = 0,
+                     name_room: bool = True) -> dict[str, Any]:
     """`rooms` classrooms of `players` students at once; the figures as a dict. With `lessons`,
     one more room of `players` at the same time teaches the AI that many new words, its
-    students drawing real drawings for each (their ink and errors count with the others')."""
+    students drawing real drawings for each (their ink and errors count with the others').
+    Without `name_room`, phones connect without naming their room (`?room=`), so that
+    behind nginx they spread over the servers as they did before join.js named it."""
     if not data.is_dir():
         raise ReplayError(f"no data folder at {data} (Google's raw ndjson, e.g. ../shared/quickdraw/raw)")
     drawings = load_drawings(data, words or fetch_words(url), split, per_word)
@@ -285,7 +289,7 @@ def replay_classroom(url: str, data: Path, players: int = 2, rooms: int = 1, rou
     for host, students in zip(hosts, classes):
         if host.create():
             for s in students:
-                s.code, s.deck = host.code, host.deck
+                s.code, s.deck, s.name_room = host.code, host.deck, name_room
     everyone = [s for students in classes for s in students if s.code is not None]
     start_all([s.join for s in everyone])
     for s in everyone:

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 CHUNK_MS = 75  # the play page sends ink every 50-100 ms
 MAX_POINTS = 5000  # the server's limit a drawing (docs/protocol.md)
@@ -134,9 +135,11 @@ class Client:
             raise ReplayError(f"expected {name}, got {got} ({payload.get('index', '')})")
         return payload
 
-    def connect(self) -> bool:
+    def connect(self, room: str | None = None) -> bool:
+        """Connect; naming its classroom's `room` as the pages do (`?room=`: nginx's route)."""
         try:
-            self.sio.connect(self.url, namespaces=[self.namespace], transports=["websocket"], wait_timeout=10)
+            self.sio.connect(f"{self.url}?{urlencode({'room': room})}" if room else self.url,
+                             namespaces=[self.namespace], transports=["websocket"], wait_timeout=10)
         except Exception as e:
             self.errors.append(f"connect: {e}")
             return False
