@@ -22,6 +22,7 @@ from playwright.sync_api import expect
 
 from browser import INK_PIXELS_JS, Finger, desktop_page, phone_page, screenshots_dir
 from conftest import skip_missing_package
+from game.classroom.rules import ALPHABET
 from game.cluster import launch
 from game.cluster import postgres as pg
 from game.dataset.store import Store
@@ -77,6 +78,20 @@ STROKE = [[10, 10, 0], [60, 60, 50], [110, 10, 100]]
 
 def ink(game_id: str, round_: int, stroke: int, seq: int) -> dict:
     return {"game_id": game_id, "round": round_, "stroke": stroke, "seq": seq, "points": STROKE}
+
+
+def test_each_server_deals_its_own_share_of_the_code_alphabet_and_nginx_routes_rooms_by_it(tmp_path):
+    firsts = launch.code_firsts(3)
+    assert sorted("".join(firsts)) == sorted(ALPHABET)  # every character, each one server's
+    config = launch.nginx_config(tmp_path, 8000, [8001, 8002, 8003])
+    for i, first in enumerate(firsts):
+        assert f'"~*^[{first}]" doodle_{i + 1};' in config
+    second = config.split("upstream doodle_2 {")[1].split("}")[0].split(";")
+    assert [line.split()[1] for line in second if "server" in line] == ["127.0.0.1:8002", "127.0.0.1:8003", "127.0.0.1:8001"]
+    assert ["backup" in line for line in second if "server" in line] == [False, True, True]
+    for servers in (0, len(ALPHABET) + 1):
+        with pytest.raises(ValueError, match="servers must be 1 to 31"):
+            launch.code_firsts(servers)
 
 
 def test_a_solo_player_whose_server_is_killed_resumes_on_another_within_5_s(cluster):
