@@ -43,7 +43,7 @@
   // The connection names its room (`?room=`: with several servers nginx sends it to the
   // room's own, docs/serving.md): the QR code link's, or the last room joined here, until
   // another is typed (then the join reconnects naming it).
-  const typedCode = (text) => text.replace(/\s+/g, "").toUpperCase();
+  const typedCode = (text) => text.replace(/[\s-]+/g, "").toUpperCase();  // as the server reads it
   const lastRoom = () => { try { return JSON.parse(localStorage.getItem(STORE) || "null"); } catch { return null; } };
   const socket = io("/classroom", {
     reconnectionDelayMax: 4000, query: { room: typedCode($("join-code").value) || (lastRoom() || {}).code || "" },
@@ -67,7 +67,7 @@
   // --- joining -------------------------------------------------------------------------------
 
   function seated(ack) {
-    st.me = ack.player; st.code = ack.code; st.token = ack.token; st.nickname = ack.nickname;
+    st.me = ack.player; st.code = socket.io.opts.query.room = ack.code; st.token = ack.token; st.nickname = ack.nickname;
     try { localStorage.setItem(STORE, JSON.stringify({ code: ack.code, token: ack.token })); } catch { /* ignore */ }
     phone.dataset.player = ack.player;
     const room = ack.room;
@@ -124,6 +124,12 @@
     socket.io.opts.query.room = room;
     rerouted = join;
     socket.disconnect().connect();
+    // A join waiting for its connection says so after as long as an answer may take.
+    setTimeout(() => {
+      if (rerouted !== join) return;
+      rerouted = null;
+      $("join-error").textContent = _("The server did not answer. Try again.");
+    }, 10000);
   });
 
   function rejoin(saved) {

@@ -12,7 +12,8 @@ starting with its own characters of the alphabet (`code_firsts`), and nginx send
 connection to the server whose characters its code starts with, the room's, so that a class
 plays on one server without relaying its events over Redis. When a server is down its
 clients' requests go to the next one (`proxy_next_upstream`), where they resume, and a
-class's to the server after it, which relays them to whichever server took the room over.
+class's to the other servers (its room's backups, in turn), which relay them to whichever
+server took the room over.
 
     with Cluster(servers=3, folder=Path("/tmp/c")) as cluster:
         cluster.url          # nginx: http://127.0.0.1:PORT
@@ -132,7 +133,7 @@ def code_firsts(servers: int) -> list[str]:
 
 def nginx_config(folder: Path, port: int, servers: list[int]) -> str:
     upstream = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=3s;" for p in servers)
-    # A room's server first, the others after it in turn as backups.
+    # A room's server, the others its backups (nginx shares its requests among them in turn).
     rooms = "\n".join(
         f"    upstream doodle_{i + 1} {{\n" + "\n".join(
             f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=3s{' backup' if j else ''};"
@@ -198,6 +199,7 @@ class Cluster:
     def __init__(self, servers: int = 3, folder: Path | None = None, port: int | None = None,
                  database_url: str | None = None, server_argv: Callable[[int], list[str]] = default_server,
                  postgres: bool = False):
+        firsts = code_firsts(servers)
         if postgres and database_url:
             raise ValueError("give a database_url or postgres, not both")
         reason = missing() or (pg.unavailable() if postgres else None)
@@ -228,7 +230,7 @@ class Cluster:
             or f"sqlite:///{self.folder / 'contributions.sqlite3'}")
         env.pop("DOODLE_HOST", None)
         self.servers = []
-        for i, first in enumerate(code_firsts(servers)):
+        for i, first in enumerate(firsts):
             p = free_port()
             self.servers.append(Child(f"server {i + 1}", server_argv(p), self.folder / f"server-{i + 1}.log",
                                       answers(f"http://127.0.0.1:{p}/healthz"),
