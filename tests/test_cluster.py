@@ -292,6 +292,9 @@ def test_a_classroom_goes_on_when_its_server_is_killed_mid_round(cluster):
     try:
         room = projector.call("create", {"mode": "race"})
         code, token = room["code"], room["host_token"]
+        # As the teacher's page once it has its room, its reconnections name it: nginx sends
+        # them to the room's server, and once that one is dead to the others, its backups.
+        projector.sio.connection_url = f"{cluster.url}?room={code}"
         holder = server_of(cluster, "classroom", code)
         others = [s for s in cluster.servers if s is not holder]
         for i in range(8):  # 3 on each other server, 2 on the one that dies with the room
