@@ -11,7 +11,8 @@ events are relayed to the room's server over Redis (game/cluster/relay.py), as b
 pages named their room: that setup is run too, after the other two.
 
 Reported for each setup: the CPU time its servers (their model processes included) spent
-on the load, guess latency p50 / p95 (solo and classroom), rounds dropped,
+on the load, how many classes each server held (a class's server is the one its teacher's
+page reached, so 3 classes on 3 servers often share one), guess latency p50 / p95 (solo and classroom), rounds dropped,
 messages lost (ink the projector never showed, rounds that never came) and errors; and
 the extra cost per message Redis adds: an acknowledged classroom event (`state`) sent
 `--probes` times by a phone on the room's own server and by a phone on another one,
@@ -19,8 +20,10 @@ whose event goes through Redis to the room's server and back.
 
 TARGETS, each printed PASS/FAIL, for the cluster: nothing lost or dropped, no errors, and
 guess latency p95 within the single-server targets (solo 100 ms with 60 players,
-classroom 300 ms with 3 rooms of 40: benchmarks/solo_load.py, classroom_load.py). On a
-2-core machine 3 servers cannot be faster than 1; the load generator shares the cores.
+classroom 300 ms with 3 rooms of 40: benchmarks/solo_load.py, classroom_load.py), under the
+load above and, for solo, under its own target's load too: `--solo-alone` (60) solo players
+alone on the cluster, after the rest. On a 2-core machine 3 servers cannot be faster than
+1; the load generator shares the cores.
 
     python benchmarks/cluster_load.py                      # 20 solo players, 3 rooms of 40, 2 rounds
     python benchmarks/cluster_load.py --spread             # and the phones spread over the servers
@@ -43,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DOODLE_MAX_SOCKETS_PER_ADDRESS", "10000")
 
 from benchmarks._server import RAW, Server, cpu_seconds, show, targets  # noqa: E402
-from game.cluster.launch import Cluster, missing  # noqa: E402
+from game.cluster.launch import Cluster, code_firsts, missing  # noqa: E402
 from game.replay.classroom import replay_classroom  # noqa: E402
 from game.replay.client import ms, timing_figures  # noqa: E402
 from game.replay.solo import replay  # noqa: E402
@@ -73,8 +76,11 @@ def load(url: str, args: argparse.Namespace, servers: list[int], name_room: bool
         t.join()
     used = sum(cpu_seconds(pid) for pid in servers) - used
     s, c = out["solo"], out["classroom"]
+    # Which server holds each class: the one whose characters its code starts with.
+    firsts = code_firsts(len(servers))
     return {
         "servers_cpu_s": round(used, 1),
+        "classrooms_per_server": [sum(1 for code in c["codes"] if code and code[0] in f) for f in firsts],
         "solo_guess_latency_ms_p50": s["guess_latency_ms_p50"], "solo_guess_latency_ms_p95": s["guess_latency_ms_p95"],
         "classroom_guess_latency_ms_p50": c["guess_latency_ms_p50"],
         "classroom_guess_latency_ms_p95": c["guess_latency_ms_p95"],
@@ -131,6 +137,8 @@ def main() -> int:
     p.add_argument("--data", type=Path, default=RAW)
     p.add_argument("--split", default="test")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--solo-alone", type=int, default=60,
+                   help="then as many solo players alone on the cluster, the solo target's own load (0: not)")
     p.add_argument("--spread", action="store_true",
                    help="also run the cluster with the phones not naming their room, spread over the servers")
     p.add_argument("--json", action="store_true")
@@ -150,6 +158,13 @@ def main() -> int:
                    **load(cluster.url, args, [s.process.pid for s in cluster.servers])}
         if args.servers > 1:  # a phone on another server than the room's
             several.update(relay_cost(cluster, args.probes))
+        if args.solo_alone:  # the solo target's own load (benchmarks/solo_load.py's)
+            alone = replay(cluster.url, args.data, players=args.solo_alone, rounds=args.rounds, seconds=args.seconds,
+                           split=args.split, seed=args.seed)
+            several.update({f"{args.solo_alone}_solo_alone_guess_latency_ms_p50": alone["guess_latency_ms_p50"],
+                            f"{args.solo_alone}_solo_alone_guess_latency_ms_p95": alone["guess_latency_ms_p95"],
+                            f"{args.solo_alone}_solo_alone_rounds_dropped": alone["rounds_dropped"],
+                            f"{args.solo_alone}_solo_alone_errors": alone["errors"]})
     results = [one, several]
     if args.spread:
         with Cluster(servers=args.servers) as cluster:
@@ -160,6 +175,10 @@ def main() -> int:
         f"solo guess latency p95 <= {SOLO_P95_MS:g} ms": (several["solo_guess_latency_ms_p95"] or 1e9) <= SOLO_P95_MS,
         f"classroom guess latency p95 <= {CLASSROOM_P95_MS:g} ms":
             (several["classroom_guess_latency_ms_p95"] or 1e9) <= CLASSROOM_P95_MS,
+        **({f"{args.solo_alone} solo players alone: guess latency p95 <= {SOLO_P95_MS:g} ms, nothing dropped":
+            (several[f"{args.solo_alone}_solo_alone_guess_latency_ms_p95"] or 1e9) <= SOLO_P95_MS
+            and several[f"{args.solo_alone}_solo_alone_rounds_dropped"] == 0
+            and several[f"{args.solo_alone}_solo_alone_errors"] == 0} if args.solo_alone else {}),
     })
     if args.json:
         show({"one": one, "several": several, **({"spread": results[2]} if args.spread else {})}, True)

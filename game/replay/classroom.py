@@ -305,7 +305,8 @@ def replay_classroom(url: str, data: Path, players: int = 2, rooms: int = 1, rou
     for t in threads:
         t.join()
     students = [s for c in classes for s in c]
-    result = {"rooms": rooms, "players": players, "players_joined": sum(s.id is not None for s in students),
+    result = {"rooms": rooms, "codes": [h.code for h in hosts[:rooms]], "players": players,
+              "players_joined": sum(s.id is not None for s in students),
               "words": len(drawings), "distinct_drawings": sum(len(v) for v in drawings.values()),
               **round_figures([r for s in students for r in s.rounds], rooms * players * rounds),
               **client_figures([*hosts, *students], time.monotonic() - start),
