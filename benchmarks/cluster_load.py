@@ -101,7 +101,7 @@ def relay_cost(cluster: Cluster, probes: int) -> dict:
 
     host = socketio.Client()
     host.connect(cluster.servers[0].url, namespaces=["/classroom"], transports=["websocket"])
-    code = host.call("create", {}, namespace="/classroom", timeout=10)["code"]
+    code = host.call("create", {"here": True}, namespace="/classroom", timeout=10)["code"]  # on servers[0]
     owner = redis.Redis.from_url(cluster.redis_url).hget(f"doodle:classroom:{code}", "owner").decode()
     assert int(owner.split(":")[1]) == cluster.servers[0].process.pid
     times = {}

@@ -94,6 +94,7 @@ UNKNOWN_WORDS = "unknown_words"  # the teacher's deck names words the model does
 NOT_ENOUGH_PLAYERS = "not_enough_players"
 TOO_MANY_ROOMS = "too_many_rooms"
 TOO_MANY_ROOMS_FROM_YOU = "too_many_rooms_from_you"  # rooms_per_client reached from this address
+ELSEWHERE = "elsewhere"  # several servers: create the room on the one the refusal's `route` names
 
 # Teaching the AI a new word (docs/classroom.md, "Teaching the AI a word").
 MIN_TEACH_DRAWINGS = 3  # fewer, and the AI would learn one child's idea of the word

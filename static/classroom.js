@@ -53,6 +53,7 @@
   // The connection names the room (`?room=`: with several servers nginx sends it to the
   // room's own, docs/serving.md), the last one's until one is created.
   const socket = io("/classroom", { reconnectionDelayMax: 4000, query: { room: (saved() || {}).code || "" } });
+  let moved = null;  // the room to create once the connection to the server named by `elsewhere` is up
 
   function call(event, payload) {
     return new Promise((resolve) => {
@@ -79,6 +80,7 @@
   }
 
   socket.on("connect", async () => {
+    if (moved) { const create = moved; moved = null; create(); return; }
     const s = saved();
     if (st.token || s) {
       const fresh = !st.token;  // this page's first connection: its form is still the defaults
@@ -96,12 +98,29 @@
     view("create");
   });
 
-  socket.on("disconnect", () => { hostPad.endStroke(); hostPad.dropPending(); toast(_("Connection lost, reconnecting…")); });
+  socket.on("disconnect", (reason) => {
+    hostPad.endStroke(); hostPad.dropPending();
+    if (reason !== "io client disconnect") toast(_("Connection lost, reconnecting…"));  // not a move to another server
+  });
 
-  $("btn-create").addEventListener("click", async () => {
+  async function create(here) {
     let key = null;
     try { key = localStorage.getItem(CLASS); } catch { /* ignore */ }
-    const ack = await call("create", key ? { mode: $("create-mode").value, class_token: key } : { mode: $("create-mode").value });
+    const payload = { mode: $("create-mode").value, ...(key ? { class_token: key } : {}), ...(here ? { here } : {}) };
+    const ack = await call("create", payload);
+    if (!ack.ok && ack.code === "elsewhere" && !here) {
+      // Several servers: another holds fewer rooms. Connect there (nginx routes by the
+      // room's first character) and create the room on it.
+      socket.io.opts.query.room = ack.route;
+      const move = moved = () => create(true);
+      socket.disconnect().connect();
+      setTimeout(() => {  // a move whose connection does not come up says so, as a call would
+        if (moved !== move) return;
+        moved = null;
+        $("create-error").textContent = _("The server did not answer.");
+      }, 10000);
+      return;
+    }
     if (!ack.ok) { $("create-error").textContent = ack.message; return; }
     st.token = ack.host_token;
     try {
@@ -110,7 +129,8 @@
     } catch { /* ignore */ }
     $("set-mode").value = $("create-mode").value;
     showRoom(ack);
-  });
+  }
+  $("btn-create").addEventListener("click", () => create(false));
 
   // --- lobby: settings and players -------------------------------------------------------
   function settingsPayload() {

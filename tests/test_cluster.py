@@ -7,7 +7,9 @@ Skipped, in one line naming the packages, without Debian's redis-server and ngin
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -25,6 +27,7 @@ from conftest import skip_missing_package
 from game.classroom.rules import ALPHABET
 from game.cluster import launch
 from game.cluster import postgres as pg
+from game.cluster.store import SERVERS, RedisStore
 from game.dataset.store import Store
 from live_server import ROOT, play_a_round
 
@@ -143,6 +146,7 @@ class Screen:
     """A classroom client (the projector or a phone) on `url`, its events in order."""
 
     def __init__(self, url: str):
+        self.url = url
         self.sio = socketio.Client(reconnection_delay=0.5, reconnection_delay_max=1)
         self.events = Events(self.sio)
         self.sio.on("*", lambda name, data=None: self.events.got.append((name, data)), namespace="/classroom")
@@ -151,6 +155,18 @@ class Screen:
     def call(self, event: str, data: dict) -> dict:
         answer = self.sio.call(event, data, namespace="/classroom", timeout=10)
         assert answer["ok"], (event, answer)
+        return answer
+
+    def create(self, **data) -> dict:
+        """`create`; told `elsewhere`, move as the teacher's page does: reconnect naming the
+        route nginx sends to the server holding the fewest rooms, and create there."""
+        answer = self.sio.call("create", data, namespace="/classroom", timeout=10)
+        if answer.get("code") == "elsewhere":
+            self.sio.disconnect()
+            self.sio.connect(f"{self.url}?room={answer['route']}", transports=["websocket"],
+                             namespaces=["/classroom"], wait_timeout=10)
+            return self.call("create", {**data, "here": True})
+        assert answer["ok"], answer
         return answer
 
     def emit(self, event: str, data: dict) -> None:
@@ -186,7 +202,7 @@ def test_a_classroom_plays_across_three_servers(cluster):
     projector = Screen(cluster.url)
     phones = []
     try:
-        room = projector.call("create", {"mode": "race"})
+        room = projector.create(mode="race")
         code = room["code"]
         holder = server_of(cluster, "classroom", code)
         for i in range(9):
@@ -225,7 +241,7 @@ def test_the_phone_pages_reach_their_room_s_server_through_nginx(cluster, browse
     relayed.psubscribe("doodle:relay:*")
     pages = []
     try:
-        code = projector.call("create", {"mode": "race"})["code"]
+        code = projector.create(mode="race")["code"]
         holder = server_of(cluster, "classroom", code)
         assert code[0] in holder.env["DOODLE_CLASSROOM_CODE_FIRST"]
         # The laptop's last room, gone, was another server's: its page connects there first.
@@ -286,11 +302,68 @@ def test_the_phone_pages_reach_their_room_s_server_through_nginx(cluster, browse
             context.close()
 
 
+def rooms_per_server(cluster) -> dict:
+    """What each live server last announced it holds (a Child -> rooms)."""
+    announced = redis.Redis.from_url(cluster.redis_url).hgetall("doodle:servers")
+    by_pid = {int(k.decode().split(":")[1]): int(v.split()[0]) for k, v in announced.items()}
+    return {s: by_pid[s.process.pid] for s in cluster.servers if s.alive() and s.process.pid in by_pid}
+
+
+def test_the_server_holding_the_fewest_rooms_is_named_and_dead_ones_forgotten(cluster):
+    store = RedisStore(cluster.redis_url, logging.getLogger("test"))
+    announced = redis.Redis.from_url(cluster.redis_url)
+    try:
+        announced.hset(SERVERS, "gone:1:abc", "0 Q")  # a server that died holding none: no lease
+        time.sleep(0.6)
+        counts = rooms_per_server(cluster)
+        fewest = min(counts.values())
+        assert store.emptier(fewest + 1) in {s.env["DOODLE_CLASSROOM_CODE_FIRST"] for s, n in counts.items() if n == fewest}
+        assert not announced.hexists(SERVERS, "gone:1:abc")
+        assert store.emptier(fewest) is None  # none holds fewer: the room stays where it is asked for
+    finally:
+        store.close()
+
+
+def test_a_new_class_goes_to_the_server_holding_the_fewest_rooms(cluster, browser):
+    """The teacher's page reaches the server holding the most rooms (its last room, gone,
+    was that server's): its `create` is sent on to the live server holding the fewest, where
+    the page reconnects and makes the room, its code on the projector."""
+    time.sleep(0.6)  # every server's count as of its last tick
+    counts = rooms_per_server(cluster)
+    crowded = max(counts, key=counts.get)
+    extra = [Screen(crowded.url) for _ in range(2)]  # and two more rooms there
+    context = None
+    try:
+        for screen in extra:
+            screen.call("create", {"mode": "race", "here": True})
+        time.sleep(0.6)
+        counts = rooms_per_server(cluster)
+        assert counts[crowded] > min(counts.values()), counts
+        context, page, problems = desktop_page(browser)
+        context.add_init_script("localStorage.setItem('doodle-lab:classroom-host', JSON.stringify("
+                                f"{{code: '{crowded.env['DOODLE_CLASSROOM_CODE_FIRST'][0]}GONE', token: 'old'}}))")
+        page.goto(cluster.url + "/classroom")
+        page.locator("#btn-create").click()
+        expect(page.locator("#room-code")).to_have_text(re.compile(r"^[A-Z2-9]{5}$"))
+        code = page.locator("#room-code").text_content()
+        holder = server_of(cluster, "classroom", code)
+        assert holder is not crowded and counts[holder] == min(counts.values()), (holder.name, counts)
+        assert code[0] in holder.env["DOODLE_CLASSROOM_CODE_FIRST"]
+        expect(page.locator("#toast")).not_to_contain_text("Connection lost")  # a move is no loss
+        page.screenshot(path=str(screenshots_dir() / "cluster-teacher-moved.png"))
+        assert not problems, problems
+    finally:
+        if context is not None:
+            context.close()
+        for screen in extra:
+            screen.sio.disconnect()
+
+
 def test_a_classroom_goes_on_when_its_server_is_killed_mid_round(cluster):
     projector = Screen(cluster.url)
     phones, rejoined = [], []
     try:
-        room = projector.call("create", {"mode": "race"})
+        room = projector.create(mode="race")
         code, token = room["code"], room["host_token"]
         # As the teacher's page once it has its room, its reconnections name it: nginx sends
         # them to the room's server, and once that one is dead to the others, its backups.
@@ -375,7 +448,7 @@ def test_redis_restarted_under_load(cluster):
             game = sio.call("new_game", {"rounds": 2, "seconds": 30, "words": ["cat", "dog"]}, timeout=10)
             assert game["ok"], game
             solos.append((sio, events, game["game_id"]))
-        room = projector.call("create", {"mode": "race"})
+        room = projector.create(mode="race")
         code = room["code"]
         holder = server_of(cluster, "classroom", code)
         others = [s for s in cluster.servers if s is not holder]

@@ -901,7 +901,7 @@ class RoomRegistry:
         if not code_first or not set(code_first) <= set(ALPHABET):
             raise ValueError(f"a room code's first characters must be some of {ALPHABET}, got {code_first!r}")
         self._clock = clock
-        self._code_first = code_first
+        self.code_first = code_first
         self._rng = rng or random.SystemRandom()  # codes must not be predictable
         self.deck = list(deck)
         self.categories = list(categories if categories is not None else deck)
@@ -941,7 +941,7 @@ class RoomRegistry:
         return room
 
     def _new_code(self) -> str:
-        return self._rng.choice(self._code_first) + "".join(self._rng.choice(ALPHABET) for _i in range(CODE_LENGTH - 1))
+        return self._rng.choice(self.code_first) + "".join(self._rng.choice(ALPHABET) for _i in range(CODE_LENGTH - 1))
 
     def holds(self, code: str) -> bool:
         with self._lock:

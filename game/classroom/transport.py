@@ -61,7 +61,7 @@ from game.dataset.contribute import Consent, Keep, game_consent
 from game.extensions import socketio
 from game.model.service import ModelService
 from game.model.teach import TaughtStore, TaughtWords, model_id
-from game.protocol import BAD_PAYLOAD, CANNOT_TEACH, NO_PLAYER, NO_ROOM, NOT_HOST, SERVER_ERROR, GameError
+from game.protocol import BAD_PAYLOAD, CANNOT_TEACH, ELSEWHERE, NO_PLAYER, NO_ROOM, NOT_HOST, SERVER_ERROR, GameError
 from game.realtime import Dispatcher, Ticker, guarded, integer_field, register
 from game.solo.rules import Game
 
@@ -363,7 +363,17 @@ class Classroom:
     def _create(self, sid: str, data: dict) -> dict:
         # The class's key: the one its teacher's page kept, or a new class's.
         key = _token(data, "class_token") if "class_token" in data else secrets.token_urlsafe(16)
+        # With several servers a new class goes to the one holding the fewest rooms: the page
+        # reconnects naming its route and creates there (`here`: once moved, it stays).
+        if self.store.shared and data.get("here") is not True:
+            route = self.store.emptier(len(self.registry))
+            if route is not None:
+                e = GameError(ELSEWHERE, _("Another server has more room: moving there."))
+                e.details = {"route": route}
+                raise e
         room = self.registry.create(data.get("mode", "race"), _client_key())
+        if self.store.shared:  # at once, not at the next tick: the next teacher's create counts it
+            self.store.announce(self.registry.code_first, len(self.registry))
         self._vacate(sid)  # a room this connection hosted: its teacher is away from now on
         with room.lock:
             words = None
@@ -616,6 +626,7 @@ class Classroom:
                         self._save(room)
         if self.store.shared and now - self._checked_at >= self.snapshot_interval:
             self._checked_at = now
+            self.store.announce(self.registry.code_first, len(self.registry))
             self._save_changed()
             for code, blob in self.store.orphans(KIND) or ():
                 if blob is not None:

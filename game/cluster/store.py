@@ -32,6 +32,7 @@ PREFIX = "doodle:"
 LEASE = 3.0  # seconds a server's lease lasts...
 RENEW = 1.0  # ...renewed this often
 TTL = 3600  # a snapshot nobody saved for an hour is gone (its game expired long before)
+SERVERS = f"{PREFIX}servers"  # server id -> "<rooms it holds> <its route>" (`announce`)
 
 # Save only while owning the entry (or while nobody does); returns 1, or 0 when another owns it.
 # KEYS[2], when given: the kind's index, which `orphans` goes through. Saving renews the
@@ -239,6 +240,30 @@ class RedisStore:
             return None
         return [(found[i].decode(), found[i + 1] or None) for i in range(0, len(found), 2)]
 
+    # --- where new rooms go ------------------------------------------------------------
+
+    def announce(self, route: str, rooms: int) -> None:
+        """Tell the other servers how many rooms this one holds, and its route (the
+        characters its rooms' codes start with, which nginx sends a connection by)."""
+        self._call("announce", lambda: self.redis.hset(SERVERS, self.server_id, f"{rooms} {route}"))
+
+    def emptier(self, rooms: int) -> str | None:
+        """The route of the live server holding the fewest rooms, if it holds fewer than
+        `rooms` (this server's count); None otherwise, or when Redis is unreachable."""
+        def call():
+            servers = {k.decode(): v.decode().split(" ", 1) for k, v in self.redis.hgetall(SERVERS).items()}
+            others = [s for s in servers if s != self.server_id]
+            pipe = self.redis.pipeline(transaction=False)
+            for server in others:
+                pipe.exists(f"{PREFIX}lease:{server}")
+            leases = dict(zip(others, pipe.execute()))
+            live = [s for s in others if leases[s]]
+            if len(live) < len(others):  # servers gone (a lease missing for a moment is announced again)
+                self.redis.hdel(SERVERS, *(s for s in others if not leases[s]))
+            return min(((int(servers[s][0]), servers[s][1]) for s in live), default=None)
+        fewest = self._call("emptier", call)
+        return fewest[1] if fewest is not None and fewest[0] < rooms else None
+
     # --- the lease ---------------------------------------------------------------------
 
     def _renew(self) -> None:
@@ -254,6 +279,7 @@ class RedisStore:
         self._stop.set()
         self._thread.join(RENEW + 3)
         self._call("lease", lambda: self.redis.delete(self._lease))
+        self._call("announce", lambda: self.redis.hdel(SERVERS, self.server_id))
         self.redis.close()
 
 

@@ -144,6 +144,11 @@ class Host(Client):
             if not self.connect():
                 return False
             ack = self.sio.call("create", {"mode": "race"}, namespace=NS, timeout=15)
+            if ack and ack.get("code") == "elsewhere":  # another server holds fewer rooms: as the page, move
+                self.sio.disconnect()
+                if not self.connect(room=ack["route"]):
+                    return False
+                ack = self.sio.call("create", {"mode": "race", "here": True}, namespace=NS, timeout=15)
             if not ack or not ack.get("ok"):
                 raise ReplayError(f"create refused: {ack}")
             self.code = ack["code"]
