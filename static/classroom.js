@@ -107,20 +107,26 @@
     let key = null;
     try { key = localStorage.getItem(CLASS); } catch { /* ignore */ }
     const payload = { mode: $("create-mode").value, ...(key ? { class_token: key } : {}), ...(here ? { here } : {}) };
+    $("btn-create").disabled = true;  // one room a click, moves included
+    $("create-error").textContent = "";
     const ack = await call("create", payload);
     if (!ack.ok && ack.code === "elsewhere" && !here) {
       // Several servers: another holds fewer rooms. Connect there (nginx routes by the
       // room's first character) and create the room on it.
+      const before = socket.io.opts.query.room;
       socket.io.opts.query.room = ack.route;
       const move = moved = () => create(true);
       socket.disconnect().connect();
       setTimeout(() => {  // a move whose connection does not come up says so, as a call would
         if (moved !== move) return;
         moved = null;
+        socket.io.opts.query.room = before;  // the next try goes where the last one did
+        $("btn-create").disabled = false;
         $("create-error").textContent = _("The server did not answer.");
       }, 10000);
       return;
     }
+    $("btn-create").disabled = false;
     if (!ack.ok) { $("create-error").textContent = ack.message; return; }
     st.token = ack.host_token;
     try {

@@ -304,16 +304,22 @@ def test_the_phone_pages_reach_their_room_s_server_through_nginx(cluster, browse
 
 def rooms_per_server(cluster) -> dict:
     """What each live server last announced it holds (a Child -> rooms)."""
-    announced = redis.Redis.from_url(cluster.redis_url).hgetall("doodle:servers")
-    by_pid = {int(k.decode().split(":")[1]): int(v.split()[0]) for k, v in announced.items()}
-    return {s: by_pid[s.process.pid] for s in cluster.servers if s.alive() and s.process.pid in by_pid}
+    live = {str(s.process.pid): s for s in cluster.servers if s.alive()}
+    announced = redis.Redis.from_url(cluster.redis_url).hgetall(SERVERS)
+    return {live[pid]: int(v.split()[0]) for k, v in announced.items()
+            if (pid := k.decode(errors="replace").split(":")[1]) in live}
 
 
 def test_the_server_holding_the_fewest_rooms_is_named_and_dead_ones_forgotten(cluster):
     store = RedisStore(cluster.redis_url, logging.getLogger("test"))
     announced = redis.Redis.from_url(cluster.redis_url)
     try:
-        announced.hset(SERVERS, "gone:1:abc", "0 Q")  # a server that died holding none: no lease
+        # Each would come first if counted: a dead server's (no lease), a stuck one's (its
+        # lease renewed, its count 10 s old), and one that is no announcement at all.
+        announced.hset(SERVERS, "gone:1:abc", f"0 2 {time.time():.3f}")
+        for fake, value in (("stuck:2:abc", f"0 2 {time.time() - 10:.3f}"), ("odd:3:abc", b"\xff 2")):
+            announced.set(f"doodle:lease:{fake}", 1, px=5000)
+            announced.hset(SERVERS, fake, value)
         time.sleep(0.6)
         counts = rooms_per_server(cluster)
         fewest = min(counts.values())
@@ -321,24 +327,48 @@ def test_the_server_holding_the_fewest_rooms_is_named_and_dead_ones_forgotten(cl
         assert not announced.hexists(SERVERS, "gone:1:abc")
         assert store.emptier(fewest) is None  # none holds fewer: the room stays where it is asked for
     finally:
+        announced.hdel(SERVERS, "stuck:2:abc", "odd:3:abc")
         store.close()
+
+
+def crowd(cluster) -> tuple[launch.Child, list[Screen], dict]:
+    """Two more rooms on the server holding the most: it, their hosts, and every server's count."""
+    time.sleep(0.6)  # every server's count as of its last tick
+    counts = rooms_per_server(cluster)
+    crowded = max(counts, key=counts.get)
+    extra = [Screen(crowded.url) for _ in range(2)]
+    for screen in extra:
+        screen.call("create", {"mode": "race", "here": True})
+    time.sleep(0.6)
+    counts = rooms_per_server(cluster)
+    assert counts[crowded] > min(counts.values()), counts
+    return crowded, extra, counts
+
+
+def test_a_server_holding_more_rooms_sends_the_teacher_s_create_on_to_the_emptiest(cluster):
+    crowded, extra, counts = crowd(cluster)
+    teacher = Screen(crowded.url)
+    emptiest = {s.env["DOODLE_CLASSROOM_CODE_FIRST"] for s, n in counts.items() if n == min(counts.values())}
+    try:
+        for data in ({"mode": "race"}, {"here": 1}, {"here": "yes"}, {"here": None}):
+            answer = teacher.sio.call("create", data, namespace="/classroom", timeout=10)
+            assert answer["ok"] is False and answer["code"] == "elsewhere" and answer["route"] in emptiest, answer
+        time.sleep(0.6)
+        assert rooms_per_server(cluster)[crowded] == counts[crowded]  # refused: no room made
+        code = teacher.call("create", {"mode": "race", "here": True})["code"]  # here: where it is asked for
+        assert server_of(cluster, "classroom", code) is crowded
+    finally:
+        for screen in [teacher, *extra]:
+            screen.sio.disconnect()
 
 
 def test_a_new_class_goes_to_the_server_holding_the_fewest_rooms(cluster, browser):
     """The teacher's page reaches the server holding the most rooms (its last room, gone,
     was that server's): its `create` is sent on to the live server holding the fewest, where
     the page reconnects and makes the room, its code on the projector."""
-    time.sleep(0.6)  # every server's count as of its last tick
-    counts = rooms_per_server(cluster)
-    crowded = max(counts, key=counts.get)
-    extra = [Screen(crowded.url) for _ in range(2)]  # and two more rooms there
+    crowded, extra, counts = crowd(cluster)
     context = None
     try:
-        for screen in extra:
-            screen.call("create", {"mode": "race", "here": True})
-        time.sleep(0.6)
-        counts = rooms_per_server(cluster)
-        assert counts[crowded] > min(counts.values()), counts
         context, page, problems = desktop_page(browser)
         context.add_init_script("localStorage.setItem('doodle-lab:classroom-host', JSON.stringify("
                                 f"{{code: '{crowded.env['DOODLE_CLASSROOM_CODE_FIRST'][0]}GONE', token: 'old'}}))")

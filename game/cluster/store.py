@@ -32,7 +32,7 @@ PREFIX = "doodle:"
 LEASE = 3.0  # seconds a server's lease lasts...
 RENEW = 1.0  # ...renewed this often
 TTL = 3600  # a snapshot nobody saved for an hour is gone (its game expired long before)
-SERVERS = f"{PREFIX}servers"  # server id -> "<rooms it holds> <its route>" (`announce`)
+SERVERS = f"{PREFIX}servers"  # server id -> "<rooms it holds> <its route> <when>" (`announce`)
 
 # Save only while owning the entry (or while nobody does); returns 1, or 0 when another owns it.
 # KEYS[2], when given: the kind's index, which `orphans` goes through. Saving renews the
@@ -245,22 +245,32 @@ class RedisStore:
     def announce(self, route: str, rooms: int) -> None:
         """Tell the other servers how many rooms this one holds, and its route (the
         characters its rooms' codes start with, which nginx sends a connection by)."""
-        self._call("announce", lambda: self.redis.hset(SERVERS, self.server_id, f"{rooms} {route}"))
+        self._call("announce", lambda: self.redis.hset(SERVERS, self.server_id, f"{rooms} {route} {time.time():.3f}"))
 
     def emptier(self, rooms: int) -> str | None:
         """The route of the live server holding the fewest rooms, if it holds fewer than
-        `rooms` (this server's count); None otherwise, or when Redis is unreachable."""
+        `rooms` (this server's count); None otherwise, or when Redis is unreachable. A
+        server counts while its lease lasts and its count is recent (one whose lease is
+        renewed while its rooms' work is stuck stops announcing); an entry that does not
+        read as one is passed over."""
         def call():
-            servers = {k.decode(): v.decode().split(" ", 1) for k, v in self.redis.hgetall(SERVERS).items()}
-            others = [s for s in servers if s != self.server_id]
+            announced = {k.decode(errors="replace"): v for k, v in self.redis.hgetall(SERVERS).items()}
+            others = [s for s in announced if s != self.server_id]
             pipe = self.redis.pipeline(transaction=False)
             for server in others:
                 pipe.exists(f"{PREFIX}lease:{server}")
             leases = dict(zip(others, pipe.execute()))
-            live = [s for s in others if leases[s]]
-            if len(live) < len(others):  # servers gone (a lease missing for a moment is announced again)
+            if not all(leases.values()):  # servers gone (a lease missing for a moment is announced again)
                 self.redis.hdel(SERVERS, *(s for s in others if not leases[s]))
-            return min(((int(servers[s][0]), servers[s][1]) for s in live), default=None)
+            counts = []
+            for server in others:
+                try:
+                    held, route, at = announced[server].decode().split(" ")
+                    if leases[server] and time.time() - float(at) < LEASE:
+                        counts.append((int(held), route))
+                except ValueError:  # UnicodeDecodeError included: not a server's announcement
+                    continue
+            return min(counts, default=None)
         fewest = self._call("emptier", call)
         return fewest[1] if fewest is not None and fewest[0] < rooms else None
 
