@@ -26,8 +26,9 @@ def bank_and_word(rng: np.random.Generator) -> tuple[Reference, np.ndarray, np.n
         return z - np.log(np.exp(z).sum(1, keepdims=True))
 
     bank_logits = logits(bank)
+    # A taught row's cosine worth 5 logits, about what the shipped model's bank gives it.
     reference = Reference(bank.astype(np.float32), bank_logits.max(1), teach.logsumexp(bank_logits),
-                          bank.mean(0), scale=20.0)
+                          bank.mean(0), scale=5.0 / teach.PROTOTYPE_SCALE)
     return reference, word, logits(word)
 
 

@@ -254,7 +254,7 @@ def test_lite0_trains_and_its_served_file_computes_what_its_checkpoint_does(quic
 def test_an_ensemble_serves_its_members_log_probabilities_averaged(short_run, quickdraw_dir, tmp_path):
     """Two networks trained apart, joined by `python -m training ensemble`: one checkpoint and one
     ONNX file whose logits are the mean of the members' log-probabilities (each at its one-view
-    temperature) over the ensemble's own, whose embedding is the first member's, read back as
+    temperature) over the ensemble's own, whose embedding is the members' side by side, read back as
     an ensemble, with a card that says how to make each part. Bad joins are refused first."""
     import torch
     from training import ensemble
@@ -303,9 +303,14 @@ def test_an_ensemble_serves_its_members_log_probabilities_averaged(short_run, qu
         outs = [WithEmbedding(m)(x) for m, _ in members]
     mean = sum(torch.log_softmax(z / float(m["one_view_temperature"]), 1) for (z, _), (_, m) in zip(outs, members)) / 2
     assert np.abs(logits * clf.one_view_temperature - mean.numpy()).max() <= 1e-3
-    assert np.abs(embeddings - outs[0][1].numpy()).max() <= 1e-3
+    # As loaded, each member's embedding at weight 1, side by side.
+    assert np.abs(embeddings - torch.cat([e for _, e in outs], 1).numpy()).max() <= 1e-3
     with np.load(out.with_suffix(".reference.npz")) as bank:
-        assert bank["embeddings"].shape[1] == embeddings.shape[1] == outs[0][1].shape[1]
+        assert bank["embeddings"].shape[1] == embeddings.shape[1] == sum(e.shape[1] for _, e in outs)
+        # The served file weighs them to equal shares of the bank's centred length.
+        parts = np.split(bank["embeddings"].astype(np.float32), [outs[0][1].shape[1]], axis=1)
+        lengths = [np.linalg.norm(p - p.mean(0), axis=1).mean() for p in parts]
+        assert lengths[0] == pytest.approx(lengths[1], rel=0.2) and 0.4 < lengths[0] < 0.8
 
     card = write(out.with_suffix(".onnx"), run(out.with_suffix(".onnx"), quickdraw_dir, ",".join(WORDS),
                                                tmp_path / "eval")).read_text()

@@ -104,7 +104,7 @@ def _members_lines(members: list[dict], arch: dict, outputs: int) -> list[str]:
     return [
         f"An ensemble of {len(members)} networks trained apart (`python -m training ensemble`): the mean of their",
         "log-probabilities, each at its own one-view temperature, as the logits. The embedding that teaching a new",
-        "word reads is the first network's.",
+        "word reads is the networks' side by side, each weighed to an equal share on the reference drawings.",
         "",
         *[f"{i + 1}. `{m['file']}`: " + _architecture_sentence(a, outputs)
           for i, (m, a) in enumerate(zip(members, arch["members"]))],
@@ -190,7 +190,7 @@ def write(model_path: Path, report: dict) -> Path:
            f"(`{member_file(model_path, 0).name}`, `{member_file(model_path.with_suffix('.safetensors'), 0).name}`, ...)."]
           if "members" in meta else []),
         "The ONNX file's second output is the embedding the",
-        ("first network's logits" if "members" in meta else "logits") + " are read from, which teaching a new word reads, "
+        ("networks' logits" if "members" in meta else "logits") + " are read from, which teaching a new word reads, "
         "with the reference bank",
         f"`{model_path.with_suffix('.reference.npz').name}` (held-out validation drawings' embeddings) beside it.",
         "",

@@ -4,8 +4,8 @@
     python -m training ensemble --members a.safetensors b.safetensors --out data/models/doodle-ensemble.safetensors
 
 The members keep their weights; the ensemble's temperatures are fitted on the validation split
-as `train` fits a model's, and its reference bank is written beside it. The first member's
-embedding is the one teaching a new word reads (game/model/teach.py).
+as `train` fits a model's, and its reference bank is written beside it. Teaching a new word
+(game/model/teach.py) reads the members' embeddings side by side, each given an equal share.
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def ensemble(members: list[Path], out: Path, data_dir: Path, log=print) -> Path:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--members", nargs="+", required=True, metavar="CHECKPOINT",
-                        help="trained checkpoints (.safetensors), the first one's embedding teaches new words")
+                        help="trained checkpoints (.safetensors)")
     parser.add_argument("--out", required=True, help="the ensemble's checkpoint (.safetensors); its .onnx goes beside it")
     parser.add_argument("--data", default=str(data.DEFAULT_DATA), help="Quick, Draw! data folder (its validation split)")
 

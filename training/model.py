@@ -6,7 +6,7 @@ Training and calibration work on the checkpoint (`<name>.safetensors`: weights a
 the same metadata), which `game.model.classifier` runs with onnxruntime, without torch, on each drawing and
 its mirror (`MirrorViews` is that function in torch). The served model has two outputs: the
 logits, and the pooled features the last layer reads them from ("embedding"; an ensemble's
-first network's), from which a classroom teaches the AI a new word (game/model/teach.py);
+networks' side by side), from which a classroom teaches the AI a new word (game/model/teach.py);
 `write_reference` saves beside it the reference drawings' embeddings that teaching calibrates
 against (`<name>.reference.npz`). An ensemble keeps each member's weights in files of their own
 (`<name>.member<i>.safetensors`, `<name>.member<i>.onnx.data`: ONNX external data), so that no
@@ -75,12 +75,27 @@ class PhotoInput(torch.nn.Module):
 class Ensemble(torch.nn.Module):
     """Networks trained apart, served as one (`python -m training ensemble`): the mean of their
     log-probabilities, each at its own one-view temperature, as the logits (networks that err
-    on different drawings err less together); the embedding is the first member's."""
+    on different drawings err less together); the embedding is the members' side by side, each
+    weighed by `embedding_weights` (`weigh_embeddings`)."""
 
     def __init__(self, members: list[torch.nn.Module], temperatures: list[float] | None = None):
         super().__init__()
         self.members = torch.nn.ModuleList(members)
         self.register_buffer("temperatures", torch.tensor(temperatures or [1.0] * len(members)))
+        # Not saved: the served file is exported with the weights weigh_embeddings sets then.
+        self.register_buffer("embedding_weights", torch.ones(len(members)), persistent=False)
+
+    @torch.no_grad()
+    def weigh_embeddings(self, x: torch.Tensor) -> None:
+        """Weights that give each member's embedding an equal share of the served one on the
+        bitmaps `x`: one over its mean centred length, over sqrt(members). A new word is then
+        taught on every network's features: the pretrained lite0's tell apart words that the
+        networks never saw better than the ResNet's alone (benchmarks/teach_word.py)."""
+        lengths = []
+        for m in self.members:
+            e = logits_and_embedding(m.eval(), x)[1]
+            lengths.append(torch.linalg.vector_norm(e - e.mean(0), dim=1).mean())
+        self.embedding_weights = 1.0 / (torch.stack(lengths) * len(self.members) ** 0.5)
 
     def combine(self, logits: list[torch.Tensor]) -> torch.Tensor:
         return torch.stack([torch.log_softmax(z / self.temperatures[i], dim=1) for i, z in enumerate(logits)]).mean(0)
@@ -126,7 +141,7 @@ class MirrorViews(torch.nn.Module):
 
 class WithEmbedding(torch.nn.Module):
     """The served network: (logits, embedding), the embedding being the pooled features the
-    classifier layer reads (an ensemble's first network's), the logits exactly the model's."""
+    classifier layer reads (an ensemble's networks', weighed), the logits exactly the model's."""
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
@@ -138,20 +153,23 @@ class WithEmbedding(torch.nn.Module):
 
 def logits_and_embedding(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The served outputs of `model` for `x`: its logits and the embedding they are read from
-    (an ensemble's: its combined logits and its first member's embedding)."""
+    (an ensemble's: its combined logits and its members' embeddings side by side, weighed)."""
     if isinstance(model, Ensemble):
         outputs = [logits_and_embedding(m, x) for m in model.members]
-        return model.combine([logits for logits, _ in outputs]), outputs[0][1]
+        return (model.combine([logits for logits, _ in outputs]),
+                torch.cat([e * model.embedding_weights[i] for i, (_, e) in enumerate(outputs)], dim=1))
     embedding = model.forward_head(model.forward_features(x), pre_logits=True)
     return model.get_classifier()(embedding), embedding
 
 
-def embedding_rows(model: torch.nn.Module) -> torch.Tensor:
-    """The weight rows that read the logits from the embedding; an ensemble's first member's
-    over its temperature, the units of the ensemble's logits where its members agree."""
+def embedding_parts(model: torch.nn.Module) -> list[tuple[np.ndarray, float]]:
+    """Each part of the served embedding: the weight rows that read logits from it and the
+    weight it is served at; an ensemble's members' rows over their temperatures (the units of
+    the ensemble's logits where its members agree), in the embedding's order."""
     if isinstance(model, Ensemble):
-        return embedding_rows(model.members[0]) / model.temperatures[0]
-    return model.get_classifier().weight.detach()
+        return [(rows / float(model.temperatures[i]), float(model.embedding_weights[i]))
+                for i, m in enumerate(model.members) for rows, _ in embedding_parts(m)]
+    return [(model.get_classifier().weight.detach().numpy(), 1.0)]
 
 
 def bitmaps_to_tensor(bitmaps) -> torch.Tensor:
@@ -332,6 +350,8 @@ def export_served(model: torch.nn.Module, served: Path, meta: dict[str, str], va
     """The served model at `served`, quantized on a quarter of the reference bank's drawings of
     `val`, and the bank beside it, computed by the served model; returns `served`."""
     x, labels = reference_rows(val)
+    if isinstance(model, Ensemble):
+        model.weigh_embeddings(x)
     export_onnx(model, served, meta, calibration=x[::4])
     write_reference(model, served, x, labels)
     return served
@@ -358,13 +378,16 @@ def write_reference(model: torch.nn.Module, served: Path, x: torch.Tensor, label
     them, their labels, top calibrated logit and logsumexp, the bank's mean embedding, and `scale`, what a
     cosine between a centred embedding and a taught word's prototype is worth in calibrated
     logits: a weight row of `model`'s own mean length, applied to an embedding of the mean
-    centred length (the imprinting of Qi et al. 2018)."""
+    centred length (the imprinting of Qi et al. 2018); an ensemble's, its members' mean."""
     clf = DoodleClassifier.load(served, mirror_up_to=None)
     logits, embeddings = clf.logits((x * 255).round().to(torch.uint8).numpy().reshape(len(x), -1))
     mean = embeddings.mean(axis=0)
-    weight = embedding_rows(model).numpy()
-    scale = float(np.linalg.norm(weight, axis=1).mean() * np.linalg.norm(embeddings - mean, axis=1).mean()
-                  / clf.temperature)
+    worth, start = [], 0
+    for rows, weight in embedding_parts(model):
+        part = embeddings[:, start:start + rows.shape[1]] / weight
+        start += rows.shape[1]
+        worth.append(np.linalg.norm(rows, axis=1).mean() * np.linalg.norm(part - part.mean(axis=0), axis=1).mean())
+    scale = float(np.mean(worth) / clf.temperature)
     path = reference_path(served)
     np.savez_compressed(path, embeddings=embeddings.astype(np.float16), labels=labels,
                         top_logits=logits.max(axis=1).astype(np.float32), logsumexp=logsumexp(logits).astype(np.float32),
