@@ -9,7 +9,7 @@
   const STORE = "doodle-lab:classroom-host";  // localStorage: {code, host_token}
   // The class's key: its taught words come back with each room this page creates.
   const CLASS = "doodle-lab:classroom-class";
-  const { createRoundPad, drawMini, hasInk } = window.DoodleSketch;
+  const { createRoundPad, drawMini, hasInk, rerouter } = window.DoodleSketch;
   // Words arrive as English ids: `name` says them in the page's language (static/i18n.js).
   const { _, ngettext, word: name, number } = window.DoodleI18n;
   const $ = (id) => document.getElementById(id);
@@ -53,7 +53,7 @@
   // The connection names the room (`?room=`: with several servers nginx sends it to the
   // room's own, docs/serving.md), the last one's until one is created.
   const socket = io("/classroom", { reconnectionDelayMax: 4000, query: { room: (saved() || {}).code || "" } });
-  let moved = null;  // the room to create once the connection to the server named by `elsewhere` is up
+  const reroute = rerouter(socket);  // a create waits for the connection to the server `elsewhere` named
 
   function call(event, payload) {
     return new Promise((resolve) => {
@@ -80,7 +80,7 @@
   }
 
   socket.on("connect", async () => {
-    if (moved) { const create = moved; moved = null; create(); return; }
+    if (reroute.connected()) return;
     const s = saved();
     if (st.token || s) {
       const fresh = !st.token;  // this page's first connection: its form is still the defaults
@@ -114,16 +114,11 @@
       // Several servers: another holds fewer rooms. Connect there (nginx routes by the
       // room's first character) and create the room on it.
       const before = socket.io.opts.query.room;
-      socket.io.opts.query.room = ack.route;
-      const move = moved = () => create(true);
-      socket.disconnect().connect();
-      setTimeout(() => {  // a move whose connection does not come up says so, as a call would
-        if (moved !== move) return;
-        moved = null;
+      reroute.go(ack.route, () => create(true), () => {  // as a call that got no answer
         socket.io.opts.query.room = before;  // the next try goes where the last one did
         $("btn-create").disabled = false;
         $("create-error").textContent = _("The server did not answer.");
-      }, 10000);
+      });
       return;
     }
     $("btn-create").disabled = false;

@@ -6,7 +6,7 @@
   "use strict";
 
   const STORE = "doodle-lab:classroom-player";  // localStorage: {code, token}
-  const { createRoundPad } = window.DoodleSketch;
+  const { createRoundPad, rerouter } = window.DoodleSketch;
   // Words arrive as English ids: `name` says them in the page's language (static/i18n.js).
   const { _, ngettext, word: name } = window.DoodleI18n;
   const $ = (id) => document.getElementById(id);
@@ -48,7 +48,7 @@
   const socket = io("/classroom", {
     reconnectionDelayMax: 4000, query: { room: typedCode($("join-code").value) || (lastRoom() || {}).code || "" },
   });
-  let rerouted = null;  // the join to send once the connection naming its room is up
+  const reroute = rerouter(socket);  // a typed code's join waits for the connection naming its room
   const pad = createRoundPad({
     canvas: $("canvas"), board: $("board"), undo: $("btn-undo"), clear: $("btn-clear"), socket, st,
     mayDraw: () => phone.dataset.view === "draw",
@@ -121,15 +121,7 @@
     });
     const room = typedCode(payload.code);
     if (room === socket.io.opts.query.room && socket.connected) { join(); return; }
-    socket.io.opts.query.room = room;
-    rerouted = join;
-    socket.disconnect().connect();
-    // A join waiting for its connection says so after as long as an answer may take.
-    setTimeout(() => {
-      if (rerouted !== join) return;
-      rerouted = null;
-      $("join-error").textContent = _("The server did not answer. Try again.");
-    }, 10000);
+    reroute.go(room, join, () => { $("join-error").textContent = _("The server did not answer. Try again."); });
   });
 
   function rejoin(saved) {
@@ -144,7 +136,7 @@
   }
 
   socket.on("connect", () => {
-    if (rerouted) { const join = rerouted; rerouted = null; join(); return; }
+    if (reroute.connected()) return;
     const saved = st.token ? { code: st.code, token: st.token } : lastRoom();
     const wanted = typedCode($("join-code").value);
     if (saved && (!wanted || wanted === saved.code)) rejoin(saved); else view("join-form");

@@ -1,6 +1,6 @@
 // Doodle Lab: the drawing canvas shared by the solo game (play.js) and the classroom's
 // phones (join.js) and projector (classroom.js). A plain script: it defines
-// window.DoodleSketch = { createPad, createRoundPad, drawMini, strokePath, hasInk, toaster, ... }.
+// window.DoodleSketch = { createPad, createRoundPad, drawMini, strokePath, hasInk, toaster, rerouter, ... }.
 //
 // createPad: a touch/mouse/pen canvas that keeps the drawing in "drawing space" (the
 // canvas's CSS px when the round started; after a resize the drawing is fitted, centred,
@@ -331,7 +331,35 @@
     };
   }
 
+  // A classroom connection names its room (`?room=`: with several servers nginx routes it to
+  // the room's server, docs/serving.md). `rerouter(socket)`: go(room, then, onTimeout)
+  // reconnects naming `room` and calls `then()` once it is up, or `onTimeout()` if it is not
+  // within 10 s (as long as an answer may take); the page's "connect" handler first calls
+  // connected(), true when it ran a reroute's `then` (the handler stops there).
+  function rerouter(socket) {
+    let pending = null;
+    return {
+      go(room, then, onTimeout) {
+        socket.io.opts.query.room = room;
+        const mine = pending = then;
+        socket.disconnect().connect();
+        setTimeout(() => {
+          if (pending !== mine) return;
+          pending = null;
+          onTimeout();
+        }, 10000);
+      },
+      connected() {
+        if (!pending) return false;
+        const then = pending;
+        pending = null;
+        then();
+        return true;
+      },
+    };
+  }
+
   window.DoodleSketch = Object.freeze({
-    createPad, createRoundPad, drawMini, strokePath, hasInk, strokeTime, firstTime, toaster, INK, LINE_WIDTH,
+    createPad, createRoundPad, drawMini, strokePath, hasInk, strokeTime, firstTime, toaster, rerouter, INK, LINE_WIDTH,
   });
 })();

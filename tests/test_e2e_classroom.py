@@ -682,3 +682,28 @@ def test_teaching_the_ai_a_word(shipped_model_server, browser):
     expect(projector.locator("#taught")).to_have_text("axolotl")
     projector.locator("#teach").screenshot(path=str(shots / "classroom-teach-lobby.png"))
     assert not problems, problems
+
+
+def test_a_join_whose_connection_does_not_come_up_says_so_and_the_next_try_joins(server, browser):
+    """A typed code makes the page reconnect naming its room (its server, with several,
+    docs/serving.md) before it joins. With the server out of reach meanwhile, the phone says
+    so after 10 s instead of waiting silently; once it is back, Join seats the student."""
+    problems: list[str] = []
+    projector = watch(browser.new_context(**PROJECTOR).new_page(), problems, "projector")
+    code = create_room(projector, server)
+    phone = watch(browser.new_context(**PHONE).new_page(), [], "phone")  # its failed requests are the point
+    phone.goto(f"{server}/join")
+    expect(phone.locator("#join-form")).to_be_visible()
+    phone.route("**/socket.io/**", lambda route: route.abort())  # every new connection fails
+    phone.locator("#join-code").fill(code.lower())
+    phone.locator("#join-nickname").fill("Dee")
+    phone.locator("#btn-join").tap()
+    expect(phone.locator("#join-error")).to_have_text("The server did not answer. Try again.", timeout=20_000)
+    expect(phone.locator("#wait")).to_be_hidden()
+    phone.screenshot(path=str(screenshots_dir() / "join-no-answer.png"))
+    phone.unroute("**/socket.io/**")
+    phone.locator("#btn-join").tap()
+    expect(phone.locator("#wait")).to_be_visible(timeout=20_000)
+    expect(projector.locator("#lobby")).to_contain_text("Dee")
+    phone.screenshot(path=str(screenshots_dir() / "join-after-no-answer.png"))
+    assert not problems, problems

@@ -373,7 +373,7 @@ class Classroom:
                 raise e
         room = self.registry.create(data.get("mode", "race"), _client_key())
         if self.store.shared:  # at once, not at the next tick: the next teacher's create counts it
-            self.store.announce(self.registry.code_first, len(self.registry))
+            self._announce()
         self._vacate(sid)  # a room this connection hosted: its teacher is away from now on
         with room.lock:
             words = None
@@ -626,7 +626,7 @@ class Classroom:
                         self._save(room)
         if self.store.shared and now - self._checked_at >= self.snapshot_interval:
             self._checked_at = now
-            self.store.announce(self.registry.code_first, len(self.registry))
+            self._announce()
             self._save_changed()
             for code, blob in self.store.orphans(KIND) or ():
                 if blob is not None:
@@ -639,6 +639,11 @@ class Classroom:
             self._save_changed()  # stopped with SIGTERM: the rooms' latest state for their next server
 
     # --- snapshots (several servers) --------------------------------------------------
+
+    def _announce(self) -> None:
+        """How many rooms this server holds, and the route to it, for placing new classes
+        (RedisStore.emptier)."""
+        self.store.announce(self.registry.code_first, len(self.registry))
 
     def _save(self, room: Room) -> None:
         """Save `room`'s snapshot (the caller holds room.lock); a room another server holds
