@@ -58,6 +58,8 @@ def test_a_word_needs_its_drawings_logits_and_embeddings_alike():
     reference, word, logits = bank_and_word(np.random.default_rng(1))
     with pytest.raises(ValueError, match="each with its logits and embedding"):
         reference.imprint("new", logits[:9], word[:10])
+    with pytest.raises(ValueError, match="the bank is another model's"):
+        reference.imprint("new", logits[:10], word[:10, :12])  # a model of other features than the bank's
     with pytest.raises(ValueError, match="drawings at least"):
         reference.imprint("new", logits[:2], word[:2])
 

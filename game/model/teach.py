@@ -109,6 +109,10 @@ class Reference:
         if len(embeddings) < MIN_TEACH_DRAWINGS or len(logits) != len(embeddings):
             raise ValueError(f"{MIN_TEACH_DRAWINGS} drawings at least, each with its logits and embedding, "
                              f"got {len(logits)} and {len(embeddings)}")
+        if np.shape(embeddings)[1:] != self.units.shape[1:]:
+            raise ValueError(f"embeddings of {np.shape(embeddings)[1:]} features against a reference bank of "
+                             f"{self.units.shape[1:]}: the bank is another model's (write it again beside the model "
+                             "with `python -m training export`)")
         units = self.unit(embeddings)
         prototype = units.mean(axis=0)
         prototype = self._fitted(units, logsumexp(logits), prototype / max(float(np.linalg.norm(prototype)), 1e-6))
