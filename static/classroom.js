@@ -22,6 +22,7 @@
     tiles: new Map(),                      // player id -> {li, canvas, label, guess, strokes}
     nicknames: new Map(),
     shownWords: null,                      // the words put in the form from the room: {text, ids}
+    forgotten: [],                         // the class's words the model before this one learned
   };
 
   function view(name) {
@@ -129,7 +130,9 @@
       localStorage.setItem(CLASS, ack.class_token);
     } catch { /* ignore */ }
     $("set-mode").value = $("create-mode").value;
+    st.forgotten = ack.forgotten || [];
     showRoom(ack);
+    if (st.forgotten.length) toast($("forgotten-line").textContent);
   }
   $("btn-create").addEventListener("click", () => create(false));
 
@@ -190,6 +193,11 @@
     $("player-count").textContent = `(${number(room.players.length)})`;
     $("taught-line").hidden = !room.taught.length;
     $("taught").textContent = room.taught.join(", ");
+    const forgotten = st.forgotten.filter((w) => !room.taught.includes(w));
+    $("forgotten-line").hidden = !forgotten.length;
+    $("forgotten-line").textContent = forgotten.length ? _(
+      "The AI was updated and no longer knows these words your class taught it: %(words)s. Teach them again.",
+      { words: forgotten.join(", ") }) : "";
     if (room.leaderboard) renderLeaderboard(room.leaderboard);
     renderControls();
   }

@@ -174,10 +174,17 @@ def test_a_model_retrained_under_the_same_name_does_not_read_the_old_ones_taught
     assert teach(host, phones(app, ack["code"], 4), clock, WORD, drawings[:4])["word"] == WORD
     close_app(app)
     host, ack = open_room(make(MODEL_PATH=str(model)), class_token=key)
-    assert ack["room"]["taught"] == [WORD]
+    assert ack["room"]["taught"] == [WORD] and ack["forgotten"] == []
     model.write_bytes(b"a model trained again, its embedding another")
-    host, ack = open_room(make(MODEL_PATH=str(model)), class_token=key)
-    assert ack["class_token"] == key and ack["room"]["taught"] == []
+    app = make(MODEL_PATH=str(model))
+    host, ack = open_room(app, class_token=key)
+    # The teacher hears which words to teach again, until the class teaches the new model one.
+    assert ack["class_token"] == key and ack["room"]["taught"] == [] and ack["forgotten"] == [WORD]
+    assert not call(host, "configure", {"rounds": 1, "words": [WORD]})["ok"]
+    assert open_room(app)[1]["forgotten"] == []  # another class
+    assert teach(host, phones(app, ack["code"], 4), clock, "axolotl", drawings[:4])["word"] == "axolotl"
+    host, ack = open_room(app, class_token=key)
+    assert ack["room"]["taught"] == ["axolotl"] and ack["forgotten"] == []
 
 
 def test_the_consenting_phones_drawings_of_a_taught_word_go_to_the_open_dataset(make, clock, drawings, tmp_path):

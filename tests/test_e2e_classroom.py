@@ -623,14 +623,16 @@ def test_words_by_their_names_and_each_game_starts_clean(server, browser):
 
 @pytest.fixture(scope="module")
 def shipped_model_server(tmp_path_factory):
-    with shipped_model_classroom_server(tmp_path_factory.mktemp("e2e-teach")) as base:
-        yield base
+    """The shipped model's classroom server and the folder its taught words are kept in."""
+    folder = tmp_path_factory.mktemp("e2e-teach")
+    with shipped_model_classroom_server(folder) as base:
+        yield base, folder
 
 
 def test_teaching_the_ai_a_word(shipped_model_server, browser):
     """The teach round's screens: refusals in the form, every phone drawing the new word,
     the projector's mosaic, then the AI learning it from the class's drawings."""
-    server, problems = shipped_model_server, []
+    (server, _folder), problems = shipped_model_server, []
     shots = screenshots_dir()
     projector = watch(browser.new_context(**PROJECTOR).new_page(), problems, "projector")
     code = create_room(projector, server)
@@ -706,4 +708,41 @@ def test_a_join_whose_connection_does_not_come_up_says_so_and_the_next_try_joins
     expect(phone.locator("#wait")).to_be_visible(timeout=20_000)
     expect(projector.locator("#lobby")).to_contain_text("Dee")
     phone.screenshot(path=str(screenshots_dir() / "join-after-no-answer.png"))
+    assert not problems, problems
+
+
+def test_a_class_hears_which_words_an_updated_ai_no_longer_knows(shipped_model_server, browser):
+    """A class taught words to the model served before this one (a prototype is one model's):
+    the teacher's new room says which, to teach them again, in the page's language."""
+    import hashlib
+
+    server, folder = shipped_model_server
+    store = folder / "taught_words.json"
+    classes = json.loads(store.read_text()) if store.exists() else {}
+    for key, words in (("class-of-2025", ["volcano", "axolotl"]), ("clase-de-2025", ["volcán"])):
+        classes[hashlib.sha256(key.encode()).hexdigest()] = {
+            "model": "doodle-ensemble.onnx sha256:0000000000000000",
+            "words": [{"word": w, "prototype": [0.0] * 8, "bias": 0.0, "drawings": 5} for w in words]}
+    store.write_text(json.dumps(classes))
+    problems: list[str] = []
+    for key, lang, text in (("class-of-2025", "en", "The AI was updated and no longer knows these words your "
+                                                      "class taught it: volcano, axolotl. Teach them again."),
+                            ("clase-de-2025", "es", "La IA se actualizó y ya no conoce estas palabras que tu "
+                                                    "clase le enseñó: volcán. Vuelve a enseñárselas.")):
+        context = browser.new_context(**PROJECTOR, extra_http_headers={"Accept-Language": lang})
+        context.add_init_script(f"localStorage.setItem('doodle-lab:classroom-class', {json.dumps(key)})")
+        projector = watch(context.new_page(), problems, f"projector ({lang})")
+        create_room(projector, server, button="Create a room" if lang == "en" else "Crear una sala")
+        expect(projector.locator("#toast")).to_have_text(text)  # on creating the room, and in the teach form:
+        line = projector.locator("#forgotten-line")
+        expect(line).to_have_text(text)
+        expect(line).to_be_visible()
+        expect(projector.locator("#taught-line")).to_be_hidden()
+        line.scroll_into_view_if_needed()
+        projector.screenshot(path=str(screenshots_dir() / f"classroom-forgotten-words-{lang}.png"))
+        context.close()
+    # A class that taught this model nothing before hears nothing.
+    projector = watch(browser.new_context(**PROJECTOR).new_page(), problems, "projector")
+    create_room(projector, server)
+    expect(projector.locator("#forgotten-line")).to_be_hidden()
     assert not problems, problems

@@ -376,9 +376,10 @@ class Classroom:
             self._announce()
         self._vacate(sid)  # a room this connection hosted: its teacher is away from now on
         with room.lock:
-            words = None
+            words, forgotten = None, []
             if self.model.reference is not None:
                 words = self.model.taught_words(self.taught_store.load(key))
+                forgotten = self.taught_store.forgotten(key)
                 for word in words.words:
                     room.know(word)
             self._lessons[room] = Lessons(key, words)
@@ -386,7 +387,7 @@ class Classroom:
             room.host_connected(True)
             self._flush(room)
             return {**self._host_info(room), "host_token": room.host_token, "class_token": key,
-                    "room": room.snapshot(HOST)}
+                    "room": room.snapshot(HOST), "forgotten": forgotten}
 
     def _host_rejoin(self, sid: str, data: dict) -> dict:
         room = self.registry.host(data.get("code"), _token(data, "host_token"), _client_key())

@@ -199,6 +199,15 @@ class TaughtStore:
             return []
         return [TaughtWord.from_json(w) for w in entry["words"]]
 
+    def forgotten(self, key: str) -> list[str]:
+        """The class's words learned on another model, which it no longer knows (the teacher
+        is told to teach them again); none once the class has taught this one a word."""
+        with self._lock:
+            entry = self._read().get(self._id(key))
+        if entry is None or entry["model"] == self.model:
+            return []
+        return [str(w["word"]) for w in entry["words"]]
+
     def save(self, key: str, words: Sequence[TaughtWord]) -> None:
         with self._lock:
             classes = self._read()
