@@ -632,7 +632,7 @@ def shipped_model_server(tmp_path_factory):
 def test_teaching_the_ai_a_word(shipped_model_server, browser):
     """The teach round's screens: refusals in the form, every phone drawing the new word,
     the projector's mosaic, then the AI learning it from the class's drawings."""
-    (server, _folder), problems = shipped_model_server, []
+    server, problems = shipped_model_server[0], []
     shots = screenshots_dir()
     projector = watch(browser.new_context(**PROJECTOR).new_page(), problems, "projector")
     code = create_room(projector, server)
