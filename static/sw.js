@@ -1,7 +1,9 @@
 // Doodle Lab's service worker, served as /sw.js (game/pwa.py fills in VERSION, a hash of
 // the shell, and SHELL, its URLs). Pages: the network first, the cached copy when it fails,
-// else the "you're offline" page. Static files of the shell: the cache first. Everything
-// else (Socket.IO, the APIs, the data browser) goes to the network untouched.
+// else the "you're offline" page. Static files of the shell: the network first too, the
+// cached copy offline; from the cache first, the worker of the release before would serve
+// its sketch.js to the new release's classroom.js (not in the shell), which then fails.
+// Everything else (Socket.IO, the APIs, the data browser) goes to the network untouched.
 "use strict";
 
 const VERSION = "__VERSION__";
@@ -57,6 +59,6 @@ self.addEventListener("fetch", (event) => {
   if (request.mode === "navigate") {
     event.respondWith(page(request));
   } else if (SHELL.includes(url.pathname)) {
-    event.respondWith(caches.match(url.pathname).then((hit) => hit || fetch(request)));
+    event.respondWith(fetch(request).catch(async () => (await caches.match(url.pathname)) || Response.error()));
   }
 });

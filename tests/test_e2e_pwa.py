@@ -140,3 +140,31 @@ def test_the_ai_speaks_spanish_in_spanish(server, browser):
         assert texts == ["Dibuja un gato", "Veo un yunque,", "¡Ya sé, es un gato!"], texts
     finally:
         context.close()
+
+
+def test_online_the_worker_serves_the_shell_s_files_from_the_network(server, browser):
+    """A release's pages must not run on the scripts the worker of the release before cached:
+    served cache first, an old sketch.js met a new classroom.js (not in the shell), which
+    failed. Online the network's copy comes, offline the cached one."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(server + "/play")
+        page.wait_for_function("() => navigator.serviceWorker.ready.then((r) => !!r.active)")
+        page.reload()
+        assert page.evaluate("navigator.serviceWorker.controller !== null")
+        # What an older release's cache would hold.
+        page.evaluate("""async () => {
+            for (const name of await caches.keys()) {
+                const cache = await caches.open(name);
+                await cache.put("/static/sketch.js", new Response("window.oldRelease = true;",
+                                                                  { headers: { "Content-Type": "text/javascript" } }));
+            }
+        }""")
+        page.reload()
+        assert page.evaluate("window.oldRelease === undefined && typeof window.DoodleSketch.rerouter === 'function'")
+        context.set_offline(True)
+        page.reload()
+        assert page.evaluate("window.oldRelease === true")  # offline, the cache's copy
+    finally:
+        context.close()
