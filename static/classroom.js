@@ -193,7 +193,8 @@
     $("player-count").textContent = `(${number(room.players.length)})`;
     $("taught-line").hidden = !room.taught.length;
     $("taught").textContent = room.taught.join(", ");
-    const forgotten = st.forgotten.filter((w) => !room.taught.includes(w));
+    const same = (a, b) => a.localeCompare(b, undefined, { sensitivity: "base" }) === 0;  // case, accents
+    const forgotten = st.forgotten.filter((w) => !room.taught.some((t) => same(t, w)));
     $("forgotten-line").hidden = !forgotten.length;
     $("forgotten-line").textContent = forgotten.length ? _(
       "The AI was updated and no longer knows these words your class taught it: %(words)s. Teach them again.",

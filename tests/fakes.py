@@ -136,6 +136,7 @@ class WithoutWord:
         self._classifier = classifier
         self._keep = [i for i, w in enumerate(classifier.categories) if w != word]
         self.categories = [classifier.categories[i] for i in self._keep]
+        self.features = classifier.features
 
     def logits_batch(self, drawings):
         logits, embeddings = self._classifier.logits_batch(drawings)

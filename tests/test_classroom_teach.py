@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from game.app import close_app, create_app
@@ -176,15 +177,24 @@ def test_a_model_retrained_under_the_same_name_does_not_read_the_old_ones_taught
     host, ack = open_room(make(MODEL_PATH=str(model)), class_token=key)
     assert ack["room"]["taught"] == [WORD] and ack["forgotten"] == []
     model.write_bytes(b"a model trained again, its embedding another")
+    # A word the new model knows by one of its names ("gato": cat) is not one to teach again.
+    store = tmp_path / "taught_words.json"
+    classes = json.loads(store.read_text())
+    (entry,) = classes.values()
+    entry["words"].append({**entry["words"][0], "word": "Gato"})
+    store.write_text(json.dumps(classes))
     app = make(MODEL_PATH=str(model))
     host, ack = open_room(app, class_token=key)
-    # The teacher hears which words to teach again, until the class teaches the new model one.
+    # The teacher hears which words to teach again, until each is taught to the new model.
     assert ack["class_token"] == key and ack["room"]["taught"] == [] and ack["forgotten"] == [WORD]
     assert not call(host, "configure", {"rounds": 1, "words": [WORD]})["ok"]
     assert open_room(app)[1]["forgotten"] == []  # another class
     assert teach(host, phones(app, ack["code"], 4), clock, "axolotl", drawings[:4])["word"] == "axolotl"
     host, ack = open_room(app, class_token=key)
-    assert ack["room"]["taught"] == ["axolotl"] and ack["forgotten"] == []
+    assert ack["room"]["taught"] == ["axolotl"] and ack["forgotten"] == [WORD]  # another word taught: still
+    assert teach(host, phones(app, ack["code"], 4), clock, WORD.upper(), drawings[:4])["word"] == WORD.upper()
+    host, ack = open_room(app, class_token=key)
+    assert ack["room"]["taught"] == ["axolotl", WORD.upper()] and ack["forgotten"] == []
 
 
 def test_the_consenting_phones_drawings_of_a_taught_word_go_to_the_open_dataset(make, clock, drawings, tmp_path):
@@ -265,4 +275,17 @@ def test_bad_words_are_refused_each_with_its_reason_and_a_flood_is_rate_limited(
 
 def test_a_model_without_a_reference_bank_cannot_be_taught(make_app):
     host, _ = open_room(make_app())  # a fake classifier's
+    assert call(host, "teach", {"word": "axolotl"})["code"] == "cannot_teach"
+
+
+def test_a_reference_bank_of_another_model_is_refused_at_start(make, tmp_path, caplog):
+    """A bank whose embeddings are not the model's width (left from the model before): the
+    server says so once at start and its rooms hear they cannot be taught, not a lesson failing."""
+    bank = tmp_path / "other.reference.npz"
+    with np.load(reference_path(DEFAULT_MODEL)) as f:
+        np.savez(bank, **{k: (f[k][..., :256] if k in ("embeddings", "mean") else f[k]) for k in f.files})
+    with caplog.at_level("WARNING"):
+        app = make(REFERENCE_PATH=str(bank))
+    assert "is another model's" in caplog.text and "python -m training export" in caplog.text
+    host, _ = open_room(app)
     assert call(host, "teach", {"word": "axolotl"})["code"] == "cannot_teach"

@@ -30,7 +30,7 @@ def remote():
 
 def test_same_answers_as_in_process(remote):
     local = DoodleClassifier.load()
-    assert remote.categories == local.categories
+    assert remote.categories == local.categories and remote.features == local.features
     for a, b in zip(remote.classify_batch([CIRCLE, ZIGZAG], 5), local.classify_batch([CIRCLE, ZIGZAG], 5)):
         assert [w for w, _ in a] == [w for w, _ in b]
         assert np.allclose([p for _, p in a], [p for _, p in b], atol=1e-6)

@@ -93,7 +93,7 @@ class Ensemble(torch.nn.Module):
         networks never saw better than the ResNet's alone (benchmarks/teach_word.py)."""
         lengths = []
         for m in self.members:
-            e = logits_and_embedding(m.eval(), x)[1]
+            e = torch.cat([logits_and_embedding(m.eval(), batch)[1] for batch in x.split(256)])
             lengths.append(torch.linalg.vector_norm(e - e.mean(0), dim=1).mean())
         self.embedding_weights = 1.0 / (torch.stack(lengths) * len(self.members) ** 0.5)
 

@@ -528,7 +528,7 @@ class Room:
         word = clean_word(word)
         if self._filter.is_rude(word):
             raise GameError(BAD_WORD, _("That word is not allowed here. Please choose another one."))
-        known = self._known.get(guess_key(word, self._articles))
+        known = self.known(word)
         if known is not None:
             raise KnownWord(known)
         if len(self.taught) >= MAX_TAUGHT_WORDS:
@@ -544,6 +544,10 @@ class Room:
     def teach_drawings(self, r: RoomRound) -> list[list]:
         """The drawings of teach round `r` that teach: those with ink (removed players' left out)."""
         return [Game._copy(g.strokes) for _pid, g, _recognized in self.finished_drawings(r) if g.points]
+
+    def known(self, word: str) -> str | None:
+        """The word the AI knows `word` as (by its name in any language, any case), or None."""
+        return self._known.get(guess_key(word, self._articles))
 
     def know(self, word: str) -> None:
         """The AI knows `word` in this room from now on (learned here, or before a restart):

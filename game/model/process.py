@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 class ClassifierProcess:
     """The doodle classifier (game.model.classifier.DoodleClassifier) in a process of its own,
     with the same methods: classify, classify_batch, classify_bitmaps, simplify_and_classify,
-    logits_batch, categories.
+    logits_batch, categories, features.
 
     Inference is CPU-bound Python and onnxruntime. In the server's process it competes for
     the GIL with every connection's threads, so a batch of a few drawings took several times
@@ -29,6 +29,7 @@ class ClassifierProcess:
         self.path = str(model_file(path))  # a missing file is the caller's error, before a process starts
         self.cpus = cpus  # where it runs (share_cpus); None: where the OS puts it
         self.categories: list[str] = []  # the model's, as its process reports them
+        self.features = 0  # the width of its embedding, too
         self.start_timeout, self.call_timeout = start_timeout, call_timeout
         self._lock = threading.Lock()
         # spawn, not fork: the server's threads (and their locks) must not be copied.
@@ -57,7 +58,7 @@ class ClassifierProcess:
         if not ok:
             self._stop()
             raise RuntimeError(f"the classifier process could not load {self.path}: {answer}")
-        self.categories = answer
+        self.categories, self.features = answer
 
     def _stop(self) -> None:
         if self._conn is not None:
@@ -116,7 +117,7 @@ def _serve_classifier(path: str, conn, cpus: set[int] | None) -> None:
     except Exception as e:  # reported to the server, which refuses to start
         conn.send((False, f"{type(e).__name__}: {e}"))
         return
-    conn.send((True, clf.categories))
+    conn.send((True, (clf.categories, clf.features)))
     while True:
         try:
             method, args = conn.recv()

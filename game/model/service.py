@@ -111,9 +111,16 @@ def init_app(app: Flask) -> ModelService:
     else:
         deck = load_deck(categories, metrics_path(model_path), cfg["DECK_MIN_RECALL"])
     reference = cfg["REFERENCE_PATH"] or (reference_path(model_path) if cfg["CLASSIFIER"] is None else None)
+    bank = Reference.load(reference) if reference is not None and Path(reference).exists() else None
+    features = getattr(classifier, "features", None)
+    if bank is not None and features is not None and bank.units.shape[1] != features:
+        # A bank left from another model: its rooms are told they cannot be taught, not a lesson's error.
+        app.logger.warning("the reference bank %s holds embeddings of %d features, the model's have %d: it is "
+                           "another model's, so no word can be taught (write it again beside the model with "
+                           "`python -m training export`)", reference, bank.units.shape[1], features)
+        bank = None
     model = app.extensions["model"] = ModelService(
-        classifier, deck, float(cfg["RECOGNITION_THRESHOLD"]), int(cfg["BATCH_MAX"]), float(cfg["BATCH_WAIT"]),
-        Reference.load(reference) if reference is not None and Path(reference).exists() else None)
+        classifier, deck, float(cfg["RECOGNITION_THRESHOLD"]), int(cfg["BATCH_MAX"]), float(cfg["BATCH_WAIT"]), bank)
     return model
 
 

@@ -135,6 +135,17 @@ class Reference:
         return row
 
 
+def _forgotten(entry: dict | None, model: str) -> list[str]:
+    """A stored class's words that `model` does not know: those it kept as forgotten, and all
+    its words when they are another model's."""
+    if entry is None:
+        return []
+    words = list(entry.get("forgotten", []))
+    if entry["model"] != model:
+        words += [str(w["word"]) for w in entry["words"]]
+    return list(dict.fromkeys(words))
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1 + np.tanh(0.5 * x))  # no overflow where exp(-x) would
 
@@ -200,18 +211,18 @@ class TaughtStore:
         return [TaughtWord.from_json(w) for w in entry["words"]]
 
     def forgotten(self, key: str) -> list[str]:
-        """The class's words learned on another model, which it no longer knows (the teacher
-        is told to teach them again); none once the class has taught this one a word."""
+        """The class's words learned on models before this one and not taught to it since:
+        it no longer knows them (the teacher is told to teach them again)."""
         with self._lock:
-            entry = self._read().get(self._id(key))
-        if entry is None or entry["model"] == self.model:
-            return []
-        return [str(w["word"]) for w in entry["words"]]
+            return _forgotten(self._read().get(self._id(key)), self.model)
 
     def save(self, key: str, words: Sequence[TaughtWord]) -> None:
         with self._lock:
             classes = self._read()
-            classes[self._id(key)] = {"model": self.model, "words": [w.to_json() for w in words]}
+            taught = {w.word.casefold() for w in words}
+            forgotten = [w for w in _forgotten(classes.get(self._id(key)), self.model) if w.casefold() not in taught]
+            classes[self._id(key)] = {"model": self.model, "words": [w.to_json() for w in words],
+                                      **({"forgotten": forgotten} if forgotten else {})}
             self.path.parent.mkdir(parents=True, exist_ok=True)
             part = self.path.with_name(self.path.name + ".part")
             part.write_text(json.dumps(classes), encoding="utf-8")
