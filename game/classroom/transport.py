@@ -378,11 +378,12 @@ class Classroom:
         with room.lock:
             words, forgotten = None, []
             if self.model.reference is not None:
-                words = self.model.taught_words(self.taught_store.load(key))
+                taught, forgotten = self.taught_store.load(key)
+                words = self.model.taught_words(taught)
                 for word in words.words:
                     room.know(word)
                 # Not those this model knows by any name (a model trained on more words).
-                forgotten = [w for w in self.taught_store.forgotten(key) if room.known(w) is None]
+                forgotten = [w for w in forgotten if room.known(w) is None]
             self._lessons[room] = Lessons(key, words)
             self._sit(sid, room, HOST)
             room.host_connected(True)

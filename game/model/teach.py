@@ -202,19 +202,14 @@ class TaughtStore:
         except FileNotFoundError:
             return {}
 
-    def load(self, key: str) -> list[TaughtWord]:
-        """The class's words; none for another model's (a prototype is one model's)."""
+    def load(self, key: str) -> tuple[list[TaughtWord], list[str]]:
+        """The class's words, none for another model's (a prototype is one model's); and,
+        from the same read, the words it taught models before this one and not this one
+        since: it no longer knows them (the teacher is told to teach them again)."""
         with self._lock:
             entry = self._read().get(self._id(key))
-        if entry is None or entry["model"] != self.model:
-            return []
-        return [TaughtWord.from_json(w) for w in entry["words"]]
-
-    def forgotten(self, key: str) -> list[str]:
-        """The class's words learned on models before this one and not taught to it since:
-        it no longer knows them (the teacher is told to teach them again)."""
-        with self._lock:
-            return _forgotten(self._read().get(self._id(key)), self.model)
+        known = entry is not None and entry["model"] == self.model
+        return [TaughtWord.from_json(w) for w in entry["words"]] if known else [], _forgotten(entry, self.model)
 
     def save(self, key: str, words: Sequence[TaughtWord]) -> None:
         with self._lock:

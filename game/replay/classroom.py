@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from game.protocol import ELSEWHERE
 from game.replay.client import (Client, ReplayError, client_figures, fetch_words, load_drawings, round_figures,
                                 start_all, timing_figures)
 
@@ -144,7 +145,7 @@ class Host(Client):
             if not self.connect():
                 return False
             ack = self.sio.call("create", {"mode": "race"}, namespace=NS, timeout=15)
-            if ack and ack.get("code") == "elsewhere":  # another server holds fewer rooms: as the page, move
+            if ack and ack.get("code") == ELSEWHERE:  # another server holds fewer rooms: as the page, move
                 self.sio.disconnect()
                 if not self.connect(room=ack["route"]):
                     return False
