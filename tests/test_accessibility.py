@@ -149,9 +149,9 @@ def test_no_page_breaks_the_content_security_policy(server, browser):
         with page.expect_navigation(timeout=20_000):
             page.click("[data-reload]")  # "Try again", a listener now, not an inline handler
         check(page, "/offline (try again)")
+        assert not problems, problems  # before closing: a socket's frames crossing the close are not the page's
     finally:
         context.close()
-    assert not problems, problems
 
 
 # The page scrolls sideways, or an element sticks out of the screen where the page clips it
@@ -246,9 +246,9 @@ def test_every_page_on_a_phone_and_a_desktop(server, browser, lang, device):
             name = path.strip("/").replace("/", "-") or "home"
             page.screenshot(path=str(screenshots_dir() / f"{name}.{device}.{lang}.png"))
             page.close()
+        assert not problems, problems
     finally:
         context.close()
-    assert not problems, problems
 
 
 # Counts a plural rule can trip on; each message's Spanish forms for them.

@@ -332,9 +332,10 @@ def test_a_long_nickname_is_never_cut_and_refusals_are_sentences(server, browser
     expect(other.locator("#join-error")).to_have_text(texts["taken"])
     assert re.fullmatch(r"[A-ZÁÉÍÓÚÑ].*\.", other.locator("#join-error").text_content())
     other.screenshot(path=str(screenshots_dir() / f"join-nickname-taken-{lang}.png"))
+    # Checked before closing: a socket's frames crossing the close are not the page's.
+    assert not problems, problems
     for page in (projector, phone, other):
         page.context.close()
-    assert not problems, problems
 
 
 def l_shape(box: dict) -> list[tuple[float, float]]:
@@ -511,9 +512,9 @@ def test_the_lobby_fits_a_projector_screen(server, browser, lang):
             assert p["name"]["right"] <= p["remove"]["left"], (size, p)  # beside the name, not under it
             assert abs(middle(p["name"]) - middle(p["remove"])) < 2, (size, p)  # on the name's line
         projector.screenshot(path=str(screenshots_dir() / f"classroom-lobby-{size}.{lang}.png"))
+    assert not problems, problems  # before closing, as above
     for page in (projector, *phones):
         page.context.close()
-    assert not problems, problems
 
 
 def test_words_by_their_names_and_each_game_starts_clean(server, browser):
