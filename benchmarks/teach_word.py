@@ -18,9 +18,13 @@ without them): that model was trained on these words, so its figures are optimis
 The shipped model is an ensemble (`python -m training ensemble`); `--join` makes the quick
 model one too, with another quick model trained without the same words (an earlier run's,
 kept under another name), the quick model first, as the shipped ensemble joins its members.
+`--model` takes a checkpoint trained without them in the quick model's place, such as the
+shipped recipe's whole run on the known words:
+
+    python -m training train --words "$(python benchmarks/teach_word.py --known)" --out build/teach_word/full-resnet.safetensors
 
     python benchmarks/teach_word.py [--steps 1600] [--batch-size 64] [--arch NAME --lr LR] [--reuse]
-                                    [--join build/teach_word/quick-lite0.safetensors] [--json]
+                                    [--model CHECKPOINT] [--join build/teach_word/quick-lite0.safetensors] [--json]
 """
 from __future__ import annotations
 
@@ -68,12 +72,12 @@ def held_out_words(data_dir: Path, categories: list[str]) -> list[str]:
 
 
 def quick_model(data_dir: Path, known: list[str], steps: int, batch_size: int, arch: str, lr: float,
-                reuse: bool, join: Path | None) -> Path:
+                reuse: bool, model: Path | None, join: Path | None) -> Path:
     """The shipped model's recipe, cut short: `steps` of `batch_size` in 4 epochs (the shipped
-    one had 12,000 of 128), on the known words only; with its reference bank beside it; joined
-    with the checkpoint `join` as an ensemble where given."""
-    out = OUT / "quick.safetensors"
-    if not (reuse and out.with_suffix(".onnx").exists()):
+    one had 12,000 of 128), on the known words only (or the checkpoint `model`, trained so);
+    with its reference bank beside it; joined with the checkpoint `join` as an ensemble where given."""
+    out = model or OUT / "quick.safetensors"
+    if model is None and not (reuse and out.with_suffix(".onnx").exists()):
         epochs = 4
         cfg = dict(train.CONFIG, data=str(data_dir), out=str(out), words=",".join(known), epochs=epochs,
                    steps_per_epoch=steps // epochs, batch_size=batch_size, arch=arch, lr=lr,
@@ -81,7 +85,7 @@ def quick_model(data_dir: Path, known: list[str], steps: int, batch_size: int, a
         train.train(cfg, log=lambda *a: print(*a, file=sys.stderr))
     if join is None:
         return out.with_suffix(".onnx")
-    joined = OUT / "quick-ensemble.safetensors"
+    joined = OUT / f"{out.stem}-ensemble.safetensors"
     if reuse and served_path(joined).exists():
         return served_path(joined)
     return ensemble.ensemble([out, join], joined, data_dir, log=lambda *a: print(*a, file=sys.stderr))
@@ -147,6 +151,10 @@ def main() -> int:
                         help="the quick model's architecture (training.model.ARCHS)")
     parser.add_argument("--lr", type=float, default=train.CONFIG["lr"], help="the quick model's learning rate")
     parser.add_argument("--reuse", action="store_true", help="the quick model already trained in build/teach_word")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="a checkpoint trained without the held-out words, in the quick model's place")
+    parser.add_argument("--known", action="store_true",
+                        help="print the known words (comma-separated, for `python -m training train --words`) and stop")
     parser.add_argument("--join", type=Path, default=None,
                         help="a checkpoint trained without the held-out words to join the quick model with")
     parser.add_argument("--json", action="store_true")
@@ -155,9 +163,12 @@ def main() -> int:
     categories = list(load_categories())
     held = held_out_words(data_dir, categories)
     known = [w for w in categories if w not in held]
+    if args.known:
+        print(",".join(known))
+        return 0
     print(f"held out: {', '.join(held)}", file=sys.stderr)
     t0 = time.time()
-    served = quick_model(data_dir, known, args.steps, args.batch_size, args.arch, args.lr, args.reuse, args.join)
+    served = quick_model(data_dir, known, args.steps, args.batch_size, args.arch, args.lr, args.reuse, args.model, args.join)
     train_minutes = (time.time() - t0) / 60
     _, held_splits = data.load(data_dir, held, log=lambda *a: None)
     _, known_splits = data.load(data_dir, known, log=lambda *a: None)

@@ -163,14 +163,14 @@ def test_bad_batches_and_bitmaps(clf):
 
 def test_the_embedding_is_the_checkpoints_and_the_reference_bank_calibrates_a_taught_word(clf, held_out, tmp_path):
     """The served model is the checkpoint's network: exported in float32 it computes the same
-    logits and embedding (the pooled features its classifier layer reads: an ensemble's
-    networks' side by side; with the mirror view, averaged as the logits are); served in int8 it stays
+    logits and embedding (each network's last stages and pre-logit features, pooled, side by
+    side; with the mirror view, averaged as the logits are); served in int8 it stays
     within quantization's error of them. A word imprinted from drawings of one of the 345 (its
     own drawings left out of the bank) tops no more than FALSE_TOP of the bank's other drawings."""
     import torch
 
     from game.model.teach import FALSE_TOP, Reference, reference_path
-    from training.model import WithEmbedding, bitmaps_to_tensor, embedding_parts, export_onnx, load_checkpoint
+    from training.model import WithEmbedding, bitmaps_to_tensor, export_onnx, load_checkpoint, logits_and_parts
     _, test = held_out
     rows = np.stack(test.bitmaps[:64])
     model, meta = load_checkpoint(DEFAULT_MODEL.with_suffix(".safetensors"))
@@ -189,8 +189,10 @@ def test_the_embedding_is_the_checkpoints_and_the_reference_bank_calibrates_a_ta
     assert served.metadata["precision"] == "int8"
     logits, embeddings = served.logits(rows)
     assert logits.shape == (64, 345) and embeddings.shape == (64, clf.features)
-    # Each network's part of it, which the served file weighs (Ensemble.weigh_embeddings): the same direction.
-    cuts = np.cumsum([part.shape[1] for part, _weight in embedding_parts(model)])[:-1]
+    # Each part of it, which the served file weighs (training.model.embedding_weights): the same direction.
+    with torch.no_grad():
+        parts = [p for network in logits_and_parts(model, x[:1])[1] for p in network]
+    cuts = np.cumsum([p.shape[1] for p in parts])[:-1]
     for mine, theirs in zip(np.split(embeddings, cuts, axis=1), np.split(torch_embeddings, cuts, axis=1)):
         cosines = (mine * theirs).sum(1) / np.linalg.norm(mine, axis=1) / np.linalg.norm(theirs, axis=1)
         assert cosines.min() >= 0.97 and np.median(cosines) >= 0.99  # int8: lite0's part errs a little more

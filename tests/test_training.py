@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from game.model.classifier import DoodleClassifier, member_file
 from training import data, train
 from training.model import (ARCHS, WithEmbedding, arch_of, bitmaps_to_tensor, build_model, checkpoint_metadata,
-                            export_onnx, load_checkpoint, member_of, native_bfloat16, save_weights)
+                            export_onnx, load_checkpoint, logits_and_parts, member_of, native_bfloat16, save_weights)
 from training.card import reproduce_command, training_precision
 
 WORDS = ["cat", "bicycle", "anvil", "umbrella", "lightning"]
@@ -207,8 +207,12 @@ def test_each_architecture_takes_the_games_bitmaps_and_lite0_starts_from_imagene
         model = build_model(345, arch).eval()
         with torch.no_grad():
             assert model(x).shape == (3, 345), name
-            assert model.forward_head(model.forward_features(x), pre_logits=True).shape[1] == \
-                model.get_classifier().in_features, name
+            logits, (parts,) = logits_and_parts(model, x)
+        assert torch.allclose(logits, model(x), atol=1e-5), name
+        # Its last 2 stages, pooled, and the features its classifier reads (lite0's head's; the ResNet's last stage's).
+        assert [p.shape for p in parts] == {"resnet18s": [(3, 128), (3, 256)],
+                                            "lite0": [(3, 112), (3, 320), (3, 1280)]}[name], name
+        assert parts[-1].shape[1] == model.get_classifier().in_features, name
     stem = build_model(345, ARCHS["lite0"], pretrained=True).net.conv_stem.weight
     assert torch.equal(stem, EfficientNetLite0.load().model.conv_stem.weight)
     assert not torch.equal(stem, build_model(345, ARCHS["lite0"]).net.conv_stem.weight)
@@ -235,15 +239,15 @@ def test_lite0_trains_and_its_served_file_computes_what_its_checkpoint_does(quic
     export_onnx(model, tmp_path / "float32.onnx", meta)  # the network's function, exactly
     clf = DoodleClassifier.load(tmp_path / "float32.onnx")
     logits, embeddings = clf.logits(rows)
-    assert logits.shape == (4, len(clf.categories)) and embeddings.shape == (4, model.get_classifier().in_features)
+    assert logits.shape == (4, len(clf.categories)) and embeddings.shape == (4, 112 + 320 + 1280)
     assert np.abs(embeddings - torch_embeddings).max() <= 1e-3
     assert np.abs(logits * clf.temperature - torch_logits).max() <= 1e-3
-    served = DoodleClassifier.load(result["served"])  # the same in int8
+    served = DoodleClassifier.load(result["served"])  # the same in int8, each part weighed
     assert served.metadata["precision"] == "int8"
     logits, embeddings = served.logits(rows)
-    cosines = (embeddings * torch_embeddings).sum(1) / np.linalg.norm(embeddings, axis=1) / np.linalg.norm(
-        torch_embeddings, axis=1)
-    assert cosines.min() >= 0.95
+    for mine, theirs in zip(np.split(embeddings, [112, 432], axis=1), np.split(torch_embeddings, [112, 432], axis=1)):
+        cosines = (mine * theirs).sum(1) / np.linalg.norm(mine, axis=1) / np.linalg.norm(theirs, axis=1)
+        assert cosines.min() >= 0.95
     with np.load(out.with_suffix(".reference.npz")) as bank:
         assert bank["embeddings"].shape[1] == embeddings.shape[1]
         # The softmax's denominator a taught row is fitted against: above the top logit, within log(words).
@@ -307,10 +311,14 @@ def test_an_ensemble_serves_its_members_log_probabilities_averaged(short_run, qu
     assert np.abs(embeddings - torch.cat([e for _, e in outs], 1).numpy()).max() <= 1e-3
     with np.load(out.with_suffix(".reference.npz")) as bank:
         assert bank["embeddings"].shape[1] == embeddings.shape[1] == sum(e.shape[1] for _, e in outs)
-        # The served file weighs them to equal shares of the bank's centred length.
-        parts = np.split(bank["embeddings"].astype(np.float32), [outs[0][1].shape[1]], axis=1)
-        lengths = [np.linalg.norm(p - p.mean(0), axis=1).mean() for p in parts]
-        assert lengths[0] == pytest.approx(lengths[1], rel=0.2) and 0.4 < lengths[0] < 0.8
+        # The served file weighs its parts (each network's last stages and pre-logit features,
+        # pooled) to equal shares of the bank's centred length.
+        with torch.no_grad():
+            widths = [p.shape[1] for m, _ in members for network in logits_and_parts(m, x)[1] for p in network]
+        assert len(widths) == 5  # the ResNet's 2 (its last stage's pool is its pre-logits), lite0's 3
+        parts = np.split(bank["embeddings"].astype(np.float32), np.cumsum(widths)[:-1], axis=1)
+        lengths = np.array([np.linalg.norm(p - p.mean(0), axis=1).mean() for p in parts]) * np.sqrt(len(parts))
+        assert lengths.max() / lengths.min() < 1.3 and 0.55 < lengths.min() and lengths.max() < 1.15
 
     card = write(out.with_suffix(".onnx"), run(out.with_suffix(".onnx"), quickdraw_dir, ",".join(WORDS),
                                                tmp_path / "eval")).read_text()

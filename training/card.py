@@ -104,7 +104,8 @@ def _members_lines(members: list[dict], arch: dict, outputs: int) -> list[str]:
     return [
         f"An ensemble of {len(members)} networks trained apart (`python -m training ensemble`): the mean of their",
         "log-probabilities, each at its own one-view temperature, as the logits. The embedding that teaching a new",
-        "word reads is the networks' side by side, each weighed to an equal share on the reference drawings.",
+        "word reads is each network's last two stages and pre-logit features, pooled, side by side, each part",
+        "weighed to an equal share on the reference drawings.",
         "",
         *[f"{i + 1}. `{m['file']}`: " + _architecture_sentence(a, outputs)
           for i, (m, a) in enumerate(zip(members, arch["members"]))],

@@ -5,8 +5,8 @@ Training and calibration work on the checkpoint (`<name>.safetensors`: weights a
 `save` also exports the served model beside it (`<name>.onnx`: the network quantized to int8,
 the same metadata), which `game.model.classifier` runs with onnxruntime, without torch, on each drawing and
 its mirror (`MirrorViews` is that function in torch). The served model has two outputs: the
-logits, and the pooled features the last layer reads them from ("embedding"; an ensemble's
-networks' side by side), from which a classroom teaches the AI a new word (game/model/teach.py);
+logits, and pooled features of each network's last stages and of its last layer's input, side
+by side ("embedding"), from which a classroom teaches the AI a new word (game/model/teach.py);
 `write_reference` saves beside it the reference drawings' embeddings that teaching calibrates
 against (`<name>.reference.npz`). An ensemble keeps each member's weights in files of their own
 (`<name>.member<i>.safetensors`, `<name>.member<i>.onnx.data`: ONNX external data), so that no
@@ -40,6 +40,8 @@ ARCHS = {
     "lite0": {"name": "tf_efficientnet_lite0", "pretrained": "imagenet", "size": 56},
 }
 ONNX_OPSET = 18
+# How many of a network's last stages the served embedding pools (logits_and_parts).
+EMBEDDING_STAGES = 2
 # The metadata `save` writes itself, in its order; the rest is its `extra`.
 SAVED_KEYS = ("categories", "temperature", "one_view_temperature", "arch", "input")
 # What a training run leaves in its checkpoint's metadata, which an ensemble keeps of each member.
@@ -62,6 +64,9 @@ class PhotoInput(torch.nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.forward_features(self.pixels(x))
 
+    def forward_intermediates(self, x: torch.Tensor, indices: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return self.net.forward_intermediates(self.pixels(x), indices=indices)
+
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return self.net.forward_head(x, pre_logits=pre_logits)
 
@@ -75,27 +80,12 @@ class PhotoInput(torch.nn.Module):
 class Ensemble(torch.nn.Module):
     """Networks trained apart, served as one (`python -m training ensemble`): the mean of their
     log-probabilities, each at its own one-view temperature, as the logits (networks that err
-    on different drawings err less together); the embedding is the members' side by side, each
-    weighed by `embedding_weights` (`weigh_embeddings`)."""
+    on different drawings err less together); the embedding is the members' side by side."""
 
     def __init__(self, members: list[torch.nn.Module], temperatures: list[float] | None = None):
         super().__init__()
         self.members = torch.nn.ModuleList(members)
         self.register_buffer("temperatures", torch.tensor(temperatures or [1.0] * len(members)))
-        # Not saved: the served file is exported with the weights weigh_embeddings sets then.
-        self.register_buffer("embedding_weights", torch.ones(len(members)), persistent=False)
-
-    @torch.no_grad()
-    def weigh_embeddings(self, x: torch.Tensor) -> None:
-        """Weights that give each member's embedding an equal share of the served one on the
-        bitmaps `x`: one over its mean centred length, over sqrt(members). A new word is then
-        taught on every network's features: the pretrained lite0's tell apart words that the
-        networks never saw better than the ResNet's alone (benchmarks/teach_word.py)."""
-        lengths = []
-        for m in self.members:
-            e = torch.cat([logits_and_embedding(m.eval(), batch)[1] for batch in x.split(256)])
-            lengths.append(torch.linalg.vector_norm(e - e.mean(0), dim=1).mean())
-        self.embedding_weights = 1.0 / (torch.stack(lengths) * len(self.members) ** 0.5)
 
     def combine(self, logits: list[torch.Tensor]) -> torch.Tensor:
         return torch.stack([torch.log_softmax(z / self.temperatures[i], dim=1) for i, z in enumerate(logits)]).mean(0)
@@ -140,36 +130,56 @@ class MirrorViews(torch.nn.Module):
 
 
 class WithEmbedding(torch.nn.Module):
-    """The served network: (logits, embedding), the embedding being the pooled features the
-    classifier layer reads (an ensemble's networks', weighed), the logits exactly the model's."""
+    """The served network: (logits, embedding), the logits exactly the model's, the embedding
+    its parts (`logits_and_parts`) side by side, each times its `weights` (embedding_weights;
+    none: as they come)."""
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, weights: torch.Tensor | None = None):
         super().__init__()
         self.model = model
+        self.weights = weights
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return logits_and_embedding(self.model, x)
+        logits, parts = logits_and_parts(self.model, x)
+        parts = [p for network in parts for p in network]
+        if self.weights is not None:
+            parts = [p * self.weights[i] for i, p in enumerate(parts)]
+        return logits, torch.cat(parts, dim=1)
 
 
-def logits_and_embedding(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The served outputs of `model` for `x`: its logits and the embedding they are read from
-    (an ensemble's: its combined logits and its members' embeddings side by side, weighed)."""
+def logits_and_parts(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[list[torch.Tensor]]]:
+    """`model`'s logits for `x`, and each network's parts of the served embedding: the feature
+    maps of its last EMBEDDING_STAGES stages, pooled, then the pre-logit features its classifier
+    reads where they are more than the last stage's pool (lite0's head convolution). A word
+    the networks never saw is taught on all of them: earlier stages keep more of what tells
+    drawings apart than the last layer, trained to tell the known words apart, does
+    (benchmarks/teach_word.py). An ensemble's: its combined logits, its members' parts in order."""
     if isinstance(model, Ensemble):
-        outputs = [logits_and_embedding(m, x) for m in model.members]
-        return (model.combine([logits for logits, _ in outputs]),
-                torch.cat([e * model.embedding_weights[i] for i, (_, e) in enumerate(outputs)], dim=1))
-    embedding = model.forward_head(model.forward_features(x), pre_logits=True)
-    return model.get_classifier()(embedding), embedding
+        outputs = [logits_and_parts(m, x) for m in model.members]
+        return model.combine([logits for logits, _ in outputs]), [p for _, parts in outputs for p in parts]
+    features, stages = model.forward_intermediates(x, indices=EMBEDDING_STAGES)
+    pre_logits = model.forward_head(features, pre_logits=True)
+    pooled = [s.mean((2, 3)) for s in (stages[:-1] if features is stages[-1] else stages)]
+    return model.get_classifier()(pre_logits), [[*pooled, pre_logits]]
 
 
-def embedding_parts(model: torch.nn.Module) -> list[tuple[np.ndarray, float]]:
-    """Each part of the served embedding: the weight rows that read logits from it and the
-    weight it is served at; an ensemble's members' rows over their temperatures (the units of
-    the ensemble's logits where its members agree), in the embedding's order."""
+@torch.no_grad()
+def embedding_weights(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A weight for each part of the served embedding that gives it an equal share of it on
+    the bitmaps `x`: one over its mean centred length, over sqrt(parts)."""
+    batches = [[p for network in logits_and_parts(model.eval(), b)[1] for p in network] for b in x.split(256)]
+    lengths = torch.stack([torch.linalg.vector_norm(p - p.mean(0), dim=1).mean()
+                           for p in (torch.cat(ps) for ps in zip(*batches))])
+    return 1.0 / (lengths * len(lengths) ** 0.5)
+
+
+def classifier_rows(model: torch.nn.Module) -> list[np.ndarray]:
+    """Each network's classifier weight rows, which read its logits from its pre-logit part; an
+    ensemble's members' over their temperatures (the units of the ensemble's logits where its
+    members agree)."""
     if isinstance(model, Ensemble):
-        return [(rows / float(model.temperatures[i]), float(model.embedding_weights[i]))
-                for i, m in enumerate(model.members) for rows, _ in embedding_parts(m)]
-    return [(model.get_classifier().weight.detach().numpy(), 1.0)]
+        return [rows / float(model.temperatures[i]) for i, m in enumerate(model.members) for rows in classifier_rows(m)]
+    return [model.get_classifier().weight.detach().numpy()]
 
 
 def bitmaps_to_tensor(bitmaps) -> torch.Tensor:
@@ -249,17 +259,19 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, str]]:
     return model.eval(), meta
 
 
-def export_onnx(model: torch.nn.Module, path: Path, meta: dict[str, str], calibration: torch.Tensor | None = None) -> None:
+def export_onnx(model: torch.nn.Module, path: Path, meta: dict[str, str], calibration: torch.Tensor | None = None,
+                weights: torch.Tensor | None = None) -> None:
     """The served model: `model` for any batch size, its outputs the logits and the embedding
-    (WithEmbedding), `meta` as the ONNX file's metadata; in float32, or with `calibration`
-    (bitmaps as the model takes them) quantized to int8 by onnxruntime (quantize_int8)."""
+    (WithEmbedding, its parts times `weights`), `meta` as the ONNX file's metadata; in float32,
+    or with `calibration` (bitmaps as the model takes them) quantized to int8 by onnxruntime
+    (quantize_int8)."""
     import onnx
 
     was_training = model.training
     model.eval()
     try:
         program = torch.onnx.export(
-            WithEmbedding(model).eval(), (torch.zeros(2, 1, ink.SIDE, ink.SIDE),), input_names=["bitmaps"],
+            WithEmbedding(model, weights).eval(), (torch.zeros(2, 1, ink.SIDE, ink.SIDE),), input_names=["bitmaps"],
             output_names=["logits", "embedding"], dynamic_shapes={"x": {0: torch.export.Dim("drawings", min=1, max=65536)}},
             opset_version=ONNX_OPSET, dynamo=True, external_data=False, verbose=False)
     finally:
@@ -350,10 +362,9 @@ def export_served(model: torch.nn.Module, served: Path, meta: dict[str, str], va
     """The served model at `served`, quantized on a quarter of the reference bank's drawings of
     `val`, and the bank beside it, computed by the served model; returns `served`."""
     x, labels = reference_rows(val)
-    if isinstance(model, Ensemble):
-        model.weigh_embeddings(x)
-    export_onnx(model, served, meta, calibration=x[::4])
-    write_reference(model, served, x, labels)
+    weights = embedding_weights(model, x)
+    export_onnx(model, served, meta, calibration=x[::4], weights=weights)
+    write_reference(model, served, x, labels, weights)
     return served
 
 
@@ -372,21 +383,26 @@ def reference_rows(split, per_word: int = 8) -> tuple[torch.Tensor, np.ndarray]:
     return bitmaps_to_tensor(np.stack(rows)), np.array(labels, dtype=np.int16)
 
 
-def write_reference(model: torch.nn.Module, served: Path, x: torch.Tensor, labels: np.ndarray) -> Path:
+def write_reference(model: torch.nn.Module, served: Path, x: torch.Tensor, labels: np.ndarray,
+                    weights: torch.Tensor) -> Path:
     """`<served>.reference.npz`, what game.model.teach calibrates a taught word against: the
     embeddings of the reference drawings `x` (float16: a few MB) as the served model computes
     them, their labels, top calibrated logit and logsumexp, the bank's mean embedding, and `scale`, what a
     cosine between a centred embedding and a taught word's prototype is worth in calibrated
-    logits: a weight row of `model`'s own mean length, applied to an embedding of the mean
-    centred length (the imprinting of Qi et al. 2018); an ensemble's, its members' mean."""
+    logits: a weight row of `model`'s own mean length, applied to a pre-logit part of the mean
+    centred length (the imprinting of Qi et al. 2018); an ensemble's, its members' mean. The
+    served embedding's parts are `weights` times the model's."""
     clf = DoodleClassifier.load(served, mirror_up_to=None)
     logits, embeddings = clf.logits((x * 255).round().to(torch.uint8).numpy().reshape(len(x), -1))
     mean = embeddings.mean(axis=0)
-    worth, start = [], 0
-    for rows, weight in embedding_parts(model):
-        part = embeddings[:, start:start + rows.shape[1]] / weight
-        start += rows.shape[1]
-        worth.append(np.linalg.norm(rows, axis=1).mean() * np.linalg.norm(part - part.mean(axis=0), axis=1).mean())
+    with torch.no_grad():
+        widths = [[p.shape[1] for p in network] for network in logits_and_parts(model.eval(), x[:1])[1]]
+    worth, start, i = [], 0, 0
+    for rows, network in zip(classifier_rows(model), widths):
+        start, i = start + sum(network), i + len(network)
+        pre_logits = embeddings[:, start - network[-1]:start] / float(weights[i - 1])
+        worth.append(np.linalg.norm(rows, axis=1).mean()
+                     * np.linalg.norm(pre_logits - pre_logits.mean(axis=0), axis=1).mean())
     scale = float(np.mean(worth) / clf.temperature)
     path = reference_path(served)
     np.savez_compressed(path, embeddings=embeddings.astype(np.float16), labels=labels,

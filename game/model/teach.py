@@ -38,7 +38,7 @@ from game.protocol import MIN_TEACH_DRAWINGS
 # three), and the prototype's fitting (gradient steps and their size), chosen together with
 # benchmarks/teach_word.py so that 20 taught words leave the others' top-1 within a point.
 FALSE_TOP = 0.001
-PROTOTYPE_SCALE = 0.15
+PROTOTYPE_SCALE = 0.24
 FIT_STEPS = 15
 FIT_RATE = 0.5
 
