@@ -16,7 +16,7 @@ from game.classroom.modes import Teach
 from game.classroom.transport import NS
 from game.extensions import socketio
 from game.model.classifier import DEFAULT_MODEL, DoodleClassifier
-from game.model.teach import Reference, model_id, reference_path
+from game.model.teach import Reference, model_digest, model_id, reference_path
 from game.protocol import MAX_POINTS_PER_MESSAGE, MIN_TEACH_DRAWINGS
 from fakes import WithoutWord, raw_drawings_of, reference_without
 from sockets import last, quiet
@@ -168,7 +168,14 @@ def test_taught_words_survive_a_restart_and_can_be_exported(make, clock, drawing
 def test_a_model_retrained_under_the_same_name_does_not_read_the_old_ones_taught_words(make, clock, drawings,
                                                                                      tmp_path):
     model = tmp_path / "doodle.onnx"  # only named here: the classifier is the fixture's
-    model.write_bytes(b"the model the class taught")
+
+    def export(content: bytes) -> None:  # the model file, and its reference bank naming it
+        model.write_bytes(content)
+        with np.load(tmp_path / "reference.npz") as f:
+            bank = dict(f)
+        np.savez(tmp_path / "reference.npz", **{**bank, "model": np.str_(model_digest(model))})
+
+    export(b"the model the class taught")
     app = make(MODEL_PATH=str(model))
     host, ack = open_room(app)
     key = ack["class_token"]
@@ -176,7 +183,7 @@ def test_a_model_retrained_under_the_same_name_does_not_read_the_old_ones_taught
     close_app(app)
     host, ack = open_room(make(MODEL_PATH=str(model)), class_token=key)
     assert ack["room"]["taught"] == [WORD] and ack["forgotten"] == []
-    model.write_bytes(b"a model trained again, its embedding another")
+    export(b"a model trained again, its embedding another")
     # A word the new model knows by one of its names ("gato": cat) is not one to teach again.
     store = tmp_path / "taught_words.json"
     classes = json.loads(store.read_text())
@@ -289,3 +296,22 @@ def test_a_reference_bank_of_another_model_is_refused_at_start(make, tmp_path, c
     assert "is another model's" in caplog.text and "python -m training export" in caplog.text
     host, _ = open_room(app)
     assert call(host, "teach", {"word": "axolotl"})["code"] == "cannot_teach"
+
+
+def test_a_reference_bank_of_the_same_width_written_by_another_model_is_refused(make, tmp_path, caplog):
+    """Another model of the same embedding width (retrained, its bank not copied with it): the
+    bank names the model file it was written by, and the server compares it with its own."""
+    with np.load(reference_path(DEFAULT_MODEL)) as f:
+        assert str(f["model"]) == model_digest(DEFAULT_MODEL)  # the shipped bank is the shipped model's
+        files = {k: f[k] for k in f.files}
+    same, other = tmp_path / "same.reference.npz", tmp_path / "other.reference.npz"
+    np.savez(same, **files)
+    np.savez(other, **{**files, "model": np.str_("sha256:0123456789abcdef")})
+    with caplog.at_level("WARNING"):
+        taught = open_room(make(REFERENCE_PATH=str(same)))[0]
+    assert "another model's" not in caplog.text
+    assert call(taught, "teach", {"word": "axolotl"})["ok"]
+    with caplog.at_level("WARNING"):
+        app = make(REFERENCE_PATH=str(other))
+    assert "written by the model file of digest sha256:0123456789abcdef" in caplog.text
+    assert call(open_room(app)[0], "teach", {"word": "axolotl"})["code"] == "cannot_teach"

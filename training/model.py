@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from game.model import ink
 from game.model.classifier import DEFAULT_MODEL, DoodleClassifier, logsumexp, member_file, model_file
-from game.model.teach import reference_path
+from game.model.teach import model_digest, reference_path
 from training import data
 
 # The architectures `python -m training train --arch` builds, by name. resnet18s: timm's
@@ -407,5 +407,5 @@ def write_reference(model: torch.nn.Module, served: Path, x: torch.Tensor, label
     path = reference_path(served)
     np.savez_compressed(path, embeddings=embeddings.astype(np.float16), labels=labels,
                         top_logits=logits.max(axis=1).astype(np.float32), logsumexp=logsumexp(logits).astype(np.float32),
-                        mean=mean.astype(np.float32), scale=np.float32(scale))
+                        mean=mean.astype(np.float32), scale=np.float32(scale), model=np.str_(model_digest(served)))
     return path

@@ -16,7 +16,7 @@ from game.model.batcher import Batcher
 from game.model.classifier import DEFAULT_MODEL, DoodleClassifier
 from game.model.cpus import CPU_AFFINITIES, share_cpus
 from game.model.process import ClassifierProcess
-from game.model.teach import Reference, TaughtWord, TaughtWords, reference_path
+from game.model.teach import Reference, TaughtWord, TaughtWords, model_digest, reference_path
 from game.protocol import GUESSES, RECOGNITION_THRESHOLD
 from game.words import load_deck, metrics_path
 
@@ -112,16 +112,24 @@ def init_app(app: Flask) -> ModelService:
         deck = load_deck(categories, metrics_path(model_path), cfg["DECK_MIN_RECALL"])
     reference = cfg["REFERENCE_PATH"] or (reference_path(model_path) if cfg["CLASSIFIER"] is None else None)
     bank = Reference.load(reference) if reference is not None and Path(reference).exists() else None
-    features = getattr(classifier, "features", None)
-    if bank is not None and features is not None and bank.units.shape[1] != features:
+    if bank is not None and (mismatch := _another_models(bank, getattr(classifier, "features", None), model_path)):
         # A bank left from another model: its rooms are told they cannot be taught, not a lesson's error.
-        app.logger.warning("the reference bank %s holds embeddings of %d features, the model's have %d: it is "
-                           "another model's, so no word can be taught (write it again beside the model with "
-                           "`python -m training export`)", reference, bank.units.shape[1], features)
+        app.logger.warning("the reference bank %s %s: it is another model's, so no word can be taught (write it "
+                           "again beside the model with `python -m training export`)", reference, mismatch)
         bank = None
     model = app.extensions["model"] = ModelService(
         classifier, deck, float(cfg["RECOGNITION_THRESHOLD"]), int(cfg["BATCH_MAX"]), float(cfg["BATCH_WAIT"]), bank)
     return model
+
+
+def _another_models(bank: Reference, features: int | None, model_path: str) -> str | None:
+    """How the reference `bank` shows it is not the served model's: another width of
+    embedding, or another model file's digest; None where it is the model's."""
+    if features is not None and bank.units.shape[1] != features:
+        return f"holds embeddings of {bank.units.shape[1]} features, the model's have {features}"
+    if bank.model is not None and (digest := model_digest(model_path)) is not None and bank.model != digest:
+        return f"was written by the model file of digest {bank.model}, {model_path} is {digest}"
+    return None
 
 
 def _load_classifier(path: str, process: bool, affinity: str):

@@ -48,14 +48,20 @@ def reference_path(model_path: str | Path) -> Path:
     return Path(model_path).with_suffix(".reference.npz")
 
 
+def model_digest(model_path: str | Path) -> str | None:
+    """A digest of the served file's bytes (which name its weights' digests), None without one."""
+    path = Path(model_path)
+    if not path.is_file():
+        return None
+    with path.open("rb") as f:
+        return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()[:16]
+
+
 def model_id(model_path: str | Path) -> str:
     """The served model a prototype belongs to: its file's name and a digest of its bytes, so
     that a model retrained under the same name does not read another's prototypes."""
-    path = Path(model_path)
-    if not path.is_file():
-        return path.name
-    with path.open("rb") as f:
-        return f"{path.name} sha256:{hashlib.file_digest(f, 'sha256').hexdigest()[:16]}"
+    digest = model_digest(model_path)
+    return Path(model_path).name if digest is None else f"{Path(model_path).name} {digest}"
 
 
 @dataclass(frozen=True)
@@ -81,10 +87,12 @@ class Reference:
     calibrated top logit and logsumexp, the bank's mean embedding and `scale`, what a cosine
     is worth in the model's calibrated logits (training/model.py says how the bank's is set; a
     taught row is worth PROTOTYPE_SCALE of it), which puts a taught row in the same units as
-    the others."""
+    the others; `model`, the digest of the served file that wrote it (model_digest; None: not
+    said, a bank of before 2026-12-06)."""
 
     def __init__(self, embeddings: np.ndarray, top_logits: np.ndarray, logsumexp: np.ndarray, mean: np.ndarray,
-                 scale: float):
+                 scale: float, model: str | None = None):
+        self.model = model
         self.mean, self.scale = mean.astype(np.float32), PROTOTYPE_SCALE * float(scale)
         self.units = self.unit(embeddings)
         self.top_logits = top_logits.astype(np.float32)
@@ -97,7 +105,7 @@ class Reference:
                 raise ValueError(f"{path} is a reference bank of before 2026-12-05, without its drawings' "
                                  "logsumexp: write it again with `python -m training export`")
             return cls(f["embeddings"].astype(np.float32), f["top_logits"], f["logsumexp"], f["mean"],
-                       float(f["scale"]))
+                       float(f["scale"]), str(f["model"]) if "model" in f else None)
 
     def unit(self, embeddings: np.ndarray) -> np.ndarray:
         centred = np.asarray(embeddings, dtype=np.float32) - self.mean
