@@ -170,7 +170,7 @@ def test_the_embedding_is_the_checkpoints_and_the_reference_bank_calibrates_a_ta
     import torch
 
     from game.model.teach import FALSE_TOP, Reference, reference_path
-    from training.model import WithEmbedding, bitmaps_to_tensor, export_onnx, load_checkpoint, logits_and_parts
+    from training.model import WithEmbedding, bitmaps_to_tensor, export_onnx, load_checkpoint, part_widths
     _, test = held_out
     rows = np.stack(test.bitmaps[:64])
     model, meta = load_checkpoint(DEFAULT_MODEL.with_suffix(".safetensors"))
@@ -190,9 +190,7 @@ def test_the_embedding_is_the_checkpoints_and_the_reference_bank_calibrates_a_ta
     logits, embeddings = served.logits(rows)
     assert logits.shape == (64, 345) and embeddings.shape == (64, clf.features)
     # Each part of it, which the served file weighs (training.model.embedding_weights): the same direction.
-    with torch.no_grad():
-        parts = [p for network in logits_and_parts(model, x[:1])[1] for p in network]
-    cuts = np.cumsum([p.shape[1] for p in parts])[:-1]
+    cuts = np.cumsum([w for network in part_widths(model) for w in network])[:-1]
     for mine, theirs in zip(np.split(embeddings, cuts, axis=1), np.split(torch_embeddings, cuts, axis=1)):
         cosines = (mine * theirs).sum(1) / np.linalg.norm(mine, axis=1) / np.linalg.norm(theirs, axis=1)
         assert cosines.min() >= 0.97 and np.median(cosines) >= 0.99  # int8: lite0's part errs a little more

@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 from game.model.classifier import DoodleClassifier, member_file
 from training import data, train
 from training.model import (ARCHS, WithEmbedding, arch_of, bitmaps_to_tensor, build_model, checkpoint_metadata,
-                            export_onnx, load_checkpoint, logits_and_parts, member_of, native_bfloat16, save_weights)
+                            export_onnx, load_checkpoint, logits_and_parts, member_of, native_bfloat16, part_widths,
+                            save_weights)
 from training.card import reproduce_command, training_precision
 
 WORDS = ["cat", "bicycle", "anvil", "umbrella", "lightning"]
@@ -313,8 +314,7 @@ def test_an_ensemble_serves_its_members_log_probabilities_averaged(short_run, qu
         assert bank["embeddings"].shape[1] == embeddings.shape[1] == sum(e.shape[1] for _, e in outs)
         # The served file weighs its parts (each network's last stages and pre-logit features,
         # pooled) to equal shares of the bank's centred length.
-        with torch.no_grad():
-            widths = [p.shape[1] for m, _ in members for network in logits_and_parts(m, x)[1] for p in network]
+        widths = [w for m, _ in members for network in part_widths(m) for w in network]
         assert len(widths) == 5  # the ResNet's 2 (its last stage's pool is its pre-logits), lite0's 3
         parts = np.split(bank["embeddings"].astype(np.float32), np.cumsum(widths)[:-1], axis=1)
         lengths = np.array([np.linalg.norm(p - p.mean(0), axis=1).mean() for p in parts]) * np.sqrt(len(parts))

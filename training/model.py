@@ -61,9 +61,6 @@ class PhotoInput(torch.nn.Module):
         x = torch.nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
         return (1.0 - 2.0 * x).expand(-1, 3, -1, -1)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.forward_features(self.pixels(x))
-
     def forward_intermediates(self, x: torch.Tensor, indices: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
         return self.net.forward_intermediates(self.pixels(x), indices=indices)
 
@@ -161,6 +158,13 @@ def logits_and_parts(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Ten
     pre_logits = model.forward_head(features, pre_logits=True)
     pooled = [s.mean((2, 3)) for s in (stages[:-1] if features is stages[-1] else stages)]
     return model.get_classifier()(pre_logits), [[*pooled, pre_logits]]
+
+
+@torch.no_grad()
+def part_widths(model: torch.nn.Module) -> list[list[int]]:
+    """How wide each network's parts of the served embedding are (logits_and_parts), in order."""
+    return [[p.shape[1] for p in network]
+            for network in logits_and_parts(model.eval(), torch.zeros(1, 1, ink.SIDE, ink.SIDE))[1]]
 
 
 @torch.no_grad()
@@ -395,12 +399,12 @@ def write_reference(model: torch.nn.Module, served: Path, x: torch.Tensor, label
     clf = DoodleClassifier.load(served, mirror_up_to=None)
     logits, embeddings = clf.logits((x * 255).round().to(torch.uint8).numpy().reshape(len(x), -1))
     mean = embeddings.mean(axis=0)
-    with torch.no_grad():
-        widths = [[p.shape[1] for p in network] for network in logits_and_parts(model.eval(), x[:1])[1]]
-    worth, start, i = [], 0, 0
-    for rows, network in zip(classifier_rows(model), widths):
-        start, i = start + sum(network), i + len(network)
-        pre_logits = embeddings[:, start - network[-1]:start] / float(weights[i - 1])
+    widths = part_widths(model)
+    parts = np.split(embeddings, np.cumsum([w for network in widths for w in network])[:-1], axis=1)
+    worth = []
+    # Each network's pre-logit part is its last.
+    for rows, last in zip(classifier_rows(model), np.cumsum([len(network) for network in widths]) - 1):
+        pre_logits = parts[last] / float(weights[last])
         worth.append(np.linalg.norm(rows, axis=1).mean()
                      * np.linalg.norm(pre_logits - pre_logits.mean(axis=0), axis=1).mean())
     scale = float(np.mean(worth) / clf.temperature)
