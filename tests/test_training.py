@@ -331,14 +331,30 @@ def test_an_ensemble_serves_its_members_log_probabilities_averaged(short_run, qu
     other_words = tmp_path / "other.safetensors"
     train.train(dict(train.CONFIG, data=str(quickdraw_dir), out=str(other_words), words="cat,anvil", epochs=1,
                      steps_per_epoch=2, batch_size=16), log=lambda *a: None)
-    for members_, target, refusal in [([first], out, "two members at least"),
+    for members_, target, refusal in [([first], out, "two networks at least"),
                                       ([first, second], first.with_suffix(".pt"), "overwrite a member"),
-                                      ([out, second], tmp_path / "x.safetensors", "an ensemble already"),
+                                      ([out, second], tmp_path / "x.safetensors", "named twice"),
                                       ([first, other_words], tmp_path / "x.safetensors", "other words")]:
         with pytest.raises(ValueError, match=refusal):
             ensemble.ensemble(members_, target, quickdraw_dir, log=lambda *a: None)
     with pytest.raises(FileNotFoundError, match="model file not found"):
         ensemble.ensemble([first, tmp_path / "none.safetensors"], tmp_path / "y.safetensors", quickdraw_dir)
+
+    # A network trained since joins the ensemble in its place: its members as they were, one more.
+    third = tmp_path / "third.safetensors"
+    train.train(dict(train.CONFIG, data=str(quickdraw_dir), out=str(third), words=",".join(WORDS), epochs=1,
+                     steps_per_epoch=2, batch_size=16, seed=7), log=lambda *a: None)
+    ensemble.ensemble([out, third], out, quickdraw_dir, log=lambda *a: None)
+    joined, meta = load_checkpoint(out)
+    assert arch_of(meta) == {"members": [ARCHS["resnet18s"], ARCHS["lite0"], ARCHS["resnet18s"]]}
+    assert [m["file"] for m in json.loads(meta["members"])] == [str(first), str(second), str(third)]
+    assert json.loads(meta["members"])[1]["config"]["arch"] == "lite0"
+    assert joined.temperatures.tolist() == pytest.approx(
+        [float(m["one_view_temperature"]) for _, m in members] + [float(checkpoint_metadata(third)["one_view_temperature"])])
+    for i, (network, _) in enumerate(members):
+        for (name, weight), kept in zip(network.state_dict().items(), joined.members[i].state_dict().values()):
+            assert torch.equal(weight, kept), name
+    assert DoodleClassifier.load(out.with_suffix(".onnx")).logits(rows)[1].shape[1] == embeddings.shape[1] + 128 + 256
 
     # Copied without a member's weights, each file says which is missing.
     alone = tmp_path / "alone"
