@@ -18,8 +18,9 @@ never a drawing our model trained on), and prints:
   the prompt swapped for every other word (`recognition.measure`). Each model gets its own
   threshold: the one with the highest recognition whose false recognition is <= 1 % on the
   validation split's raw drawings (never the test ones), reported with the figures. The same
-  for the game's deck (the words our model deals, chosen on validation recall), and both
-  models at the game's own RECOGNITION_THRESHOLD.
+  at those thresholds on the raw drawings that are not Google's lines 0-24; for the game's deck
+  (the words our model deals, chosen on validation recall); and both models at the game's own
+  RECOGNITION_THRESHOLD.
 
 Our model is the one the server serves ($DOODLE_MODEL, else data/models/), loaded as the
 server loads it (`DoodleClassifier.load`), with the mirror view in every call, as a player
@@ -147,16 +148,22 @@ def per_word(split: data.Split, n: int | None) -> data.Split:
 
 def google_first_lines(data_dir: Path, words: list[str]) -> set[str]:
     """Google's lines 0-24 of each word's simplified file (rows 0-24 of its numpy_bitmap file,
-    which DoodleNet's author trained on), as JSON, to tell them among the split's drawings."""
+    which DoodleNet's author trained on), as JSON, to tell them among the split's drawings: the
+    simplified drawings and the raw ones of the same key_ids."""
     seen = set()
     for w in words:
         path = data_dir / "simplified" / f"{w}.ndjson"
         if w == "zigzag" or not path.exists():  # zigzag's first lines are not Google's (training.data)
             continue
+        keys = set()
         for i, record in enumerate(iter_ndjson(path)):
             if i >= data.GOOGLE_LINES:
                 break
             seen.add(json.dumps(record["drawing"]))
+            keys.add(record["key_id"])
+        raw = data_dir / "raw" / f"{w}.ndjson"
+        if raw.exists():
+            seen.update(json.dumps(r["drawing"]) for r in iter_ndjson(raw) if r["key_id"] in keys)
     return seen
 
 
@@ -251,7 +258,7 @@ def run(clf, peer, data_dir: Path = data.DEFAULT_DATA, words: list[str] | None =
         result[source] = figures(source, rows[sources == source], yb[sources == source])
 
     deck = [cats.index(w) for w in (deck_words or cats) if w in words_used]
-    traced = {}
+    traced, unseen_runs = {}, []
     for side in ("val", "test"):
         at = time.perf_counter()
         try:
@@ -259,6 +266,8 @@ def run(clf, peer, data_dir: Path = data.DEFAULT_DATA, words: list[str] | None =
         except ReplayError:  # no raw drawing of these words on this side
             drawings = {}
         runs, bitmaps = moments(cats, drawings, seconds, step)
+        if side == "test":  # in the order moments replays them
+            unseen_runs = [json.dumps(d) not in first for items in drawings.values() for d in items]
         seconds_taken[f"render_{side}_moments"] = time.perf_counter() - at
         traced[side] = {key: judged(model, runs, bitmaps) for key, model in models.items()}
         log(f"{side}: {len(runs)} raw drawings, {sum(len(b) for b in bitmaps)} moments")
@@ -270,6 +279,14 @@ def run(clf, peer, data_dir: Path = data.DEFAULT_DATA, words: list[str] | None =
         test_runs = sides["test"]["ours"]
         result[name].update({"drawings": len(test_runs), "words": len({r["word"] for r in test_runs}),
                              "val_drawings": len(sides["val"]["ours"]), "prompt_words": len(prompts)})
+    # The same drawings but Google's lines 0-24, each model at the threshold chosen above.
+    apart = {key: [r for r, fresh in zip(runs, unseen_runs) if fresh] for key, runs in traced["test"].items()}
+    prompts = list(range(len(cats)))
+    result["recognition_not_google_lines_0_24"] = {
+        **{key: {"threshold": result["recognition"][key]["threshold"],
+                 "test": measure(runs, prompts, result["recognition"][key]["threshold"]) if runs else None}
+           for key, runs in apart.items()},
+        "drawings": len(apart["ours"]), "words": len({r["word"] for r in apart["ours"]}), "prompt_words": len(prompts)}
     seconds_taken.update({f"{key}_forward": model.seconds for key, model in models.items()})
     seconds_taken["total"] = time.perf_counter() - started
     result["seconds"] = {k: round(v, 1) for k, v in seconds_taken.items()}
@@ -298,10 +315,13 @@ def table(result: dict, model: str) -> str:
         r = result[key]
         for k in ("top1", "top3"):
             row(f"{name}: top-{k[-1]}", r["drawings"], r["words"], _pct(r["ours"][k]), _pct(r["doodlenet"][k]))
-    for key, name in (("recognition", "all words"), ("recognition_deck", "the game's deck")):
+    for key, name in (("recognition", "all words"), ("recognition_not_google_lines_0_24", "  not Google's lines 0-24"),
+                      ("recognition_deck", "the game's deck")):
         r = result[key]
         ours, peer = r["ours"], r["doodlenet"]
         n, w = r["drawings"], r["words"]
+        if not n:
+            continue
         row(f"{name}: recognized within {result['settings']['seconds']:.0f} s (own threshold)", n, w,
             f"{_pct(ours['test']['recognition_rate'])} @{ours['threshold']}",
             f"{_pct(peer['test']['recognition_rate'])} @{peer['threshold']}")
@@ -309,6 +329,8 @@ def table(result: dict, model: str) -> str:
             _pct(ours["test"]["false_recognition_rate"]), _pct(peer["test"]["false_recognition_rate"]))
         row("  seconds to recognize, median", n, w, str(ours["test"]["seconds_median"]),
             str(peer["test"]["seconds_median"]))
+        if "test_at_game_threshold" not in ours:
+            continue
         g = result["settings"]["game_threshold"]
         row(f"  at the game's threshold {g}: recognized / false", n, w,
             f"{_pct(ours['test_at_game_threshold']['recognition_rate'])} / "
