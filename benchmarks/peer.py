@@ -315,7 +315,7 @@ def table(result: dict, model: str) -> str:
         r = result[key]
         for k in ("top1", "top3"):
             row(f"{name}: top-{k[-1]}", r["drawings"], r["words"], _pct(r["ours"][k]), _pct(r["doodlenet"][k]))
-    for key, name in (("recognition", "all words"), ("recognition_not_google_lines_0_24", "  not Google's lines 0-24"),
+    for key, name in (("recognition", "all words"), ("recognition_not_google_lines_0_24", "  not lines 0-24"),
                       ("recognition_deck", "the game's deck")):
         r = result[key]
         ours, peer = r["ours"], r["doodlenet"]

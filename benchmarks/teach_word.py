@@ -3,12 +3,15 @@
 Twenty of the 345 words are held out (the twenty with the most stroke drawings among those
 without thousands of bitmaps): a quick model is trained without them (training/train.py's
 `words`; their logits are left out, so it knows 325 words), with its reference bank of
-validation drawings of those 325. Then every held-out word is taught at once from 5, 10
-and 20 of its real drawings, and measured on its other drawings, among the 325 + 20 words:
+validation drawings of those 325. Then every held-out word is taught from 5, 10 and 20 of its
+real drawings, in rooms of 1, 5 and 20 taught words (the 20 split between them: a room's taught
+words share how often they may come first on other words' drawings, game/model/teach.py's
+false_top), and measured on its other drawings, among the 325 words and its room's:
 
 - top-1 / top-3: the taught word first / in the first three;
 - recognized: top-1 with p >= the game's threshold (the round would end, won);
-- others' top-1: the 325 words' test drawings, before and after the 20 rows are added;
+- others' top-1: the 325 words' test drawings, before and after a room's rows are added (the
+  mean over rooms, and the worst room);
 - learning time: one word's drawings through the model, and its imprinting.
 
 Each size is repeated with several random choices of the teaching drawings. A second line
@@ -51,6 +54,7 @@ from training.model import ARCHS, served_path  # noqa: E402
 HELD_OUT_WORDS = 20
 SIZES = (5, 10, 20)
 REPEATS = 3
+ROOM_SIZES = (1, 5, HELD_OUT_WORDS)  # words a room teaches (the held-out words split between rooms)
 OUT = ROOT / "build" / "teach_word"
 
 
@@ -98,48 +102,62 @@ def bitmaps_of(split: data.Split) -> tuple[np.ndarray, np.ndarray]:
 def measure(clf: DoodleClassifier, reference: Reference, categories: list[str], held: list[str],
             held_drawings: dict[str, tuple[np.ndarray, np.ndarray]], known_test: tuple[np.ndarray, np.ndarray],
             rng: np.random.Generator) -> dict:
-    """Every held-out word taught from each size's drawings; `held_drawings[word]`: its
-    drawings that may teach it and those it is measured on (bitmaps)."""
+    """Every held-out word taught from each size's drawings, in rooms of each of ROOM_SIZES
+    words; `held_drawings[word]`: its drawings that may teach it and those it is measured on
+    (bitmaps)."""
     known_idx = np.array([i for i, w in enumerate(categories) if w not in held])
     known = [categories[i] for i in known_idx]
     kx, ky = known_test
     k_logits, k_emb = clf.logits(kx)
     k_logits = k_logits[:, known_idx]
-    before = float(np.mean(np.array(known)[k_logits.argmax(1)] == np.array(categories)[ky]))
+    truth = np.array(categories)[ky]
+    before = float(np.mean(np.array(known)[k_logits.argmax(1)] == truth))
     scores = {w: clf.logits(np.concatenate(held_drawings[w])) for w in held}
-    results = {}
+    results = {m: {} for m in ROOM_SIZES}
     for n in SIZES:
-        runs = []
+        runs = {m: [] for m in ROOM_SIZES}
         for _ in range(REPEATS):
-            taught = TaughtWords(reference, known)
-            eval_logits, eval_emb, eval_labels, seconds = [], [], [], []
+            words, measured_on, seconds = [], [], []
             for w in held:
                 teach_pool, test = held_drawings[w]
                 pick = rng.choice(len(teach_pool), n, replace=False)
                 t0 = time.perf_counter()
-                taught.add(reference.imprint(w, *clf.logits(teach_pool[pick])))  # the server's path
+                words.append(reference.imprint(w, *clf.logits(teach_pool[pick])))  # the server's path
                 seconds.append(time.perf_counter() - t0)
                 # Measured on the word's other drawings: the test ones, and the unpicked of its pool.
                 logits, emb = scores[w]
                 rest = np.concatenate([np.delete(np.arange(len(teach_pool)), pick),
                                        len(teach_pool) + np.arange(len(test))])
-                eval_logits.append(logits[rest][:, known_idx])
-                eval_emb.append(emb[rest])
-                eval_labels += [len(known) + held.index(w)] * len(rest)
-            probs = np.exp(taught.logits(np.concatenate(eval_logits), np.concatenate(eval_emb)))
-            order = np.argsort(-probs, axis=1)
-            labels = np.array(eval_labels)
-            p_top = probs.max(1) / probs.sum(1)
-            after = taught.logits(k_logits, k_emb).argmax(1)
-            runs.append({"top1": float(np.mean(order[:, 0] == labels)),
-                         "top3": float(np.mean((order[:, :3] == labels[:, None]).any(1))),
-                         "recognized": float(np.mean((order[:, 0] == labels) & (p_top >= RECOGNITION_THRESHOLD))),
-                         "others_top1_change": float(np.mean(np.array(known + held)[after] == np.array(categories)[ky]))
-                         - before,
-                         "learning_seconds": float(np.median(seconds)),
-                         "measured_on": len(labels)})
-        results[n] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
-    return {"others_top1_before": before, "by_drawings": results}
+                measured_on.append((logits[rest][:, known_idx], emb[rest]))
+            for m in ROOM_SIZES:
+                rooms = [room_figures(reference, known, words[i:i + m], measured_on[i:i + m], k_logits, k_emb, truth,
+                                      before) for i in range(0, len(held), m)]
+                hits = {k: np.concatenate([r[k] for r in rooms]) for k in ("top1", "top3", "recognized")}
+                runs[m].append({**{k: float(v.mean()) for k, v in hits.items()},
+                                "others_top1_change": float(np.mean([r["others"] for r in rooms])),
+                                "others_worst": float(min(r["others"] for r in rooms)),
+                                "learning_seconds": float(np.median(seconds)),
+                                "measured_on": len(hits["top1"])})
+        for m in ROOM_SIZES:
+            results[m][n] = {k: float(np.mean([r[k] for r in runs[m]])) for k in runs[m][0]}
+    return {"others_top1_before": before, "by_room": results}
+
+
+def room_figures(reference: Reference, known: list[str], words: list, measured_on: list, k_logits: np.ndarray,
+                 k_emb: np.ndarray, truth: np.ndarray, before: float) -> dict:
+    """A room that taught `words` (TaughtWords), each measured on its other drawings
+    (`measured_on`: their logits and embeddings), among the known words and the room's: per
+    drawing, first / in the first three / recognized; and the known words' test drawings'
+    top-1 change."""
+    taught = TaughtWords(reference, known, words)
+    labels = np.concatenate([[len(known) + i] * len(logits) for i, (logits, _) in enumerate(measured_on)])
+    probs = np.exp(taught.logits(np.concatenate([lg for lg, _ in measured_on]),
+                                 np.concatenate([e for _, e in measured_on])))
+    order = np.argsort(-probs, axis=1)
+    after = taught.logits(k_logits, k_emb).argmax(1)
+    return {"top1": order[:, 0] == labels, "top3": (order[:, :3] == labels[:, None]).any(1),
+            "recognized": (order[:, 0] == labels) & (probs.max(1) / probs.sum(1) >= RECOGNITION_THRESHOLD),
+            "others": float(np.mean(np.array(known + taught.words)[after] == truth)) - before}
 
 
 def main() -> int:
@@ -209,10 +227,13 @@ def main() -> int:
     print(f"held out: {', '.join(held)}; quick model trained in {train_minutes:.1f} min")
     for name, line in lines.items():
         print(f"\n{name}: others' top-1 before teaching {line['others_top1_before']:.1%}")
-        print(f"{'drawings':>9} {'top-1':>7} {'top-3':>7} {'recog.':>7} {'others':>8} {'learn ms':>9} {'n':>5}")
-        for n, r in line["by_drawings"].items():
-            print(f"{n:>9} {r['top1']:>7.1%} {r['top3']:>7.1%} {r['recognized']:>7.1%} "
-                  f"{100 * r['others_top1_change']:>+7.2f} {1000 * r['learning_seconds']:>9.1f} {r['measured_on']:>5.0f}")
+        for m, by_drawings in line["by_room"].items():
+            print(f"rooms of {m} taught word{'s' if m > 1 else ''}:")
+            print(f"{'drawings':>9} {'top-1':>7} {'top-3':>7} {'recog.':>7} {'others':>8} {'worst':>7} {'learn ms':>9} {'n':>5}")
+            for n, r in by_drawings.items():
+                print(f"{n:>9} {r['top1']:>7.1%} {r['top3']:>7.1%} {r['recognized']:>7.1%} "
+                      f"{100 * r['others_top1_change']:>+7.2f} {100 * r['others_worst']:>+7.2f} "
+                      f"{1000 * r['learning_seconds']:>9.1f} {r['measured_on']:>5.0f}")
     return 0
 
 

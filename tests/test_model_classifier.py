@@ -166,10 +166,12 @@ def test_the_embedding_is_the_checkpoints_and_the_reference_bank_calibrates_a_ta
     logits and embedding (each network's last stages and pre-logit features, pooled, side by
     side; with the mirror view, averaged as the logits are); served in int8 it stays
     within quantization's error of them. A word imprinted from drawings of one of the 345 (its
-    own drawings left out of the bank) tops no more than FALSE_TOP of the bank's other drawings."""
+    own drawings left out of the bank) tops no more than its share of the bank's other drawings (false_top),
+    alone in a room and in a full one."""
     import torch
 
-    from game.model.teach import FALSE_TOP, Reference, reference_path
+    from game.model.teach import Reference, false_top, reference_path
+    from game.protocol import MAX_TAUGHT_WORDS
     from training.model import WithEmbedding, bitmaps_to_tensor, export_onnx, load_checkpoint, part_widths
     _, test = held_out
     rows = np.stack(test.bitmaps[:64])
@@ -208,5 +210,6 @@ def test_the_embedding_is_the_checkpoints_and_the_reference_bank_calibrates_a_ta
     reference = Reference(bank["embeddings"][others].astype(np.float32), bank["top_logits"][others],
                           bank["logsumexp"][others], bank["mean"], float(bank["scale"]))
     taught = reference.imprint("cat again", *clf.logits(rows))
-    tops = reference.scale * (reference.units @ taught.prototype) + taught.bias > reference.top_logits
-    assert tops.mean() <= FALSE_TOP + 1 / len(tops)
+    for words in (1, MAX_TAUGHT_WORDS):
+        tops = reference.scale * (reference.units @ taught.prototype) + taught.bias(words) > reference.top_logits
+        assert tops.mean() <= false_top(words) + 1 / len(tops)

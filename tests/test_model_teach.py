@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from game.model import teach
-from game.model.teach import FALSE_TOP, Reference
+from game.model.teach import ROOM_FALSE_TOP, WORD_FALSE_TOP, Reference, TaughtWord, TaughtWords, false_top
+from game.protocol import MAX_TAUGHT_WORDS
 
 FEATURES, WORDS = 16, 12
 
@@ -32,9 +33,9 @@ def bank_and_word(rng: np.random.Generator) -> tuple[Reference, np.ndarray, np.n
     return reference, word, logits(word)
 
 
-def tops(reference: Reference, taught, embeddings, logits) -> float:
-    """How often the taught row comes first among the model's rows and itself."""
-    row = reference.scale * (reference.unit(embeddings) @ taught.prototype) + taught.bias
+def tops(reference: Reference, taught, embeddings, logits, words: int = 1) -> float:
+    """How often the taught row comes first among the model's rows and itself, in a room of `words`."""
+    row = reference.scale * (reference.unit(embeddings) @ taught.prototype) + taught.bias(words)
     return float(np.mean(row > logits.max(1)))
 
 
@@ -48,10 +49,44 @@ def test_the_fitted_row_tells_the_word_from_the_ones_it_looks_like(monkeypatch):
     # ...leaning more on the word's own axis, less on its neighbour's.
     unit = fitted.prototype / np.linalg.norm(fitted.prototype)
     assert unit[1] > mean.prototype[1] and unit[2] < mean.prototype[2]
-    # Both are calibrated alike: first on at most FALSE_TOP of the bank's drawings.
+    # Both are calibrated alike: first on at most their share of the bank's drawings, in a room of any size.
     for taught in (fitted, mean):
-        margins = reference.scale * (reference.units @ taught.prototype) + taught.bias - reference.top_logits
-        assert np.mean(margins > 0) <= FALSE_TOP + 1 / len(margins)
+        assert len(taught.biases) == MAX_TAUGHT_WORDS
+        for words in range(1, MAX_TAUGHT_WORDS + 1):
+            margins = reference.scale * (reference.units @ taught.prototype) + taught.bias(words) - reference.top_logits
+            assert np.mean(margins > 0) <= false_top(words) + 1 / len(margins)
+
+
+def test_a_rooms_taught_words_share_how_often_they_may_come_first_on_other_words():
+    """Alone, a word may come first on WORD_FALSE_TOP of the bank and is recognized more often;
+    a room's words together never on more than ROOM_FALSE_TOP of it, however many it taught."""
+    reference, word, logits = bank_and_word(np.random.default_rng(3))
+    assert false_top(1) == WORD_FALSE_TOP < ROOM_FALSE_TOP == MAX_TAUGHT_WORDS * false_top(MAX_TAUGHT_WORDS)
+    assert all(false_top(n) >= false_top(n + 1) for n in range(1, MAX_TAUGHT_WORDS))
+    taught = reference.imprint("new", logits[:10], word[:10])
+    alone, crowded = (tops(reference, taught, word[10:], logits[10:], n) for n in (1, MAX_TAUGHT_WORDS))
+    assert alone > crowded + 0.05
+    assert list(taught.biases) == sorted(taught.biases, reverse=True)  # the more words, the lower each bias
+
+    # MAX_TAUGHT_WORDS words, each from 10 drawings along an axis of the bank's: the room's columns
+    # come first on at most ROOM_FALSE_TOP of the bank's drawings together.
+    rng = np.random.default_rng(4)
+    room = TaughtWords(reference, [f"w{i}" for i in range(WORDS)])
+    for i in range(MAX_TAUGHT_WORDS):
+        picked = reference.units[rng.choice(len(reference.units), 10, replace=False)]
+        room.add(reference.imprint(f"taught {i}", logits[:10], reference.mean + picked + rng.normal(0, 0.3, picked.shape)))
+    # The bank's own drawings (their embeddings centred already), beside their top logit.
+    rows = room.logits(reference.top_logits[:, None], reference.mean + reference.units)
+    first = rows[:, 1:].max(1) > rows[:, 0]
+    assert 0 < first.mean() <= ROOM_FALSE_TOP + MAX_TAUGHT_WORDS / len(first)
+
+
+def test_a_word_saved_with_one_bias_keeps_it_in_a_room_of_any_size():
+    saved = {"word": "axolotl", "prototype": [0.5] * 4, "bias": -3.25, "drawings": 12}
+    word = TaughtWord.from_json(saved)
+    assert [word.bias(n) for n in (1, 5, MAX_TAUGHT_WORDS)] == [-3.25] * 3
+    again = TaughtWord.from_json(word.to_json())
+    assert again.biases == (-3.25,) and again.drawings == 12 and again.word == "axolotl"
 
 
 def test_a_word_needs_its_drawings_logits_and_embeddings_alike():

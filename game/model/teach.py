@@ -9,8 +9,9 @@ logistic regression against the model's own rows, which stay as they are: the ta
 above the other rows' logsumexp on the class's drawings, below it on the reference bank's
 (held-out drawings of the model's own words, `<model>.reference.npz`, written by training):
 the mean alone sits as near the words the new one looks like as its own drawings.
-The bias is then chosen against the bank so that the taught word would come top on only
-FALSE_TOP of it: the 345 words keep their guesses.
+The bias is then chosen against the bank so that the taught word would come top on only its
+share of it (false_top): a room's taught words together on ROOM_FALSE_TOP of it at most, so the
+345 words keep their guesses, and a room that teaches one word has it recognized more often.
 
     reference = Reference.load(reference_path(model_path))
     taught = TaughtWords(reference, categories)
@@ -30,17 +31,26 @@ from typing import Sequence
 import numpy as np
 
 from game.model.classifier import logsumexp, softmax, top
-from game.protocol import MIN_TEACH_DRAWINGS
+from game.protocol import MAX_TAUGHT_WORDS, MIN_TEACH_DRAWINGS
 
-# The share of the reference drawings (other words') the taught word may come top on, what a
-# taught row's cosine is worth beside a trained row's (a row of a few drawings is a less sure
-# one: at the trained rows' scale its confident misses and near misses fall out of the top
-# three), and the prototype's fitting (gradient steps and their size), chosen together with
-# benchmarks/teach_word.py so that 20 taught words leave the others' top-1 within a point.
-FALSE_TOP = 0.001
+# The share of the reference drawings (other words') a room's taught words may come top on
+# together, and one word at most; what a taught row's cosine is worth beside a trained row's (a
+# row of a few drawings is a less sure one: at the trained rows' scale its confident misses and
+# near misses fall out of the top three); and the prototype's fitting (gradient steps and their
+# size): chosen together with benchmarks/teach_word.py so that the others' top-1 stays within a
+# point whether a room teaches one word or MAX_TAUGHT_WORDS.
+ROOM_FALSE_TOP = 0.02
+WORD_FALSE_TOP = 0.01
 PROTOTYPE_SCALE = 0.24
 FIT_STEPS = 15
 FIT_RATE = 0.5
+
+
+def false_top(words: int) -> float:
+    """The share of the bank each of a room's `words` taught words may come top on: the
+    room's share split between them (the others' top-1 drops about in proportion), one
+    word's at most (alone, it would take the room's all at a cost to the others)."""
+    return min(WORD_FALSE_TOP, ROOM_FALSE_TOP / max(words, 1))
 
 
 def reference_path(model_path: str | Path) -> Path:
@@ -68,17 +78,23 @@ def model_id(model_path: str | Path) -> str:
 class TaughtWord:
     word: str
     prototype: np.ndarray  # (features,): the drawings' mean unit embedding, fitted
-    bias: float
+    biases: tuple[float, ...]  # in a room of 1, 2, ... MAX_TAUGHT_WORDS taught words (false_top)
     drawings: int  # how many it was learned from
+
+    def bias(self, words: int) -> float:
+        """Its bias in a room that has taught `words` words."""
+        return self.biases[min(max(words, 1), len(self.biases)) - 1]
 
     def to_json(self) -> dict:
         return {"word": self.word, "prototype": [round(float(v), 6) for v in self.prototype],
-                "bias": self.bias, "drawings": self.drawings}
+                "biases": [round(b, 6) for b in self.biases], "drawings": self.drawings}
 
     @classmethod
     def from_json(cls, data: dict) -> "TaughtWord":
-        return cls(str(data["word"]), np.asarray(data["prototype"], dtype=np.float32), float(data["bias"]),
-                   int(data["drawings"]))
+        # A word saved before 2026-12-06 has one bias, for a room of any size.
+        biases = data["biases"] if "biases" in data else [data["bias"]]
+        return cls(str(data["word"]), np.asarray(data["prototype"], dtype=np.float32),
+                   tuple(float(b) for b in biases), int(data["drawings"]))
 
 
 class Reference:
@@ -126,8 +142,9 @@ class Reference:
         prototype = self._fitted(units, logsumexp(logits), prototype / max(float(np.linalg.norm(prototype)), 1e-6))
         # The taught row tops a reference drawing where scale * cos + bias > its top logit.
         margins = self.scale * (self.units @ prototype) - self.top_logits
-        bias = -float(np.quantile(margins, 1 - FALSE_TOP))
-        return TaughtWord(word, prototype.astype(np.float32), bias, len(embeddings))
+        shares = [false_top(words) for words in range(1, MAX_TAUGHT_WORDS + 1)]
+        biases = tuple(-float(q) for q in np.quantile(margins, 1 - np.array(shares)))
+        return TaughtWord(word, prototype.astype(np.float32), biases, len(embeddings))
 
     def _fitted(self, units: np.ndarray, logsumexp: np.ndarray, prototype: np.ndarray) -> np.ndarray:
         """`prototype` after FIT_STEPS of gradient descent on the taught row's logistic loss
@@ -187,7 +204,8 @@ class TaughtWords:
             return logits
         prototypes = np.stack([t.prototype for t in taught])
         rows = self.reference.scale * (self.reference.unit(embeddings) @ prototypes.T)
-        return np.concatenate([logits, rows + np.array([t.bias for t in taught], dtype=np.float32)], axis=1)
+        return np.concatenate([logits, rows + np.array([t.bias(len(taught)) for t in taught], dtype=np.float32)],
+                              axis=1)
 
 
 class TaughtStore:
