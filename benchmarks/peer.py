@@ -271,7 +271,8 @@ def run(clf, peer, data_dir: Path = data.DEFAULT_DATA, words: list[str] | None =
         seconds_taken[f"render_{side}_moments"] = time.perf_counter() - at
         traced[side] = {key: judged(model, runs, bitmaps) for key, model in models.items()}
         log(f"{side}: {len(runs)} raw drawings, {sum(len(b) for b in bitmaps)} moments")
-    for name, prompts in (("recognition", list(range(len(cats)))), ("recognition_deck", deck)):
+    every_word = list(range(len(cats)))
+    for name, prompts in (("recognition", every_word), ("recognition_deck", deck)):
         kept = set(prompts)
         sides = {side: {key: [r for r in runs if r["word"] in kept] for key, runs in by_model.items()}
                  for side, by_model in traced.items()}
@@ -281,12 +282,12 @@ def run(clf, peer, data_dir: Path = data.DEFAULT_DATA, words: list[str] | None =
                              "val_drawings": len(sides["val"]["ours"]), "prompt_words": len(prompts)})
     # The same drawings but Google's lines 0-24, each model at the threshold chosen above.
     apart = {key: [r for r, fresh in zip(runs, unseen_runs) if fresh] for key, runs in traced["test"].items()}
-    prompts = list(range(len(cats)))
     result["recognition_not_google_lines_0_24"] = {
         **{key: {"threshold": result["recognition"][key]["threshold"],
-                 "test": measure(runs, prompts, result["recognition"][key]["threshold"]) if runs else None}
+                 "test": measure(runs, every_word, result["recognition"][key]["threshold"]) if runs else None}
            for key, runs in apart.items()},
-        "drawings": len(apart["ours"]), "words": len({r["word"] for r in apart["ours"]}), "prompt_words": len(prompts)}
+        "drawings": len(apart["ours"]), "words": len({r["word"] for r in apart["ours"]}),
+        "prompt_words": len(every_word)}
     seconds_taken.update({f"{key}_forward": model.seconds for key, model in models.items()})
     seconds_taken["total"] = time.perf_counter() - started
     result["seconds"] = {k: round(v, 1) for k, v in seconds_taken.items()}

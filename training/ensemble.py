@@ -5,9 +5,10 @@
     python -m training ensemble --members data/models/doodle-ensemble.safetensors c.safetensors --out x.safetensors
 
 A member may be an ensemble: its networks join as they are (a network trained since joins the
-shipped ones without training them again). The members keep their weights; the ensemble's temperatures are fitted on the validation split
-as `train` fits a model's, and its reference bank is written beside it. Teaching a new word
-(game/model/teach.py) reads the members' embeddings side by side, each given an equal share.
+shipped ones without training them again). The members keep their weights; the ensemble's
+temperatures are fitted on the validation split as `train` fits a model's, and its reference
+bank is written beside it. Teaching a new word (game/model/teach.py) reads the members'
+embeddings side by side, each given an equal share.
 """
 from __future__ import annotations
 
